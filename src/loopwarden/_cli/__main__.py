@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from loopwarden._cli._main import main
+
+raise SystemExit(main())

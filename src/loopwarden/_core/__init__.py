@@ -1,0 +1,1 @@
+"""The engine: instrumented event loops. Never imports pytest."""

@@ -1,0 +1,147 @@
+"""Drivers: long-lived tasks that run submitted steps one after another, from synchronous code.
+
+A test runner is synchronous (pytest calls fixtures and tests one by one) but async fixtures need
+a *task* that lives across calls: an async-generator fixture must be finalised in the task that
+started it (``asyncio.timeout`` and task groups spanning its ``yield`` depend on that), and the
+contextvars a fixture sets must be seen by the test that uses it. A :class:`Driver` is such a task:
+:meth:`Driver.run` hands it a coroutine and runs the loop until the driver has awaited it.
+
+A driver can spawn a child driver (:meth:`Driver.child`) whose context starts as a copy of its
+parent's: loopwarden gives each test a child of its loop's driver, so contextvars set by the test's
+function-scoped fixtures are seen by the test and die with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Coroutine, Hashable
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
+
+
+class _Stop:
+    pass
+
+
+_STOP = _Stop()
+
+
+class DriverError(RuntimeError):
+    """A driver was used wrongly: from inside a running loop, or after it stopped."""
+
+
+class Driver:
+    """A task on ``loop`` that awaits each submitted coroutine in turn, in one context.
+
+    Args:
+        loop: the loop the driver runs on; it must not be running when :meth:`run` is called.
+        name: the task name (shown in task dumps).
+        context: the context the driver task runs in (a fresh copy of the current one if None).
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        name: str,
+        context: contextvars.Context | None = None,
+    ) -> None:
+        self.loop = loop
+        self.name = name
+        self._inbox: asyncio.Future[tuple[Any, asyncio.Future[Any]]] = loop.create_future()
+        self._context = context if context is not None else contextvars.copy_context()
+        self.task: asyncio.Task[None] = loop.create_task(
+            self._serve(), name=name, context=self._context
+        )
+        registry = getattr(loop, "registry", None)
+        if registry is not None:
+            registry.record_unowned(self.task)
+        self._busy = False
+
+    @property
+    def context(self) -> contextvars.Context:
+        """The context the driver's steps run in."""
+        return self._context
+
+    @property
+    def busy(self) -> bool:
+        """True while a step is being awaited."""
+        return self._busy
+
+    async def _serve(self) -> None:
+        loop = self.loop
+        while True:
+            step, done = await self._inbox
+            self._inbox = loop.create_future()
+            if step is _STOP:
+                done.set_result(None)
+                return
+            self._busy = True
+            try:
+                result = await step
+            except BaseException as exc:  # noqa: BLE001 - handed to the synchronous caller
+                task = self.task
+                while task.cancelling():
+                    task.uncancel()
+                if not done.done():
+                    done.set_exception(exc)
+                if isinstance(exc, KeyboardInterrupt | SystemExit):
+                    raise
+            else:
+                if not done.done():
+                    done.set_result(result)
+            finally:
+                self._busy = False
+
+    def run(self, step: Awaitable[_T], owner: Hashable | None = None) -> _T:
+        """Await ``step`` in the driver task and return its result (or raise its exception).
+
+        Args:
+            step: a coroutine (or other awaitable) to await inside the driver task.
+            owner: attribute tasks and timers created meanwhile to this owner (WardenLoop only).
+
+        Raises:
+            DriverError: if the loop is already running (e.g. an async fixture requested with
+                ``request.getfixturevalue()`` from inside an async test), or the driver stopped.
+        """
+        __tracebackhide__ = True
+        loop = self.loop
+        if loop.is_running():
+            _close_quietly(step)
+            raise DriverError("the event loop is already running")
+        if self.task.done():
+            _close_quietly(step)
+            raise DriverError(f"driver {self.name!r} has stopped")
+        done: asyncio.Future[_T] = loop.create_future()
+        self._inbox.set_result((step, done))
+        registry = getattr(loop, "registry", None)
+        previous = None
+        if registry is not None:
+            previous, registry.owner = registry.owner, owner
+        try:
+            return loop.run_until_complete(done)
+        finally:
+            if registry is not None:
+                registry.owner = previous
+
+    def child(self, name: str) -> Driver:
+        """A new driver whose context starts as a copy of this driver's current context."""
+        return Driver(self.loop, name, self._context.copy())
+
+    def stop(self) -> None:
+        """Finish the driver task (waits for nothing else to finish)."""
+        if self.task.done():
+            return
+        if self.loop.is_running():
+            raise DriverError("the event loop is already running")
+        done: asyncio.Future[None] = self.loop.create_future()
+        self._inbox.set_result((_STOP, done))
+        self.loop.run_until_complete(self.task)
+
+
+def _close_quietly(step: Awaitable[Any]) -> None:
+    # A coroutine that will never be awaited must be closed, or Python warns that it was
+    # "never awaited" and points at loopwarden instead of the user's mistake.
+    if isinstance(step, Coroutine):
+        step.close()

@@ -1,0 +1,177 @@
+"""``WardenLoop``: a selector event loop with seams for every loopwarden instrument.
+
+The loop stays a stock :class:`asyncio.SelectorEventLoop` in behaviour; it only *records* (task and
+timer creation sites, servers, subprocesses, executor work, exception-handler contexts) and offers
+three seams that other instruments fill:
+
+- the clock (:meth:`WardenLoop.set_clock`): real ``time.monotonic`` by default;
+- the scheduling step (:meth:`WardenLoop.set_scheduler`): FIFO by default, at zero cost — the
+  scheduler is consulted only while one is installed;
+- exception capture (:attr:`WardenLoop.registry`): every context the loop's exception handler
+  receives is kept, attributed to the owner that created the task it names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Hashable
+from concurrent.futures import Executor
+from typing import Any, Protocol, TypeVar
+
+from loopwarden._core._registry import Registry, TaskOrigin
+
+_T = TypeVar("_T")
+
+
+class Scheduler(Protocol):
+    """Decides the order of the ready queue before each loop iteration runs it."""
+
+    def reorder(self, ready: collections.deque[asyncio.Handle]) -> None:
+        """Reorder ``ready`` in place; handles must be neither added nor removed."""
+
+
+class WardenLoop(asyncio.SelectorEventLoop):
+    """A selector event loop that records what is created on it, for loopwarden's instruments.
+
+    Create it through :func:`new_loop` (or pass ``new_loop`` as a ``loop_factory``).
+    """
+
+    registry: Registry
+
+    def __init__(self, selector: Any = None) -> None:
+        super().__init__(selector)
+        self.registry = Registry()
+        self._lw_clock: Callable[[], float] = time.monotonic
+        self._lw_scheduler: Scheduler | None = None
+        self._lw_servers: weakref.WeakKeyDictionary[asyncio.AbstractServer, TaskOrigin] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lw_subprocesses: weakref.WeakKeyDictionary[asyncio.BaseTransport, TaskOrigin] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lw_connections: weakref.WeakKeyDictionary[asyncio.BaseTransport, TaskOrigin] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lw_executor_work: weakref.WeakKeyDictionary[asyncio.Future[Any], TaskOrigin] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    # -- clock seam -------------------------------------------------------------------------
+
+    def time(self) -> float:
+        return self._lw_clock()
+
+    def set_clock(self, clock: Callable[[], float] | None) -> None:
+        """Use ``clock`` for :meth:`time` (and so for every timer); None restores real time.
+
+        The clock must never go backwards while timers are scheduled.
+        """
+        self._lw_clock = time.monotonic if clock is None else clock
+
+    # -- scheduling seam --------------------------------------------------------------------
+
+    def set_scheduler(self, scheduler: Scheduler | None) -> None:
+        """Install a scheduler that reorders each ready batch; None restores FIFO.
+
+        With no scheduler the loop runs CPython's own ``_run_once`` with no added cost: the
+        instrumented step is bound on the instance only while a scheduler is installed.
+        """
+        self._lw_scheduler = scheduler
+        if scheduler is None:
+            self.__dict__.pop("_run_once", None)
+        else:
+            self._run_once = self._lw_run_once_scheduled  # type: ignore[method-assign]
+
+    def _lw_run_once_scheduled(self) -> None:
+        scheduler = self._lw_scheduler
+        ready: collections.deque[asyncio.Handle] = self._ready  # type: ignore[attr-defined]
+        if scheduler is not None and len(ready) > 1:
+            scheduler.reorder(ready)
+        super()._run_once()  # type: ignore[misc]
+
+    # -- recording --------------------------------------------------------------------------
+
+    def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        task = super().create_task(coro, **kwargs)
+        self.registry.record_task(task)
+        return task
+
+    def call_at(
+        self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> asyncio.TimerHandle:
+        handle = super().call_at(when, callback, *args, context=context)
+        self.registry.record_timer(handle)
+        return handle
+
+    def run_in_executor(
+        self, executor: Executor | None, func: Callable[..., _T], *args: Any
+    ) -> asyncio.Future[_T]:
+        future = super().run_in_executor(executor, func, *args)
+        self._lw_executor_work[future] = self.registry.origin_here()
+        return future
+
+    async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
+        origin = self.registry.origin_here()
+        server = await super().create_server(*args, **kwargs)
+        self._lw_servers[server] = origin
+        return server
+
+    async def create_unix_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
+        origin = self.registry.origin_here()
+        server = await super().create_unix_server(*args, **kwargs)
+        self._lw_servers[server] = origin
+        return server
+
+    async def create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        origin = self.registry.origin_here()
+        transport, protocol = await super().create_connection(*args, **kwargs)
+        self._lw_connections[transport] = origin
+        return transport, protocol
+
+    async def create_unix_connection(self, *args: Any, **kwargs: Any) -> Any:
+        origin = self.registry.origin_here()
+        transport, protocol = await super().create_unix_connection(*args, **kwargs)
+        self._lw_connections[transport] = origin
+        return transport, protocol
+
+    async def create_datagram_endpoint(self, *args: Any, **kwargs: Any) -> Any:
+        origin = self.registry.origin_here()
+        transport, protocol = await super().create_datagram_endpoint(*args, **kwargs)
+        self._lw_connections[transport] = origin
+        return transport, protocol
+
+    async def subprocess_exec(self, *args: Any, **kwargs: Any) -> Any:
+        origin = self.registry.origin_here()
+        transport, protocol = await super().subprocess_exec(*args, **kwargs)
+        self._lw_subprocesses[transport] = origin
+        return transport, protocol
+
+    async def subprocess_shell(self, *args: Any, **kwargs: Any) -> Any:
+        origin = self.registry.origin_here()
+        transport, protocol = await super().subprocess_shell(*args, **kwargs)
+        self._lw_subprocesses[transport] = origin
+        return transport, protocol
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        self.registry.capture(context)
+        super().call_exception_handler(context)
+
+    # -- helpers for instruments ------------------------------------------------------------
+
+    def run_step(self, awaitable: Awaitable[_T]) -> _T:
+        """Run the loop until ``awaitable`` is done (``run_until_complete`` by another name)."""
+        return self.run_until_complete(awaitable)
+
+    def set_owner(self, owner: Hashable | None) -> Hashable | None:
+        """Attribute what is created from now on to ``owner``; returns the previous owner."""
+        previous = self.registry.owner
+        self.registry.owner = owner
+        return previous
+
+
+def new_loop() -> WardenLoop:
+    """Create a :class:`WardenLoop`; usable as ``loop_factory`` for :class:`asyncio.Runner`."""
+    return WardenLoop()

@@ -1,0 +1,156 @@
+"""The task registry: for every task, where it was created and which owner (a test) created it.
+
+The registry is always on, so its per-task cost is kept to one frame walk and one weak-keyed
+dictionary entry. It also records timer scheduling sites and exception-handler contexts, all
+attributed to the owner that was current when the thing was *created* — a "Task exception was
+never retrieved" that surfaces during a later test through garbage collection still belongs to
+the test that created the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopwarden._core._sites import Site, creation_sites, creation_stack
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOrigin:
+    """How a task, timer or resource came to be.
+
+    Attributes:
+        site: the first frame outside asyncio and loopwarden that created it.
+        owner: the owner (test) current at creation.
+        user_site: when ``site`` is inside a library, the first frame of the user's code that led
+            there (None otherwise).
+        stack: the full creation stack, outermost first, when stacks are captured.
+    """
+
+    site: Site | None
+    owner: Hashable | None
+    user_site: Site | None = None
+    stack: tuple[Site, ...] = ()
+
+    def describe(self) -> str:
+        """``path:line in func`` plus ``(from path:line in func)`` when created inside a library."""
+        if self.site is None:
+            return "<unknown site>"
+        if self.user_site is None:
+            return str(self.site)
+        return f"{self.site} (from {self.user_site})"
+
+
+@dataclass(frozen=True, slots=True)
+class CapturedContext:
+    """A context passed to the loop's exception handler, with the owner it is attributed to.
+
+    ``owner`` is the owner that created the task or future named in the context when there is one
+    (so a late report still lands on the test that caused it), else the owner current when the
+    handler was called.
+    """
+
+    context: dict[str, Any]
+    owner: Hashable | None
+    origin: TaskOrigin | None = None
+
+    @property
+    def message(self) -> str:
+        return str(self.context.get("message", ""))
+
+    @property
+    def exception(self) -> BaseException | None:
+        exc = self.context.get("exception")
+        return exc if isinstance(exc, BaseException) else None
+
+
+@dataclass(slots=True)
+class Registry:
+    """Creation records for tasks and timers on one loop, and the exception contexts it saw.
+
+    Attributes:
+        owner: the current owner token (the plugin sets a test's node id); new tasks and timers
+            are attributed to it.
+        capture_stacks: also record the full creation stack of each task (costly; off by default).
+    """
+
+    owner: Hashable | None = None
+    capture_stacks: bool = False
+    _tasks: weakref.WeakKeyDictionary[asyncio.Future[Any], TaskOrigin] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    _timers: weakref.WeakKeyDictionary[asyncio.TimerHandle, TaskOrigin] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    contexts: list[CapturedContext] = field(default_factory=list)
+
+    def record_task(self, task: asyncio.Future[Any], depth: int = 1) -> TaskOrigin:
+        """Record ``task`` as created now, at the caller's first user frame."""
+        origin = self.origin_here(depth + 1)
+        self._tasks[task] = origin
+        return origin
+
+    def current_owner(self) -> Hashable | None:
+        """Who creates things right now: the owner of the running task, else :attr:`owner`.
+
+        A task inherits the owner of the task that created it, so a session fixture's server
+        that spawns a handler task while some test runs still owns that handler. Tasks recorded
+        with no owner (loopwarden's own driver tasks) defer to :attr:`owner`.
+        """
+        task = asyncio.current_task() if asyncio._get_running_loop() is not None else None
+        if task is not None:
+            origin = self._tasks.get(task)
+            if origin is not None and origin.owner is not None:
+                return origin.owner
+        return self.owner
+
+    def origin_here(self, depth: int = 1) -> TaskOrigin:
+        """A creation record for something made by the caller's caller, now."""
+        site, user_site = creation_sites(depth + 1)
+        stack = creation_stack(depth + 1) if self.capture_stacks else ()
+        return TaskOrigin(site, self.current_owner(), user_site, stack)
+
+    def record_unowned(self, task: asyncio.Future[Any]) -> None:
+        """Record one of loopwarden's own tasks: what it runs is attributed to :attr:`owner`."""
+        self._tasks[task] = TaskOrigin(None, None)
+
+    def record_timer(self, handle: asyncio.TimerHandle, depth: int = 1) -> None:
+        """Record where a ``call_at``/``call_later`` timer was scheduled."""
+        self._timers[handle] = self.origin_here(depth + 1)
+
+    def origin_of(self, obj: object) -> TaskOrigin | None:
+        """The creation record of a task or timer handle, or None if it was not seen created."""
+        try:
+            if isinstance(obj, asyncio.TimerHandle):
+                return self._timers.get(obj)
+            if isinstance(obj, asyncio.Future):
+                return self._tasks.get(obj)
+        except TypeError:  # not weak-referenceable
+            return None
+        return None
+
+    def capture(self, context: dict[str, Any]) -> CapturedContext:
+        """Keep an exception-handler context, attributed by creation owner when it names a task."""
+        origin = None
+        for key in ("task", "future"):
+            obj = context.get(key)
+            if obj is not None:
+                origin = self.origin_of(obj)
+                if origin is not None:
+                    break
+        owner = origin.owner if origin is not None else self.owner
+        captured = CapturedContext(dict(context), owner, origin)
+        self.contexts.append(captured)
+        return captured
+
+    def take_contexts(self, owner: Hashable | None = None) -> list[CapturedContext]:
+        """Remove and return the captured contexts of ``owner`` (all of them when owner is None)."""
+        if owner is None:
+            taken, self.contexts = self.contexts, []
+            return taken
+        taken = [c for c in self.contexts if c.owner == owner]
+        self.contexts = [c for c in self.contexts if c.owner != owner]
+        return taken

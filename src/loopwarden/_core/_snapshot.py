@@ -1,0 +1,183 @@
+"""Snapshot and diff primitives: what is alive on a loop, and what an owner left behind.
+
+Two complementary views, both cheap enough to run around every test:
+
+- :func:`leftovers` collects everything a given *owner* created on a :class:`WardenLoop` that is
+  still alive — pending tasks, live timers, unfinished executor work, open servers, connections and
+  subprocess transports. Attribution is by creation owner, so nothing needs to be recorded before
+  the test starts.
+- :func:`take_snapshot` / :meth:`Snapshot.new_since` diff the things that have no owner: threads,
+  and socket transports the loop made itself (accepted connections).
+
+The leak guard builds its policy (what counts, allow-lists, cleanup) on these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopwarden._core._loop import WardenLoop
+from loopwarden._core._registry import TaskOrigin
+from loopwarden._core._sites import Site
+from loopwarden._core._tasks import await_chain, coro_name
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLeft:
+    """A task still pending: its name, coroutine, creation record and where it is parked."""
+
+    task: asyncio.Task[Any]
+    name: str
+    coro: str
+    origin: TaskOrigin | None
+    parked_at: tuple[Site, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TimerLeft:
+    """A ``call_later``/``call_at`` handle neither run nor cancelled."""
+
+    handle: asyncio.TimerHandle
+    callback: str
+    when: float
+    origin: TaskOrigin | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceLeft:
+    """An open server, connection or subprocess transport, or unfinished executor work."""
+
+    kind: str
+    obj: object
+    description: str
+    origin: TaskOrigin | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadLeft:
+    """A thread started after the snapshot and still alive."""
+
+    thread: threading.Thread
+    name: str
+    target: str
+
+
+@dataclass(slots=True)
+class Leftovers:
+    """Everything an owner left alive on a loop (plus ownerless new threads/transports)."""
+
+    tasks: list[TaskLeft] = field(default_factory=list)
+    timers: list[TimerLeft] = field(default_factory=list)
+    resources: list[ResourceLeft] = field(default_factory=list)
+    threads: list[ThreadLeft] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks or self.timers or self.resources or self.threads)
+
+    def count(self) -> int:
+        return len(self.tasks) + len(self.timers) + len(self.resources) + len(self.threads)
+
+
+def _callback_name(handle: asyncio.Handle) -> str:
+    callback = getattr(handle, "_callback", None)
+    if callback is None:
+        return repr(handle)
+    return getattr(callback, "__qualname__", None) or repr(callback)
+
+
+def _executor_threads(loop: asyncio.AbstractEventLoop) -> set[threading.Thread]:
+    executor = getattr(loop, "_default_executor", None)
+    threads = getattr(executor, "_threads", ()) if executor is not None else ()
+    return set(threads)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Ownerless state at one moment: live threads and the loop's socket transports."""
+
+    threads: frozenset[threading.Thread]
+    transports: frozenset[asyncio.BaseTransport]
+
+    def new_since(self, loop: asyncio.AbstractEventLoop) -> Leftovers:
+        """Threads and transports alive now that were not in this snapshot.
+
+        Threads of the loop's default executor are not counted: the pool keeps its workers.
+        """
+        now = take_snapshot(loop)
+        left = Leftovers()
+        pool = _executor_threads(loop)
+        for thread in now.threads - self.threads:
+            if thread in pool or not thread.is_alive():
+                continue
+            target = getattr(thread, "_target", None)
+            left.threads.append(
+                ThreadLeft(
+                    thread,
+                    thread.name,
+                    getattr(target, "__qualname__", None) or type(thread).__qualname__,
+                )
+            )
+        for transport in now.transports - self.transports:
+            if transport.is_closing():
+                continue
+            left.resources.append(ResourceLeft("transport", transport, repr(transport), None))
+        return left
+
+
+def _loop_transports(loop: asyncio.AbstractEventLoop) -> frozenset[asyncio.BaseTransport]:
+    # Selector loops keep their socket transports by file descriptor; other loops do not expose
+    # them, and then only owner-attributed connections are seen.
+    transports = getattr(loop, "_transports", None)
+    if transports is None:
+        return frozenset()
+    return frozenset(t for t in list(transports.values()) if t is not None)
+
+
+def take_snapshot(loop: asyncio.AbstractEventLoop) -> Snapshot:
+    """Record the live threads and the loop's socket transports."""
+    return Snapshot(frozenset(threading.enumerate()), _loop_transports(loop))
+
+
+def leftovers(loop: WardenLoop, owner: Hashable) -> Leftovers:
+    """Everything ``owner`` created on ``loop`` that is still alive.
+
+    Args:
+        loop: the loop to inspect.
+        owner: the owner token the things were created under (see :meth:`WardenLoop.set_owner`).
+    """
+    registry = loop.registry
+    left = Leftovers()
+    for task in asyncio.all_tasks(loop):
+        origin = registry.origin_of(task)
+        if origin is None or origin.owner != owner:
+            continue
+        left.tasks.append(
+            TaskLeft(task, task.get_name(), coro_name(task), origin, await_chain(task))
+        )
+    for handle in list(loop._scheduled):  # type: ignore[attr-defined]
+        if handle.cancelled():
+            continue
+        origin = registry.origin_of(handle)
+        if origin is None or origin.owner != owner:
+            continue
+        # A sleeping task's wake-up timer belongs to that task; report the task, not the timer.
+        callback = getattr(handle, "_callback", None)
+        if getattr(callback, "__name__", "") in {"_set_result_unless_cancelled", "_release_waiter"}:
+            continue
+        left.timers.append(TimerLeft(handle, _callback_name(handle), handle.when(), origin))
+    for server, origin in list(loop._lw_servers.items()):
+        if origin.owner == owner and server.is_serving():
+            sockets = ", ".join(str(s.getsockname()) for s in server.sockets)
+            left.resources.append(ResourceLeft("server", server, f"server on {sockets}", origin))
+    for kind, table in (("connection", loop._lw_connections), ("subprocess", loop._lw_subprocesses)):
+        for transport, origin in list(table.items()):
+            if origin.owner == owner and not transport.is_closing():
+                left.resources.append(ResourceLeft(kind, transport, repr(transport), origin))
+    for future, origin in list(loop._lw_executor_work.items()):
+        if origin.owner == owner and not future.done():
+            left.resources.append(ResourceLeft("executor", future, repr(future), origin))
+    return left

@@ -1,0 +1,1 @@
+"""Real-component fixtures built on their libraries."""

@@ -1,0 +1,27 @@
+"""The few places loopwarden reads pytest internals, each with why and for which versions.
+
+Everything else uses pytest's public API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+
+def fixturedefs_of(item: pytest.Item) -> dict[str, Sequence[pytest.FixtureDef[Any]]]:
+    """The fixture definitions an item's fixture closure resolves to, by name.
+
+    pytest has no public API for "which FixtureDef will this item use for name X" short of setting
+    the fixture up. loopwarden needs it to decide, before the first async step of a test, which
+    loop the test must share with the async fixtures it uses (``loopwarden_loop = test``).
+    ``_fixtureinfo.name2fixturedefs`` has this shape in pytest 8.0 through 9.x (pytest-asyncio
+    reads it too). The last definition in each sequence is the one the item uses.
+    """
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:  # not a python Function item (e.g. a doctest)
+        return {}
+    defs: dict[str, Sequence[pytest.FixtureDef[Any]]] = info.name2fixturedefs
+    return defs

@@ -1,0 +1,403 @@
+"""The own runner's state for one session: which loops exist, and which loop each test uses.
+
+Loop model (see docs/explanation/loops.md):
+
+- Every async test and async fixture runs in a loop identified by a *loop scope* and the node of
+  that scope (the session, a package, a module, a class, or the test itself).
+- A fixture wider than function scope runs in the loop of ``max(its scope, the default fixture loop
+  scope, the loops of the async fixtures it requests)`` — never in a loop narrower than itself.
+- A test (and its function-scoped async fixtures) runs in the loop its marker asks for; without one,
+  in the loop of the wider async fixtures it uses, or else in the default test loop. When those
+  loops differ the test fails at setup with a message naming the fixtures, scopes and the fix.
+
+With the defaults everything shares one session loop, so none of that can conflict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import warnings
+from collections.abc import Callable, Coroutine, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from loopwarden._core._driver import Driver
+from loopwarden._core._lifecycle import close_loop
+from loopwarden._core._loop import WardenLoop, new_loop
+from loopwarden._plugin import _compat
+
+SCOPES = ("function", "class", "module", "package", "session")
+_RANK = {scope: rank for rank, scope in enumerate(SCOPES)}
+
+
+def wider(a: str, b: str) -> str:
+    return a if _RANK[a] >= _RANK[b] else b
+
+
+@dataclass(frozen=True)
+class FixtureOwner:
+    """Owner token for what a wider-scoped fixture creates (leaks are attributed to it)."""
+
+    name: str
+    scope: str
+    nodeid: str
+
+    def __str__(self) -> str:
+        return f"{self.scope}-scoped fixture {self.name!r}"
+
+
+@dataclass
+class LoopState:
+    """One loop of the session, the node whose scope it lives for, and its long-lived driver."""
+
+    scope: str
+    node: pytest.Item | pytest.Collector | pytest.Session
+    loop: WardenLoop
+    driver: Driver
+
+    def describe(self) -> str:
+        if self.scope == "session":
+            return "the session loop"
+        if self.scope == "function":
+            return "the test's own loop"
+        return f"the loop of {self.scope} {self.node.nodeid}"
+
+
+@dataclass
+class ItemState:
+    """Which loop a test runs in, and its function driver (created at its first async step)."""
+
+    loop_state: LoopState
+    driver: Driver | None = None
+
+    def function_driver(self, item: pytest.Item) -> Driver:
+        if self.driver is None:
+            self.driver = self.loop_state.driver.child(f"loopwarden test {item.name}")
+        return self.driver
+
+
+ITEM_STATE = pytest.StashKey[ItemState]()
+# The kind of async test an item is, decided once at collection ("coro"), or absent for sync tests.
+ASYNC_ITEM = pytest.StashKey[str]()
+
+
+def async_kind(func: object) -> str | None:
+    """'coro' for a coroutine function, 'agen' for an async generator function, else None."""
+    if inspect.iscoroutinefunction(func):
+        return "coro"
+    if inspect.isasyncgenfunction(func):
+        return "agen"
+    return None
+
+
+def claimed_elsewhere(item: pytest.Item) -> bool:
+    """True for tests another async plugin runs: anyio (marker or backend fixture), trio."""
+    return (
+        item.get_closest_marker("anyio") is not None
+        or item.get_closest_marker("trio") is not None
+        or "anyio_backend" in getattr(item, "fixturenames", ())
+    )
+
+
+class LoopConflict(Exception):
+    """A test's async fixtures and marker need more than one loop."""
+
+
+@dataclass
+class Runtime:
+    """All loops of the session and the rules choosing between them."""
+
+    default_test_scope: str
+    default_fixture_scope: str | None  # None: a fixture's own scope ("fixture-scope")
+    debug: bool = False
+    loops: dict[tuple[str, str], LoopState] = field(default_factory=dict)
+    current_item: pytest.Item | None = None
+    _fixture_scopes: dict[object, str] = field(default_factory=dict)
+    _kinds: dict[object, str | None] = field(default_factory=dict)
+
+    # -- loops --------------------------------------------------------------------------------
+
+    def _scope_node(
+        self, item: pytest.Item, scope: str
+    ) -> pytest.Item | pytest.Collector | pytest.Session:
+        if scope == "function":
+            return item
+        if scope == "session":
+            return item.session
+        kinds: dict[str, type[pytest.Collector]] = {
+            "class": pytest.Class,
+            "module": pytest.Module,
+            "package": pytest.Package,
+        }
+        node = item.getparent(kinds[scope])
+        if node is None:  # e.g. a class-scoped loop for a module-level test
+            return self._scope_node(item, SCOPES[_RANK[scope] + 1])
+        return node
+
+    def loop_for(self, scope: str, item: pytest.Item) -> LoopState:
+        """The loop of ``scope`` for ``item``, created on first use."""
+        node = self._scope_node(item, scope)
+        key = (scope if node is not item.session else "session", node.nodeid)
+        state = self.loops.get(key)
+        if state is None:
+            loop = new_loop()
+            if self.debug:
+                loop.set_debug(True)
+            if key[0] == "session":
+                # Code that calls asyncio.get_event_loop() from synchronous fixtures gets the loop
+                # its async fixtures run in.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    asyncio.set_event_loop(loop)
+            driver = Driver(loop, f"loopwarden {key[0]} driver")
+            state = LoopState(key[0], node, loop, driver)
+            self.loops[key] = state
+        return state
+
+    def close_loops_outside(self, nextitem: pytest.Item | None) -> None:
+        """Close the loops whose scope node does not contain ``nextitem`` (all when None)."""
+        if not self.loops:
+            return
+        if nextitem is None:
+            keep: set[str] = set()
+        else:
+            keep = {node.nodeid for node in nextitem.listchain()}
+        for key, state in list(self.loops.items()):
+            if nextitem is not None and state.node.nodeid in keep:
+                continue
+            del self.loops[key]
+            state.driver.stop()
+            close_loop(state.loop)
+            if state.scope == "session":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    asyncio.set_event_loop(None)
+
+    # -- fixtures -----------------------------------------------------------------------------
+
+    def kind_of(self, func: object) -> str | None:
+        try:
+            return self._kinds[func]
+        except KeyError:
+            kind = self._kinds[func] = async_kind(func)
+            return kind
+        except TypeError:  # unhashable callable
+            return async_kind(func)
+
+    def fixture_loop_scope(
+        self, fixturedef: pytest.FixtureDef[Any], item: pytest.Item
+    ) -> str:
+        """The loop scope of an async fixture wider than function scope (see module docstring)."""
+        try:
+            return self._fixture_scopes[fixturedef]
+        except KeyError:
+            pass
+        scope: str = fixturedef.scope
+        if self.default_fixture_scope is not None:
+            scope = wider(scope, self.default_fixture_scope)
+        defs = _compat.fixturedefs_of(item)
+        for argname in fixturedef.argnames:
+            dep_defs = defs.get(argname)
+            if not dep_defs:
+                continue
+            dep = dep_defs[-1]
+            if dep is fixturedef or dep.scope == "function" or self.kind_of(dep.func) is None:
+                continue
+            scope = wider(scope, self.fixture_loop_scope(dep, item))
+        self._fixture_scopes[fixturedef] = scope
+        return scope
+
+    def _wider_async_fixtures(self, item: pytest.Item) -> list[tuple[str, str]]:
+        """(name, scope) of the async fixtures wider than function scope that ``item`` uses."""
+        found = []
+        defs = _compat.fixturedefs_of(item)
+        for name in getattr(item, "fixturenames", ()):
+            fixture_defs = defs.get(name)
+            if not fixture_defs:
+                continue
+            fixturedef = fixture_defs[-1]
+            if fixturedef.scope == "function" or self.kind_of(fixturedef.func) is None:
+                continue
+            found.append((name, self.fixture_loop_scope(fixturedef, item)))
+        return found
+
+    def item_state(self, item: pytest.Item) -> ItemState:
+        """Which loop ``item`` runs in; decided once, at its first async step."""
+        state = item.stash.get(ITEM_STATE, None)
+        if state is None:
+            state = ItemState(self._choose_loop(item))
+            item.stash[ITEM_STATE] = state
+        return state
+
+    def _choose_loop(self, item: pytest.Item) -> LoopState:
+        marker_scope, marker_name = _marker_loop_scope(item)
+        used = self._wider_async_fixtures(item)
+        if marker_scope is not None:
+            target = self.loop_for(marker_scope, item)
+            for name, scope in used:
+                other = self.loop_for(scope, item)
+                if other is not target:
+                    raise LoopConflict(
+                        f"{item.name} asks for loop_scope={marker_scope!r} "
+                        f"(@pytest.mark.{marker_name}) but uses async fixture {name!r}, which runs "
+                        f"in {other.describe()}; what the fixture made is bound to that loop "
+                        "(\"attached to a different loop\").\n"
+                        f"Fix: drop loop_scope from the marker, so the test runs in the fixture's "
+                        f"loop, or use loop_scope={scope!r}."
+                    )
+            return target
+        chosen: dict[tuple[str, str], tuple[str, str, LoopState]] = {}
+        for name, scope in used:
+            state = self.loop_for(scope, item)
+            chosen.setdefault((state.scope, state.node.nodeid), (name, scope, state))
+        if len(chosen) > 1:
+            (name_a, scope_a, loop_a), (name_b, scope_b, loop_b) = list(chosen.values())[:2]
+            raise LoopConflict(
+                f"{item.name} cannot run in one event loop: async fixture {name_a!r} runs in "
+                f"{loop_a.describe()} and async fixture {name_b!r} runs in {loop_b.describe()}.\n"
+                f"Fix: set loopwarden_loop = session (the default: one loop for everything), or "
+                f"give both fixtures the same scope, or make {name_a!r} request {name_b!r} "
+                f"(a fixture runs in the loop of the async fixtures it requests)."
+            )
+        if chosen:
+            return next(iter(chosen.values()))[2]
+        return self.loop_for(self.default_test_scope, item)
+
+    def driver_for_fixture(
+        self, fixturedef: pytest.FixtureDef[Any], item: pytest.Item
+    ) -> tuple[Driver, object]:
+        """The driver that runs this fixture's steps, and the owner its creations belong to."""
+        if fixturedef.scope == "function":
+            return self.item_state(item).function_driver(item), item.nodeid
+        scope = self.fixture_loop_scope(fixturedef, item)
+        state = self.loop_for(scope, item)
+        node = self._scope_node(item, fixturedef.scope)
+        return state.driver, FixtureOwner(fixturedef.argname, fixturedef.scope, node.nodeid)
+
+    def fixture_wrapper(
+        self,
+        fixturedef: pytest.FixtureDef[Any],
+        request: pytest.FixtureRequest,
+        item: pytest.Item,
+        kind: str,
+    ) -> Callable[..., Any]:
+        """A synchronous stand-in for an async fixture function, which pytest then calls."""
+        original = _bind(fixturedef.func, request)
+        name = fixturedef.argname
+        try:
+            driver, owner = self.driver_for_fixture(fixturedef, item)
+        except LoopConflict as exc:
+            pytest.fail(f"loopwarden: {exc}", pytrace=False)
+
+        def check_not_running() -> None:
+            if driver.loop.is_running():
+                pytest.fail(
+                    f"loopwarden: async fixture {name!r} was requested with "
+                    "request.getfixturevalue() while the event loop is running (from inside an "
+                    "async test or fixture); an async fixture cannot be set up from inside a "
+                    "running loop.\n"
+                    f"Fix: request {name!r} as an argument of the test or fixture instead.",
+                    pytrace=False,
+                )
+
+        if kind == "coro":
+
+            def run_coroutine_fixture(**kwargs: Any) -> Any:
+                __tracebackhide__ = True
+                check_not_running()
+                return driver.run(original(**kwargs), owner)
+
+            return run_coroutine_fixture
+
+        def run_asyncgen_fixture(**kwargs: Any) -> Generator[Any, None, None]:
+            __tracebackhide__ = True
+            check_not_running()
+            agen = original(**kwargs)
+            try:
+                value = driver.run(agen.__anext__(), owner)
+            except StopAsyncIteration:
+                raise ValueError(f"async fixture {name!r} did not yield a value") from None
+            yield value
+            try:
+                driver.run(agen.__anext__(), owner)
+            except StopAsyncIteration:
+                return
+            driver.run(agen.aclose(), owner)
+            pytest.fail(
+                f"loopwarden: async fixture {name!r} has more than one 'yield'; "
+                "a fixture yields its value exactly once, then tears down.",
+                pytrace=False,
+            )
+
+        return run_asyncgen_fixture
+
+    # -- tests --------------------------------------------------------------------------------
+
+    def run_test(
+        self, item: pytest.Item, func: Callable[..., Coroutine[Any, Any, Any]], kwargs: Any
+    ) -> None:
+        __tracebackhide__ = True
+        driver = self.item_state(item).function_driver(item)
+        try:
+            driver.run(func(**kwargs), item.nodeid)
+        except RuntimeError as exc:
+            advice = _RUNNING_LOOP_ADVICE.get(str(exc))
+            if advice is not None:
+                exc.add_note(advice)
+            raise
+
+    def finish_item(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        """After a test's teardown: end its driver, close loops whose scope ended."""
+        state = item.stash.get(ITEM_STATE, None)
+        if state is not None and state.driver is not None:
+            state.driver.stop()
+            state.driver = None
+        self.close_loops_outside(nextitem)
+
+
+_RUNNING_LOOP_ADVICE = {
+    "asyncio.run() cannot be called from a running event loop": (
+        "loopwarden: this async test already runs in an event loop, so it cannot start another "
+        "with asyncio.run(). Fix: 'await' the coroutine directly instead of asyncio.run(coro)."
+    ),
+    "This event loop is already running": (
+        "loopwarden: this async test already runs in the event loop, so run_until_complete() "
+        "cannot drive it again. Fix: 'await' the coroutine directly."
+    ),
+    "Cannot run the event loop while another loop is running": (
+        "loopwarden: this async test already runs in an event loop, so it cannot run another "
+        "loop inside. Fix: 'await' the coroutine directly instead of running a new loop."
+    ),
+}
+
+
+def _marker_loop_scope(item: pytest.Item) -> tuple[str | None, str]:
+    for name in ("loopwarden", "asyncio"):
+        marker = item.get_closest_marker(name)
+        if marker is None:
+            continue
+        scope = marker.kwargs.get("loop_scope") or marker.kwargs.get("scope")
+        if scope is None:
+            continue
+        if scope not in SCOPES:
+            pytest.fail(
+                f"loopwarden: {item.nodeid}: @pytest.mark.{name}(loop_scope={scope!r}) is not a "
+                f"valid loop scope; allowed values: {', '.join(SCOPES)}.",
+                pytrace=False,
+            )
+        return str(scope), name
+    return None, ""
+
+
+def _bind(func: Any, request: pytest.FixtureRequest) -> Any:
+    """Bind a fixture defined in a test class to the test's instance, as pytest itself does."""
+    instance = request.instance
+    bound_to = getattr(func, "__self__", None)
+    if instance is None or bound_to is None or isinstance(bound_to, type):
+        return func
+    if not isinstance(instance, type(bound_to)):  # a fixture of another class (a plugin object)
+        return func
+    return func.__func__.__get__(instance)

@@ -1,0 +1,174 @@
+"""loopwarden's base plugin: settings, markers, and which mode is active.
+
+Modes:
+
+- **own runner**: pytest-asyncio is not active; loopwarden runs async tests and fixtures itself.
+- **guard**: pytest-asyncio >= 1.4 is active; it runs the tests, loopwarden supplies its loops
+  through the ``pytest_asyncio_loop_factories`` hook and arms its instruments around each test.
+- **limited**: an older pytest-asyncio is active; it cannot take loopwarden's loops, so most guards
+  are off. A warning says what to upgrade.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib.metadata
+import importlib.util
+from dataclasses import dataclass
+
+import pytest
+
+from loopwarden._plugin import _settings
+from loopwarden._version import __version__
+
+GUARD_MIN_PYTEST_ASYNCIO = (1, 4)
+
+
+class Mode(enum.Enum):
+    OWN = "own runner"
+    GUARD = "guard"
+    LIMITED = "limited"
+
+
+@dataclass(frozen=True)
+class State:
+    """The session's resolved configuration (in ``config.stash[STATE]``)."""
+
+    mode: Mode
+    reason: str
+    auto: bool
+    mode_source: str
+    loop: str
+    loop_source: str
+    pytest_asyncio_version: str | None
+
+
+STATE = pytest.StashKey[State]()
+
+
+def _pytest_asyncio_available(pluginmanager: pytest.PytestPluginManager) -> bool:
+    # At pytest_addoption time pytest-asyncio may not be registered yet (entry points load in no
+    # set order), so decide from "installed and not blocked with -p no:asyncio".
+    if pluginmanager.is_blocked("asyncio"):
+        return False
+    return importlib.util.find_spec("pytest_asyncio") is not None
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    _settings.add_options(parser)
+    if not _pytest_asyncio_available(pluginmanager):
+        _settings.add_asyncio_compat_options(parser)
+
+
+def _resolve(config: pytest.Config) -> State:
+    pytest_asyncio_active = config.pluginmanager.has_plugin("asyncio")
+    version = None
+    if pytest_asyncio_active:
+        try:
+            version = importlib.metadata.version("pytest-asyncio")
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown"
+    mode_value = _settings.read(config, "mode")
+    loop_value = _settings.read(config, "loop")
+    if not pytest_asyncio_active:
+        reason = (
+            "pytest-asyncio is disabled with -p no:asyncio"
+            if config.pluginmanager.is_blocked("asyncio")
+            else "pytest-asyncio is not installed"
+        )
+        mode = Mode.OWN
+        # pytest-asyncio's own keys are honoured unless loopwarden's are set.
+        asyncio_mode = (config.getoption("lw_asyncio_mode", None) or "").strip() or str(
+            config.getini("asyncio_mode") or ""
+        ).strip()
+        if asyncio_mode:
+            if asyncio_mode not in ("auto", "strict"):
+                raise pytest.UsageError(
+                    f"loopwarden: asyncio_mode = {asyncio_mode!r} is not valid; "
+                    "allowed values: auto, strict."
+                )
+            if not mode_value.explicit:
+                mode_value = _settings.Value(asyncio_mode, "asyncio_mode")
+            elif asyncio_mode != mode_value.value:
+                config.issue_config_time_warning(
+                    pytest.PytestConfigWarning(
+                        f"loopwarden: {mode_value.source} = {mode_value.value} and asyncio_mode = "
+                        f"{asyncio_mode} disagree; loopwarden uses {mode_value.value}. "
+                        "Remove asyncio_mode (it is pytest-asyncio's setting) to silence this."
+                    ),
+                    stacklevel=2,
+                )
+    elif version is not None and _version_tuple(version) < GUARD_MIN_PYTEST_ASYNCIO:
+        mode = Mode.LIMITED
+        reason = f"pytest-asyncio {version} runs async tests but is older than 1.4"
+    else:
+        mode = Mode.GUARD
+        reason = f"pytest-asyncio {version} runs async tests"
+    return State(
+        mode=mode,
+        reason=reason,
+        auto=mode_value.value == "auto",
+        mode_source=mode_value.source,
+        loop=loop_value.value,
+        loop_source=loop_value.source,
+        pytest_asyncio_version=version,
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    state = _resolve(config)
+    config.stash[STATE] = state
+    config.addinivalue_line(
+        "markers",
+        "loopwarden(loop_scope=None): run this async test with loopwarden; "
+        "loop_scope picks the loop (function, class, module, package, session).",
+    )
+    if state.mode is Mode.OWN:
+        config.addinivalue_line(
+            "markers",
+            "asyncio(loop_scope=None): run this async test on an asyncio loop "
+            "(pytest-asyncio's marker, honoured by loopwarden's own runner).",
+        )
+    if state.mode is Mode.LIMITED:
+        config.issue_config_time_warning(
+            pytest.PytestConfigWarning(
+                f"loopwarden: pytest-asyncio {state.pytest_asyncio_version} is too old to take "
+                "loopwarden's loops (it needs pytest-asyncio >= 1.4, which has the "
+                "pytest_asyncio_loop_factories hook), so async tests run without loopwarden's "
+                "guards. Upgrade with: pip install 'pytest-asyncio>=1.4' — or run with "
+                "-p no:asyncio to let loopwarden run the async tests itself."
+            ),
+            stacklevel=2,
+        )
+    if state.mode is not Mode.OWN and state.loop_source != "default":
+        config.issue_config_time_warning(
+            pytest.PytestConfigWarning(
+                f"loopwarden: {state.loop_source} is ignored in {state.mode.value} mode: "
+                "pytest-asyncio chooses the loops (use its loop_scope settings)."
+            ),
+            stacklevel=2,
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    state = config.stash[STATE]
+    if state.mode is Mode.OWN:
+        return (
+            f"loopwarden {__version__}: own runner ({state.reason}); "
+            f"mode={'auto' if state.auto else 'strict'}, loop={state.loop}"
+        )
+    if state.mode is Mode.GUARD:
+        return (
+            f"loopwarden {__version__}: guard mode ({state.reason}; loopwarden supplies its "
+            "loops and guards them)"
+        )
+    return f"loopwarden {__version__}: limited ({state.reason}; guards are off)"

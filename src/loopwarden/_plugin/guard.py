@@ -1,0 +1,135 @@
+"""Guarding loops that loopwarden does not drive itself.
+
+- pytest-asyncio >= 1.4 (guard mode): loopwarden answers its ``pytest_asyncio_loop_factories``
+  hook with a :class:`WardenLoop` factory. A project's own answer to that hook wins; loopwarden then
+  leaves its loops alone and says so in the header.
+- ``unittest.IsolatedAsyncioTestCase`` tests collected by pytest: their loop comes from
+  loopwarden's factory (``loop_factory`` on Python 3.13+, the event loop policy before).
+- anyio-marked tests on the asyncio backend: anyio's runner creates its loop through the event
+  loop policy (Python 3.11–3.13), which loopwarden points at its factory while such a test runs.
+
+In every case, what a test creates on those loops is attributed to that test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import unittest
+import warnings
+import weakref
+from collections.abc import Callable, Generator, Hashable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from loopwarden._core._loop import WardenLoop, new_loop
+from loopwarden._plugin._runtime import claimed_elsewhere
+from loopwarden._plugin.config import STATE, Mode
+
+
+@dataclass
+class Guard:
+    """Loops loopwarden created for other runners, and the owner of what is created on them."""
+
+    owner: Hashable | None = None
+    loops: weakref.WeakSet[WardenLoop] = field(default_factory=weakref.WeakSet)
+    foreign_factories: bool = False
+
+    def make_loop(self) -> WardenLoop:
+        loop = new_loop()
+        loop.set_owner(self.owner)
+        self.loops.add(loop)
+        return loop
+
+    def set_owner(self, owner: Hashable | None) -> None:
+        self.owner = owner
+        for loop in list(self.loops):
+            if not loop.is_closed():
+                loop.set_owner(owner)
+
+
+GUARD = pytest.StashKey[Guard]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[GUARD] = Guard()
+
+
+@pytest.hookimpl(wrapper=True, optionalhook=True)
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Generator[None, Mapping[str, Callable[[], asyncio.AbstractEventLoop]] | None, Any]:
+    result = yield
+    if result is not None:
+        # The project chose its own loops (e.g. uvloop); pytest-asyncio uses them unguarded.
+        config.stash[GUARD].foreign_factories = True
+        return result
+    return {"loopwarden": config.stash[GUARD].make_loop}
+
+
+@contextmanager
+def _loops_from(guard: Guard, cls: type[Any] | None) -> Generator[None, None, None]:
+    """Make asyncio.Runner-based runners (unittest, anyio) create loopwarden's loops."""
+    if (
+        sys.version_info >= (3, 13)
+        and cls is not None
+        and issubclass(cls, unittest.IsolatedAsyncioTestCase)
+    ):
+        if getattr(cls, "loop_factory", None) is not None:
+            yield  # the test case chose its own loop
+            return
+        cls.loop_factory = staticmethod(guard.make_loop)  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            del cls.loop_factory  # type: ignore[attr-defined]
+        return
+    if sys.version_info >= (3, 14):
+        yield  # event loop policies are deprecated: nothing to point at our factory
+        return
+
+    class _Policy(asyncio.DefaultEventLoopPolicy):
+        def new_event_loop(self) -> asyncio.AbstractEventLoop:
+            return guard.make_loop()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        previous = asyncio.get_event_loop_policy()
+        asyncio.set_event_loop_policy(_Policy())
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            asyncio.set_event_loop_policy(previous)
+
+
+def _needs_policy(item: pytest.Item) -> bool:
+    cls = getattr(item, "cls", None)
+    if cls is not None and issubclass(cls, unittest.IsolatedAsyncioTestCase):
+        return True
+    return claimed_elsewhere(item)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    guard = item.config.stash.get(GUARD, None)
+    state = item.config.stash.get(STATE, None)
+    if guard is None or state is None:
+        return (yield)
+    guarded = state.mode is Mode.GUARD or _needs_policy(item)
+    if not guarded:
+        return (yield)
+    guard.set_owner(item.nodeid)
+    try:
+        if _needs_policy(item):
+            with _loops_from(guard, getattr(item, "cls", None)):
+                return (yield)
+        return (yield)
+    finally:
+        guard.set_owner(None)

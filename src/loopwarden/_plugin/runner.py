@@ -1,0 +1,234 @@
+"""The own runner: runs ``async def`` tests and async fixtures when pytest-asyncio is not active.
+
+Async test functions are swapped, once at collection, for a synchronous stand-in that runs the
+coroutine on the test's loop, so pytest's own ``pytest_pyfunc_call`` (and every plugin wrapping it)
+sees an ordinary call. Async fixtures are swapped the same way inside ``pytest_fixture_setup``,
+and swapped back when it returns. Sync tests never touch a loop.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Generator
+from typing import Any
+
+import pytest
+
+from loopwarden._plugin import _settings
+from loopwarden._plugin._runtime import (
+    ASYNC_ITEM,
+    LoopConflict,
+    Runtime,
+    claimed_elsewhere,
+)
+from loopwarden._plugin.config import STATE, Mode
+
+RUNTIME = pytest.StashKey[Runtime]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.mode is not Mode.OWN:
+        return
+    if state.loop_source != "default":
+        test_scope = "session" if state.loop == "session" else "function"
+        fixture_scope: str | None = "session" if state.loop == "session" else None
+        if _asyncio_scopes_set(config):
+            config.issue_config_time_warning(
+                pytest.PytestConfigWarning(
+                    f"loopwarden: {state.loop_source} = {state.loop} is set, so "
+                    "asyncio_default_fixture_loop_scope / asyncio_default_test_loop_scope "
+                    "(pytest-asyncio's settings) are ignored."
+                ),
+                stacklevel=2,
+            )
+    elif _asyncio_scopes_set(config):
+        # A suite written for pytest-asyncio: honour its loop scopes.
+        test_scope = (
+            _settings.read_asyncio_scope(config, "asyncio_default_test_loop_scope") or "function"
+        )
+        fixture_default = _settings.read_asyncio_scope(
+            config, "asyncio_default_fixture_loop_scope"
+        )
+        fixture_scope = None if fixture_default in (None, "fixture-scope") else fixture_default
+    else:
+        test_scope = "session"
+        fixture_scope = "session"
+    debug = bool(config.getini("asyncio_debug")) or bool(
+        config.getoption("lw_asyncio_debug", False)
+    )
+    config.stash[RUNTIME] = Runtime(test_scope, fixture_scope, debug=debug)
+
+
+def _asyncio_scopes_set(config: pytest.Config) -> bool:
+    return any(
+        _settings.read_asyncio_scope(config, key) is not None
+        for key in ("asyncio_default_test_loop_scope", "asyncio_default_fixture_loop_scope")
+    )
+
+
+def _runtime(config: pytest.Config) -> Runtime | None:
+    return config.stash.get(RUNTIME, None)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    runtime = _runtime(item.config)
+    if runtime is None or not isinstance(item, pytest.Function):
+        return
+    func = item.obj
+    if inspect.iscoroutinefunction(func):
+        if claimed_elsewhere(item):
+            return
+        state = item.config.stash[STATE]
+        if not state.auto and not _marked(item):
+            item.obj = _failing(
+                func,
+                f"loopwarden: {item.name} is an async test, but loopwarden_mode = strict "
+                "(from {source}) runs only tests marked @pytest.mark.asyncio or "
+                "@pytest.mark.loopwarden.\nFix: mark the test, or set loopwarden_mode = auto.".format(
+                    source=state.mode_source
+                ),
+            )
+            return
+        item.stash[ASYNC_ITEM] = "coro"
+        item.obj = _test_runner(runtime, item, func)
+    elif inspect.isasyncgenfunction(func):
+        if claimed_elsewhere(item):
+            return
+        item.obj = _failing(
+            func,
+            f"loopwarden: {item.name} is an async generator ('async def' with 'yield'), not a "
+            "test coroutine; a test cannot yield.\nFix: remove the 'yield' (or, if it is meant "
+            "to be a fixture, decorate it with @pytest.fixture).",
+        )
+    elif inspect.iscoroutinefunction(inspect.unwrap(func)) and not claimed_elsewhere(item):
+        item.obj = _sync_wrapper_check(func, item.name)
+    elif _marked_directly(item):
+        item.warn(
+            pytest.PytestWarning(
+                f"loopwarden: {item.name} is marked to run on an event loop but is not an "
+                "'async def' function; the marker does nothing. Remove the marker, or make the "
+                "test 'async def'."
+            )
+        )
+
+
+def _marked(item: pytest.Item) -> bool:
+    return (
+        item.get_closest_marker("asyncio") is not None
+        or item.get_closest_marker("loopwarden") is not None
+    )
+
+
+def _marked_directly(item: pytest.Function) -> bool:
+    # Only a marker on the function itself: a module-wide `pytestmark = pytest.mark.asyncio`
+    # legitimately covers sync tests too.
+    return any(mark.name in ("asyncio", "loopwarden") for mark in item.own_markers)
+
+
+def _copy_identity(wrapper: Callable[..., Any], func: Callable[..., Any]) -> None:
+    for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+        try:
+            setattr(wrapper, attr, getattr(func, attr))
+        except AttributeError:
+            pass
+    # pytest follows __wrapped__ to find the test's code and cut tracebacks there.
+    wrapper.__wrapped__ = func  # type: ignore[attr-defined]
+
+
+def _test_runner(runtime: Runtime, item: pytest.Item, func: Callable[..., Any]) -> Any:
+    def run_async_test(**kwargs: Any) -> None:
+        __tracebackhide__ = True
+        runtime.run_test(item, func, kwargs)
+
+    _copy_identity(run_async_test, func)
+    return run_async_test
+
+
+def _failing(func: Callable[..., Any], message: str) -> Any:
+    def fail_test(**kwargs: Any) -> None:
+        __tracebackhide__ = True
+        pytest.fail(message, pytrace=False)
+
+    _copy_identity(fail_test, func)
+    return fail_test
+
+
+def _sync_wrapper_check(func: Callable[..., Any], name: str) -> Any:
+    inner = inspect.unwrap(func)
+
+    def call_sync_wrapper(**kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        result = func(**kwargs)
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()
+            pytest.fail(
+                f"loopwarden: {name} is a synchronous wrapper (a decorator's inner function) "
+                f"around the coroutine function {inner.__qualname__}; it returned an awaitable "
+                "that nobody awaits, so the test body never ran.\nFix: make the decorator's "
+                "wrapper 'async def' and 'await' the wrapped function (functools.wraps keeps "
+                "the name).",
+                pytrace=False,
+            )
+        return result
+
+    _copy_identity(call_sync_wrapper, func)
+    return call_sync_wrapper
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    runtime = _runtime(item.config)
+    if runtime is None:
+        return
+    runtime.current_item = item
+    if ASYNC_ITEM in item.stash:
+        # Decide the test's loop before any fixture runs, so a conflict fails at setup.
+        try:
+            runtime.item_state(item)
+        except LoopConflict as exc:
+            pytest.fail(f"loopwarden: {exc}", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, Any, Any]:
+    runtime = _runtime(request.config)
+    if runtime is None:
+        return (yield)
+    func = fixturedef.func
+    kind = runtime.kind_of(func)
+    item = runtime.current_item
+    if kind is None or item is None or claimed_elsewhere(item):
+        return (yield)
+    fixturedef.func = runtime.fixture_wrapper(fixturedef, request, item, kind)  # type: ignore[misc]
+    try:
+        return (yield)
+    finally:
+        fixturedef.func = func  # type: ignore[misc]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        runtime = _runtime(item.config)
+        if runtime is not None:
+            runtime.finish_item(item, nextitem)
+            runtime.current_item = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        runtime = _runtime(session.config)
+        if runtime is not None:
+            runtime.close_loops_outside(None)

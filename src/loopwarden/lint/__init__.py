@@ -1,0 +1,1 @@
+"""``loopwarden lint``: a static checker for async-test anti-patterns."""
