@@ -80,7 +80,7 @@ class Driver:
             self._busy = True
             try:
                 result = await step
-            except BaseException as exc:  # noqa: BLE001 - handed to the synchronous caller
+            except BaseException as exc:
                 task = self.task
                 while task.cancelling():
                     task.uncancel()

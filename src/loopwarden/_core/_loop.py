@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import Executor
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
 
 from loopwarden._core._registry import Registry, TaskOrigin
 
 _T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
 
 
 class Scheduler(Protocol):
@@ -46,7 +48,7 @@ class WardenLoop(asyncio.SelectorEventLoop):
         self.registry = Registry()
         self._lw_clock: Callable[[], float] = time.monotonic
         self._lw_scheduler: Scheduler | None = None
-        self._lw_servers: weakref.WeakKeyDictionary[asyncio.AbstractServer, TaskOrigin] = (
+        self._lw_servers: weakref.WeakKeyDictionary[asyncio.Server, TaskOrigin] = (
             weakref.WeakKeyDictionary()
         )
         self._lw_subprocesses: weakref.WeakKeyDictionary[asyncio.BaseTransport, TaskOrigin] = (
@@ -83,7 +85,7 @@ class WardenLoop(asyncio.SelectorEventLoop):
         if scheduler is None:
             self.__dict__.pop("_run_once", None)
         else:
-            self._run_once = self._lw_run_once_scheduled  # type: ignore[method-assign]
+            self._run_once = self._lw_run_once_scheduled
 
     def _lw_run_once_scheduled(self) -> None:
         scheduler = self._lw_scheduler
@@ -100,14 +102,18 @@ class WardenLoop(asyncio.SelectorEventLoop):
         return task
 
     def call_at(
-        self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
+        self,
+        when: float,
+        callback: Callable[[Unpack[_Ts]], object],
+        *args: *_Ts,
+        context: contextvars.Context | None = None,
     ) -> asyncio.TimerHandle:
         handle = super().call_at(when, callback, *args, context=context)
         self.registry.record_timer(handle)
         return handle
 
     def run_in_executor(
-        self, executor: Executor | None, func: Callable[..., _T], *args: Any
+        self, executor: Executor | None, func: Callable[[Unpack[_Ts]], _T], *args: *_Ts
     ) -> asyncio.Future[_T]:
         future = super().run_in_executor(executor, func, *args)
         self._lw_executor_work[future] = self.registry.origin_here()

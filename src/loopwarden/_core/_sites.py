@@ -91,7 +91,7 @@ def first_user_frame(depth: int = 1) -> FrameType | None:
 
 
 def creation_site(depth: int = 1) -> Site | None:
-    """The :class:`Site` of :func:`first_user_frame`, or None when only machinery is on the stack."""
+    """The :class:`Site` of :func:`first_user_frame`; None when only machinery is on the stack."""
     frame = first_user_frame(depth + 1)
     if frame is None:
         return None
@@ -120,9 +120,10 @@ def creation_sites(depth: int = 1) -> tuple[Site | None, Site | None]:
 
 
 def creation_stack(depth: int = 1, limit: int = 30) -> tuple[Site, ...]:
-    """The whole calling stack, outermost first, machinery frames included (for ``--lw-leaks-stacks``)."""
+    """The whole calling stack, outermost first, machinery frames included.
+
+    Used for ``--lw-leaks-stacks``.
+    """
     frame = sys._getframe(depth + 1)
     summary = traceback.StackSummary.extract(traceback.walk_stack(frame), limit=limit)
-    return tuple(
-        Site(entry.filename, entry.lineno or 0, entry.name) for entry in reversed(summary)
-    )
+    return tuple(Site(entry.filename, entry.lineno or 0, entry.name) for entry in reversed(summary))

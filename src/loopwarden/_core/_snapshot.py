@@ -173,7 +173,10 @@ def leftovers(loop: WardenLoop, owner: Hashable) -> Leftovers:
         if origin.owner == owner and server.is_serving():
             sockets = ", ".join(str(s.getsockname()) for s in server.sockets)
             left.resources.append(ResourceLeft("server", server, f"server on {sockets}", origin))
-    for kind, table in (("connection", loop._lw_connections), ("subprocess", loop._lw_subprocesses)):
+    for kind, table in (
+        ("connection", loop._lw_connections),
+        ("subprocess", loop._lw_subprocesses),
+    ):
         for transport, origin in list(table.items()):
             if origin.owner == owner and not transport.is_closing():
                 left.resources.append(ResourceLeft(kind, transport, repr(transport), origin))

@@ -102,10 +102,6 @@ def claimed_elsewhere(item: pytest.Item) -> bool:
     )
 
 
-class LoopConflict(Exception):
-    """A test's async fixtures and marker need more than one loop."""
-
-
 @dataclass
 class Runtime:
     """All loops of the session and the rules choosing between them."""
@@ -187,9 +183,7 @@ class Runtime:
         except TypeError:  # unhashable callable
             return async_kind(func)
 
-    def fixture_loop_scope(
-        self, fixturedef: pytest.FixtureDef[Any], item: pytest.Item
-    ) -> str:
+    def fixture_loop_scope(self, fixturedef: pytest.FixtureDef[Any], item: pytest.Item) -> str:
         """The loop scope of an async fixture wider than function scope (see module docstring)."""
         try:
             return self._fixture_scopes[fixturedef]
@@ -240,13 +234,14 @@ class Runtime:
             for name, scope in used:
                 other = self.loop_for(scope, item)
                 if other is not target:
-                    raise LoopConflict(
-                        f"{item.name} asks for loop_scope={marker_scope!r} "
+                    pytest.fail(
+                        f"loopwarden: {item.name} asks for loop_scope={marker_scope!r} "
                         f"(@pytest.mark.{marker_name}) but uses async fixture {name!r}, which runs "
                         f"in {other.describe()}; what the fixture made is bound to that loop "
-                        "(\"attached to a different loop\").\n"
+                        '("attached to a different loop").\n'
                         f"Fix: drop loop_scope from the marker, so the test runs in the fixture's "
-                        f"loop, or use loop_scope={scope!r}."
+                        f"loop, or use loop_scope={scope!r}.",
+                        pytrace=False,
                     )
             return target
         chosen: dict[tuple[str, str], tuple[str, str, LoopState]] = {}
@@ -254,13 +249,18 @@ class Runtime:
             state = self.loop_for(scope, item)
             chosen.setdefault((state.scope, state.node.nodeid), (name, scope, state))
         if len(chosen) > 1:
-            (name_a, scope_a, loop_a), (name_b, scope_b, loop_b) = list(chosen.values())[:2]
-            raise LoopConflict(
-                f"{item.name} cannot run in one event loop: async fixture {name_a!r} runs in "
+            # Name the wider fixture first: the fix is for the narrower one to request it.
+            (name_a, _, loop_a), (name_b, _, loop_b) = sorted(
+                chosen.values(), key=lambda entry: -_RANK[entry[1]]
+            )[:2]
+            pytest.fail(
+                f"loopwarden: {item.name} cannot run in one event loop: "
+                f"async fixture {name_a!r} runs in "
                 f"{loop_a.describe()} and async fixture {name_b!r} runs in {loop_b.describe()}.\n"
                 f"Fix: set loopwarden_loop = session (the default: one loop for everything), or "
-                f"give both fixtures the same scope, or make {name_a!r} request {name_b!r} "
-                f"(a fixture runs in the loop of the async fixtures it requests)."
+                f"give both fixtures the same scope, or make {name_b!r} request {name_a!r} "
+                f"(a fixture runs in the loop of the async fixtures it requests).",
+                pytrace=False,
             )
         if chosen:
             return next(iter(chosen.values()))[2]
@@ -287,10 +287,7 @@ class Runtime:
         """A synchronous stand-in for an async fixture function, which pytest then calls."""
         original = _bind(fixturedef.func, request)
         name = fixturedef.argname
-        try:
-            driver, owner = self.driver_for_fixture(fixturedef, item)
-        except LoopConflict as exc:
-            pytest.fail(f"loopwarden: {exc}", pytrace=False)
+        driver, owner = self.driver_for_fixture(fixturedef, item)
 
         def check_not_running() -> None:
             if driver.loop.is_running():

@@ -6,7 +6,7 @@
 - ``unittest.IsolatedAsyncioTestCase`` tests collected by pytest: their loop comes from
   loopwarden's factory (``loop_factory`` on Python 3.13+, the event loop policy before).
 - anyio-marked tests on the asyncio backend: anyio's runner creates its loop through the event
-  loop policy (Python 3.11–3.13), which loopwarden points at its factory while such a test runs.
+  loop policy (Python 3.11 to 3.13), which loopwarden points at its factory while such a test runs.
 
 In every case, what a test creates on those loops is attributed to that test.
 """

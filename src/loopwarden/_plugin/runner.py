@@ -9,6 +9,7 @@ and swapped back when it returns. Sync tests never touch a loop.
 from __future__ import annotations
 
 import inspect
+import unittest
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -17,7 +18,6 @@ import pytest
 from loopwarden._plugin import _settings
 from loopwarden._plugin._runtime import (
     ASYNC_ITEM,
-    LoopConflict,
     Runtime,
     claimed_elsewhere,
 )
@@ -48,9 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
         test_scope = (
             _settings.read_asyncio_scope(config, "asyncio_default_test_loop_scope") or "function"
         )
-        fixture_default = _settings.read_asyncio_scope(
-            config, "asyncio_default_fixture_loop_scope"
-        )
+        fixture_default = _settings.read_asyncio_scope(config, "asyncio_default_fixture_loop_scope")
         fixture_scope = None if fixture_default in (None, "fixture-scope") else fixture_default
     else:
         test_scope = "session"
@@ -76,6 +74,9 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     runtime = _runtime(item.config)
     if runtime is None or not isinstance(item, pytest.Function):
         return
+    cls = item.cls
+    if cls is not None and issubclass(cls, unittest.TestCase):
+        return  # unittest runs these itself (IsolatedAsyncioTestCase: see the guard plugin)
     func = item.obj
     if inspect.iscoroutinefunction(func):
         if claimed_elsewhere(item):
@@ -85,10 +86,8 @@ def pytest_itemcollected(item: pytest.Item) -> None:
             item.obj = _failing(
                 func,
                 f"loopwarden: {item.name} is an async test, but loopwarden_mode = strict "
-                "(from {source}) runs only tests marked @pytest.mark.asyncio or "
-                "@pytest.mark.loopwarden.\nFix: mark the test, or set loopwarden_mode = auto.".format(
-                    source=state.mode_source
-                ),
+                f"(from {state.mode_source}) runs only tests marked @pytest.mark.asyncio or "
+                "@pytest.mark.loopwarden.\nFix: mark the test, or set loopwarden_mode = auto.",
             )
             return
         item.stash[ASYNC_ITEM] = "coro"
@@ -129,10 +128,8 @@ def _marked_directly(item: pytest.Function) -> bool:
 
 def _copy_identity(wrapper: Callable[..., Any], func: Callable[..., Any]) -> None:
     for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
-        try:
+        if hasattr(func, attr):
             setattr(wrapper, attr, getattr(func, attr))
-        except AttributeError:
-            pass
     # pytest follows __wrapped__ to find the test's code and cut tracebacks there.
     wrapper.__wrapped__ = func  # type: ignore[attr-defined]
 
@@ -186,10 +183,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     runtime.current_item = item
     if ASYNC_ITEM in item.stash:
         # Decide the test's loop before any fixture runs, so a conflict fails at setup.
-        try:
-            runtime.item_state(item)
-        except LoopConflict as exc:
-            pytest.fail(f"loopwarden: {exc}", pytrace=False)
+        runtime.item_state(item)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,0 +1,212 @@
+"""WardenLoop records creation sites and owners, and its clock and scheduler seams work."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import threading
+
+import pytest
+
+from loopwarden._core._loop import WardenLoop, new_loop
+from loopwarden._core._sites import Site
+
+HERE = __file__
+
+
+def run(coro_fn, loop: WardenLoop | None = None):
+    loop = loop or new_loop()
+    try:
+        return loop.run_until_complete(coro_fn(loop))
+    finally:
+        loop.close()
+
+
+def line_of(marker: str) -> int:
+    with open(HERE) as f:
+        for number, line in enumerate(f, 1):
+            if line.rstrip().endswith(f"# {marker}"):
+                return number
+    raise AssertionError(marker)
+
+
+def test_task_creation_site_and_owner_are_recorded():
+    async def child():
+        await asyncio.sleep(0)
+
+    async def main(loop: WardenLoop):
+        loop.set_owner("test-a")
+        task = asyncio.create_task(child())  # SITE-TASK
+        origin = loop.registry.origin_of(task)
+        await task
+        return origin
+
+    origin = run(main)
+    assert origin.site == Site(HERE, line_of("SITE-TASK"), "main")
+    assert origin.owner == "test-a"
+    assert origin.user_site is None
+    assert origin.describe() == f"{HERE}:{line_of('SITE-TASK')} in main"
+
+
+def test_a_task_inherits_the_owner_of_the_task_that_created_it():
+    async def grandchild():
+        await asyncio.sleep(0)
+
+    async def child(out):
+        out.append(asyncio.create_task(grandchild()))
+
+    async def main(loop: WardenLoop):
+        made = []
+        loop.set_owner("fixture-x")
+        await asyncio.create_task(child(made))
+        loop.set_owner("test-b")  # a later test is current when the handler task spawns more
+        await asyncio.create_task(child(made))
+        await asyncio.gather(*made)
+        return [loop.registry.origin_of(t).owner for t in made]
+
+    # Tasks created inside a task are the creating task's; the main coroutine here is not a
+    # loopwarden-recorded task, so its children take the owner current at the time.
+    assert run(main) == ["fixture-x", "test-b"]
+
+
+def test_timer_sites_are_recorded():
+    async def main(loop: WardenLoop):
+        handle = loop.call_later(10, print)  # SITE-TIMER
+        origin = loop.registry.origin_of(handle)
+        handle.cancel()
+        return origin
+
+    origin = run(main)
+    assert origin.site == Site(HERE, line_of("SITE-TIMER"), "main")
+
+
+def test_exception_handler_contexts_are_captured_by_creation_owner(caplog):
+    async def boom():
+        raise ValueError("background failure")
+
+    async def main(loop: WardenLoop):
+        loop.set_owner("test-that-leaked")
+        task = asyncio.create_task(boom())
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        loop.set_owner("test-that-notices")
+        del task  # dropped unretrieved: the loop reports it when the task is collected
+        import gc
+
+        gc.collect()
+
+    loop = new_loop()
+    run(main, loop)
+    contexts = loop.registry.take_contexts("test-that-leaked")
+    assert [c.message for c in contexts] == ["Task exception was never retrieved"]
+    assert isinstance(contexts[0].exception, ValueError)
+    assert loop.registry.take_contexts("test-that-notices") == []
+    # The context still reaches the default handler (which logs it).
+    assert "Task exception was never retrieved" in caplog.text
+
+
+def test_clock_seam_drives_timers():
+    now = [1000.0]
+
+    async def main(loop: WardenLoop):
+        loop.set_clock(lambda: now[0])
+        fired = []
+        loop.call_later(5, fired.append, "timer")
+        assert loop.time() == 1000.0
+        await asyncio.sleep(0)
+        assert fired == []
+        now[0] += 5
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        loop.set_clock(None)
+        return fired
+
+    assert run(main) == ["timer"]
+
+
+def test_scheduler_seam_reorders_ready_batches_and_is_removable():
+    class Reverse:
+        calls = 0
+
+        def reorder(self, ready: collections.deque) -> None:
+            Reverse.calls += 1
+            ready.reverse()
+
+    order: list[int] = []
+
+    def record(n: int) -> None:
+        order.append(n)
+
+    loop = new_loop()
+    try:
+        loop.set_scheduler(Reverse())
+        for n in range(3):
+            loop.call_soon(record, n)
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        assert order == [2, 1, 0]  # reversed batch: stop ran first, then the callbacks
+        assert Reverse.calls >= 1
+        loop.set_scheduler(None)
+        assert "_run_once" not in loop.__dict__  # FIFO again, with CPython's own step
+        order.clear()
+        for n in range(3):
+            loop.call_soon(record, n)
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        assert order == [0, 1, 2]
+    finally:
+        loop.close()
+
+
+def test_servers_connections_and_executor_work_are_recorded():
+    async def main(loop: WardenLoop):
+        loop.set_owner("net-test")
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        started = threading.Event()
+        release = threading.Event()
+
+        def work():
+            started.set()
+            release.wait(5)
+
+        fut = loop.run_in_executor(None, work)
+        server_origin = loop._lw_servers[server]
+        conn_origin = loop._lw_connections[writer.transport]
+        exec_origin = loop._lw_executor_work[fut]
+        release.set()
+        await fut
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        return server_origin, conn_origin, exec_origin
+
+    server_origin, conn_origin, exec_origin = run(main)
+    assert {server_origin.owner, conn_origin.owner, exec_origin.owner} == {"net-test"}
+    # start_server/open_connection live in asyncio: the site is the user's line that called them.
+    assert server_origin.site.filename == HERE
+    assert conn_origin.site.filename == HERE
+    assert exec_origin.site.filename == HERE
+
+
+def test_new_loop_is_a_loop_factory():
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        assert isinstance(runner.get_loop(), WardenLoop)
+
+
+@pytest.mark.parametrize("capture", [False, True])
+def test_creation_stacks_only_when_asked(capture):
+    async def main(loop: WardenLoop):
+        loop.registry.capture_stacks = capture
+        task = asyncio.create_task(asyncio.sleep(0))
+        await task
+        return loop.registry.origin_of(task)
+
+    origin = run(main)
+    if capture:
+        assert origin.stack[-1].function == "create_task"
+        assert any(s.function == "main" and s.filename == HERE for s in origin.stack)
+    else:
+        assert origin.stack == ()

@@ -1,0 +1,111 @@
+"""Guard mode: pytest-asyncio runs the tests, loopwarden supplies and instruments the loops."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+PYTEST_ASYNCIO = importlib.metadata.version("pytest-asyncio")
+
+
+def test_guard_mode_supplies_warden_loops_and_says_so(pytester, guarded):
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makepyfile(
+        """
+        import asyncio, pytest
+
+        @pytest.fixture
+        async def made_by_fixture():
+            return asyncio.get_running_loop()
+
+        async def test_loop(made_by_fixture):
+            loop = asyncio.get_running_loop()
+            assert type(loop).__name__ == "WardenLoop"
+            assert loop is made_by_fixture
+            task = asyncio.create_task(asyncio.sleep(0))
+            assert loop.registry.origin_of(task).owner == (
+                "test_guard_mode_supplies_warden_loops_and_says_so.py::test_loop"
+            )
+            await task
+
+        @pytest.mark.parametrize("n", [1, 2])
+        async def test_ids_unchanged(n, request):
+            assert request.node.name == f"test_ids_unchanged[{n}]"
+        """
+    )
+    result = guarded("-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            f"loopwarden 0.1.0: guard mode (pytest-asyncio {PYTEST_ASYNCIO} runs async tests; "
+            "loopwarden supplies its loops and guards them)",
+            "*::test_loop PASSED*",
+            "*::test_ids_unchanged[[]1[]] PASSED*",
+        ]
+    )
+
+
+def test_project_loop_factory_hook_wins(pytester, guarded):
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makeconftest(
+        """
+        import asyncio
+
+        def pytest_asyncio_loop_factories(config, item):
+            return {"plain": asyncio.SelectorEventLoop}
+        """
+    )
+    pytester.makepyfile(
+        """
+        import asyncio
+
+        async def test_loop():
+            assert type(asyncio.get_running_loop()) is asyncio.SelectorEventLoop
+        """
+    )
+    guarded().assert_outcomes(passed=1)
+
+
+def test_unittest_and_anyio_tests_are_guarded_in_guard_mode(pytester, guarded):
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makepyfile(
+        """
+        import asyncio, unittest, pytest
+
+        class T(unittest.IsolatedAsyncioTestCase):
+            async def test_u(self):
+                assert type(asyncio.get_running_loop()).__name__ == "WardenLoop"
+
+        @pytest.fixture
+        def anyio_backend():
+            return "asyncio"
+
+        @pytest.mark.anyio
+        async def test_anyio():
+            loop = asyncio.get_running_loop()
+            assert type(loop).__name__ == "WardenLoop"
+            assert loop.registry.owner.endswith("::test_anyio")
+        """
+    )
+    guarded().assert_outcomes(passed=2)
+
+
+def test_loopwarden_loop_setting_is_ignored_with_a_warning_in_guard_mode(pytester, guarded):
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+        "loopwarden_loop = test\n"
+    )
+    pytester.makepyfile("async def test_it():\n    pass\n")
+    result = guarded()
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*PytestConfigWarning: loopwarden: loopwarden_loop is ignored in guard mode: "
+            "pytest-asyncio chooses the loops (use its loop_scope settings).",
+        ]
+    )

@@ -1,0 +1,569 @@
+"""The own runner, end to end: pytest-asyncio blocked, loopwarden runs async tests and fixtures."""
+
+from __future__ import annotations
+
+FIXTURES_OF_EVERY_KIND = """
+import asyncio, contextvars, pytest
+
+var = contextvars.ContextVar("var", default="unset")
+events = []
+
+@pytest.fixture(scope="session")
+async def queue():
+    q = asyncio.Queue()          # bound to the loop it is used on
+    yield q
+    events.append("queue closed")
+
+@pytest.fixture(scope="module")
+async def module_value():
+    return "module"
+
+@pytest.fixture(scope="class")
+async def class_value():
+    yield "class"
+
+@pytest.fixture
+async def with_context(queue):
+    var.set("from-fixture")
+    async with asyncio.timeout(30):   # spans the yield: needs the same task at teardown
+        yield asyncio.current_task()
+    events.append("with_context torn down")
+
+async def test_fixture_context_reaches_test(with_context, queue):
+    assert var.get() == "from-fixture"
+    await queue.put(1)
+    assert await queue.get() == 1
+
+async def test_context_does_not_leak_into_next_test(queue):
+    assert var.get() == "unset"
+    assert events == ["with_context torn down"]
+
+async def test_session_fixture_shared_across_tests(queue, module_value):
+    await queue.put(2)
+    assert await queue.get() == 2
+    assert module_value == "module"
+
+class TestInClass:
+    @pytest.fixture
+    async def bound(self):
+        self.marker = "set by fixture"
+        return 7
+
+    async def test_method(self, bound, class_value):
+        assert (bound, self.marker, class_value) == (7, "set by fixture", "class")
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+async def test_parametrized(n, request, monkeypatch, tmp_path):
+    monkeypatch.setenv("LW_N", str(n))
+    assert request.node.name == f"test_parametrized[{n}]"
+    assert tmp_path.exists()
+
+def test_sync_test_can_use_async_fixture(module_value):
+    assert module_value == "module"
+
+def test_sync_test_has_no_loop_work():
+    import asyncio
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("a loop is running during a sync test")
+"""
+
+
+def test_async_tests_and_fixtures_of_every_kind_run(pytester, own):
+    pytester.makepyfile(FIXTURES_OF_EVERY_KIND)
+    result = own("-v")
+    result.assert_outcomes(passed=9)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden 0.1.0: own runner (pytest-asyncio is disabled with -p no:asyncio); "
+            "mode=auto, loop=session",
+        ]
+    )
+
+
+def test_default_is_one_loop_for_every_test_and_fixture(pytester, own):
+    pytester.makepyfile(
+        """
+        import asyncio, pytest
+        loops = set()
+
+        @pytest.fixture(scope="session")
+        async def session_loop():
+            return asyncio.get_running_loop()
+
+        @pytest.fixture
+        async def function_loop():
+            return asyncio.get_running_loop()
+
+        async def test_a(session_loop, function_loop):
+            loops.update({session_loop, function_loop, asyncio.get_running_loop()})
+
+        async def test_b(function_loop):
+            loops.update({function_loop, asyncio.get_running_loop()})
+
+        def test_count():
+            assert len(loops) == 1
+            (loop,) = loops
+            assert type(loop).__name__ == "WardenLoop"
+        """
+    )
+    own().assert_outcomes(passed=3)
+
+
+def test_loop_per_test_with_wider_fixture_runs_in_fixture_loop(pytester, own):
+    pytester.makepyfile(
+        """
+        import asyncio, pytest
+        seen = {}
+
+        @pytest.fixture(scope="module")
+        async def engine():
+            return asyncio.get_running_loop()
+
+        async def test_plain_a():
+            seen["a"] = asyncio.get_running_loop()
+
+        async def test_plain_b():
+            seen["b"] = asyncio.get_running_loop()
+
+        async def test_uses_engine(engine):
+            assert asyncio.get_running_loop() is engine
+
+        def test_fresh_loops():
+            assert seen["a"] is not seen["b"]
+            assert seen["a"].is_closed() and seen["b"].is_closed()
+        """
+    )
+    own("--lw-loop=test", "-v").assert_outcomes(passed=4)
+
+
+def test_loop_per_test_conflicting_fixture_loops_fail_at_setup(pytester, own):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture(scope="session")
+        async def engine():
+            return "engine"
+
+        @pytest.fixture(scope="module")
+        async def client():
+            return "client"
+
+        async def test_both(engine, client):
+            pass
+        """
+    )
+    pytester.makeini("[pytest]\nloopwarden_loop = test\n")
+    result = own()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_both cannot run in one event loop: async fixture "
+            "'engine' runs in the session loop and async fixture 'client' runs in the loop of "
+            "module test_loop_per_test_conflicting_fixture_loops_fail_at_setup.py.",
+            "Fix: set loopwarden_loop = session (the default: one loop for everything), or "
+            "give both fixtures the same scope, or make 'client' request 'engine' (a fixture "
+            "runs in the loop of the async fixtures it requests).",
+        ]
+    )
+
+
+def test_fixture_requesting_wider_async_fixture_runs_in_its_loop(pytester, own):
+    pytester.makepyfile(
+        """
+        import asyncio, pytest
+
+        @pytest.fixture(scope="session")
+        async def engine():
+            return asyncio.get_running_loop()
+
+        @pytest.fixture(scope="module")
+        async def client(engine):
+            assert asyncio.get_running_loop() is engine
+            return engine
+
+        async def test_both(engine, client):
+            assert asyncio.get_running_loop() is engine is client
+        """
+    )
+    own("--lw-loop=test").assert_outcomes(passed=1)
+
+
+def test_marker_loop_scope_conflicting_with_fixture_loop_fails(pytester, own):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture(scope="session")
+        async def engine():
+            return "engine"
+
+        @pytest.mark.asyncio(loop_scope="function")
+        async def test_it(engine):
+            pass
+        """
+    )
+    result = own()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_it asks for loop_scope='function' "
+            "(@pytest.mark.asyncio) but uses async fixture 'engine', which runs in the session "
+            'loop; what the fixture made is bound to that loop ("attached to a different '
+            'loop").',
+            "Fix: drop loop_scope from the marker, so the test runs in the fixture's loop, "
+            "or use loop_scope='session'.",
+        ]
+    )
+
+
+def test_marker_loop_scope_module_shares_loop_within_module(pytester, own):
+    pytester.makepyfile(
+        """
+        import asyncio, pytest
+        pytestmark = pytest.mark.asyncio(loop_scope="module")
+        loops = []
+
+        async def test_a():
+            loops.append(asyncio.get_running_loop())
+
+        async def test_b():
+            loops.append(asyncio.get_running_loop())
+            assert loops[0] is loops[1]
+        """
+    )
+    own("--lw-loop=test").assert_outcomes(passed=2)
+
+
+def test_bad_marker_loop_scope(pytester, own):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.asyncio(loop_scope="modul")
+        async def test_it():
+            pass
+        """
+    )
+    result = own()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_bad_marker_loop_scope.py::test_it: "
+            "@pytest.mark.asyncio(loop_scope='modul') is not a valid loop scope; allowed values: "
+            "function, class, module, package, session.",
+        ]
+    )
+
+
+def test_strict_mode_runs_only_marked_tests_and_says_why(pytester, own):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_marked():
+            pass
+
+        @pytest.mark.loopwarden
+        async def test_marked_loopwarden():
+            pass
+
+        async def test_unmarked():
+            pass
+        """
+    )
+    result = own("--lw-mode=strict")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_unmarked is an async test, but loopwarden_mode = strict "
+            "(from --lw-mode) runs only tests marked @pytest.mark.asyncio or "
+            "@pytest.mark.loopwarden.",
+            "Fix: mark the test, or set loopwarden_mode = auto.",
+        ]
+    )
+
+
+def test_asyncio_mode_strict_from_pytest_asyncio_ini_is_honoured(pytester, own):
+    pytester.makeini("[pytest]\nasyncio_mode = strict\n")
+    pytester.makepyfile(
+        """
+        async def test_unmarked():
+            pass
+        """
+    )
+    result = own()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*loopwarden_mode = strict (from asyncio_mode) runs only*"])
+
+
+def test_pytest_asyncio_loop_scope_settings_are_honoured(pytester, own):
+    pytester.makeini(
+        "[pytest]\n"
+        "asyncio_default_fixture_loop_scope = function\n"
+        "asyncio_default_test_loop_scope = function\n"
+    )
+    pytester.makepyfile(
+        """
+        import asyncio
+        loops = []
+
+        async def test_a():
+            loops.append(asyncio.get_running_loop())
+
+        async def test_b():
+            loops.append(asyncio.get_running_loop())
+            assert loops[0] is not loops[1]
+        """
+    )
+    own().assert_outcomes(passed=2)
+
+
+def test_async_generator_test_gets_clear_error(pytester, own):
+    pytester.makepyfile(
+        """
+        async def test_gen():
+            yield 1
+        """
+    )
+    result = own()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_gen is an async generator ('async def' with 'yield'), "
+            "not a test coroutine; a test cannot yield.",
+            "Fix: remove the 'yield' (or, if it is meant to be a fixture, decorate it with "
+            "@pytest.fixture).",
+        ]
+    )
+
+
+def test_sync_wrapper_around_coroutine_gets_clear_error(pytester, own):
+    pytester.makepyfile(
+        """
+        import functools
+
+        def retry(func):
+            @functools.wraps(func)
+            def wrapper(*args, **kwargs):
+                return func(*args, **kwargs)
+            return wrapper
+
+        @retry
+        async def test_wrapped():
+            raise AssertionError("never runs")
+        """
+    )
+    result = own("-W", "error::RuntimeWarning")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_wrapped is a synchronous wrapper (a decorator's inner "
+            "function) around the coroutine function test_wrapped; it returned an awaitable that "
+            "nobody awaits, so the test body never ran.",
+            "Fix: make the decorator's wrapper 'async def' and 'await' the wrapped function "
+            "(functools.wraps keeps the name).",
+        ]
+    )
+
+
+def test_sync_test_marked_asyncio_is_warned(pytester, own):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.asyncio
+        def test_sync():
+            pass
+        """
+    )
+    result = own()
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*PytestWarning: loopwarden: test_sync is marked to run on an event loop but is not "
+            "an 'async def' function; the marker does nothing. Remove the marker, or make the "
+            "test 'async def'.",
+        ]
+    )
+
+
+def test_asyncio_run_inside_async_test_says_what_to_do(pytester, own):
+    pytester.makepyfile(
+        """
+        import asyncio
+
+        async def work():
+            return 1
+
+        async def test_nested():
+            coro = work()
+            try:
+                asyncio.run(coro)
+            finally:
+                coro.close()
+        """
+    )
+    result = own()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E *RuntimeError: asyncio.run() cannot be called from a running event loop",
+            "E *loopwarden: this async test already runs in an event loop, so it cannot "
+            "start another with asyncio.run(). Fix: 'await' the coroutine directly instead of "
+            "asyncio.run(coro).",
+        ]
+    )
+
+
+def test_getfixturevalue_of_async_fixture_from_running_loop(pytester, own):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        async def db():
+            return "db"
+
+        async def test_dynamic(request):
+            request.getfixturevalue("db")
+        """
+    )
+    result = own()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: async fixture 'db' was requested with "
+            "request.getfixturevalue() while the event loop is running (from inside an async "
+            "test or fixture); an async fixture cannot be set up from inside a running loop.",
+            "Fix: request 'db' as an argument of the test or fixture instead.",
+        ]
+    )
+    assert "never awaited" not in result.stdout.str() + result.stderr.str()
+
+
+def test_fixture_errors_and_test_failures_point_at_user_code(pytester, own):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        async def broken():
+            raise ValueError("fixture setup failed")
+            yield
+
+        async def test_uses_broken(broken):
+            pass
+
+        async def test_fails():
+            x = 1
+            assert x == 2
+        """
+    )
+    result = own()
+    result.assert_outcomes(failed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            '*raise ValueError("fixture setup failed")',
+            "E       ValueError: fixture setup failed",
+            "test_fixture_errors_and_test_failures_point_at_user_code.py:5: ValueError",
+            "*_ test_fails _*",
+            "    async def test_fails():",
+            "        x = 1",
+            ">       assert x == 2",
+            "E       assert 1 == 2",
+        ]
+    )
+
+
+def test_async_fixture_with_two_yields(pytester, own):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        async def twice():
+            yield 1
+            yield 2
+
+        async def test_it(twice):
+            pass
+        """
+    )
+    result = own()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: async fixture 'twice' has more than one 'yield'; a fixture "
+            "yields its value exactly once, then tears down.",
+        ]
+    )
+
+
+def test_anyio_tests_are_left_to_anyio(pytester, own):
+    pytester.makepyfile(
+        """
+        import asyncio, pytest
+
+        @pytest.fixture
+        def anyio_backend():
+            return "asyncio"
+
+        @pytest.mark.anyio
+        async def test_anyio():
+            assert type(asyncio.get_running_loop()).__name__ == "WardenLoop"
+            import sniffio
+            assert sniffio.current_async_library() == "asyncio"
+        """
+    )
+    own().assert_outcomes(passed=1)
+
+
+def test_unittest_isolated_asyncio_testcase_gets_a_warden_loop(pytester, own):
+    pytester.makepyfile(
+        """
+        import asyncio, unittest
+
+        class T(unittest.IsolatedAsyncioTestCase):
+            async def asyncSetUp(self):
+                self.loop = asyncio.get_running_loop()
+
+            async def test_loop(self):
+                loop = asyncio.get_running_loop()
+                assert loop is self.loop
+                assert type(loop).__name__ == "WardenLoop"
+                assert loop.registry.owner.endswith("::T::test_loop")
+        """
+    )
+    own().assert_outcomes(passed=1)
+
+
+def test_xdist_one_loop_per_worker(pytester, own):
+    body = """
+        import asyncio, os
+
+        async def test_{n}():
+            loop = asyncio.get_running_loop()
+            print("LOOP", os.environ["PYTEST_XDIST_WORKER"], id(loop))
+        """
+    for n in range(6):
+        pytester.makepyfile(**{f"test_x{n}": body.format(n=n)})
+    result = own("-n", "2", "-s", "-p", "no:randomly")
+    result.assert_outcomes(passed=6)
+
+
+def test_entry_points_can_be_switched_off_one_by_one(pytester, own):
+    pytester.makepyfile(
+        """
+        async def test_it():
+            pass
+        """
+    )
+    result = own("-p", "no:loopwarden.runner")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*async def functions are not natively supported*"])

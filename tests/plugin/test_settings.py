@@ -1,0 +1,89 @@
+"""Every setting is an ini key and a flag; bad values are usage errors that name the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "message"),
+    [
+        (
+            ["--lw-loop=module"],
+            "",
+            "ERROR: loopwarden: --lw-loop = 'module' is not valid; allowed values: session, test.",
+        ),
+        (
+            [],
+            "loopwarden_mode = sometimes\n",
+            "ERROR: loopwarden: loopwarden_mode = 'sometimes' is not valid; allowed values: "
+            "auto, strict.",
+        ),
+        (
+            [],
+            "asyncio_mode = lazy\n",
+            "ERROR: loopwarden: asyncio_mode = 'lazy' is not valid; allowed values: auto, strict.",
+        ),
+        (
+            [],
+            "asyncio_default_test_loop_scope = everything\n",
+            "ERROR: loopwarden: asyncio_default_test_loop_scope = 'everything' is not valid; "
+            "allowed values: function, class, module, package, session.",
+        ),
+    ],
+)
+def test_invalid_values_are_usage_errors(pytester, own, args, ini, message):
+    pytester.makeini("[pytest]\n" + ini)
+    pytester.makepyfile("def test_it():\n    pass\n")
+    result = own(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_flag_beats_ini(pytester, own):
+    pytester.makeini("[pytest]\nloopwarden_loop = test\n")
+    pytester.makepyfile("def test_it():\n    pass\n")
+    result = own("--lw-loop=session")
+    result.stdout.fnmatch_lines(["loopwarden 0.1.0: own runner (*); mode=auto, loop=session"])
+
+
+def test_conflicting_mode_settings_warn(pytester, own):
+    pytester.makeini("[pytest]\nloopwarden_mode = auto\nasyncio_mode = strict\n")
+    pytester.makepyfile("async def test_it():\n    pass\n")
+    result = own()
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*PytestConfigWarning: loopwarden: loopwarden_mode = auto and asyncio_mode = strict "
+            "disagree; loopwarden uses auto. Remove asyncio_mode (it is pytest-asyncio's setting) "
+            "to silence this.",
+        ]
+    )
+
+
+def test_pytest_asyncio_keys_are_known_without_pytest_asyncio(pytester, own):
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = session\n"
+        "asyncio_default_test_loop_scope = session\nasyncio_debug = true\n"
+    )
+    pytester.makepyfile(
+        """
+        import asyncio
+
+        async def test_debug():
+            assert asyncio.get_running_loop().get_debug()
+        """
+    )
+    result = own("--strict-config", "--asyncio-mode=auto")
+    result.assert_outcomes(passed=1)
+
+
+def test_help_lists_every_setting(pytester, own):
+    result = own("--help")
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: asyncio tests you can trust:",
+            "  --lw-mode=MODE*",
+            "  --lw-loop=LOOP*",
+        ]
+    )
