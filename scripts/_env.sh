@@ -19,8 +19,16 @@ lw_find_python() {
 }
 
 lw_env() {
+    # lw_env VERSION [PIN...]: with pins (e.g. pytest==8.0.2) the environment is a separate one
+    # with the test extras only (pytest-asyncio needs a newer pytest than the oldest we support).
     local want="${1:-3.11}"
+    shift || true
+    local extras="dev,aiohttp,httpx,ws,db"
     LW_VENV="$lw_root/.venv-$want"
+    if [ "$#" -gt 0 ]; then
+        extras="test"
+        LW_VENV="$lw_root/.venv-$want-$(echo "$*" | tr ' =<>' '_---')"
+    fi
     local stamp="$LW_VENV/.installed"
     if [ ! -x "$LW_VENV/bin/python" ]; then
         local python
@@ -31,7 +39,7 @@ lw_env() {
     if [ ! -f "$stamp" ] || [ "$lw_root/pyproject.toml" -nt "$stamp" ]; then
         "$LW_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
         "$LW_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-            -e "$lw_root[dev,aiohttp,httpx,ws,db]" >&2
+            -e "$lw_root[$extras]" "$@" >&2
         touch "$stamp"
     fi
     export PATH="$LW_VENV/bin:$PATH"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.metadata
 
+import pytest
+
+pytest.importorskip("pytest_asyncio", reason="guard mode needs pytest-asyncio >= 1.4 installed")
 PYTEST_ASYNCIO = importlib.metadata.version("pytest-asyncio")
 
 

@@ -517,8 +517,8 @@ def test_anyio_tests_are_left_to_anyio(pytester, own):
         @pytest.mark.anyio
         async def test_anyio():
             assert type(asyncio.get_running_loop()).__name__ == "WardenLoop"
-            import sniffio
-            assert sniffio.current_async_library() == "asyncio"
+            # anyio's runner task, not loopwarden's test driver, runs it
+            assert not asyncio.current_task().get_name().startswith("loopwarden")
         """
     )
     own().assert_outcomes(passed=1)
@@ -565,5 +565,8 @@ def test_entry_points_can_be_switched_off_one_by_one(pytester, own):
         """
     )
     result = own("-p", "no:loopwarden.runner")
-    result.assert_outcomes(failed=1)
+    # pytest < 8.4 skips an unhandled async test with a warning; newer versions fail it.
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) + outcomes.get("skipped", 0) == 1
+    assert "passed" not in outcomes
     result.stdout.fnmatch_lines(["*async def functions are not natively supported*"])

@@ -132,6 +132,11 @@ def _copy_identity(wrapper: Callable[..., Any], func: Callable[..., Any]) -> Non
             setattr(wrapper, attr, getattr(func, attr))
     # pytest follows __wrapped__ to find the test's code and cut tracebacks there.
     wrapper.__wrapped__ = func  # type: ignore[attr-defined]
+    # pytest < 8.1 finds a test's class instance (request.instance, which class fixtures are
+    # bound to) as ``item.obj.__self__``.
+    instance = getattr(func, "__self__", None)
+    if instance is not None:
+        wrapper.__self__ = instance  # type: ignore[attr-defined]
 
 
 def _test_runner(runtime: Runtime, item: pytest.Item, func: Callable[..., Any]) -> Any:
