@@ -112,3 +112,39 @@ def test_loopwarden_loop_setting_is_ignored_with_a_warning_in_guard_mode(pyteste
             "pytest-asyncio chooses the loops (use its loop_scope settings).",
         ]
     )
+
+
+def test_old_pytest_asyncio_gets_a_warning_saying_what_to_upgrade(pytester, monkeypatch):
+    """An installed pytest-asyncio older than 1.4 (a stand-in distribution shadowing the real one)."""
+    site = pytester.mkdir("old_site")
+    package = site / "pytest_asyncio"
+    package.mkdir()
+    (package / "__init__.py").write_text("__version__ = '0.23.8'\n")
+    (package / "plugin.py").write_text(
+        "import pytest\n\n"
+        "def pytest_configure(config):\n"
+        "    config.addinivalue_line('markers', 'asyncio: old pytest-asyncio')\n"
+    )
+    dist = site / "pytest_asyncio-0.23.8.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: pytest-asyncio\nVersion: 0.23.8\n"
+    )
+    (dist / "entry_points.txt").write_text("[pytest11]\nasyncio = pytest_asyncio.plugin\n")
+    pytester.makepyfile("def test_it():\n    pass\n")
+    # The stand-in comes first on the path, so both `import pytest_asyncio` and its metadata
+    # resolve to it, and pytest loads its "asyncio" entry point instead of the real one.
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=120)
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden 0.1.0: limited (pytest-asyncio 0.23.8 runs async tests but is older "
+            "than 1.4; guards are off)",
+            "*PytestConfigWarning: loopwarden: pytest-asyncio 0.23.8 is too old to take "
+            "loopwarden's loops (it needs pytest-asyncio >= 1.4, which has the "
+            "pytest_asyncio_loop_factories hook), so async tests run without loopwarden's "
+            "guards. Upgrade with: pip install 'pytest-asyncio>=1.4' — or run with "
+            "-p no:asyncio to let loopwarden run the async tests itself.",
+        ]
+    )

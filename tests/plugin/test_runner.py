@@ -545,16 +545,22 @@ def test_unittest_isolated_asyncio_testcase_gets_a_warden_loop(pytester, own):
 
 def test_xdist_one_loop_per_worker(pytester, own):
     body = """
-        import asyncio, os
+        import asyncio, os, pathlib
 
         async def test_{n}():
-            loop = asyncio.get_running_loop()
-            print("LOOP", os.environ["PYTEST_XDIST_WORKER"], id(loop))
+            worker = os.environ["PYTEST_XDIST_WORKER"]
+            with open(pathlib.Path({root!r}) / f"loops-{{worker}}.txt", "a") as f:
+                f.write(f"{{id(asyncio.get_running_loop())}}\\n")
         """
-    for n in range(6):
-        pytester.makepyfile(**{f"test_x{n}": body.format(n=n)})
-    result = own("-n", "2", "-s", "-p", "no:randomly")
-    result.assert_outcomes(passed=6)
+    for n in range(8):
+        pytester.makepyfile(**{f"test_x{n}": body.format(n=n, root=str(pytester.path))})
+    result = own("-n", "2")
+    result.assert_outcomes(passed=8)
+    per_worker = {
+        path.name: set(path.read_text().split()) for path in pytester.path.glob("loops-*.txt")
+    }
+    assert sorted(per_worker) == ["loops-gw0.txt", "loops-gw1.txt"]
+    assert all(len(loops) == 1 for loops in per_worker.values())
 
 
 def test_entry_points_can_be_switched_off_one_by_one(pytester, own):
