@@ -115,7 +115,7 @@ def test_loopwarden_loop_setting_is_ignored_with_a_warning_in_guard_mode(pyteste
 
 
 def test_old_pytest_asyncio_gets_a_warning_saying_what_to_upgrade(pytester, monkeypatch):
-    """An installed pytest-asyncio older than 1.4 (a stand-in distribution shadowing the real one)."""
+    """pytest-asyncio older than 1.4 installed (a stand-in distribution shadows the real one)."""
     site = pytester.mkdir("old_site")
     package = site / "pytest_asyncio"
     package.mkdir()
