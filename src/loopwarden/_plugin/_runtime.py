@@ -82,6 +82,8 @@ class ItemState:
 ITEM_STATE = pytest.StashKey[ItemState]()
 # The kind of async test an item is, decided once at collection ("coro"), or absent for sync tests.
 ASYNC_ITEM = pytest.StashKey[str]()
+# The loop scope a test's marker asks for and the marker's name, read once at collection.
+MARKER_SCOPE = pytest.StashKey[tuple[str | None, str]]()
 
 
 def async_kind(func: object) -> str | None:
@@ -157,6 +159,8 @@ class Runtime:
         """Close the loops whose scope node does not contain ``nextitem`` (all when None)."""
         if not self.loops:
             return
+        if nextitem is not None and len(self.loops) == 1 and ("session", "") in self.loops:
+            return  # only the session loop, and the session goes on
         if nextitem is None:
             keep: set[str] = set()
         else:
@@ -226,8 +230,16 @@ class Runtime:
             item.stash[ITEM_STATE] = state
         return state
 
+    @property
+    def uniform(self) -> bool:
+        """True when every async fixture and unmarked test shares the session loop (default)."""
+        return self.default_test_scope == "session" and self.default_fixture_scope == "session"
+
     def _choose_loop(self, item: pytest.Item) -> LoopState:
-        marker_scope, marker_name = _marker_loop_scope(item)
+        marker_scope, marker_name = item.stash.get(MARKER_SCOPE, None) or _marker_loop_scope(item)
+        if marker_scope is None and self.uniform:
+            # Every wider async fixture runs in the session loop too: nothing can conflict.
+            return self.loop_for("session", item)
         used = self._wider_async_fixtures(item)
         if marker_scope is not None:
             target = self.loop_for(marker_scope, item)
@@ -337,9 +349,15 @@ class Runtime:
         self, item: pytest.Item, func: Callable[..., Coroutine[Any, Any, Any]], kwargs: Any
     ) -> None:
         __tracebackhide__ = True
-        driver = self.item_state(item).function_driver(item)
+        state = self.item_state(item)
         try:
-            driver.run(func(**kwargs), item.nodeid)
+            if state.driver is None:
+                # No async function-scoped fixture ran: a one-shot task is enough.
+                state.loop_state.driver.run_in_task(
+                    func(**kwargs), f"loopwarden test {item.name}", item.nodeid
+                )
+            else:
+                state.driver.run(func(**kwargs), item.nodeid)
         except RuntimeError as exc:
             advice = _RUNNING_LOOP_ADVICE.get(str(exc))
             if advice is not None:
@@ -369,6 +387,18 @@ _RUNNING_LOOP_ADVICE = {
         "loop inside. Fix: 'await' the coroutine directly instead of running a new loop."
     ),
 }
+
+
+def marker_loop_scope(item: pytest.Item) -> None:
+    """Read the loop scope a test's marker asks for once, at collection, and stash it.
+
+    An invalid scope is not stashed: it fails the test at setup, when it is read again.
+    """
+    try:
+        found = _marker_loop_scope(item)
+    except pytest.fail.Exception:
+        return
+    item.stash[MARKER_SCOPE] = found
 
 
 def _marker_loop_scope(item: pytest.Item) -> tuple[str | None, str]:

@@ -52,6 +52,8 @@ class Guard:
 
 
 GUARD = pytest.StashKey[Guard]()
+# Set at collection on the tests whose runner creates its loop through asyncio.Runner.
+NEEDS_LOOP_FROM_US = pytest.StashKey[bool]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -114,6 +116,11 @@ def _needs_policy(item: pytest.Item) -> bool:
     return claimed_elsewhere(item)
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if _needs_policy(item):
+        item.stash[NEEDS_LOOP_FROM_US] = True
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(
     item: pytest.Item, nextitem: pytest.Item | None
@@ -122,12 +129,12 @@ def pytest_runtest_protocol(
     state = item.config.stash.get(STATE, None)
     if guard is None or state is None:
         return (yield)
-    guarded = state.mode is Mode.GUARD or _needs_policy(item)
-    if not guarded:
+    needs_policy = NEEDS_LOOP_FROM_US in item.stash
+    if not needs_policy and state.mode is not Mode.GUARD:
         return (yield)
     guard.set_owner(item.nodeid)
     try:
-        if _needs_policy(item):
+        if needs_policy:
             with _loops_from(guard, getattr(item, "cls", None)):
                 return (yield)
         return (yield)

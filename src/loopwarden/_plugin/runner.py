@@ -20,6 +20,7 @@ from loopwarden._plugin._runtime import (
     ASYNC_ITEM,
     Runtime,
     claimed_elsewhere,
+    marker_loop_scope,
 )
 from loopwarden._plugin.config import STATE, Mode
 
@@ -91,6 +92,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
             )
             return
         item.stash[ASYNC_ITEM] = "coro"
+        marker_loop_scope(item)
         item.obj = _test_runner(runtime, item, func)
     elif inspect.isasyncgenfunction(func):
         if claimed_elsewhere(item):
