@@ -367,9 +367,11 @@ class Runtime:
     def finish_item(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         """After a test's teardown: end its driver, close loops whose scope ended."""
         state = item.stash.get(ITEM_STATE, None)
-        if state is not None and state.driver is not None:
-            state.driver.stop()
-            state.driver = None
+        if state is not None:
+            if state.driver is not None:
+                state.driver.stop()
+            # Items live until the session ends: keep no reference to a loop that may close now.
+            del item.stash[ITEM_STATE]
         self.close_loops_outside(nextitem)
 
 
