@@ -14,12 +14,21 @@ from loopwarden._version import __version__
 
 
 def _parser() -> argparse.ArgumentParser:
+    from loopwarden.lint import _command as lint_command
+
     parser = argparse.ArgumentParser(
         prog="loopwarden",
         description="Make asyncio test suites trustworthy and fast.",
     )
     parser.add_argument("--version", action="version", version=f"loopwarden {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    lint = commands.add_parser(
+        "lint",
+        help="check async tests for patterns that hang, leak, flake or slow a suite",
+        description="Check async tests for patterns that hang, leak, flake or slow a suite.",
+    )
+    lint_command.add_arguments(lint)
+    lint.set_defaults(run=lint_command.run)
     return parser
 
 

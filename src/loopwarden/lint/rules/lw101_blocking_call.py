@@ -1,0 +1,86 @@
+"""LW101: a blocking call inside ``async def`` stops the whole event loop while it runs."""
+
+from __future__ import annotations
+
+import ast
+
+from loopwarden.lint._checker import Checker
+from loopwarden.lint._model import RuleInfo
+
+INFO = RuleInfo(
+    code="LW101",
+    name="blocking-call-in-async",
+    summary="blocking call inside `async def`",
+    fix="safe",
+)
+
+_SUBPROCESS = (
+    "`await asyncio.create_subprocess_exec(...)` or `await asyncio.to_thread({callee}, ...)`"
+)
+_HTTP = (
+    "an async client (`httpx.AsyncClient`, `aiohttp.ClientSession`) or "
+    "`await asyncio.to_thread({callee}, ...)`"
+)
+BLOCKING: dict[str, str] = {
+    "time.sleep": "`await asyncio.sleep(...)`",
+    "urllib.request.urlopen": _HTTP,
+    "subprocess.run": _SUBPROCESS,
+    "subprocess.call": _SUBPROCESS,
+    "subprocess.check_call": _SUBPROCESS,
+    "subprocess.check_output": _SUBPROCESS,
+    "os.system": _SUBPROCESS,
+    **{
+        f"requests.{verb}": _HTTP
+        for verb in ("get", "post", "put", "patch", "delete", "head", "options", "request")
+    },
+}
+_FILE_METHODS = frozenset({"read", "readline", "readlines", "write", "writelines"})
+
+
+def check_call(node: ast.Call, ctx: Checker) -> None:
+    """Flag known blocking calls made directly in a coroutine."""
+    if not ctx.in_coroutine:
+        return
+    callee = ctx.resolve(node.func)
+    if callee in BLOCKING:
+        instead = BLOCKING[callee].format(callee=callee)
+        fix = None
+        if callee == "time.sleep" and type(ctx.parent) is ast.Expr and len(node.args) == 1:
+            asyncio, imports = ctx.module_alias("asyncio")
+            fix = ctx.make_fix(
+                "call_to_await",
+                "safe",
+                node.func,
+                "replace with `await asyncio.sleep(...)`",
+                args=(f"{asyncio}.sleep",),
+                imports=imports,
+            )
+        ctx.report(
+            INFO.code,
+            node,
+            f"blocking call `{callee}()` inside `async def {ctx.function_name()}` stops the event "
+            f"loop until it returns: every other task, timeout and I/O callback waits; "
+            f"use {instead}",
+            fix,
+        )
+        return
+    func = node.func
+    if (
+        type(func) is ast.Attribute
+        and func.attr in _FILE_METHODS
+        and type(func.value) is ast.Call
+        and ctx.resolve(func.value.func) == "builtins.open"
+    ):
+        ctx.report(
+            INFO.code,
+            node,
+            f"`open(...).{func.attr}()` inside `async def {ctx.function_name()}` does blocking "
+            f"file I/O on the event loop; use `await asyncio.to_thread(path.read_text)` "
+            f"(or `write_text`), or an async file library",
+        )
+
+
+# Words that must occur in a file for this rule to find anything: a conjunction of
+# alternatives. Names are matched as written in the source, where imports spell them out.
+TRIGGERS = (("async",), ("sleep", "requests", "urlopen", "subprocess", "system", ".read", ".write"))
+CALLS = (("callee", tuple(BLOCKING), check_call), ("method", tuple(_FILE_METHODS), check_call))

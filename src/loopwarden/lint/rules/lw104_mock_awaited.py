@@ -1,0 +1,316 @@
+"""LW104: a ``Mock``/``MagicMock`` awaited or used with ``async with``/``async for``; an
+``AsyncMock`` standing in for an aiohttp method that returns an async context manager."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from loopwarden.lint._checker import Checker
+from loopwarden.lint._model import Fix, RuleInfo
+from loopwarden.lint._semantic import Binding, const_str, dotted, keyword, walk_function
+from loopwarden.lint.rules._common import (
+    ASYNC_MOCK,
+    MOCK_CLASSES,
+    PATCHERS,
+    mock_spec,
+    patched_target,
+)
+
+INFO = RuleInfo(
+    code="LW104",
+    name="sync-mock-awaited",
+    summary="`Mock`/`MagicMock` awaited, or `AsyncMock` where an async context manager is returned",
+    fix="safe",
+)
+
+# aiohttp.ClientSession methods that return an async context manager *synchronously*.
+_AIOHTTP_CM_METHODS = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "request", "ws_connect"}
+)
+_CONFIGURING = ("return_value", "side_effect")
+_SAFE_SYNC_USES = ("assert_", "reset_mock", "call_args", "call_count", "called", "mock_calls")
+
+
+@dataclass(slots=True)
+class _Awaited:
+    name: str
+    node: ast.AST
+    binding: Binding
+    path: str
+
+
+@dataclass(slots=True)
+class _State:
+    configured: set[str] = field(default_factory=set)
+    awaited: list[_Awaited] = field(default_factory=list)
+
+
+def _state(ctx: Checker) -> _State | None:
+    scope = ctx.function
+    if scope is None:
+        return None
+    state = scope.data.get(INFO.code)
+    if state is None:
+        state = scope.data[INFO.code] = _State()
+    assert isinstance(state, _State)
+    return state
+
+
+def _mock_binding(name: str, ctx: Checker, classes: frozenset[str]) -> Binding | None:
+    bound = ctx.binding(name)
+    if bound is None or bound.callee not in classes or bound.call is None or bound.via_with:
+        return None
+    call = bound.call
+    # A spec with async methods makes children AsyncMocks; a configured return value may be
+    # awaitable: either way awaiting can work, so stay quiet.
+    if mock_spec(call) is not None or call.args:  # the first positional argument is the spec
+        return None
+    if any(keyword(call, k) is not None for k in (*_CONFIGURING, "wraps", "spec_set")):
+        return None
+    return bound
+
+
+def check_assign(node: ast.Assign, ctx: Checker) -> None:
+    """Remember configured mock attributes; flag ``session.get = AsyncMock()``."""
+    for target in node.targets:
+        path = dotted(target) if type(target) is ast.Attribute else None
+        if path is None:
+            continue
+        state = _state(ctx)
+        if state is not None:
+            state.configured.add(path)
+        assert type(target) is ast.Attribute
+        if (
+            target.attr in _AIOHTTP_CM_METHODS
+            and type(node.value) is ast.Call
+            and ctx.resolve(node.value.func) == ASYNC_MOCK
+            and _is_session(target.value, ctx)
+        ):
+            _report_async_cm(node, path, ctx)
+
+
+def _is_session(node: ast.expr, ctx: Checker) -> bool:
+    if type(node) is ast.Name:
+        bound = ctx.binding(node.id)
+        if bound is not None and bound.callee is not None:
+            if bound.callee.startswith("aiohttp.ClientSession"):
+                return True
+            if bound.call is not None and bound.callee in (*MOCK_CLASSES, ASYNC_MOCK):
+                spec = mock_spec(bound.call)
+                return spec is not None and (ctx.resolve(spec) or "").startswith(
+                    "aiohttp.ClientSession"
+                )
+    name = dotted(node)
+    return name is not None and "session" in name.rpartition(".")[2].lower()
+
+
+def _report_async_cm(node: ast.AST, what: str, ctx: Checker) -> None:
+    ctx.report(
+        INFO.code,
+        node,
+        f"`{what}` is an `AsyncMock`, but aiohttp's `ClientSession.{what.rpartition('.')[2]}()` "
+        f"returns an async context manager without being awaited: `async with "
+        f"session.{what.rpartition('.')[2]}(...)` fails with \"TypeError: 'coroutine' object "
+        f'does not support the asynchronous context manager protocol"; use a `MagicMock` whose '
+        f"`return_value.__aenter__.return_value` is the response",
+    )
+
+
+def check_call(node: ast.Call, ctx: Checker) -> None:
+    """Flag ``patch("aiohttp.ClientSession.get", new_callable=AsyncMock)`` and friends; note
+    ``m.configure_mock(...)``."""
+    func = node.func
+    if type(func) is ast.Attribute and func.attr in ("configure_mock", "attach_mock"):
+        base = dotted(func.value)
+        state = _state(ctx)
+        if base is not None and state is not None:
+            state.configured.add(base)
+        return
+    target = patched_target(node, ctx)
+    if target is None or target[1] not in _AIOHTTP_CM_METHODS:
+        return
+    if not target[0].startswith("aiohttp.") or not target[0].endswith("ClientSession"):
+        return
+    new = keyword(node, "new_callable")
+    replacement = keyword(node, "new")
+    if new is None and replacement is None and len(node.args) >= 2:
+        replacement = node.args[-1] if const_str(node.args[0]) is not None else None
+    uses_async_mock = (new is not None and ctx.resolve(new) == ASYNC_MOCK) or (
+        type(replacement) is ast.Call and ctx.resolve(replacement.func) == ASYNC_MOCK
+    )
+    if uses_async_mock:
+        _report_async_cm(node, f"{target[0].rpartition('.')[2]}.{target[1]}", ctx)
+
+
+def check_await(node: ast.Await, ctx: Checker) -> None:
+    """Record ``await m()`` / ``await m.method()`` / ``await m`` on a plain mock."""
+    value = node.value
+    if type(value) is ast.Call:
+        value = value.func
+    path = dotted(value)
+    if path is None:
+        return
+    name = path.partition(".")[0]
+    bound = _mock_binding(name, ctx, MOCK_CLASSES)
+    state = _state(ctx)
+    if bound is None or state is None:
+        return
+    state.awaited.append(_Awaited(name, node, bound, path))
+
+
+def check_async_with(node: ast.AsyncWith, ctx: Checker) -> None:
+    """``async with m`` on a ``Mock`` (not ``MagicMock``, which supports it) fails at once;
+    ``async with session.get()`` on an ``AsyncMock`` session fails too."""
+    for item in node.items:
+        _check_async_protocol(item.context_expr, "async with", ctx)
+
+
+def check_async_for(node: ast.AsyncFor, ctx: Checker) -> None:
+    """``async for x in m`` on a plain ``Mock`` fails at once."""
+    _check_async_protocol(node.iter, "async for", ctx)
+
+
+def _check_async_protocol(expr: ast.expr, statement: str, ctx: Checker) -> None:
+    call_func = expr.func if type(expr) is ast.Call else None
+    base = call_func if call_func is not None else expr
+    if type(base) is ast.Name:
+        bound = _mock_binding(
+            base.id, ctx, frozenset({"unittest.mock.Mock", "unittest.mock.NonCallableMock"})
+        )
+        if bound is not None:
+            protocol = (
+                "asynchronous context manager" if statement == "async with" else "`__aiter__`"
+            )
+            ctx.report(
+                INFO.code,
+                expr,
+                f"`{statement} {ast.unparse(expr)}` uses a plain `Mock`, which has no magic "
+                f"methods: it fails with \"TypeError: 'Mock' object does not support the "
+                f'{protocol} protocol"; use `MagicMock()` (it supports `{statement}`)',
+            )
+        return
+    if (
+        type(base) is ast.Attribute
+        and statement == "async with"
+        and base.attr in _AIOHTTP_CM_METHODS
+        and type(base.value) is ast.Name
+    ):
+        bound = ctx.binding(base.value.id)
+        if (
+            bound is not None
+            and bound.callee == ASYNC_MOCK
+            and bound.call is not None
+            and mock_spec(bound.call) is None
+            and f"{base.value.id}.{base.attr}" not in (_state(ctx) or _State()).configured
+        ):
+            _report_async_cm(expr, f"{base.value.id}.{base.attr}", ctx)
+
+
+def _configured(path: str, configured: set[str]) -> bool:
+    for done in configured:
+        if done == path or done.startswith(path + ".") or path.startswith(done + "."):
+            return True
+    return False
+
+
+def _fix_safety(scope_node: ast.AST, name: str) -> bool:
+    """The fix is safe when the mock is only awaited or inspected: no synchronous call of a
+    child (``m.method()`` would start returning a coroutine under ``AsyncMock``)."""
+    awaited_calls: set[int] = set()
+    nodes = walk_function(scope_node)
+    for node in nodes:
+        if type(node) is ast.Await and type(node.value) is ast.Call:
+            awaited_calls.add(id(node.value))
+    for node in nodes:
+        if type(node) is not ast.Call or id(node) in awaited_calls:
+            continue
+        path = dotted(node.func)
+        if path is None or not path.startswith(name + "."):
+            continue
+        attr = path.rpartition(".")[2]
+        if not attr.startswith(_SAFE_SYNC_USES):
+            return False
+    return True
+
+
+def check_exit(node: ast.AST, ctx: Checker) -> None:
+    """Report the awaited plain mocks of a function, with the ``AsyncMock`` fix when safe."""
+    scope = ctx.function
+    if scope is None:
+        return
+    state: _State | None = scope.data.get(INFO.code)
+    if state is None or not state.awaited:
+        return
+    for item in state.awaited:
+        if _configured(item.path if item.path != item.name else item.name, state.configured):
+            continue
+        if item.path == item.name:
+            what = (
+                f"`await {item.name}`"
+                if type(item.node) is ast.Await and type(item.node.value) is ast.Name
+                else f"`await {item.name}(...)`"
+            )
+        else:
+            what = f"`await {item.path}(...)`"
+        callee = item.binding.callee or ""
+        cls = callee.rpartition(".")[2]
+        fix = None
+        call = item.binding.call
+        if (
+            call is not None
+            and any(b is item.binding for b in scope.bindings.values())
+            and _fix_safety(scope.node, item.name)
+            and item.path == item.name
+            and type(item.node) is ast.Await
+            and type(item.node.value) is ast.Call
+        ):
+            fix = _async_mock_fix(call, ctx)
+        ctx.report(
+            INFO.code,
+            item.node,
+            f"{what} on `{item.name} = {cls}()`: a `{cls}` is not awaitable, so this fails with "
+            f"\"TypeError: object {cls} can't be used in 'await' expression\"; use `AsyncMock()` "
+            f"for things the code awaits",
+            fix,
+        )
+
+
+def _async_mock_fix(call: ast.Call, ctx: Checker) -> Fix:
+    spelling: str
+    imports: tuple[str, ...]
+    for local, target in ctx.imports.items():
+        if target == ASYNC_MOCK and ctx.binding(local) is None:
+            spelling, imports = local, ()
+            break
+    else:
+        func = call.func
+        if type(func) is ast.Attribute:
+            base = dotted(func.value)
+            spelling, imports = f"{base}.AsyncMock", ()
+        else:
+            spelling, imports = "AsyncMock", ("from unittest.mock import AsyncMock",)
+    return ctx.make_fix(
+        "replace_callee",
+        "safe",
+        call.func,
+        f"use `{spelling}()`",
+        args=(spelling,),
+        imports=imports,
+    )
+
+
+# Words that must occur in a file for this rule to find anything: a conjunction of
+# alternatives. Names are matched as written in the source, where imports spell them out.
+TRIGGERS = (("Mock",),)
+HANDLERS = (
+    (ast.Assign, check_assign),
+    (ast.Await, check_await),
+    (ast.AsyncWith, check_async_with),
+    (ast.AsyncFor, check_async_for),
+)
+CALLS = (
+    ("callee", PATCHERS, check_call),
+    ("method", ("configure_mock", "attach_mock"), check_call),
+)
+EXIT = check_exit

@@ -1,0 +1,91 @@
+"""LW106: pytest-asyncio leftovers — the removed ``event_loop`` fixture, an ``event_loop_policy``
+override, an async fixture whose scope is wider than its loop scope."""
+
+from __future__ import annotations
+
+import ast
+
+from loopwarden.lint._checker import Checker
+from loopwarden.lint._model import RuleInfo
+from loopwarden.lint._semantic import SCOPE_ORDER, walk_function
+
+INFO = RuleInfo(
+    code="LW106",
+    name="pytest-asyncio-leftover",
+    summary="removed `event_loop` fixture, `event_loop_policy` override, or loop scope too narrow",
+    fix="safe",
+)
+
+
+def _uses_name(node: ast.AST, name: str) -> bool:
+    return any(type(n) is ast.Name and n.id == name for n in walk_function(node))
+
+
+def check_function(node: ast.FunctionDef | ast.AsyncFunctionDef, ctx: Checker) -> None:
+    """Check a test's or fixture's name, parameters and decorator."""
+    scope = ctx.function
+    if scope is None or not scope.is_test_or_fixture:
+        return
+    # Only a test suite's fixtures override pytest-asyncio's; a plugin defines its own.
+    if scope.fixture and node.name == "event_loop" and ctx.is_test_file:
+        ctx.report(
+            INFO.code,
+            node,
+            "fixture overrides `event_loop`, which pytest-asyncio 1.0 removed: pytest-asyncio no "
+            "longer runs tests in it, so objects built on this loop meet tests running in another "
+            '("attached to a different loop"); delete it and choose the loop\'s scope with '
+            "`@pytest.mark.asyncio(loop_scope=...)` or `asyncio_default_test_loop_scope`",
+        )
+    elif scope.fixture and node.name == "event_loop_policy" and ctx.is_test_file:
+        ctx.report(
+            INFO.code,
+            node,
+            "overriding the `event_loop_policy` fixture is deprecated by pytest-asyncio "
+            "(PytestDeprecationWarning) and will be removed; customise loop creation with the "
+            "`pytest_asyncio_loop_factories` hook instead",
+        )
+    for arg in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs):
+        if arg.arg != "event_loop" or "event_loop" in ctx.defined_fixtures:
+            continue
+        fix = None
+        if type(node) is ast.AsyncFunctionDef and not _uses_name(node, "event_loop"):
+            fix = ctx.make_fix(
+                "remove_param", "safe", arg, "remove the unused `event_loop` parameter"
+            )
+        ctx.report(
+            INFO.code,
+            arg,
+            f"`{scope.name}` requests the `event_loop` fixture, which pytest-asyncio 1.0 removed: "
+            f"setup fails with \"fixture 'event_loop' not found\"; inside an async test or "
+            f"fixture use `asyncio.get_running_loop()`",
+            fix,
+        )
+    if "event_loop" in scope.usefixtures and "event_loop" not in ctx.defined_fixtures:
+        ctx.report(
+            INFO.code,
+            node,
+            f"`{scope.name}` requests the `event_loop` fixture with `usefixtures`, but "
+            f"pytest-asyncio 1.0 removed it: setup fails with \"fixture 'event_loop' not found\"; "
+            f"remove it from `usefixtures`",
+        )
+    loop_scope = scope.fixture_loop_scope
+    if (
+        scope.fixture
+        and scope.is_async
+        and loop_scope in SCOPE_ORDER
+        and SCOPE_ORDER.get(scope.fixture_scope, 0) > SCOPE_ORDER[loop_scope]
+    ):
+        ctx.report(
+            INFO.code,
+            node,
+            f'async fixture `{scope.name}` has scope="{scope.fixture_scope}" but '
+            f'loop_scope="{loop_scope}": a {scope.fixture_scope}-scoped fixture cannot run in a '
+            f'loop that is replaced every {loop_scope}, and setup fails with "ScopeMismatch"; '
+            f'use loop_scope="{scope.fixture_scope}" (or wider)',
+        )
+
+
+# Words that must occur in a file for this rule to find anything: a conjunction of
+# alternatives. Names are matched as written in the source, where imports spell them out.
+TRIGGERS = (("event_loop", "loop_scope"),)
+HANDLERS = ((ast.FunctionDef, check_function), (ast.AsyncFunctionDef, check_function))

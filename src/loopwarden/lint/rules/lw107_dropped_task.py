@@ -1,0 +1,113 @@
+"""LW107: a task created and dropped, or stored by a fixture and never stopped in its teardown."""
+
+from __future__ import annotations
+
+import ast
+
+from loopwarden.lint._checker import Checker
+from loopwarden.lint._model import RuleInfo
+from loopwarden.lint._semantic import walk_function
+from loopwarden.lint.rules._common import task_call
+
+INFO = RuleInfo(
+    code="LW107",
+    name="dropped-task",
+    summary="task created and dropped, or never cancelled/awaited by the fixture that made it",
+)
+
+
+def check_discarded(call: ast.Call, ctx: Checker) -> None:
+    """A task-creating call whose result is discarded."""
+    what = task_call(call, ctx)
+    if what is None:
+        return
+    ctx.report(
+        INFO.code,
+        call,
+        f"the task from `{what}` is dropped: the loop keeps only a weak reference, so it can be "
+        f'garbage-collected mid-run ("Task was destroyed but it is pending!") and its exception '
+        f"is never seen; keep a reference and await or cancel it, or use `asyncio.TaskGroup`",
+    )
+
+
+def check_assign(node: ast.Assign, ctx: Checker) -> None:
+    """Remember tasks a fixture stores in a local name."""
+    scope = ctx.function
+    if scope is None or not scope.fixture or len(node.targets) != 1:
+        return
+    target = node.targets[0]
+    if type(target) is not ast.Name or type(node.value) is not ast.Call:
+        return
+    what = task_call(node.value, ctx)
+    if what is not None:
+        scope.data.setdefault(INFO.code, []).append((target.id, node, what))
+
+
+def check_exit(node: ast.AST, ctx: Checker) -> None:
+    """A fixture with teardown code that never touches a task it started."""
+    scope = ctx.function
+    if scope is None or INFO.code not in scope.data:
+        return
+    nodes = walk_function(node)
+    yields = [n for n in nodes if type(n) in (ast.Yield, ast.YieldFrom)]
+    if not yields:
+        return  # no teardown at all: LW115's case
+    yield_line = min(getattr(y, "lineno", 0) for y in yields)
+    body = getattr(node, "body", [])
+    if not body or (getattr(body[-1], "end_lineno", 0) <= yield_line and _is_yield_stmt(body[-1])):
+        return  # nothing after `yield`: LW115's case
+    # Teardown may stop the task from a nested callback too, so every node counts here.
+    everything = list(ast.walk(node))
+    for name, assign, what in scope.data[INFO.code]:
+        used_after = False
+        escapes = False
+        for n in everything:
+            if type(n) is ast.Name and n.id == name and n is not assign.targets[0]:
+                line = getattr(n, "lineno", 0)
+                if line > yield_line:
+                    used_after = True
+                    break
+        for y in yields:
+            value = getattr(y, "value", None)
+            if value is not None and any(
+                type(n) is ast.Name and n.id == name for n in ast.walk(value)
+            ):
+                escapes = True
+        if used_after or escapes or _escapes_before(nodes, name, assign):
+            continue
+        ctx.report(
+            INFO.code,
+            assign,
+            f"fixture `{scope.name}` starts `{name} = {what}` but its teardown never cancels or "
+            f"awaits it: the task keeps running into later tests, or is destroyed at loop close "
+            f'("Task was destroyed but it is pending!"); after `yield`, call `{name}.cancel()` '
+            f"and await it",
+        )
+
+
+def _is_yield_stmt(stmt: ast.stmt) -> bool:
+    return type(stmt) is ast.Expr and type(stmt.value) in (ast.Yield, ast.YieldFrom)
+
+
+def _escapes_before(nodes: list[ast.AST], name: str, assign: ast.Assign) -> bool:
+    """The task is handed to something else (stored, passed to a call) that may own it."""
+    for n in nodes:
+        if type(n) is ast.Call:
+            for arg in (*n.args, *(k.value for k in n.keywords)):
+                if type(arg) is ast.Name and arg.id == name:
+                    return True
+        elif type(n) in (ast.Assign, ast.AugAssign) and n is not assign:
+            value = getattr(n, "value", None)
+            if value is not None and any(
+                type(v) is ast.Name and v.id == name for v in ast.walk(value)
+            ):
+                return True
+    return False
+
+
+# Words that must occur in a file for this rule to find anything: a conjunction of
+# alternatives. Names are matched as written in the source, where imports spell them out.
+TRIGGERS = (("create_task", "ensure_future"),)
+HANDLERS = ((ast.Assign, check_assign),)
+CALLS = (("discarded", ("*",), check_discarded),)
+EXIT = check_exit

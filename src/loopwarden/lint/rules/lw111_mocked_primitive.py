@@ -1,0 +1,72 @@
+"""LW111: an asyncio synchronisation primitive replaced by a mock."""
+
+from __future__ import annotations
+
+import ast
+
+from loopwarden.lint._checker import Checker
+from loopwarden.lint._model import RuleInfo
+from loopwarden.lint.rules._common import (
+    ALL_MOCK_FACTORIES,
+    PATCHERS,
+    mock_spec,
+    patched_target,
+    targets_asyncio,
+)
+
+INFO = RuleInfo(
+    code="LW111",
+    name="mocked-asyncio-primitive",
+    summary="asyncio `Event`/`Lock`/`Condition`/`Queue`/`Semaphore` replaced by a mock",
+)
+
+PRIMITIVES = frozenset(
+    {
+        "Event",
+        "Lock",
+        "Condition",
+        "Queue",
+        "PriorityQueue",
+        "LifoQueue",
+        "Semaphore",
+        "BoundedSemaphore",
+        "Barrier",
+    }
+)
+
+
+def check_call(node: ast.Call, ctx: Checker) -> None:
+    """Flag patches of ``asyncio.<Primitive>`` and mocks specced on one."""
+    target = patched_target(node, ctx)
+    if target is not None:
+        if target[1] in PRIMITIVES and targets_asyncio(target[0]):
+            _report(node, f"asyncio.{target[1]}", "patched", ctx)
+        return
+    callee = ctx.resolve(node.func)
+    if callee not in ALL_MOCK_FACTORIES:
+        return
+    spec = mock_spec(node)
+    if spec is None and node.args:
+        spec = node.args[0]
+    if spec is None:
+        return
+    resolved = ctx.resolve(spec)
+    if resolved is not None and resolved.startswith("asyncio.") and resolved[8:] in PRIMITIVES:
+        _report(node, resolved, "mocked", ctx)
+
+
+def _report(node: ast.AST, primitive: str, how: str, ctx: Checker) -> None:
+    ctx.report(
+        INFO.code,
+        node,
+        f"`{primitive}` {how}: a mock never blocks, so `wait()`/`get()`/`acquire()` return at once "
+        f"(or fail with \"object MagicMock can't be used in 'await' expression\") and the test no "
+        f"longer checks the ordering it was written for; use a real `{primitive}()` and drive it "
+        f"from the test (`set()`, `put_nowait()`, `release()`)",
+    )
+
+
+# Words that must occur in a file for this rule to find anything: a conjunction of
+# alternatives. Names are matched as written in the source, where imports spell them out.
+TRIGGERS = (("Event", "Lock", "Condition", "Queue", "Semaphore", "Barrier"),)
+CALLS = (("callee", (*PATCHERS, *ALL_MOCK_FACTORIES), check_call),)

@@ -1,0 +1,434 @@
+"""``loopwarden lint`` end to end, in a subprocess: exit codes, formats, fixes, configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from loopwarden.lint.rules import RULES
+
+
+def _cli_wires_lint() -> bool:
+    from loopwarden._cli import _main
+
+    try:
+        _main._parser().parse_args(["lint", "--list-rules"])
+    except SystemExit:
+        return False
+    return True
+
+
+WIRED = _cli_wires_lint()
+# `python -m loopwarden._cli lint` is the interface; until the CLI wires the sub-command, the same
+# code runs through `python -m loopwarden.lint` so everything below still tests it.
+LINT = [sys.executable, "-m", "loopwarden._cli", "lint"] if WIRED else [
+    sys.executable, "-m", "loopwarden.lint"
+]  # fmt: skip
+
+BLOCKING = """\
+import asyncio
+import time
+
+
+async def test_fetch():
+    time.sleep(0.1)
+    asyncio.create_task(work())
+
+
+async def work():
+    pass
+"""
+
+
+def lint(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LINT, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+@pytest.mark.skipif(not WIRED, reason="loopwarden._cli does not wire the `lint` sub-command yet")
+def test_console_entry_point_runs_lint(tmp_path: Path) -> None:
+    write(tmp_path, {"tests/test_a.py": BLOCKING})
+    result = subprocess.run(
+        [sys.executable, "-m", "loopwarden._cli", "lint", "--select", "LW101"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "tests/test_a.py:6:5: LW101" in result.stdout
+
+
+def test_clean_project_exits_0(tmp_path: Path) -> None:
+    write(tmp_path, {"tests/test_ok.py": "async def test_ok():\n    assert True\n"})
+    result = lint(tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "All checks passed.\n", "")
+
+
+def test_findings_text_and_exit_1(tmp_path: Path) -> None:
+    write(tmp_path, {"tests/test_a.py": BLOCKING})
+    result = lint(tmp_path)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(
+        "tests/test_a.py:6:5: LW101 [*] in test_fetch: blocking call `time.sleep()` inside "
+        "`async def test_fetch` stops the event loop"
+    )
+    assert lines[1].startswith("tests/test_a.py:7:5: LW107 in test_fetch: the task from ")
+    assert lines[-1] == "Found 2 findings. 1 fixable with `loopwarden lint --fix`."
+
+
+def test_json_schema(tmp_path: Path) -> None:
+    write(tmp_path, {"tests/test_a.py": BLOCKING})
+    result = lint(tmp_path, "--format", "json")
+    assert result.returncode == 1
+    data = json.loads(result.stdout)
+    assert [list(item) for item in data] == [
+        ["path", "line", "col", "end_line", "end_col", "code", "message", "fix_available",
+         "context", "fix"]
+    ] * 2  # fmt: skip
+    first = data[0]
+    assert {k: first[k] for k in ("path", "line", "col", "end_line", "end_col", "code")} == {
+        "path": "tests/test_a.py", "line": 6, "col": 5, "end_line": 6, "end_col": 20,
+        "code": "LW101",
+    }  # fmt: skip
+    assert first["fix_available"] is True
+    assert first["fix"] == {
+        "safety": "safe",
+        "description": "replace with `await asyncio.sleep(...)`",
+    }
+    assert data[1]["code"] == "LW107" and data[1]["fix"] is None
+
+
+def test_sarif_and_github_formats(tmp_path: Path) -> None:
+    write(tmp_path, {"tests/test_a.py": BLOCKING})
+    sarif = json.loads(lint(tmp_path, "--format", "sarif").stdout)
+    run = sarif["runs"][0]
+    assert sarif["version"] == "2.1.0"
+    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == list(RULES)
+    result = run["results"][0]
+    assert result["ruleId"] == "LW101"
+    region = result["locations"][0]["physicalLocation"]["region"]
+    assert region == {"startLine": 6, "startColumn": 5, "endLine": 6, "endColumn": 20}
+    github = lint(tmp_path, "--format", "github").stdout.splitlines()
+    assert github[0].startswith(
+        "::warning file=tests/test_a.py,line=6,col=5,endLine=6,endColumn=20,title=LW101::LW101 "
+    )
+
+
+def test_fix_writes_safe_fixes_only(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "tests/test_a.py": """\
+            import asyncio
+            import time
+
+
+            async def test_fetch(service):
+                time.sleep(0.1)  # keep this comment
+                await asyncio.sleep(1)
+                assert service.ok
+            """
+        },
+    )
+    result = lint(tmp_path, "--fix")
+    assert result.returncode == 1  # the unsafe LW102 fix was not applied
+    assert (tmp_path / "tests/test_a.py").read_text() == textwrap.dedent(
+        """\
+        import asyncio
+        import time
+
+
+        async def test_fetch(service):
+            await asyncio.sleep(0.1)  # keep this comment
+            await asyncio.sleep(1)
+            assert service.ok
+        """
+    )
+    assert result.stdout.splitlines()[-1] == (
+        "Fixed 1 finding. Found 1 finding. 1 more with `--fix --unsafe-fixes`."
+    )
+    unsafe = lint(tmp_path, "--fix", "--unsafe-fixes")
+    assert unsafe.returncode == 0, unsafe.stdout
+    text = (tmp_path / "tests/test_a.py").read_text()
+    assert "import loopwarden\n" in text
+    assert "    await loopwarden.settle()\n    assert service.ok\n" in text
+
+
+def test_diff_shows_and_does_not_write(tmp_path: Path) -> None:
+    write(tmp_path, {"tests/test_a.py": BLOCKING})
+    before = (tmp_path / "tests/test_a.py").read_text()
+    result = lint(tmp_path, "--diff")
+    assert result.returncode == 1
+    assert result.stdout == (
+        "--- a/tests/test_a.py\n"
+        "+++ b/tests/test_a.py\n"
+        "@@ -3,7 +3,7 @@\n"
+        " \n"
+        " \n"
+        " async def test_fetch():\n"
+        "-    time.sleep(0.1)\n"
+        "+    await asyncio.sleep(0.1)\n"
+        "     asyncio.create_task(work())\n"
+        " \n"
+        " \n"
+    )
+    assert result.stderr == "Would fix 1 finding in 1 file.\n"
+    assert (tmp_path / "tests/test_a.py").read_text() == before
+    nothing = lint(tmp_path, "--diff", "--select", "LW107")
+    assert (nothing.returncode, nothing.stdout) == (0, "")
+
+
+def test_syntax_error_is_reported_and_run_continues(tmp_path: Path) -> None:
+    write(tmp_path, {"tests/test_bad.py": "def f(:\n", "tests/test_z.py": BLOCKING})
+    result = lint(tmp_path, "--format", "json")
+    assert result.returncode == 1
+    assert [(f["path"], f["code"], f["line"]) for f in json.loads(result.stdout)] == [
+        (
+            "tests/test_bad.py",
+            "LW000",
+            1,
+        ),
+        ("tests/test_z.py", "LW101", 6),
+        ("tests/test_z.py", "LW107", 7),
+    ]
+
+
+def test_unknown_config_key_exits_2(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.loopwarden.lint]\nselcet = ["LW101"]\n',
+            "tests/test_a.py": BLOCKING,
+        },
+    )
+    result = lint(tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"loopwarden lint: error: {tmp_path / 'pyproject.toml'}: unknown key `selcet` in "
+        "[tool.loopwarden.lint]; allowed keys: `select` (list of rule codes or prefixes (`LW1`, "
+        "`ALL`)); `ignore` (list of rule codes or prefixes); `exclude` (list of glob patterns); "
+        "`per-file-ignores` (table of glob pattern -> list of codes)\n"
+    )
+
+
+def test_unknown_code_in_config_exits_2(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": '[tool.loopwarden.lint]\nignore = ["LW999"]\n'})
+    result = lint(tmp_path)
+    assert result.returncode == 2
+    assert "unknown rule code 'LW999' in `ignore` of " in result.stderr
+    assert "known codes: LW000, LW101," in result.stderr
+
+
+def test_unknown_code_on_command_line_exits_2(tmp_path: Path) -> None:
+    result = lint(tmp_path, "--select", "LW1,XYZ")
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "loopwarden lint: error: unknown rule code 'XYZ' in --select; known codes: "
+    )
+
+
+def test_missing_path_exits_2(tmp_path: Path) -> None:
+    result = lint(tmp_path, "nope")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "loopwarden lint: error: no such file or folder: nope\n",
+    )
+
+
+def test_select_ignore_and_config(tmp_path: Path) -> None:
+    write(tmp_path, {"tests/test_a.py": BLOCKING})
+    codes = lambda r: [f["code"] for f in json.loads(r.stdout)]  # noqa: E731
+    assert codes(lint(tmp_path, "--format", "json", "--select", "LW107")) == ["LW107"]
+    assert codes(lint(tmp_path, "--format", "json", "--ignore", "LW1")) == []
+    write(tmp_path, {"pyproject.toml": '[tool.loopwarden.lint]\nignore = ["LW107"]\n'})
+    assert codes(lint(tmp_path, "--format", "json")) == ["LW101"]
+    # --select replaces the configured select; the configured ignore still applies.
+    assert codes(lint(tmp_path, "--format", "json", "--select", "LW1")) == ["LW101"]
+    assert codes(lint(tmp_path, "--format", "json", "--isolated")) == ["LW101", "LW107"]
+
+
+def test_per_file_ignores_and_exclude(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": textwrap.dedent(
+                """\
+                [tool.loopwarden.lint]
+                exclude = ["tests/legacy/*"]
+
+                [tool.loopwarden.lint.per-file-ignores]
+                "tests/test_b.py" = ["LW101"]
+                """
+            ),
+            "tests/test_a.py": BLOCKING,
+            "tests/test_b.py": BLOCKING,
+            "tests/legacy/test_c.py": BLOCKING,
+            "tests/skipme/test_d.py": BLOCKING,
+        },
+    )
+    result = lint(tmp_path, "--format", "json", "--exclude", "skipme")
+    found = [(f["path"], f["code"]) for f in json.loads(result.stdout)]
+    assert found == [
+        ("tests/test_a.py", "LW101"),
+        ("tests/test_a.py", "LW107"),
+        ("tests/test_b.py", "LW107"),
+    ]
+    # A file named explicitly is checked even when excluded, unless --force-exclude.
+    named = lint(tmp_path, "--format", "json", "tests/legacy/test_c.py")
+    assert len(json.loads(named.stdout)) == 2
+    forced = lint(tmp_path, "--format", "json", "--force-exclude", "tests/legacy/test_c.py")
+    assert (forced.returncode, json.loads(forced.stdout)) == (0, [])
+
+
+GITIGNORE_TREE = {
+    ".gitignore": "generated/\n*_gen.py\n!keep_gen.py\n/top_only.py\n",
+    "tests/test_a.py": BLOCKING,
+    "generated/test_b.py": BLOCKING,
+    "tests/x_gen.py": BLOCKING,
+    "tests/keep_gen.py": BLOCKING,
+    "top_only.py": BLOCKING,
+    "tests/top_only.py": BLOCKING,
+    ".venv/lib/test_e.py": BLOCKING,
+}
+GITIGNORE_KEPT = ["tests/keep_gen.py", "tests/test_a.py", "tests/top_only.py"]
+
+
+def _paths(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return sorted({f["path"] for f in json.loads(result.stdout)})
+
+
+def test_gitignore_without_git(tmp_path: Path) -> None:
+    write(tmp_path, GITIGNORE_TREE)
+    assert _paths(lint(tmp_path, "--format", "json")) == GITIGNORE_KEPT
+    everything = _paths(lint(tmp_path, "--format", "json", "--no-gitignore"))
+    assert "generated/test_b.py" in everything
+    assert ".venv/lib/test_e.py" not in everything  # built-in excludes still apply
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_gitignore_in_git_work_tree(tmp_path: Path) -> None:
+    write(tmp_path, GITIGNORE_TREE)
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, env=env)
+    assert _paths(lint(tmp_path, "--format", "json")) == GITIGNORE_KEPT
+    assert _paths(lint(tmp_path / "tests", "--format", "json")) == [
+        "keep_gen.py", "test_a.py", "top_only.py",
+    ]  # fmt: skip
+
+
+def test_config_files_are_checked(tmp_path: Path) -> None:
+    write(tmp_path, {"pytest.ini": "[pytest]\nasyncio_mode = auto\n"})
+    result = lint(tmp_path, "--format", "json")
+    assert [(f["path"], f["line"], f["code"]) for f in json.loads(result.stdout)] == [
+        ("pytest.ini", 2, "LW201")
+    ]
+
+
+def test_parallel_run_matches_serial(tmp_path: Path) -> None:
+    write(tmp_path, {f"tests/test_{i:03}.py": BLOCKING for i in range(80)})
+    serial = lint(tmp_path, "--format", "json", "-j", "1")
+    parallel = lint(tmp_path, "--format", "json", "-j", "2")
+    assert parallel.returncode == serial.returncode == 1
+    assert json.loads(parallel.stdout) == json.loads(serial.stdout)
+    assert len(json.loads(serial.stdout)) == 160
+
+
+def test_parallel_fix(tmp_path: Path) -> None:
+    write(tmp_path, {f"tests/test_{i:03}.py": BLOCKING for i in range(70)})
+    result = lint(tmp_path, "--fix", "-j", "2", "--select", "LW101")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == "Fixed 70 findings. No findings remain.\n"
+    assert "await asyncio.sleep(0.1)" in (tmp_path / "tests/test_069.py").read_text()
+
+
+def test_list_rules(tmp_path: Path) -> None:
+    result = lint(tmp_path, "--list-rules")
+    assert result.returncode == 0
+    assert [line.split()[0] for line in result.stdout.splitlines()] == list(RULES)
+
+
+def test_exit_zero(tmp_path: Path) -> None:
+    write(tmp_path, {"tests/test_a.py": BLOCKING})
+    assert lint(tmp_path, "--exit-zero").returncode == 0
+
+
+def test_add_arguments_does_not_import_libcst() -> None:
+    code = (
+        "import argparse, sys\n"
+        "from loopwarden.lint import _command\n"
+        "_command.add_arguments(argparse.ArgumentParser())\n"
+        "print('libcst' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "False\n"
+
+
+def test_fix_keeps_a_declared_encoding(tmp_path: Path) -> None:
+    source = (
+        "# -*- coding: latin-1 -*-\n"
+        "import time\n"
+        "async def test_caf\u00e9():\n"
+        "    x = '\u00e9t\u00e9'; time.sleep(1)\n"
+    )
+    path = tmp_path / "tests" / "test_latin.py"
+    path.parent.mkdir()
+    path.write_bytes(source.encode("latin-1"))
+    result = lint(tmp_path, "--fix", "--select", "LW101")
+    assert result.returncode == 0, result.stdout + result.stderr
+    fixed = path.read_bytes().decode("latin-1")
+    assert fixed == (
+        "# -*- coding: latin-1 -*-\n"
+        "import time\n"
+        "import asyncio\n"
+        "async def test_caf\u00e9():\n"
+        "    x = '\u00e9t\u00e9'; await asyncio.sleep(1)\n"
+    )
+
+
+def test_fix_with_a_broken_file_fixes_the_others(tmp_path: Path) -> None:
+    write(tmp_path, {"tests/test_bad.py": "def f(:\n", "tests/test_z.py": BLOCKING})
+    result = lint(tmp_path, "--fix", "--format", "json")
+    assert result.returncode == 1
+    assert [f["code"] for f in json.loads(result.stdout)] == ["LW000", "LW107"]
+    assert "await asyncio.sleep(0.1)" in (tmp_path / "tests/test_z.py").read_text()
+    assert (tmp_path / "tests/test_bad.py").read_text() == "def f(:\n"
+
+
+def test_github_format_escapes_properties_and_data() -> None:
+    from loopwarden.lint._model import Finding
+    from loopwarden.lint._report import render_github
+
+    finding = Finding("a,b:c.py", 1, 2, 1, 5, "LW101", "50% done\nnext")
+    assert render_github([finding]) == (
+        "::warning file=a%2Cb%3Ac.py,line=1,col=2,endLine=1,endColumn=5,title=LW101::"
+        "LW101 50%25 done%0Anext\n"
+    )
+
+
+def test_undecodable_file_is_lw000(tmp_path: Path) -> None:
+    write(tmp_path, {"tests/test_z.py": BLOCKING})
+    (tmp_path / "tests" / "test_bytes.py").write_bytes(b"x = '\xff\xfe'\n")
+    result = lint(tmp_path, "--format", "json", "--select", "LW000,LW101")
+    assert result.returncode == 1, result.stderr
+    found = [(f["path"], f["code"], f["message"]) for f in json.loads(result.stdout)]
+    assert found[0][:2] == ("tests/test_bytes.py", "LW000")
+    assert found[0][2] == (
+        "cannot decode this file (invalid or missing encoding declaration); it was not checked "
+        "— other files were; save it as UTF-8 or declare its encoding (`# -*- coding: latin-1 -*-`)"
+    )
+    assert found[1][:2] == ("tests/test_z.py", "LW101")
