@@ -27,7 +27,9 @@ lw_env() {
     LW_VENV="$lw_root/.venv-$want"
     if [ "$#" -gt 0 ]; then
         extras="test"
-        LW_VENV="$lw_root/.venv-$want-$(echo "$*" | tr ' =<>' '_---')"
+        local tag="$*"
+        tag="${tag// /_}"
+        LW_VENV="$lw_root/.venv-$want-${tag//[=<>]/-}"
     fi
     local stamp="$LW_VENV/.installed"
     if [ ! -x "$LW_VENV/bin/python" ]; then
