@@ -4,6 +4,7 @@ Usage::
 
     python bench/run.py runner [--rounds N] [--tests N] [--fixture-tests N] [--quick] [--json PATH]
                                [--only PATTERNS] [--profile PATTERNS]
+    python bench/run.py guards [same options]      # the guards' cost (suite in guards.py)
 
 Stdlib only (Python 3.11+); run it with any interpreter. Each tool gets its own virtual
 environment under ``bench/.work/`` (git-ignored). See ``bench/README.md`` for what each suite
@@ -507,9 +508,10 @@ def _render(
     counts: dict[str, int],
     versions: dict[str, str],
     rounds: int,
+    suite: str = "runner",
 ) -> str:
     out = [
-        "loopwarden bench: runner — " + " · ".join(f"{k} {v}" for k, v in versions.items()),
+        f"loopwarden bench: {suite} — " + " · ".join(f"{k} {v}" for k, v in versions.items()),
         f"medians of {rounds} rounds (tools alternated within each round); CPU = user+sys of the "
         "pytest process; spread = (max-min)/median of CPU",
     ]
@@ -587,6 +589,11 @@ def _render(
     ]
     return "\n".join(out)
 
+
+# Suites in modules of their own build on the definitions above, so they are imported last, and
+# find this module as `run` even when it runs as __main__ (not executed a second time).
+sys.modules.setdefault("run", sys.modules[__name__])
+import guards  # noqa: E402, F401  (registers the "guards" suite)
 
 if __name__ == "__main__":
     sys.exit(h.main(description=__doc__ or ""))

@@ -1,12 +1,22 @@
-"""Creating and closing instrumented loops the way ``asyncio.Runner`` does, with a deadline."""
+"""Cleaning up and closing instrumented loops the way ``asyncio.Runner`` does, with a deadline.
+
+Also :func:`hook_runner_close`: ``asyncio.Runner`` (which pytest-asyncio, anyio and
+``unittest.IsolatedAsyncioTestCase`` all use) cancels every pending task silently when it closes,
+and waits forever for a task that swallows ``CancelledError``. The hook lets a
+:class:`WardenLoop` see those tasks first, and clean them up with a deadline.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import asyncio.runners
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from loopwarden._core._snapshot import TaskLeft
+from loopwarden._core._loop import WardenLoop
+from loopwarden._core._snapshot import Leftovers, TaskLeft
 from loopwarden._core._tasks import await_chain, coro_name
 
 
@@ -25,12 +35,17 @@ def _describe(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> TaskL
 
 
 def cancel_tasks(
-    loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[Any]], timeout: float
+    loop: asyncio.AbstractEventLoop,
+    tasks: list[asyncio.Task[Any]],
+    timeout: float,
+    *,
+    force: bool = False,
 ) -> CloseReport:
     """Cancel ``tasks`` and run the loop until they finish or ``timeout`` real seconds pass.
 
-    A task that swallows ``CancelledError`` is reported in ``resisted`` and left pending instead of
-    being waited on forever.
+    A task that swallows ``CancelledError`` is reported in ``resisted``; with ``force`` its
+    coroutine is then closed (``GeneratorExit`` at its ``await``) and the task cancelled again,
+    which ends it, so that nothing waits on it forever.
     """
     report = CloseReport()
     pending = [t for t in tasks if not t.done()]
@@ -40,8 +55,73 @@ def cancel_tasks(
     for task in pending:
         task.cancel()
     loop.run_until_complete(asyncio.wait(pending, timeout=timeout))
-    report.resisted = [_describe(loop, t) for t in pending if not t.done()]
+    resisting = [t for t in pending if not t.done()]
+    report.resisted = [_describe(loop, t) for t in resisting]
+    if force and resisting:
+        _force_end(loop, resisting, timeout)
     return report
+
+
+def _force_end(
+    loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[Any]], timeout: float
+) -> None:
+    for task in tasks:
+        coro: Any = task.get_coro()
+        # RuntimeError: "coroutine ignored GeneratorExit" — the cancel below still ends the task.
+        with contextlib.suppress(RuntimeError):
+            coro.close()
+        task.cancel()
+    loop.run_until_complete(asyncio.wait(tasks, timeout=timeout))
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()  # its "cannot reuse already awaited coroutine" is ours, not a finding
+
+
+def clean_up(loop: asyncio.AbstractEventLoop, left: Leftovers, timeout: float) -> CloseReport:
+    """End everything in ``left``: cancel tasks (forcing resisters), timers and executor work;
+    close servers, connections and subprocess transports. Threads cannot be stopped from outside
+    and are left alone."""
+    for timer in left.timers:
+        timer.handle.cancel()
+    for resource in left.resources:
+        obj: Any = resource.obj
+        if resource.kind == "executor":
+            obj.cancel()
+            if isinstance(loop, WardenLoop):
+                # Its thread cannot be stopped: do not let the loop's shutdown wait for it.
+                loop.abandon_default_executor()
+        elif resource.kind in ("connection", "transport", "subprocess", "server"):
+            obj.close()
+    report = cancel_tasks(loop, [t.task for t in left.tasks], timeout, force=True)
+    if any(r.kind == "server" for r in left.resources):
+        loop.run_until_complete(asyncio.sleep(0))  # let closed servers detach their sockets
+    return report
+
+
+RunnerCloseHook = Callable[[WardenLoop], None]
+
+
+def hook_runner_close() -> bool:
+    """Make ``asyncio.Runner.close`` call ``loop.on_runner_close`` first on a WardenLoop.
+
+    Idempotent. Returns False when this Python's ``asyncio.runners`` has no ``_cancel_all_tasks``
+    (then runners cancel leftovers unseen, as before).
+    """
+    original = getattr(asyncio.runners, "_cancel_all_tasks", None)
+    if original is None:
+        return False
+    if getattr(original, "_loopwarden", False):
+        return True
+
+    def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
+        hook = getattr(loop, "on_runner_close", None)
+        if hook is not None:
+            hook(loop)
+        original(loop)
+
+    _cancel_all_tasks._loopwarden = True  # type: ignore[attr-defined]
+    asyncio.runners._cancel_all_tasks = _cancel_all_tasks  # type: ignore[attr-defined]
+    return True
 
 
 def close_loop(loop: asyncio.AbstractEventLoop, timeout: float = 5.0) -> CloseReport:
@@ -50,7 +130,7 @@ def close_loop(loop: asyncio.AbstractEventLoop, timeout: float = 5.0) -> CloseRe
     if loop.is_closed():
         return report
     try:
-        report = cancel_tasks(loop, list(asyncio.all_tasks(loop)), timeout)
+        report = cancel_tasks(loop, list(asyncio.all_tasks(loop)), timeout, force=True)
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.run_until_complete(loop.shutdown_default_executor())
     finally:

@@ -9,6 +9,11 @@ three seams that other instruments fill:
   scheduler is consulted only while one is installed;
 - exception capture (:attr:`WardenLoop.registry`): every context the loop's exception handler
   receives is kept, attributed to the owner that created the task it names.
+
+While a watchdog watches it (:meth:`WardenLoop.watch_blocks`), it also keeps a *heartbeat* for
+the blocking-call detector: the real time the current loop iteration started (when ``select()``
+returned, or ``run_forever`` began), 0.0 while the loop waits in ``select()`` or does not run. That
+costs one wrapped ``select()`` per iteration, never anything per callback, and nothing while off.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import math
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
@@ -23,6 +29,8 @@ from concurrent.futures import Executor
 from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
 
 from loopwarden._core._registry import Registry, TaskOrigin
+
+_monotonic = time.monotonic
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
@@ -42,6 +50,9 @@ class WardenLoop(asyncio.SelectorEventLoop):
     """
 
     registry: Registry
+    #: Called by ``asyncio.Runner.close`` before it cancels the loop's tasks, once
+    #: :func:`loopwarden._core._lifecycle.hook_runner_close` is installed.
+    on_runner_close: Callable[[WardenLoop], None] | None = None
 
     def __init__(self, selector: Any = None) -> None:
         super().__init__(selector)
@@ -60,6 +71,12 @@ class WardenLoop(asyncio.SelectorEventLoop):
         self._lw_executor_work: weakref.WeakKeyDictionary[asyncio.Future[Any], TaskOrigin] = (
             weakref.WeakKeyDictionary()
         )
+        # Heartbeat: see watch_blocks(). Iterations longer than the threshold are queued as
+        # (start, end) pairs for the watchdog; a deque because two threads append and pop.
+        self._lw_busy_since = 0.0
+        self._lw_block_threshold = math.inf
+        self._lw_blocks: collections.deque[tuple[float, float]] = collections.deque()
+        self._lw_select = self._selector.select  # type: ignore[attr-defined]
 
     # -- clock seam -------------------------------------------------------------------------
 
@@ -93,6 +110,91 @@ class WardenLoop(asyncio.SelectorEventLoop):
         if scheduler is not None and len(ready) > 1:
             scheduler.reorder(ready)
         super()._run_once()  # type: ignore[misc]
+
+    # -- heartbeat (for the watchdog's blocking-call detector) -------------------------------
+
+    def watch_blocks(self, threshold: float | None) -> bool:
+        """Keep the heartbeat and record iterations busy for more than ``threshold`` seconds.
+
+        None stops watching: the loop then runs CPython's own ``select()`` call at no added cost.
+        Recorded iterations are collected with :meth:`take_blocks`; each call drops those not
+        taken yet. Call it while the loop is not running, or from the loop's own thread.
+
+        Returns:
+            False if the heartbeat cannot be kept (a selector whose ``select`` can't be wrapped,
+            or a closed loop), True otherwise.
+        """
+        self._lw_blocks.clear()
+        selector = self._selector  # type: ignore[attr-defined]
+        if selector is None:
+            return False
+        if threshold is None:
+            self._lw_block_threshold = math.inf
+            vars(selector).pop("select", None)
+            return True
+        self._lw_block_threshold = threshold
+        self._lw_busy_since = _monotonic() if self.is_running() else 0.0
+        try:
+            # An instance attribute shadows the selector's method: _run_once calls it directly.
+            selector.select = self._lw_heartbeat_select
+        except AttributeError:  # a selector with __slots__
+            return False
+        return True
+
+    def _lw_heartbeat_select(self, timeout: float | None = None) -> Any:
+        now = _monotonic()
+        busy = self._lw_busy_since
+        self._lw_busy_since = 0.0
+        if now - busy > self._lw_block_threshold and busy:
+            self._lw_blocks.append((busy, now))
+        # No try/finally: if select() raises, run_forever ends and resets the heartbeat.
+        events = self._lw_select(timeout)
+        self._lw_busy_since = _monotonic()
+        return events
+
+    def run_forever(self) -> None:
+        if self.is_running() or self.is_closed():
+            super().run_forever()  # raises; must not touch the running loop's heartbeat
+            return
+        # Stamp the start, so the time the loop spent not running is not taken for a block.
+        self._lw_busy_since = _monotonic()
+        try:
+            super().run_forever()
+        finally:
+            # The last iteration ends here, not in select().
+            now = _monotonic()
+            busy = self._lw_busy_since
+            self._lw_busy_since = 0.0
+            if now - busy > self._lw_block_threshold and busy:
+                self._lw_blocks.append((busy, now))
+
+    def busy_since(self) -> float:
+        """When (``time.monotonic``) the current loop iteration started; 0.0 when not busy.
+
+        An iteration starts when the selector's ``select()`` returns, or when ``run_forever``
+        begins; the loop is not busy while it waits in ``select()`` or does not run. Kept only
+        while :meth:`watch_blocks` is on. Safe to read from any thread.
+        """
+        return self._lw_busy_since
+
+    def take_blocks(self) -> list[tuple[float, float]]:
+        """Remove and return the ``(start, end)`` monotonic times of the long iterations seen.
+
+        Safe to call from any thread while the loop runs.
+        """
+        blocks = self._lw_blocks
+        taken = []
+        while blocks:
+            try:
+                taken.append(blocks.popleft())
+            except IndexError:  # emptied by another thread in between
+                break
+        return taken
+
+    def running_thread(self) -> int | None:
+        """The ident of the thread running the loop, or None when it is not running."""
+        thread_id: int | None = self._thread_id  # type: ignore[attr-defined]
+        return thread_id
 
     # -- recording --------------------------------------------------------------------------
 
@@ -160,6 +262,17 @@ class WardenLoop(asyncio.SelectorEventLoop):
         transport, protocol = await super().subprocess_shell(*args, **kwargs)
         self._lw_subprocesses[transport] = origin
         return transport, protocol
+
+    def abandon_default_executor(self) -> None:
+        """Let :meth:`shutdown_default_executor` return without waiting for running work.
+
+        For work that will never finish (a leaked job blocked forever), which would otherwise make
+        ``asyncio.Runner.close`` wait forever; the job is reported, its thread left to finish.
+        """
+        executor = self._default_executor  # type: ignore[has-type]
+        if executor is not None:
+            self._default_executor = None
+            executor.shutdown(wait=False, cancel_futures=True)
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
         self.registry.capture(context)

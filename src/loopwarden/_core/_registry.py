@@ -67,6 +67,15 @@ class CapturedContext:
         return exc if isinstance(exc, BaseException) else None
 
 
+# Whether new registries record full creation stacks (``--lw-leaks-stacks``).
+_CAPTURE_STACKS = [False]
+
+
+def set_capture_stacks(enabled: bool) -> None:
+    """Make registries created from now on record each task's full creation stack (costly)."""
+    _CAPTURE_STACKS[0] = enabled
+
+
 @dataclass(slots=True)
 class Registry:
     """Creation records for tasks and timers on one loop, and the exception contexts it saw.
@@ -78,7 +87,7 @@ class Registry:
     """
 
     owner: Hashable | None = None
-    capture_stacks: bool = False
+    capture_stacks: bool = field(default_factory=lambda: _CAPTURE_STACKS[0])
     _tasks: weakref.WeakKeyDictionary[asyncio.Future[Any], TaskOrigin] = field(
         default_factory=weakref.WeakKeyDictionary
     )
@@ -116,6 +125,10 @@ class Registry:
     def record_unowned(self, task: asyncio.Future[Any]) -> None:
         """Record one of loopwarden's own tasks: what it runs is attributed to :attr:`owner`."""
         self._tasks[task] = TaskOrigin(None, None)
+
+    def tasks_of(self, owner: Hashable) -> list[asyncio.Future[Any]]:
+        """The live tasks (done or not) that ``owner`` created."""
+        return [task for task, origin in list(self._tasks.items()) if origin.owner == owner]
 
     def record_timer(self, handle: asyncio.TimerHandle, depth: int = 1) -> None:
         """Record where a ``call_at``/``call_later`` timer was scheduled."""

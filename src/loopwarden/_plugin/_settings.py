@@ -20,7 +20,10 @@ class Setting:
     help: str
     default: str
     choices: tuple[str, ...] | None = None
+    # Checks and converts a raw value; raises ValueError with the reason when it is not valid.
     convert: Callable[[str], object] | None = None
+    boolean: bool = False
+    metavar: str | None = None
 
     @property
     def ini(self) -> str:
@@ -33,6 +36,25 @@ class Setting:
     @property
     def dest(self) -> str:
         return f"lw_{self.name}"
+
+
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("expected a number of seconds, e.g. 30 or 0.5 (0 turns it off)") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise ValueError("expected a number of seconds >= 0 (0 turns it off)")
+    return value
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -50,6 +72,56 @@ SETTINGS: tuple[Setting, ...] = (
         "session",
         ("session", "test"),
     ),
+    Setting(
+        "leaks",
+        "what to do when a test leaves tasks, timers, threads, transports or unhandled errors "
+        "behind: error (fail the test at teardown), warn, or off",
+        "error",
+        ("error", "warn", "off"),
+    ),
+    Setting(
+        "leaks_stacks",
+        "record the full creation stack of every task, timer and resource and show it in leak "
+        "reports (slower)",
+        "false",
+        convert=_boolean,
+        boolean=True,
+    ),
+    Setting(
+        "leaks_baseline",
+        "a baseline file of known leaks: recorded when the file does not exist, honoured (those "
+        "leaks only warn) when it does",
+        "",
+        metavar="FILE",
+    ),
+    Setting(
+        "timeout",
+        "seconds a test's setup, call or teardown may take before loopwarden reports every "
+        "task's stuck await and fails the test; 0 turns the watchdog off",
+        "60",
+        convert=_seconds,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "blocking",
+        "seconds one callback or task step may hold the event loop before it is reported as a "
+        "blocking call; 0 turns the check off",
+        "0.25",
+        convert=_seconds,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "blocking_action",
+        "what a blocking call does: warn or error (fail the test)",
+        "warn",
+        ("warn", "error"),
+    ),
+    Setting(
+        "report",
+        "write every finding of the run, per test, as JSON to this file",
+        "",
+        metavar="PATH",
+    ),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -63,13 +135,24 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("loopwarden", "loopwarden: asyncio tests you can trust")
     for setting in SETTINGS:
         allowed = f" ({'|'.join(setting.choices)})" if setting.choices else ""
-        group.addoption(
-            setting.flag,
-            dest=setting.dest,
-            default=None,
-            metavar=setting.name.upper(),
-            help=f"{setting.help}{allowed}; default: {setting.default}. Ini: {setting.ini}.",
-        )
+        default = f"; default: {setting.default}" if setting.default else ""
+        if setting.boolean:
+            group.addoption(
+                setting.flag,
+                dest=setting.dest,
+                action="store_const",
+                const="true",
+                default=None,
+                help=f"{setting.help}. Ini: {setting.ini} = true.",
+            )
+        else:
+            group.addoption(
+                setting.flag,
+                dest=setting.dest,
+                default=None,
+                metavar=setting.metavar or setting.name.split("_")[-1].upper(),
+                help=f"{setting.help}{allowed}{default}. Ini: {setting.ini}.",
+            )
         parser.addini(setting.ini, f"{setting.help}{allowed}.", default="")
 
 
@@ -134,15 +217,33 @@ def _check(key: str, value: str, choices: tuple[str, ...] | None) -> str:
     return value
 
 
+def _converted(key: str, value: str, setting: Setting) -> str:
+    if setting.convert is not None:
+        try:
+            setting.convert(value)
+        except ValueError as exc:
+            raise pytest.UsageError(f"loopwarden: {key} = {value!r} is not valid; {exc}.") from None
+    return value
+
+
+def read_value(config: pytest.Config, name: str) -> object:
+    """The effective value of setting ``name``, converted (a float, a bool or a string)."""
+    raw = read(config, name).value
+    convert = BY_NAME[name].convert
+    return convert(raw) if convert is not None else raw
+
+
 def read(config: pytest.Config, name: str) -> Value:
     """The effective value of setting ``name``, validated."""
     setting = BY_NAME[name]
     flag_value = config.getoption(setting.dest, None)
     if flag_value is not None:
-        return Value(_check(setting.flag, flag_value, setting.choices), setting.flag)
+        value = _check(setting.flag, flag_value, setting.choices)
+        return Value(_converted(setting.flag, value, setting), setting.flag)
     ini_value = config.getini(setting.ini)
     if ini_value:
-        return Value(_check(setting.ini, str(ini_value), setting.choices), setting.ini)
+        value = _check(setting.ini, str(ini_value), setting.choices)
+        return Value(_converted(setting.ini, value, setting), setting.ini)
     return Value(setting.default, "default")
 
 

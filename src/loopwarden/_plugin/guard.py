@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from loopwarden._core._loop import WardenLoop, new_loop
-from loopwarden._plugin._runtime import claimed_elsewhere
+from loopwarden._plugin._runtime import FixtureOwner, claimed_elsewhere
 from loopwarden._plugin.config import STATE, Mode
 
 
@@ -37,10 +37,13 @@ class Guard:
     owner: Hashable | None = None
     loops: weakref.WeakSet[WardenLoop] = field(default_factory=weakref.WeakSet)
     foreign_factories: bool = False
+    # Set by the leak guard: sees what a runner's close would cancel silently.
+    on_runner_close: Callable[[WardenLoop], None] | None = None
 
     def make_loop(self) -> WardenLoop:
         loop = new_loop()
         loop.set_owner(self.owner)
+        loop.on_runner_close = self.on_runner_close
         self.loops.add(loop)
         return loop
 
@@ -140,3 +143,20 @@ def pytest_runtest_protocol(
         return (yield)
     finally:
         guard.set_owner(None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, object, object]:
+    guard = request.config.stash.get(GUARD, None)
+    if guard is None or fixturedef.scope == "function" or guard.owner is None:
+        return (yield)
+    # What a wider fixture creates belongs to it (and is checked at its teardown), not to the
+    # test that happened to set it up.
+    previous = guard.owner
+    guard.set_owner(FixtureOwner(fixturedef.argname, fixturedef.scope, request.node.nodeid))
+    try:
+        return (yield)
+    finally:
+        guard.set_owner(previous)

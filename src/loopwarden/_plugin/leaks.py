@@ -1,0 +1,508 @@
+"""The leak guard: fail exactly the test that left something behind, then clean up after it.
+
+After a test's function-scoped fixtures are torn down, everything the test created on loopwarden's
+loops must be finished: pending tasks, live timers, open servers, connections and subprocess
+transports, unfinished executor work, threads it started; and nothing may have gone wrong unseen
+(never-awaited coroutines, unretrieved task exceptions, unclosed sessions and other errors sent to
+the loop's exception handler). Otherwise the test gets one teardown error listing every finding
+with where it was created, and loopwarden cleans up so the next test starts clean.
+
+Attribution is by creation owner (see ``_core/_registry.py``): the owner of a task is the test or
+the wider-scoped fixture that was current when it was created, inherited by the tasks it creates.
+Leaks of a wider-scoped fixture are reported when that fixture is torn down.
+
+In guard mode pytest-asyncio closes a test's loop in its own fixture teardown, cancelling what is
+left without a word; loopwarden's hook on ``asyncio.Runner.close`` sees those tasks first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import types
+import warnings
+from collections.abc import Generator, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from loopwarden._core._lifecycle import CloseReport, clean_up, hook_runner_close
+from loopwarden._core._loop import WardenLoop
+from loopwarden._core._registry import CapturedContext, set_capture_stacks
+from loopwarden._core._snapshot import Leftovers, ResourceLeft, TaskLeft, ThreadLeft, leftovers
+from loopwarden._plugin import _findings, _settings
+from loopwarden._plugin._findings import AllowList, Finding, Sites
+from loopwarden._plugin._runtime import ITEM_STATE, FixtureOwner
+from loopwarden._plugin.config import STATE, Mode
+
+# How long loopwarden waits for leftover tasks to accept cancellation, and for threads a test
+# started to finish, before reporting them as resisting.
+CLEANUP_TIMEOUT = 1.0
+THREAD_GRACE = 0.2
+# How long a loop may run to let closing transports and finishing callbacks settle.
+SETTLE_TIMEOUT = 0.2
+# Frames of creation origin kept for every coroutine (so "never awaited" names its line).
+ORIGIN_DEPTH = 3
+ORIGIN_DEPTH_STACKS = 30
+
+
+class LeakWarning(pytest.PytestWarning):
+    """Findings of the leak guard when ``loopwarden_leaks = warn`` (or baselined/recorded)."""
+
+
+@dataclass
+class TestWatch:
+    """What was alive when a test started: threads and each live loop's transports."""
+
+    threads: frozenset[threading.Thread]
+    transports: dict[int, frozenset[Any]]
+
+
+@dataclass
+class LeakGuard:
+    """The session's leak guard: settings, the coroutine-warning tap, pending findings."""
+
+    action: str
+    sites: Sites
+    baseline: Any = None  # _report.Baseline, when a baseline file is in use
+    current: str | None = None
+    dropped: list[tuple[str | None, str, tuple[tuple[str, int, str], ...]]] = field(
+        default_factory=list
+    )
+    # Findings made before the owner's own check (a runner closed the loop first).
+    pending: dict[Hashable, list[Finding]] = field(default_factory=dict)
+    pending_notes: dict[Hashable, list[str]] = field(default_factory=dict)
+    # Wider fixtures torn down during a test's teardown: (failure text, findings) per test.
+    fixture_reports: dict[str | None, list[tuple[str, list[Finding]]]] = field(default_factory=dict)
+    fixture_threads: set[threading.Thread] = field(default_factory=set)
+    finished: set[Hashable] = field(default_factory=set)
+    late: list[Finding] = field(default_factory=list)
+    loops: list[Any] = field(default_factory=list)  # callables returning live loops
+
+    # -- sources of loops ---------------------------------------------------------------------
+
+    def live_loops(self) -> list[WardenLoop]:
+        found: dict[int, WardenLoop] = {}
+        for source in self.loops:
+            for loop in source():
+                if isinstance(loop, WardenLoop) and not loop.is_closed():
+                    found[id(loop)] = loop
+        return list(found.values())
+
+    # -- never-awaited coroutines -------------------------------------------------------------
+
+    def coroutine_dropped(self, coro: types.CoroutineType[Any, Any, Any]) -> None:
+        origin = getattr(coro, "cr_origin", None) or ()
+        self.dropped.append((self.current, coro.cr_code.co_qualname, tuple(origin)))
+
+    def take_dropped(self, owner: str) -> list[Finding]:
+        mine = [d for d in self.dropped if d[0] == owner]
+        if not mine:
+            return []
+        self.dropped = [d for d in self.dropped if d[0] != owner]
+        return [
+            _findings.never_awaited(name, origin, self.sites, owner) for _, name, origin in mine
+        ]
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def watch(self) -> TestWatch:
+        return TestWatch(
+            frozenset(threading.enumerate()),
+            {id(loop): _transports(loop) for loop in self.live_loops()},
+        )
+
+    def check(
+        self, owner: Hashable, who: str, watch: TestWatch | None
+    ) -> tuple[list[Finding], list[str]]:
+        """Everything ``owner`` left behind on the live loops, cleaned up; plus cleanup notes."""
+        label = str(owner)
+        findings = list(self.pending.pop(owner, ()))
+        notes: list[str] = self.pending_notes.pop(owner, [])
+        for loop in self.live_loops():
+            before = watch.transports.get(id(loop), frozenset()) if watch is not None else None
+            left = _left(loop, owner, before)
+            if left and not loop.is_running():
+                _settle(loop, owner, before)
+                left = _left(loop, owner, before)
+            findings.extend(_findings.from_leftovers(left, self.sites, label))
+            if left and not loop.is_running():
+                notes.append(_cleanup_note(clean_up(loop, left, CLEANUP_TIMEOUT)))
+                # Hold nothing of what was left, and let closed transports finish: libraries
+                # report what those held as it is freed ("Unclosed connector"), for this owner.
+                del left
+                for _ in range(3):
+                    loop.run_until_complete(asyncio.sleep(0))
+            # After the cleanup: closing what was left makes libraries report what it held
+            # (aiohttp's "Unclosed connector"), and that belongs to this owner too.
+            findings.extend(_unretrieved(loop, owner, self.sites, label))
+            findings.extend(self._contexts(loop, owner, label))
+            for captured in _take_late(loop, self.finished):
+                self.late.append(_findings.from_context(captured, self.sites, str(captured.owner)))
+        if isinstance(owner, str):
+            findings.extend(self.take_dropped(owner))
+        if watch is not None:
+            findings.extend(
+                _findings.from_leftovers(
+                    Leftovers(threads=_new_threads(watch.threads, self.fixture_threads)),
+                    self.sites,
+                    label,
+                )
+            )
+        self.finished.add(owner)
+        return findings, notes
+
+    def _contexts(self, loop: WardenLoop, owner: Hashable, label: str) -> list[Finding]:
+        """Findings for the exception-handler contexts of ``owner`` (and of no owner, for a test).
+
+        Letting go of a context can free what it names and make a library report more (dropping
+        aiohttp's "Unclosed client session" frees its connector: "Unclosed connector"), so take
+        them until none is left.
+        """
+        found: list[Finding] = []
+        for _ in range(5):
+            taken = loop.registry.take_contexts(owner)
+            if isinstance(owner, str):
+                taken += loop.registry.take_contexts(None)
+            if not taken:
+                break
+            found.extend(_findings.from_context(c, self.sites, label) for c in taken)
+            del taken
+        return found
+
+    # -- the runner-close hook ----------------------------------------------------------------
+
+    def before_runner_close(self, loop: WardenLoop) -> None:
+        """``asyncio.Runner.close`` is about to cancel this loop's tasks: report them first."""
+        for owner in _owners_on(loop, self.current):
+            found = _unretrieved(loop, owner, self.sites, str(owner))
+            left = _left(loop, owner, None)
+            if left:
+                found.extend(_findings.from_leftovers(left, self.sites, str(owner)))
+                report = clean_up(loop, left, CLEANUP_TIMEOUT)
+                self.pending_notes.setdefault(owner, []).append(_cleanup_note(report))
+            if found:
+                self.pending.setdefault(owner, []).extend(found)
+        for captured in loop.registry.take_contexts():
+            owner = captured.owner if captured.owner is not None else self.current
+            self.pending.setdefault(owner, []).append(
+                _findings.from_context(captured, self.sites, str(owner))
+            )
+
+
+def _cleanup_note(report: CloseReport) -> str:
+    if report.resisted:
+        names = ", ".join(repr(t.name) for t in report.resisted)
+        return (
+            f"loopwarden cancelled what was left; {names} swallowed the cancellation, so "
+            "loopwarden closed its coroutine to end it."
+        )
+    return "loopwarden cancelled and closed what was left."
+
+
+def _owners_on(loop: WardenLoop, current: Hashable | None) -> list[Hashable]:
+    """Every owner that has a task, timer or resource alive on ``loop`` (and ``current``)."""
+    registry = loop.registry
+    owners: dict[Hashable, None] = {}
+    if current is not None:
+        owners[current] = None
+    things: list[Any] = [*asyncio.all_tasks(loop), *loop._scheduled]  # type: ignore[attr-defined]
+    for thing in things:
+        origin = registry.origin_of(thing)
+        if origin is not None and origin.owner is not None:
+            owners[origin.owner] = None
+    for table in (
+        loop._lw_servers,
+        loop._lw_connections,
+        loop._lw_subprocesses,
+        loop._lw_executor_work,
+    ):
+        for origin in list(table.values()):
+            if origin.owner is not None:
+                owners[origin.owner] = None
+    return list(owners)
+
+
+def _transports(loop: asyncio.AbstractEventLoop) -> frozenset[Any]:
+    table = getattr(loop, "_transports", None)
+    if not table:
+        return frozenset()
+    return frozenset(t for t in list(table.values()) if t is not None)
+
+
+# Long-lived tasks of other test runners, which they end themselves: (file part, qualname).
+_RUNNER_TASKS = frozenset({("anyio", "TestRunner._run_tests_and_fixtures")})
+
+
+def _runner_machinery(task: TaskLeft) -> bool:
+    get_coro = getattr(task.task, "get_coro", None)
+    code = getattr(get_coro() if get_coro is not None else None, "cr_code", None)
+    if code is None:
+        return False
+    return any(
+        part in code.co_filename and code.co_qualname == name for part, name in _RUNNER_TASKS
+    )
+
+
+def _left(loop: WardenLoop, owner: Hashable, before: frozenset[Any] | None) -> Leftovers:
+    left = leftovers(loop, owner)
+    if left.tasks:
+        left.tasks = [t for t in left.tasks if not _runner_machinery(t)]
+    if before is not None:
+        for transport in _transports(loop) - before:
+            if transport.is_closing() or any(r.obj is transport for r in left.resources):
+                continue
+            left.resources.append(ResourceLeft("transport", transport, repr(transport), None))
+    return left
+
+
+def _settle(loop: WardenLoop, owner: Hashable, before: frozenset[Any] | None) -> None:
+    """Run the loop briefly so that closing transports and pending callbacks finish."""
+    deadline = loop.time() + SETTLE_TIMEOUT
+    rounds = 0
+    while True:
+        loop.run_until_complete(asyncio.sleep(0 if rounds < 4 else 0.01))
+        rounds += 1
+        if rounds % 2 == 0 and not _left(loop, owner, before):
+            return
+        if loop.time() > deadline:
+            return
+
+
+def _unretrieved(loop: WardenLoop, owner: Hashable, sites: Sites, label: str) -> list[Finding]:
+    """Tasks that failed and whose exception nobody read; found now rather than at GC time."""
+    found = []
+    for task in loop.registry.tasks_of(owner):
+        if not task.done() or task.cancelled() or not getattr(task, "_log_traceback", False):
+            continue
+        exc = task.exception()  # marks it retrieved: asyncio will not log it again at GC
+        captured = CapturedContext(
+            {"message": "Task exception was never retrieved", "exception": exc, "future": task},
+            owner,
+            loop.registry.origin_of(task),
+        )
+        found.append(_findings.from_context(captured, sites, label))
+    return found
+
+
+def _take_late(loop: WardenLoop, finished: set[Hashable]) -> list[Any]:
+    """Contexts attributed to owners whose check already ran (surfaced later through GC)."""
+    registry = loop.registry
+    late = [c for c in registry.contexts if c.owner is not None and c.owner in finished]
+    if late:
+        registry.contexts = [c for c in registry.contexts if c not in late]
+    return late
+
+
+def _new_threads(
+    before: frozenset[threading.Thread], ignore: set[threading.Thread]
+) -> list[ThreadLeft]:
+    new = [
+        t
+        for t in threading.enumerate()
+        if t not in before and t not in ignore and t.is_alive() and not _is_pool_thread(t)
+    ]
+    if not new:
+        return []
+    # Give threads that are finishing a moment; a thread still alive after that is a leak.
+    deadline = THREAD_GRACE
+    for thread in new:
+        thread.join(timeout=deadline)
+    return [
+        ThreadLeft(
+            t,
+            t.name,
+            getattr(getattr(t, "_target", None), "__qualname__", None) or type(t).__qualname__,
+        )
+        for t in new
+        if t.is_alive()
+    ]
+
+
+def _is_pool_thread(thread: threading.Thread) -> bool:
+    # Workers of concurrent.futures pools (the loop's default executor included) stay alive
+    # idle by design; work still running in them is reported as executor work instead.
+    target = getattr(thread, "_target", None)
+    return getattr(target, "__module__", "") == "concurrent.futures.thread"
+
+
+GUARD = pytest.StashKey[LeakGuard]()
+WATCH = pytest.StashKey[TestWatch]()
+FINDINGS = pytest.StashKey[list[Finding]]()
+ALLOW = pytest.StashKey[AllowList]()
+_FIXTURE_WATCH = pytest.StashKey[dict[str, frozenset[threading.Thread]]]()
+
+
+def _guard(config: pytest.Config) -> LeakGuard | None:
+    return config.stash.get(GUARD, None)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "allow_leaks(tasks=, timers=, threads=, resources=, errors=, reason=): let this test "
+        "leave the named things behind (True, a regular expression, or a list of them); "
+        "reason is required.",
+    )
+    state = config.stash.get(STATE, None)
+    action = str(_settings.read(config, "leaks").value)
+    if state is None or state.mode is Mode.LIMITED or action == "off":
+        return
+    stacks = bool(_settings.read_value(config, "leaks_stacks"))
+    set_capture_stacks(stacks)
+    guard = LeakGuard(action, Sites(str(config.rootpath)))
+    from loopwarden._plugin import report
+
+    guard.baseline = report.load_baseline(config)
+    config.stash[GUARD] = guard
+    _connect_loops(config, guard)
+    hook_runner_close()
+    _tap_warnings(guard)
+    depth = ORIGIN_DEPTH_STACKS if stacks else ORIGIN_DEPTH
+    if sys.get_coroutine_origin_tracking_depth() < depth:
+        previous = sys.get_coroutine_origin_tracking_depth()
+        sys.set_coroutine_origin_tracking_depth(depth)
+        config.add_cleanup(lambda: sys.set_coroutine_origin_tracking_depth(previous))
+
+
+def _connect_loops(config: pytest.Config, guard: LeakGuard) -> None:
+    from loopwarden._plugin import guard as guard_plugin
+    from loopwarden._plugin import runner
+
+    def runner_loops() -> list[WardenLoop]:
+        # Looked up on each use: the runner's configure hook may run after this one.
+        runtime = config.stash.get(runner.RUNTIME, None)
+        return [state.loop for state in runtime.loops.values()] if runtime is not None else []
+
+    guard.loops.append(runner_loops)
+    loop_guard = config.stash.get(guard_plugin.GUARD, None)
+    if loop_guard is not None:
+        loop_guard.on_runner_close = guard.before_runner_close
+        guard.loops.append(lambda: list(loop_guard.loops))
+
+
+def _tap_warnings(guard: LeakGuard) -> None:
+    """See "coroutine ... was never awaited" warnings as they are shown (pytest keeps them)."""
+    original = warnings._showwarnmsg  # type: ignore[attr-defined]
+    if getattr(original, "_loopwarden", False):
+        original = original._original  # a previous session in this process (pytester inline runs)
+
+    def _showwarnmsg(msg: warnings.WarningMessage) -> None:
+        source = getattr(msg, "source", None)
+        if isinstance(source, types.CoroutineType) and msg.category is RuntimeWarning:
+            guard.coroutine_dropped(source)
+        original(msg)
+
+    _showwarnmsg._loopwarden = True  # type: ignore[attr-defined]
+    _showwarnmsg._original = original  # type: ignore[attr-defined]
+    warnings._showwarnmsg = _showwarnmsg  # type: ignore[attr-defined]
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("allow_leaks")
+    if marker is None or _guard(item.config) is None:
+        return
+    try:
+        item.stash[ALLOW] = _findings.parse_allow_leaks(marker.args, marker.kwargs)
+    except ValueError as exc:
+        message = f"loopwarden: {item.nodeid}: @pytest.mark.allow_leaks {exc}."
+        raise pytest.UsageError(message) from None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    guard = _guard(item.config)
+    if guard is None:
+        return
+    guard.current = item.nodeid
+    item.stash[WATCH] = guard.watch()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, Any, Any]:
+    guard = _guard(request.config)
+    if guard is None or fixturedef.scope == "function":
+        return (yield)
+    # Threads a wider fixture starts belong to it, not to the test that happened to set it up.
+    before = frozenset(threading.enumerate())
+    try:
+        return (yield)
+    finally:
+        guard.fixture_threads.update(t for t in threading.enumerate() if t not in before)
+
+
+def pytest_fixture_post_finalizer(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> None:
+    guard = _guard(request.config)
+    if guard is None or fixturedef.scope == "function" or fixturedef.cached_result is None:
+        return
+    owner = FixtureOwner(fixturedef.argname, fixturedef.scope, request.node.nodeid)
+    findings, notes = guard.check(owner, str(owner), None)
+    if findings:
+        guard.fixture_reports.setdefault(guard.current, []).append(
+            (_findings.describe(findings, f"the {owner}", notes), findings)
+        )
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    guard = _guard(item.config)
+    if guard is None:
+        return (yield)
+    try:
+        result = yield
+    except BaseException as exc:
+        # The teardown failed on its own: keep that error, and add what loopwarden found to it.
+        text = _finish(item, guard)
+        if text:
+            exc.add_note(text)
+        raise
+    text = _finish(item, guard)
+    if text:
+        __tracebackhide__ = True
+        if guard.action == "warn":
+            item.warn(LeakWarning(text))
+        else:
+            pytest.fail(text, pytrace=False)
+    return result
+
+
+def _finish(item: pytest.Item, guard: LeakGuard) -> str:
+    """Check what the test left, record the findings; the failure text ("" when clean)."""
+    watch = item.stash.get(WATCH, None)
+    # The runner's per-test driver ends first: what its last loop run frees is this test's.
+    item_state = item.stash.get(ITEM_STATE, None)
+    if item_state is not None and item_state.driver is not None:
+        item_state.driver.stop()
+    findings, notes = guard.check(item.nodeid, item.nodeid, watch)
+    fixture_reports = guard.fixture_reports.pop(item.nodeid, [])
+    fixture_findings = [f for _, found in fixture_reports for f in found]
+    guard.current = None
+    allow = item.stash.get(ALLOW, None)
+    for finding in findings:
+        if allow is not None and allow.allows(finding):
+            finding.status = "allowed"
+        elif guard.baseline is not None:
+            guard.baseline.classify(item.nodeid, finding)
+    for finding in fixture_findings:
+        if guard.baseline is not None:
+            guard.baseline.classify(finding.owner, finding)
+    everything = findings + fixture_findings
+    if everything:
+        item.stash[FINDINGS] = everything
+    failing = [f for f in findings if f.status == "new"]
+    warned = [f for f in findings if f.status in ("baselined", "recorded")]
+    texts = []
+    if failing:
+        texts.append(_findings.describe(failing, item.name, notes))
+    texts.extend(text for text, found in fixture_reports if any(f.status == "new" for f in found))
+    if warned:
+        state = "known (in the baseline)" if warned[0].status == "baselined" else "recorded"
+        item.warn(LeakWarning(_findings.describe(warned, f"{item.name} ({state})", [])))
+    return "\n\n".join(texts)

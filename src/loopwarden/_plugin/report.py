@@ -1,0 +1,247 @@
+"""The session's findings: carried on test reports, summarised, written as JSON, baselined.
+
+Each test's findings ride on its teardown report (``report.loopwarden``, a list of JSON-ready
+dicts), so they reach the xdist controller like any other report data. The process that sees
+every report (the controller, or the only process) writes ``--lw-report`` and records the
+baseline file.
+
+JSON report schema, version 1 (documented in docs/reference/report.md)::
+
+    {"version": 1, "loopwarden": "0.1.0", "mode": "own runner" | "guard" | "limited",
+     "tests": {"<nodeid>": {"outcome": "passed" | "failed" | "skipped" | "error",
+                            "findings": [<finding>, ...]}},
+     "late": [<finding>, ...],
+     "findings_total": <int>}
+
+with ``<finding>`` as in :meth:`Finding.to_json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loopwarden._plugin import _settings
+from loopwarden._plugin._findings import Finding
+from loopwarden._plugin.config import STATE
+from loopwarden._version import __version__
+
+BASELINE_VERSION = 1
+
+
+@dataclass
+class Baseline:
+    """Known findings per owner; recorded when the file does not exist yet."""
+
+    path: Path
+    recording: bool
+    known: dict[str, set[str]] = field(default_factory=dict)
+    seen: dict[str, set[str]] = field(default_factory=dict)
+
+    def classify(self, owner: str, finding: Finding) -> None:
+        """Mark ``finding`` recorded or baselined when the baseline covers it."""
+        signature = finding.signature()
+        self.seen.setdefault(owner, set()).add(signature)
+        if self.recording:
+            finding.status = "recorded"
+        elif signature in self.known.get(owner, ()):
+            finding.status = "baselined"
+
+
+def load_baseline(config: pytest.Config) -> Baseline | None:
+    raw = str(_settings.read(config, "leaks_baseline").value)
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_absolute():
+        path = Path(config.invocation_params.dir) / path
+    if not path.exists():
+        return Baseline(path, recording=True)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("loopwarden_baseline") != BASELINE_VERSION:
+            raise ValueError(f"'loopwarden_baseline' must be {BASELINE_VERSION}")
+        known = {owner: set(sigs) for owner, sigs in data["tests"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise pytest.UsageError(
+            f"loopwarden: the leak baseline {raw} cannot be read ({exc}). Delete it to record a "
+            "new one on the next run."
+        ) from None
+    return Baseline(path, recording=False, known=known)
+
+
+@dataclass
+class Collected:
+    """Findings of the whole run, as the process that sees every report collects them."""
+
+    tests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    late: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(len(t["findings"]) for t in self.tests.values()) + len(self.late)
+
+
+FINDINGS_ATTR = "loopwarden"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(Reporter(config), "loopwarden-reporter")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.when == "teardown":
+        from loopwarden._plugin.leaks import FINDINGS
+
+        findings = item.stash.get(FINDINGS, None)
+        if findings:
+            setattr(report, FINDINGS_ATTR, [f.to_json() for f in findings])
+    return report
+
+
+class Reporter:
+    """Collects every test's findings from the reports; writes the outputs at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.collected = Collected()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        tests = self.collected.tests
+        entry = tests.get(report.nodeid)
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+            outcome: str = report.outcome
+            if report.when == "setup" and outcome == "failed":
+                outcome = "error"
+            if entry is None:
+                entry = tests[report.nodeid] = {"outcome": outcome, "findings": []}
+            else:
+                entry["outcome"] = outcome
+        elif report.when == "teardown":
+            if entry is None:
+                entry = tests[report.nodeid] = {"outcome": "passed", "findings": []}
+            if report.outcome == "failed" and entry["outcome"] == "passed":
+                entry["outcome"] = "error"
+            entry["findings"].extend(getattr(report, FINDINGS_ATTR, None) or ())
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
+        from loopwarden._plugin.leaks import GUARD
+
+        guard = self.config.stash.get(GUARD, None)
+        if guard is not None:
+            self.collected.late.extend(f.to_json() for f in guard.late)
+        try:
+            return (yield)
+        finally:
+            if not hasattr(self.config, "workerinput"):
+                _write_outputs(self.config, self.collected)
+                failing_late = guard is not None and guard.action == "error"
+                if failing_late and self.collected.late and session.exitstatus == 0:
+                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not hasattr(self.config, "workerinput"):
+            _summary(terminalreporter, self.config, self.collected)
+
+
+def _write_outputs(config: pytest.Config, collected: Collected) -> None:
+    raw = str(_settings.read(config, "report").value)
+    if raw:
+        path = Path(raw)
+        if not path.is_absolute():
+            path = Path(config.invocation_params.dir) / path
+        state = config.stash.get(STATE, None)
+        data = {
+            "version": 1,
+            "loopwarden": __version__,
+            "mode": state.mode.value if state is not None else None,
+            "tests": collected.tests,
+            "late": collected.late,
+            "findings_total": collected.total,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    from loopwarden._plugin.leaks import GUARD
+
+    guard = config.stash.get(GUARD, None)
+    baseline = guard.baseline if guard is not None else None
+    if baseline is not None and baseline.recording:
+        tests: dict[str, list[str]] = {}
+        for nodeid, entry in collected.tests.items():
+            for finding in entry["findings"]:
+                owner = finding.get("owner") or nodeid
+                signature = Finding.from_json(finding).signature()
+                tests.setdefault(owner, [])
+                if signature not in tests[owner]:
+                    tests[owner].append(signature)
+        data = {"loopwarden_baseline": BASELINE_VERSION, "tests": dict(sorted(tests.items()))}
+        baseline.path.parent.mkdir(parents=True, exist_ok=True)
+        baseline.path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def _summary(terminalreporter: Any, config: pytest.Config, collected: Collected) -> None:
+    counted = [(nodeid, f) for nodeid, entry in collected.tests.items() for f in entry["findings"]]
+    from loopwarden._plugin.leaks import GUARD
+
+    guard = config.stash.get(GUARD, None)
+    if not counted and not collected.late and (guard is None or guard.baseline is None):
+        return
+    terminalreporter.section("loopwarden")
+    by_status: dict[str, int] = {}
+    tests_with: dict[str, set[str]] = {}
+    for nodeid, finding in counted:
+        by_status[finding["status"]] = by_status.get(finding["status"], 0) + 1
+        tests_with.setdefault(finding["status"], set()).add(nodeid)
+    labels = {
+        "new": "failing",
+        "allowed": "allowed by @pytest.mark.allow_leaks",
+        "baselined": "known (in the baseline)",
+        "recorded": "recorded into the baseline",
+    }
+    for status in ("new", "baselined", "recorded", "allowed"):
+        number = by_status.get(status, 0)
+        if not number:
+            continue
+        terminalreporter.write_line(
+            f"{number} finding{'s' if number != 1 else ''} {labels.get(status, status)} "
+            f"in {len(tests_with[status])} test{'s' if len(tests_with[status]) != 1 else ''}"
+        )
+    for finding in collected.late:
+        terminalreporter.write_line(
+            f"late: {finding['message']} (attributed to {finding['owner']}; surfaced after "
+            "that test had finished, through garbage collection)"
+        )
+    baseline = guard.baseline if guard is not None else None
+    if baseline is not None:
+        if baseline.recording:
+            terminalreporter.write_line(
+                f"baseline recorded: {baseline.path} — later runs with the same "
+                "--lw-leaks-baseline only warn about these findings"
+            )
+        else:
+            stale = sum(
+                len(sigs - baseline.seen.get(owner, set()))
+                for owner, sigs in baseline.known.items()
+            )
+            if stale:
+                terminalreporter.write_line(
+                    f"{stale} baseline entr{'ies' if stale != 1 else 'y'} no longer "
+                    f"occur{'' if stale != 1 else 's'} (fixed, or the test did not run); delete "
+                    f"{baseline.path} and run again to re-record"
+                )
+    raw = str(_settings.read(config, "report").value)
+    if raw:
+        terminalreporter.write_line(f"report written to {raw}")

@@ -1,0 +1,478 @@
+"""The leak guard fails exactly the test that left something behind, says where it was created,
+cleans up, and lets the next test start clean — with loopwarden's runner and in guard mode."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import textwrap
+
+import pytest
+
+HAS_PYTEST_ASYNCIO = importlib.util.find_spec("pytest_asyncio") is not None
+
+
+@pytest.fixture(params=["own", "guard"])
+def run(request, pytester, own, guarded):
+    """Run the suite written by the test with loopwarden's runner, then in guard mode."""
+    if request.param == "guard":
+        if not HAS_PYTEST_ASYNCIO:
+            pytest.skip("guard mode needs pytest-asyncio installed")
+        pytester.makeini(
+            "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+        )
+        guarded.mode = "guard"
+        return guarded
+    pytester.makeini("[pytest]\n")
+    own.mode = "own"
+    return own
+
+
+NEXT_TEST_IS_CLEAN = """
+async def test_zz_next_test_starts_clean():
+    import asyncio
+    mine = asyncio.current_task()
+    others = [t for t in asyncio.all_tasks() if t is not mine and "loopwarden" not in t.get_name()]
+    assert others == []
+"""
+
+
+def test_a_pending_task_fails_the_test_with_its_site_and_await(pytester, run):
+    pytester.makepyfile(
+        test_bus=textwrap.dedent(
+            """
+        import asyncio
+
+        async def listen(event):
+            await event.wait()
+
+        async def test_starts_listener():
+            event = asyncio.Event()
+            asyncio.create_task(listen(event), name="listener")
+            await asyncio.sleep(0)
+            test_starts_listener.event = event  # keep it alive
+        """
+        )
+        + NEXT_TEST_IS_CLEAN
+    )
+    result = run()
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_starts_listener _*",
+            "loopwarden: test_starts_listener left 1 task behind after teardown:",
+            "  task 'listener' running listen() is still pending",
+            "      created at test_bus.py:8 in test_starts_listener",
+            "      parked at: listen() at test_bus.py:4 -> asyncio wait()",
+            "loopwarden cancelled and closed what was left.",
+            "Fix: cancel and await background tasks in the fixture that started them (or use a "
+            "TaskGroup inside the test).",
+        ]
+    )
+    result.stdout.fnmatch_lines(["ERROR test_bus.py::test_starts_listener - Failed: loopwarden: *"])
+
+
+def test_timers_servers_and_executor_work_are_reported(pytester, run):
+    pytester.makepyfile(
+        test_res=textwrap.dedent(
+            """
+        import asyncio, threading
+
+        release = threading.Event()
+
+        async def test_timer():
+            asyncio.get_running_loop().call_later(30, print, "late")
+
+        async def test_server():
+            await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+
+        async def test_executor():
+            asyncio.get_running_loop().run_in_executor(None, release.wait)
+
+        def test_release():
+            release.set()
+        """
+        )
+        + NEXT_TEST_IS_CLEAN
+    )
+    result = run()
+    result.assert_outcomes(passed=5, errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_timer left 1 timer behind after teardown:",
+            "  timer calling print() was neither run nor cancelled",
+            "      created at test_res.py:6 in test_timer",
+            "loopwarden cancelled and closed what was left.",
+            "Fix: keep the handle of call_later()/call_at() and cancel it in teardown.",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_server left 1 server behind after teardown:",
+            "  server still open: server on ('127.0.0.1', *)",
+            "      created at test_res.py:9 in test_server",
+            "loopwarden cancelled and closed what was left.",
+            "Fix: close the server (server.close(); await server.wait_closed()) in teardown.",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_executor left 1 executor job behind after teardown:",
+            "  executor work still running: <Future pending*>",
+            "      created at test_res.py:12 in test_executor",
+        ]
+    )
+
+
+def test_errors_nobody_saw_fail_the_test_that_caused_them(pytester, run):
+    pytester.makepyfile(
+        test_err="""
+        import asyncio
+
+        async def fetch():
+            return 1
+
+        async def boom():
+            raise ValueError("kaput")
+
+        def crash():
+            raise KeyError("handler")
+
+        async def test_never_awaited():
+            fetch()
+
+        async def test_unretrieved():
+            task = asyncio.create_task(boom())
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            test_unretrieved.task = task
+
+        async def test_callback_crash():
+            asyncio.get_running_loop().call_soon(crash)
+            await asyncio.sleep(0)
+
+        def test_sync_caller_forgets_await():
+            fetch()
+        """
+    )
+    result = run("-W", "default::RuntimeWarning")
+    result.assert_outcomes(passed=4, errors=4)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_never_awaited had 1 never-awaited coroutine:",
+            "  coroutine fetch() was never awaited",
+            "      created at test_err.py:13 in test_never_awaited",
+            "Fix: await the coroutine (or pass it to asyncio.create_task and await the task).",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_unretrieved had 1 unretrieved task exception:",
+            "  task running boom() failed and nobody retrieved its exception: ValueError: kaput",
+            "      created at test_err.py:16 in test_unretrieved",
+            "      traceback (most recent call last):",
+            "        test_err.py:7 in boom",
+            '          raise ValueError("kaput")',
+            "      ValueError: kaput",
+            "Fix: await the task (or call task.result()) so its exception is seen.",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_callback_crash had 1 background error:",
+            "  the event loop's exception handler was called: "
+            "Exception in callback crash() at test_err.py:9: KeyError: 'handler'",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_sync_caller_forgets_await had 1 never-awaited coroutine:",
+            "  coroutine fetch() was never awaited",
+            "      created at test_err.py:26 in test_sync_caller_forgets_await",
+        ]
+    )
+
+
+def test_a_task_that_swallows_cancellation_does_not_hang_the_session(pytester, run):
+    pytester.makepyfile(
+        test_stubborn=textwrap.dedent(
+            """
+        import asyncio
+
+        async def stubborn():
+            while True:
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    pass
+
+        async def test_leaves_stubborn():
+            asyncio.create_task(stubborn(), name="stubborn")
+            await asyncio.sleep(0)
+
+        async def test_after():
+            pass
+        """
+        )
+        + NEXT_TEST_IS_CLEAN
+    )
+    result = run()
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_leaves_stubborn left 1 task behind after teardown:",
+            "  task 'stubborn' running stubborn() is still pending",
+            "      created at test_stubborn.py:11 in test_leaves_stubborn",
+            "      parked at: stubborn() at test_stubborn.py:6 -> asyncio sleep()",
+            "*swallowed the cancellation*loopwarden closed its coroutine to end it*",
+        ]
+    )
+
+
+def test_threads_a_test_starts_must_be_finished(pytester, run):
+    pytester.makepyfile(
+        test_threads="""
+        import threading
+
+        stop = threading.Event()
+
+        def test_starts_thread():
+            threading.Thread(target=stop.wait, name="poller").start()
+
+        def test_joins_thread():
+            t = threading.Thread(target=len, args=([],))
+            t.start()
+            t.join()
+
+        def test_stop():
+            stop.set()
+        """
+    )
+    result = run()
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_starts_thread left 1 thread behind after teardown:",
+            "  thread 'poller' (target Event.wait) is still alive",
+            "Fix: join threads you start, or run blocking work with asyncio.to_thread().",
+        ]
+    )
+
+
+def test_wider_fixture_leaks_are_reported_at_its_teardown_naming_it(pytester, run):
+    pytester.makepyfile(
+        test_fix="""
+        import asyncio, pytest
+
+        async def heartbeat():
+            while True:
+                await asyncio.sleep(3600)
+
+        @pytest.fixture(scope="module")
+        async def service():
+            asyncio.create_task(heartbeat(), name="heartbeat")
+            yield "svc"
+
+        @pytest.fixture(scope="module")
+        async def tidy_service():
+            task = asyncio.create_task(heartbeat())
+            yield "tidy"
+            task.cancel()
+
+        async def test_one(service, tidy_service):
+            assert service == "svc"
+
+        async def test_two(service, tidy_service):
+            assert tidy_service == "tidy"
+        """
+    )
+    if run.mode == "guard":
+        # Tests share the module's loop with the module-scoped fixtures.
+        pytester.makeini(
+            "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = module\n"
+            "asyncio_default_test_loop_scope = module\n"
+        )
+    result = run()
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_two _*",
+            "loopwarden: the module-scoped fixture 'service' left 1 task behind after teardown:",
+            "  task 'heartbeat' running heartbeat() is still pending",
+            "      created at test_fix.py:9 in service",
+        ]
+    )
+
+
+def test_allow_leaks_marker_lets_named_things_through(pytester, run):
+    pytester.makepyfile(
+        test_allowed="""
+        import asyncio, pytest
+
+        async def poll():
+            await asyncio.sleep(3600)
+
+        async def other():
+            await asyncio.sleep(3600)
+
+        @pytest.mark.allow_leaks(tasks="poll", reason="the poller is stopped by the app")
+        async def test_allowed():
+            asyncio.create_task(poll())
+
+        @pytest.mark.allow_leaks(tasks=["poll"], reason="only the poller")
+        async def test_not_that_one():
+            asyncio.create_task(other())
+        """
+    )
+    result = run()
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_not_that_one left 1 task behind after teardown:",
+            "  task 'Task-*' running other() is still pending",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*= loopwarden =*",
+            "1 finding failing in 1 test",
+            "1 finding allowed by @pytest.mark.allow_leaks in 1 test",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        (
+            "allow_leaks(tasks=True)",
+            "needs reason='...' saying why the leak is acceptable (it is shown in reports).",
+        ),
+        (
+            "allow_leaks(task=True, reason='x')",
+            "got unknown keyword 'task'; allowed: tasks, timers, threads, resources, errors, "
+            "reason.",
+        ),
+        (
+            "allow_leaks(tasks='(', reason='x')",
+            "tasks='(' is not a valid regular expression: missing ), unterminated subpattern "
+            "at position 0.",
+        ),
+        (
+            "allow_leaks(reason='x')",
+            "allows nothing; name what to allow with one of: tasks, timers, threads, resources, "
+            "errors.",
+        ),
+    ],
+)
+def test_a_bad_allow_leaks_marker_is_a_usage_error(pytester, own, marker, message):
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.{marker}
+        def test_it():
+            pass
+        """
+    )
+    result = own()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            f"ERROR: loopwarden: test_a_bad_allow_leaks_marker_is_a_usage_error.py::test_it: "
+            f"@pytest.mark.allow_leaks {message}"
+        ]
+    )
+
+
+LEAKY = """
+import asyncio
+
+async def test_leaks():
+    asyncio.get_running_loop().call_later(30, print)
+
+async def test_clean():
+    pass
+"""
+
+
+def test_warn_and_off(pytester, own):
+    pytester.makepyfile(test_w=LEAKY)
+    result = own("--lw-leaks=warn")
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*LeakWarning: loopwarden: test_leaks left 1 timer behind after teardown:",
+        ]
+    )
+    result = own("--lw-leaks=off")
+    result.assert_outcomes(passed=2)
+    result.stdout.no_fnmatch_line("*loopwarden: test_leaks*")
+
+
+def test_json_report(pytester, run):
+    pytester.makepyfile(test_j=LEAKY)
+    result = run("--lw-report=out/report.json")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["report written to out/report.json"])
+    data = json.loads((pytester.path / "out" / "report.json").read_text())
+    assert data["version"] == 1
+    assert data["findings_total"] == 1
+    assert data["late"] == []
+    assert data["tests"]["test_j.py::test_clean"] == {"outcome": "passed", "findings": []}
+    entry = data["tests"]["test_j.py::test_leaks"]
+    assert entry["outcome"] == "error"
+    assert entry["findings"] == [
+        {
+            "kind": "timer",
+            "name": "print",
+            "message": "timer calling print() was neither run nor cancelled",
+            "site": "test_j.py:4 in test_leaks",
+            "user_site": None,
+            "detail": [],
+            "owner": "test_j.py::test_leaks",
+            "status": "new",
+        }
+    ]
+
+
+def test_baseline_is_recorded_then_honoured(pytester, own):
+    pytester.makepyfile(test_b=LEAKY)
+    result = own("--lw-leaks-baseline=leaks.json")
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "1 finding recorded into the baseline in 1 test",
+            "baseline recorded: *leaks.json — later runs with the same --lw-leaks-baseline only "
+            "warn about these findings",
+        ]
+    )
+    recorded = json.loads((pytester.path / "leaks.json").read_text())
+    assert recorded == {
+        "loopwarden_baseline": 1,
+        "tests": {"test_b.py::test_leaks": ["timer:print@test_b.py:test_leaks"]},
+    }
+    result = own("--lw-leaks-baseline=leaks.json")
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(["1 finding known (in the baseline) in 1 test"])
+    # A new leak elsewhere still fails.
+    pytester.makepyfile(
+        test_b=LEAKY
+        + "\nasync def test_new():\n    asyncio.get_running_loop().call_later(9, len)\n"
+    )
+    result = own("--lw-leaks-baseline=leaks.json")
+    result.assert_outcomes(passed=3, errors=1, warnings=1)
+    result.stdout.fnmatch_lines(["loopwarden: test_new left 1 timer behind after teardown:"])
+
+
+def test_unreadable_baseline_is_a_usage_error(pytester, own):
+    pytester.makepyfile(test_b=LEAKY)
+    (pytester.path / "leaks.json").write_text("{not json")
+    result = own("--lw-leaks-baseline=leaks.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: loopwarden: the leak baseline leaks.json cannot be read (*). Delete it to "
+            "record a new one on the next run."
+        ]
+    )
