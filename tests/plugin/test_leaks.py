@@ -476,3 +476,69 @@ def test_unreadable_baseline_is_a_usage_error(pytester, own):
             "record a new one on the next run."
         ]
     )
+
+
+def test_what_wider_fixtures_hold_is_theirs_not_the_tests(pytester, run):
+    """A session-scoped client keeps the connection a test opened; a session-scoped server
+    serves the test with handler tasks; an engine's pool keeps a second connection's thread."""
+    pytest.importorskip("aiohttp")
+    pytest.importorskip("aiosqlite")
+    pytest.importorskip("sqlalchemy")
+    if run.mode == "guard":
+        pytester.makeini(
+            "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = session\n"
+            "asyncio_default_test_loop_scope = session\n"
+        )
+    pytester.makeconftest(
+        """
+        import aiohttp, pytest
+        from aiohttp import web
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        async def hello(request):
+            return web.Response(text="hi")
+
+        @pytest.fixture(scope="session")
+        async def server():
+            app = web.Application()
+            app.router.add_get("/", hello)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/"
+            await runner.cleanup()
+
+        @pytest.fixture(scope="session")
+        async def http():
+            async with aiohttp.ClientSession() as session:
+                yield session
+
+        @pytest.fixture(scope="session")
+        async def engine(tmp_path_factory):
+            engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('d')}/x.db")
+            yield engine
+            await engine.dispose()
+        """
+    )
+    pytester.makepyfile(
+        test_pool="""
+        from sqlalchemy import text
+
+        async def test_one(server, http):
+            async with http.get(server) as resp:
+                assert await resp.text() == "hi"
+
+        async def test_two(server, http):
+            async with http.get(server) as resp:
+                assert await resp.text() == "hi"
+
+        async def test_two_connections(engine):
+            async with engine.connect() as a, engine.connect() as b:
+                assert (await a.execute(text("select 1"))).scalar() == 1
+                assert (await b.execute(text("select 2"))).scalar() == 2
+        """
+    )
+    result = run("--lw-report=report.json")
+    result.assert_outcomes(passed=3)
+    assert json.loads((pytester.path / "report.json").read_text())["findings_total"] == 0

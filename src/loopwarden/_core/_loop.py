@@ -233,6 +233,48 @@ class WardenLoop(asyncio.SelectorEventLoop):
         self._lw_servers[server] = origin
         return server
 
+    def _accept_connection(
+        self,
+        protocol_factory: Any,
+        sock: Any,
+        sslcontext: Any = None,
+        server: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        # A connection a server accepts, and the tasks that serve it, belong to whoever created
+        # the server (a session fixture's server keeps its handlers while tests come and go).
+        origin = self._lw_servers.get(server) if server is not None else None
+        if origin is None:
+            return super()._accept_connection(  # type: ignore[misc]
+                protocol_factory, sock, sslcontext, server, *args, **kwargs
+            )
+        registry = self.registry
+        previous, registry.owner = registry.owner, origin.owner
+        try:
+            return super()._accept_connection(  # type: ignore[misc]
+                protocol_factory, sock, sslcontext, server, *args, **kwargs
+            )
+        finally:
+            registry.owner = previous
+
+    def _make_socket_transport(
+        self,
+        sock: Any,
+        protocol: Any,
+        waiter: Any = None,
+        *,
+        extra: Any = None,
+        server: Any = None,
+    ) -> Any:
+        transport = super()._make_socket_transport(  # type: ignore[misc]
+            sock, protocol, waiter, extra=extra, server=server
+        )
+        origin = self._lw_servers.get(server) if server is not None else None
+        if origin is not None:
+            self._lw_connections[transport] = origin
+        return transport
+
     async def create_connection(self, *args: Any, **kwargs: Any) -> Any:
         origin = self.registry.origin_here()
         transport, protocol = await super().create_connection(*args, **kwargs)

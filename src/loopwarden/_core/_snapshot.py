@@ -15,6 +15,7 @@ The leak guard builds its policy (what counts, allow-lists, cleanup) on these.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -184,3 +185,27 @@ def leftovers(loop: WardenLoop, owner: Hashable) -> Leftovers:
         if origin.owner == owner and not future.done():
             left.resources.append(ResourceLeft("executor", future, repr(future), origin))
     return left
+
+
+def adopt(loop: WardenLoop, obj: object, owner: Hashable) -> None:
+    """Attribute ``obj`` (a task, timer handle, server, transport or executor future) to
+    ``owner`` from now on — e.g. a pooled connection that a session fixture's client keeps."""
+    registry = loop.registry
+    tables: list[Any] = [
+        registry._tasks,
+        registry._timers,
+        loop._lw_servers,
+        loop._lw_connections,
+        loop._lw_subprocesses,
+        loop._lw_executor_work,
+    ]
+    for table in tables:
+        try:
+            origin = table.get(obj)
+        except TypeError:  # not weak-referenceable: recorded nowhere
+            return
+        if origin is not None:
+            table[obj] = dataclasses.replace(origin, owner=owner)
+            return
+    if isinstance(obj, asyncio.BaseTransport):
+        loop._lw_connections[obj] = TaskOrigin(None, owner)

@@ -18,6 +18,7 @@ left without a word; loopwarden's hook on ``asyncio.Runner.close`` sees those ta
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import threading
 import types
@@ -31,7 +32,14 @@ import pytest
 from loopwarden._core._lifecycle import CloseReport, clean_up, hook_runner_close
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._registry import CapturedContext, set_capture_stacks
-from loopwarden._core._snapshot import Leftovers, ResourceLeft, TaskLeft, ThreadLeft, leftovers
+from loopwarden._core._snapshot import (
+    Leftovers,
+    ResourceLeft,
+    TaskLeft,
+    ThreadLeft,
+    adopt,
+    leftovers,
+)
 from loopwarden._plugin import _findings, _settings
 from loopwarden._plugin._findings import AllowList, Finding, Sites
 from loopwarden._plugin._runtime import ITEM_STATE, FixtureOwner
@@ -80,6 +88,8 @@ class LeakGuard:
     finished: set[Hashable] = field(default_factory=set)
     late: list[Finding] = field(default_factory=list)
     loops: list[Any] = field(default_factory=list)  # callables returning live loops
+    # The values of the wider-scoped fixtures alive now: what they hold is theirs.
+    wide_values: dict[FixtureOwner, object] = field(default_factory=dict)
 
     # -- sources of loops ---------------------------------------------------------------------
 
@@ -127,6 +137,8 @@ class LeakGuard:
             if left and not loop.is_running():
                 _settle(loop, owner, before)
                 left = _left(loop, owner, before)
+            if left:
+                left = self._adopt_held(loop, owner, left)
             findings.extend(_findings.from_leftovers(left, self.sites, label))
             if left and not loop.is_running():
                 notes.append(_cleanup_note(clean_up(loop, left, CLEANUP_TIMEOUT)))
@@ -146,13 +158,62 @@ class LeakGuard:
         if watch is not None:
             findings.extend(
                 _findings.from_leftovers(
-                    Leftovers(threads=_new_threads(watch.threads, self.fixture_threads)),
+                    Leftovers(
+                        threads=self.held_threads(_new_threads(watch.threads, self.fixture_threads))
+                    ),
                     self.sites,
                     label,
                 )
             )
         self.finished.add(owner)
         return findings, notes
+
+    def _adopt_held(self, loop: WardenLoop, owner: Hashable, left: Leftovers) -> Leftovers:
+        """Give what a wider fixture's value (or server) holds to it instead of the test.
+
+        A session-scoped aiohttp ClientSession keeps the connection a test's request opened (and
+        its cleanup timer); an engine's pool keeps a connection and its worker thread. Those are
+        the fixture's, reported at its teardown if still open then.
+        """
+        objects: dict[int, object] = {}
+        for task in left.tasks:
+            objects[id(task.task)] = task.task
+        for timer in left.timers:
+            objects[id(timer.handle)] = timer.handle
+        for resource in left.resources:
+            objects[id(resource.obj)] = resource.obj
+        # Roots: the values of live wider fixtures, and the servers others own (a session
+        # fixture's server serves this test's requests with handler tasks and keep-alive timers).
+        roots: list[tuple[Hashable, object]] = list(self.wide_values.items())
+        roots.extend(
+            (origin.owner, server)
+            for server, origin in list(loop._lw_servers.items())
+            if origin.owner is not None and origin.owner != owner and server.is_serving()
+        )
+        for fixture, value in roots:
+            if not objects:
+                break
+            for held in _reachable(value, set(objects)):
+                obj = objects.pop(held)
+                if isinstance(obj, threading.Thread):
+                    continue
+                adopt(loop, obj, fixture)
+        return Leftovers(
+            tasks=[t for t in left.tasks if id(t.task) in objects],
+            timers=[t for t in left.timers if id(t.handle) in objects],
+            resources=[r for r in left.resources if id(r.obj) in objects],
+            threads=left.threads,
+        )
+
+    def held_threads(self, threads: list[ThreadLeft]) -> list[ThreadLeft]:
+        """The threads not held by a wider fixture's value (those become the fixture's)."""
+        if not threads or not self.wide_values:
+            return threads
+        objects = {id(t.thread): t for t in threads}
+        for value in self.wide_values.values():
+            for held in _reachable(value, set(objects)):
+                self.fixture_threads.add(objects.pop(held).thread)
+        return list(objects.values())
 
     def _contexts(self, loop: WardenLoop, owner: Hashable, label: str) -> list[Finding]:
         """Findings for the exception-handler contexts of ``owner`` (and of no owner, for a test).
@@ -190,6 +251,51 @@ class LeakGuard:
             self.pending.setdefault(owner, []).append(
                 _findings.from_context(captured, self.sites, str(owner))
             )
+
+
+# Objects whose insides say nothing about what a fixture holds, or lead everywhere (a loop holds
+# every handle and transport; a frame, its module's globals).
+_OPAQUE = (
+    type,
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.CodeType,
+    types.FrameType,
+    types.CoroutineType,
+    types.GeneratorType,
+    types.AsyncGeneratorType,
+    asyncio.AbstractEventLoop,
+    asyncio.Future,
+    str,
+    bytes,
+    int,
+    float,
+)
+REACH_LIMIT = 20_000
+
+
+def _reachable(root: object, wanted: set[int]) -> set[int]:
+    """Which of the objects with ids ``wanted`` can be reached from ``root`` (bounded walk)."""
+    found: set[int] = set()
+    if id(root) in wanted:
+        found.add(id(root))
+    seen = {id(root)}
+    stack = [root]
+    while stack and len(seen) < REACH_LIMIT:
+        for ref in gc.get_referents(stack.pop()):
+            key = id(ref)
+            if key in seen:
+                continue
+            seen.add(key)
+            if key in wanted:
+                found.add(key)
+                if len(found) == len(wanted):
+                    return found
+                continue
+            if not isinstance(ref, _OPAQUE):
+                stack.append(ref)
+    return found
 
 
 def _cleanup_note(report: CloseReport) -> str:
@@ -252,8 +358,8 @@ def _left(loop: WardenLoop, owner: Hashable, before: frozenset[Any] | None) -> L
         left.tasks = [t for t in left.tasks if not _runner_machinery(t)]
     if before is not None:
         for transport in _transports(loop) - before:
-            if transport.is_closing() or any(r.obj is transport for r in left.resources):
-                continue
+            if transport.is_closing() or transport in loop._lw_connections:
+                continue  # closing, or owned (and then listed by leftovers() if it is ours)
             left.resources.append(ResourceLeft("transport", transport, repr(transport), None))
     return left
 
@@ -329,6 +435,7 @@ def _is_pool_thread(thread: threading.Thread) -> bool:
 
 
 GUARD = pytest.StashKey[LeakGuard]()
+_NOT_SET = object()
 WATCH = pytest.StashKey[TestWatch]()
 FINDINGS = pytest.StashKey[list[Finding]]()
 ALLOW = pytest.StashKey[AllowList]()
@@ -431,18 +538,23 @@ def pytest_fixture_setup(
     # Threads a wider fixture starts belong to it, not to the test that happened to set it up.
     before = frozenset(threading.enumerate())
     try:
-        return (yield)
+        value = yield
     finally:
         guard.fixture_threads.update(t for t in threading.enumerate() if t not in before)
+    owner = FixtureOwner(fixturedef.argname, fixturedef.scope, request.node.nodeid)
+    guard.wide_values[owner] = value
+    return value
 
 
 def pytest_fixture_post_finalizer(
     fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
 ) -> None:
     guard = _guard(request.config)
-    if guard is None or fixturedef.scope == "function" or fixturedef.cached_result is None:
+    if guard is None or fixturedef.scope == "function":
         return
     owner = FixtureOwner(fixturedef.argname, fixturedef.scope, request.node.nodeid)
+    if guard.wide_values.pop(owner, _NOT_SET) is _NOT_SET:
+        return  # never set up (or already finalised)
     findings, notes = guard.check(owner, str(owner), None)
     if findings:
         guard.fixture_reports.setdefault(guard.current, []).append(
