@@ -1,0 +1,914 @@
+"""The watchdog: a real-time deadline on each test phase, and the blocking-call detector.
+
+A :class:`Watchdog` is armed around one phase (setup, call or teardown) and disarmed after it.
+When the phase outlives its ``timeout`` (real time, ``time.monotonic``), it escalates:
+
+1. it asks the loop, with ``call_soon_threadsafe``, to dump every pending task — name, coroutine,
+   creation site and owner, the await chain down to the line it is parked on, and what it waits
+   for — and calls ``on_hang`` in the loop thread (the plugin cancels the test's task there);
+2. if the loop does not run that callback within ``grace`` seconds (it is stuck in synchronous
+   code), or there is no running loop, it dumps the stuck thread's stack from the watchdog thread
+   and raises :class:`HangInterrupt` in the main thread through a signal (:data:`INTERRUPT_SIGNAL`),
+   which also breaks a ``time.sleep()`` or a lock wait (PEP 475: a handler that raises is not
+   retried);
+3. if the phase is still not over ``grace`` seconds after that, it calls ``on_last_resort`` from
+   the watchdog thread (the plugin writes the report and ends the process).
+
+While armed with ``blocking > 0`` on a :class:`WardenLoop`, it also reports every loop iteration
+that kept the loop busy longer than ``blocking`` seconds, with the line that blocked it: the loop
+stamps when each iteration starts and ends (:meth:`WardenLoop.watch_blocks`), and the watchdog
+thread samples the loop thread's stack while an iteration runs long.
+
+Why one re-armed thread for the whole session, rather than a timer thread per test: arming must
+cost next to nothing, because it happens three times per test. Starting and joining a thread costs
+about a hundred microseconds and an OS thread each time (arm + disarm: a few microseconds), and a
+thread started by the harness during a test would look like a thread the test leaked. So one
+daemon thread, started at the first :meth:`arm`, sleeps on a condition variable until the
+earliest thing it has to do; :meth:`arm` and :meth:`disarm` only swap a small record under a
+lock, and wake the thread only when the new deadline is earlier than the one it sleeps towards.
+With nothing armed the thread waits without a timeout; a deadline left by a disarmed phase wakes
+it once, for nothing. (``faulthandler.dump_traceback_later`` cannot run
+Python code to ask the loop for its tasks, and pytest-timeout's signal method owns ``SIGALRM``.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, replace
+from types import FrameType
+from typing import Any, Literal, TypeAlias
+
+from loopwarden._core._loop import WardenLoop
+from loopwarden._core._registry import TaskOrigin
+from loopwarden._core._sites import _ASYNCIO_DIR, Site, _is_library, _is_machinery
+from loopwarden._core._tasks import _frame_and_next, await_chain, blocked_on, coro_name
+
+#: The signal that interrupts the main thread. Not SIGALRM (pytest-timeout's signal method uses
+#: it), not SIGINT (pytest's Ctrl-C: a KeyboardInterrupt ends the whole session), and not SIGUSR1,
+#: the one most often given to ``faulthandler.register`` and to debuggers' "dump stacks" hooks.
+#: None where the platform has no SIGUSR2 (Windows): no interruption there.
+INTERRUPT_SIGNAL: int | None = getattr(signal, "SIGUSR2", None)
+
+# How often the blocking detector looks at a busy loop, at most.
+_MIN_POLL = 0.01
+_STACK_LIMIT = 200
+
+PhaseTask: TypeAlias = "asyncio.Future[Any] | Callable[[asyncio.Future[Any]], bool]"
+LoopState = Literal["responsive", "unresponsive", "not running", "no loop"]
+
+
+class Stage(enum.IntEnum):
+    """How far the watchdog went about a hang, in the order it goes."""
+
+    #: The loop answered: its pending tasks were dumped in the loop thread and ``on_hang`` ran.
+    TASKS = 1
+    #: The stuck thread's stack was dumped from the watchdog thread; it could not be interrupted.
+    STACK = 2
+    #: The stack was dumped and :class:`HangInterrupt` sent to the main thread.
+    INTERRUPTED = 3
+    #: The phase was still not over ``grace`` seconds later: ``on_last_resort`` was called.
+    LAST_RESORT = 4
+
+
+@dataclass(frozen=True, slots=True)
+class HungTask:
+    """A task pending when a phase timed out.
+
+    Attributes:
+        task: the task itself (``on_hang`` may cancel it).
+        name: its name.
+        coro: the qualified name of its coroutine, e.g. ``Worker.run``.
+        origin: where and by which owner it was created (None if the loop did not record it).
+        chain: the frames it is suspended in, outermost (its coroutine) to innermost.
+        waiting_on: what it waits for, e.g. ``awaiting Future pending (Event.wait)``,
+            ``awaiting Task 'worker' (Worker.run)``, ``ready to run`` or ``running``.
+        is_test: it runs the armed phase (see ``test_task`` in :meth:`Watchdog.arm`).
+        running: it was the loop's current task (only seen when the loop did not answer).
+    """
+
+    task: asyncio.Future[Any]
+    name: str
+    coro: str
+    origin: TaskOrigin | None
+    chain: tuple[Site, ...]
+    waiting_on: str
+    is_test: bool = False
+    running: bool = False
+
+    def headline(self, root: str | None = None) -> str:
+        """``Task 'name' (coro)`` plus ``— the test`` or where it was created."""
+        text = f"Task {self.name!r} ({self.coro})"
+        if self.is_test:
+            text += " — the test"
+        elif self.origin is not None and self.origin.site is not None:
+            text += f" created at {_rel(self.origin.site, root)}"
+            if self.origin.user_site is not None:
+                text += f" (from {_rel(self.origin.user_site, root)})"
+        return text
+
+    def lines(self, root: str | None = None) -> list[str]:
+        """The headline, then the await chain without asyncio's and loopwarden's frames."""
+        shown = [s for s in self.chain if not _is_machinery(s.filename)] or list(self.chain)
+        out = [self.headline(root)]
+        out.extend(f"  {_rel(site, root)}" for site in shown)
+        if out[1:]:
+            out[-1] += f"   ← {self.waiting_on}"
+        else:
+            out.append(f"  ← {self.waiting_on}")
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class HangReport:
+    """What a phase was doing when it outlived its timeout.
+
+    Attributes:
+        phase: the armed phase (``setup``, ``call``, ``teardown``).
+        owner: the armed owner (the plugin passes the test's node id).
+        timeout: the phase's timeout in seconds.
+        grace: the watchdog's grace period between escalation stages.
+        stage: how far the watchdog went.
+        loop_state: ``responsive`` (the loop answered), ``unresponsive`` (it did not answer
+            within ``grace``), ``not running`` or ``no loop``.
+        tasks: the loop's pending tasks, the test's first, dumped in the loop thread; empty if
+            the loop never answered.
+        stack: the stuck thread's stack, outermost first, taken from the watchdog thread when the
+            loop did not answer (or there was none), or the phase went on after the task dump.
+        thread: the name of the thread whose stack that is.
+        running: the loop's current task when that stack was taken, if any.
+        not_interrupted: why no :class:`HangInterrupt` was sent ("" if it was).
+        late_stack: the same thread's stack when ``on_last_resort`` was called.
+    """
+
+    phase: str
+    owner: Hashable
+    timeout: float
+    grace: float
+    stage: Stage
+    loop_state: LoopState
+    tasks: tuple[HungTask, ...] = ()
+    stack: tuple[Site, ...] = ()
+    thread: str = ""
+    running: HungTask | None = None
+    not_interrupted: str = ""
+    late_stack: tuple[Site, ...] = ()
+
+    @property
+    def test_task(self) -> HungTask | None:
+        """The pending task that runs the armed phase, when ``arm`` was told which it is."""
+        for task in self.tasks:
+            if task.is_test:
+                return task
+        return None
+
+    def summary(self, root: str | None = None) -> str:
+        """One line: what timed out and where it is stuck."""
+        head = f"loopwarden: test did not finish its {self.phase} phase within {self.timeout:g} s"
+        if self.stack:
+            return f"{head}; blocked at {_rel(_pick_sites(self.stack)[0], root)}"
+        stuck = self.test_task or (self.tasks[0] if len(self.tasks) == 1 else None)
+        if stuck is not None and stuck.chain:
+            innermost = [s for s in stuck.chain if not _is_machinery(s.filename)] or stuck.chain
+            return f"{head}; stuck at {_rel(innermost[-1], root)}, {stuck.waiting_on}"
+        return f"{head}; {_tasks_pending(len(self.tasks))}"
+
+    def lines(self, root: str | None = None, setting: str | None = None) -> list[str]:
+        """The readable report: stuck stack and pending tasks, what loopwarden did, the fix.
+
+        Args:
+            root: show file names relative to this directory.
+            setting: the name of the setting that sets the timeout, shown next to it.
+        """
+        head = f"loopwarden: test did not finish its {self.phase} phase within {self.timeout:g} s"
+        if setting:
+            head += f" ({setting})"
+        out: list[str] = []
+        indent = "  "
+        if not self.stack:
+            out.append(f"{head}; {_tasks_pending(len(self.tasks))}:" if self.tasks else f"{head}.")
+        else:
+            out.append(f"{head}.")
+            out.append(f"  {self._stack_intro()} (innermost last):")
+            out.extend(f"    {_rel(site, root)}" for site in _shown_stack(self.stack))
+            if self.running is not None:
+                out.append(f"  Running task: {self.running.headline(root)}")
+            if self.tasks:
+                out.append(f"  {_tasks_pending(len(self.tasks)).capitalize()}:")
+                indent = "    "
+        out.extend(f"{indent}{line}" for task in self.tasks for line in task.lines(root))
+        if self.stage >= Stage.STACK:
+            if self.not_interrupted:
+                out.append(f"  loopwarden could not interrupt it: {self.not_interrupted}.")
+            else:
+                out.append("  loopwarden raised HangInterrupt in the main thread to stop it.")
+        if self.stage is Stage.LAST_RESORT:
+            after = "later" if self.not_interrupted else "after it (caught by an except clause?)"
+            out.append(f"  It was still running {self.grace:g} s {after}, at (innermost last):")
+            out.extend(f"    {_rel(site, root)}" for site in _shown_stack(self.late_stack))
+        out.append(f"  Fix: {self._fix(setting or 'the timeout')}")
+        return out
+
+    def format(self, root: str | None = None, setting: str | None = None) -> str:
+        """:meth:`lines` joined into one text."""
+        return "\n".join(self.lines(root, setting))
+
+    def _stack_intro(self) -> str:
+        thread = self.thread or "the thread"
+        if self.loop_state == "unresponsive":
+            return (
+                f"The event loop did not answer within {self.grace:g} s: it is blocked in "
+                f"synchronous code. Stack of {thread}"
+            )
+        if self.loop_state == "responsive":
+            return f"It was not done {self.grace:g} s after the task dump. Stack of {thread}"
+        if self.loop_state == "not running":
+            return f"The event loop is not running; synchronous code holds {thread}. Stack"
+        return f"No event loop runs this phase; synchronous code holds {thread}. Stack"
+
+    def _fix(self, setting: str) -> str:
+        if self.stack and self.loop_state == "unresponsive":
+            return (
+                "do not block the event loop: await an async equivalent, or run the blocking "
+                "call in a thread (asyncio.to_thread)."
+            )
+        if self.stack and self.loop_state != "responsive":
+            return f"make the blocking call return (give it a timeout), or raise {setting}."
+        return (
+            "make the awaits marked ← complete (or cancel what they wait for), or raise "
+            f"{setting} if the test is only slow."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BlockingEvent:
+    """One loop iteration that held the event loop longer than the threshold.
+
+    Attributes:
+        duration: how long the iteration ran, in real seconds (so far, if it was still running
+            when the phase was disarmed).
+        threshold: the ``blocking`` threshold it exceeded.
+        site: the innermost frame outside asyncio and loopwarden in the sampled stack; None when
+            the iteration ended before the watchdog could sample it.
+        user_site: when ``site`` lies in a library, the innermost frame of the user's own code.
+        stack: the sampled stack of the loop thread, outermost first.
+        owner: the owner armed at the time.
+        phase: the phase armed at the time.
+    """
+
+    duration: float
+    threshold: float
+    site: Site | None
+    user_site: Site | None
+    stack: tuple[Site, ...]
+    owner: Hashable
+    phase: str
+
+    def summary(self, root: str | None = None) -> str:
+        """``loopwarden: the event loop was blocked for 0.31 s (threshold 0.1 s) at …``."""
+        if self.site is None:
+            where = "(it ended before loopwarden could see where)"
+        else:
+            where = f"at {_rel(self.site, root)}"
+            if self.user_site is not None:
+                where += f" (from {_rel(self.user_site, root)})"
+        return (
+            f"loopwarden: the event loop was blocked for {self.duration:.2f} s "
+            f"(threshold {self.threshold:g} s) {where}"
+        )
+
+    def lines(self, root: str | None = None) -> list[str]:
+        """The summary and the fix."""
+        return [
+            self.summary(root),
+            "  Fix: await an async equivalent, or run the blocking call in a thread "
+            "(asyncio.to_thread).",
+        ]
+
+    def format(self, root: str | None = None) -> str:
+        """:meth:`lines` joined into one text."""
+        return "\n".join(self.lines(root))
+
+
+@dataclass(frozen=True, slots=True)
+class Armed:
+    """What happened while the watchdog was armed, returned by :meth:`Watchdog.disarm`.
+
+    Attributes:
+        hang: the hang report, at the last stage reached; None if the phase ended in time.
+        blocking: the blocking iterations seen, in order.
+        interrupted: :class:`HangInterrupt` was raised in the main thread.
+    """
+
+    hang: HangReport | None = None
+    blocking: tuple[BlockingEvent, ...] = ()
+    interrupted: bool = False
+
+
+class HangInterrupt(Exception):
+    """Raised in the main thread by the watchdog to stop code that blocks past its timeout.
+
+    ``str()`` is a one-line summary; :attr:`report` carries the whole :class:`HangReport`.
+    """
+
+    def __init__(self, report: HangReport) -> None:
+        super().__init__(report.summary())
+        self.report = report
+
+
+_NOTHING = Armed()
+
+# Escalation steps of one arming.
+_ARMED, _ASKED, _ANSWERED, _STACKED, _DONE = range(5)
+
+
+@dataclass(slots=True, eq=False)
+class _Arm:
+    timeout: float
+    loop: asyncio.AbstractEventLoop | None
+    phase: str
+    owner: Hashable
+    on_hang: Callable[[HangReport], None] | None
+    is_test: Callable[[asyncio.Future[Any]], bool] | None
+    blocking: float
+    watching: bool  # the loop keeps a heartbeat for us
+    thread: int  # the thread that armed: the one running the phase
+    armed_at: float
+    next_at: float  # when the next escalation step is due
+    poll: float
+    step: int = _ARMED
+    answered: bool = False
+    report: HangReport | None = None
+    interrupted: bool = False
+    events: list[BlockingEvent] = field(default_factory=list)
+    sample_key: float = 0.0  # busy_since() of the iteration the sample belongs to
+    sample: tuple[Site, ...] = ()
+    skip_before: float = 0.0  # iterations that started earlier are not reported
+
+
+class Watchdog:
+    """A real-time deadline on each test phase, with hang diagnosis and blocking detection.
+
+    One instance serves a whole session: :meth:`arm` before a phase, :meth:`disarm` after it
+    (in a ``finally``: a watchdog left armed interrupts whatever runs next). Arming and disarming
+    take a few microseconds; one daemon thread, started at the first :meth:`arm`, does the waiting.
+
+    Call :meth:`arm`, :meth:`disarm`, :meth:`suspend` and :meth:`resume` from the thread that runs
+    the tests, the first :meth:`arm` and :meth:`close` from the main thread (only there can the
+    signal handler be installed and removed). Only one watchdog per process can interrupt: a
+    second one finds :data:`INTERRUPT_SIGNAL` taken and only reports.
+
+    Args:
+        grace: seconds between escalation stages: for the loop to answer, and for the phase to
+            end after the task dump or after the interrupt.
+        on_last_resort: called from the watchdog thread with the report when the phase is still
+            not over ``grace`` seconds after the interrupt (or after the stack dump, when it could
+            not be interrupted). It may end the process (``os._exit``) after writing the report.
+    """
+
+    def __init__(
+        self,
+        *,
+        grace: float = 2.0,
+        on_last_resort: Callable[[HangReport], None] | None = None,
+    ) -> None:
+        self._grace = grace
+        self._on_last_resort = on_last_resort
+        self._cond = threading.Condition(threading.Lock())
+        self._arm: _Arm | None = None
+        self._thread: threading.Thread | None = None
+        self._wake_at = math.inf  # when the thread will wake on its own (under the lock)
+        self._closed = False
+        self._suspended_at: float | None = None
+        # The arming whose interrupt the signal handler should raise; written before the signal
+        # is sent, cleared by the handler and by disarm() (the handler takes no lock).
+        self._interrupting: _Arm | None = None
+        self._handler = self._on_signal  # one bound method, so getsignal() can recognise it
+        # None: not tried yet; "": installed; else why the main thread cannot be interrupted.
+        self._signal_state: str | None = None
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The watchdog's thread, once started (leak checks should not count it)."""
+        return self._thread
+
+    def arm(
+        self,
+        *,
+        timeout: float,
+        loop: asyncio.AbstractEventLoop | None,
+        phase: str,
+        owner: Hashable,
+        on_hang: Callable[[HangReport], None] | None,
+        blocking: float = 0.0,
+        test_task: PhaseTask | None = None,
+    ) -> None:
+        """Start watching a phase that runs in the calling thread.
+
+        Args:
+            timeout: real seconds the phase may take; 0 sets no deadline.
+            loop: the loop the phase runs on, or None for synchronous code.
+            phase: the phase's name (``setup``, ``call``, ``teardown``), for reports.
+            owner: who runs the phase (a test's node id), for reports.
+            on_hang: called in the loop thread with the report of pending tasks when the deadline
+                passes and the loop answers; it may cancel the test's task. It may also run after
+                a :class:`HangInterrupt` freed the loop, with the tasks added to the report.
+            blocking: report loop iterations busy for longer than this many seconds; 0 turns the
+                check off. Needs a :class:`WardenLoop`.
+            test_task: the task running the phase, or a predicate telling it among the loop's
+                tasks; it is listed first and marked in reports (:attr:`HangReport.test_task`).
+
+        Raises:
+            RuntimeError: if already armed, or closed.
+        """
+        if self._closed:
+            raise RuntimeError("the watchdog is closed")
+        if self._arm is not None:
+            raise RuntimeError(f"the watchdog is already armed for {self._arm.phase!r}")
+        if self._signal_state is None and threading.current_thread() is threading.main_thread():
+            self._install_signal()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="loopwarden-watchdog")
+            self._thread.daemon = True
+            self._thread.start()
+        watching = blocking > 0 and isinstance(loop, WardenLoop) and loop.watch_blocks(blocking)
+        is_test = _is_task(test_task) if isinstance(test_task, asyncio.Future) else test_task
+        now = time.monotonic()
+        arm = _Arm(
+            timeout=timeout,
+            loop=loop,
+            phase=phase,
+            owner=owner,
+            on_hang=on_hang,
+            is_test=is_test,
+            blocking=blocking,
+            watching=watching,
+            thread=threading.get_ident(),
+            armed_at=now,
+            next_at=now + timeout if timeout > 0 else math.inf,
+            poll=max(blocking / 2, _MIN_POLL),
+        )
+        first_wake = min(arm.next_at, now + arm.poll) if watching else arm.next_at
+        with self._cond:
+            self._arm = arm
+            if self._wake_at > first_wake:
+                self._cond.notify()
+
+    def disarm(self) -> Armed:
+        """Stop watching the phase and return what happened while armed.
+
+        An iteration still blocking at this moment is reported with its duration so far.
+        """
+        self._interrupting = None  # first: no HangInterrupt from here on
+        with self._cond:
+            arm = self._arm
+            if arm is None:
+                return _NOTHING
+            self._arm = None
+            if arm.watching:
+                loop = arm.loop
+                assert isinstance(loop, WardenLoop)
+                if self._suspended_at is None:
+                    for start, end in loop.take_blocks():
+                        self._record_block(arm, start, end)
+                    busy, now = loop.busy_since(), time.monotonic()
+                    if busy and now - busy > arm.blocking:
+                        self._record_block(arm, busy, now)
+                loop.watch_blocks(None)
+        if arm.report is None and not arm.events:
+            return _NOTHING
+        return Armed(arm.report, tuple(arm.events), arm.interrupted)
+
+    def suspend(self) -> None:
+        """Stop the clock, e.g. while a debugger holds the test: no expiry, no blocking reports."""
+        with self._cond:
+            if self._suspended_at is not None:
+                return
+            arm = self._arm
+            if arm is not None and arm.watching:
+                assert isinstance(arm.loop, WardenLoop)
+                for start, end in arm.loop.take_blocks():  # blocks that ended before now count
+                    self._record_block(arm, start, end)
+            self._suspended_at = time.monotonic()
+
+    def resume(self) -> None:
+        """Restart the clock: the armed deadline moves by the time spent suspended."""
+        with self._cond:
+            since = self._suspended_at
+            if since is None:
+                return
+            self._suspended_at = None
+            now = time.monotonic()
+            arm = self._arm
+            if arm is not None:
+                arm.next_at += now - max(since, arm.armed_at)
+                if arm.watching:
+                    # The iteration the debugger stopped in, and any that ended meanwhile, do
+                    # not count.
+                    assert isinstance(arm.loop, WardenLoop)
+                    arm.loop.take_blocks()
+                    arm.skip_before = now
+                    arm.sample_key, arm.sample = 0.0, ()
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Disarm, stop the thread and restore the signal's default handler. Idempotent."""
+        self.disarm()
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        if (
+            self._signal_state == ""
+            and INTERRUPT_SIGNAL is not None
+            and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(INTERRUPT_SIGNAL) is self._handler
+        ):
+            signal.signal(INTERRUPT_SIGNAL, signal.SIG_DFL)
+
+    # -- the signal ---------------------------------------------------------------------------
+
+    def _install_signal(self) -> None:
+        if INTERRUPT_SIGNAL is None or not hasattr(signal, "pthread_kill"):
+            self._signal_state = "this platform cannot send a signal to a thread"
+            return
+        name = signal.Signals(INTERRUPT_SIGNAL).name
+        if signal.getsignal(INTERRUPT_SIGNAL) is not signal.SIG_DFL:
+            self._signal_state = f"{name} already has a handler, so loopwarden does not use it"
+            return
+        signal.signal(INTERRUPT_SIGNAL, self._handler)
+        self._signal_state = ""
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        arm = self._interrupting
+        if arm is None or arm.report is None:
+            return  # late: disarm() cleared it, the phase is over
+        if frame is not None and frame.f_code.co_filename == __file__:
+            return  # inside the watchdog itself, e.g. disarm() ending the phase right now
+        self._interrupting = None
+        arm.interrupted = True
+        raise HangInterrupt(arm.report)
+
+    def _why_not_interruptible(self, arm: _Arm, ident: int | None) -> str:
+        main = threading.main_thread().ident
+        if arm.thread != main or ident != main:
+            return "it is not the main thread, and only the main thread can be interrupted"
+        if self._signal_state is None:
+            return "the watchdog was never armed from the main thread"
+        if self._signal_state:
+            return self._signal_state
+        assert INTERRUPT_SIGNAL is not None
+        if signal.getsignal(INTERRUPT_SIGNAL) is not self._handler:
+            return f"loopwarden's {signal.Signals(INTERRUPT_SIGNAL).name} handler was replaced"
+        return ""
+
+    # -- the watchdog thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        cond = self._cond
+        while True:
+            action: Callable[[], None] | None = None
+            with cond:
+                if self._closed:
+                    return
+                now = time.monotonic()
+                arm = self._arm
+                wake = math.inf
+                if arm is not None and self._suspended_at is None:
+                    if arm.watching:
+                        self._poll_blocking(arm, now)
+                    if now >= arm.next_at:
+                        action = self._escalate(arm, now)
+                    wake = arm.next_at
+                    if arm.watching:
+                        wake = min(wake, now + arm.poll)
+                if action is None:
+                    self._wake_at = wake
+                    cond.wait(None if wake == math.inf else wake - now)
+                    self._wake_at = -math.inf
+                    continue
+            action()  # user code: never under the lock
+
+    def _escalate(self, arm: _Arm, now: float) -> Callable[[], None] | None:
+        """Take the next step for an expired phase (under the lock); returns what to call."""
+        loop = arm.loop
+        if arm.step == _ARMED and loop is not None and loop.is_running():
+            try:
+                loop.call_soon_threadsafe(self._answer, arm)
+            except RuntimeError:  # closed meanwhile
+                pass
+            else:
+                arm.step = _ASKED
+                arm.next_at = now + self._grace
+                return None
+        if arm.step in (_ARMED, _ASKED, _ANSWERED):
+            self._stack_and_interrupt(arm, now)
+            return None
+        arm.next_at = math.inf
+        if arm.step != _STACKED or arm.report is None:
+            return None
+        arm.step = _DONE
+        late = _thread_stack(_running_thread(loop) or arm.thread)
+        report = replace(arm.report, stage=Stage.LAST_RESORT, late_stack=late)
+        arm.report = report
+        on_last_resort = self._on_last_resort
+        if on_last_resort is None:
+            return None
+        return lambda: on_last_resort(report)
+
+    def _stack_and_interrupt(self, arm: _Arm, now: float) -> None:
+        loop = arm.loop
+        ident = _running_thread(loop)
+        state: LoopState
+        if loop is None:
+            state = "no loop"
+        elif ident is None:
+            state = "not running"
+        elif arm.step == _ANSWERED:
+            state = "responsive"
+        else:
+            state = "unresponsive"
+        target = ident if ident is not None else arm.thread
+        running = None
+        if loop is not None and ident is not None:
+            current = asyncio.current_task(loop)
+            if current is not None:
+                running = _dump_task(loop, current, arm.is_test, running=True)
+        why = self._why_not_interruptible(arm, target)
+        previous = arm.report
+        arm.report = HangReport(
+            phase=arm.phase,
+            owner=arm.owner,
+            timeout=arm.timeout,
+            grace=self._grace,
+            stage=Stage.STACK if why else Stage.INTERRUPTED,
+            loop_state=state,
+            tasks=previous.tasks if previous is not None else (),
+            stack=_thread_stack(target),
+            thread=_thread_name(target),
+            running=running,
+            not_interrupted=why,
+        )
+        arm.step = _STACKED
+        arm.next_at = now + self._grace
+        if not why:
+            assert INTERRUPT_SIGNAL is not None
+            self._interrupting = arm
+            signal.pthread_kill(target, INTERRUPT_SIGNAL)
+
+    def _answer(self, arm: _Arm) -> None:
+        """In the loop thread: dump the pending tasks and hand them to ``on_hang``."""
+        with self._cond:
+            if self._arm is not arm or arm.answered:
+                return
+            arm.answered = True
+            if arm.step == _ASKED:
+                arm.step = _ANSWERED
+                arm.next_at = time.monotonic() + self._grace
+        assert arm.loop is not None
+        tasks = _dump_tasks(arm.loop, arm.is_test)
+        with self._cond:
+            if self._arm is not arm:
+                return
+            if arm.report is None:
+                arm.report = HangReport(
+                    phase=arm.phase,
+                    owner=arm.owner,
+                    timeout=arm.timeout,
+                    grace=self._grace,
+                    stage=Stage.TASKS,
+                    loop_state="responsive",
+                    tasks=tasks,
+                )
+            else:  # the loop came back after a HangInterrupt
+                arm.report = replace(arm.report, tasks=tasks)
+            report = arm.report
+        if arm.on_hang is not None:
+            arm.on_hang(report)
+
+    # -- blocking detection (under the lock) ----------------------------------------------------
+
+    def _poll_blocking(self, arm: _Arm, now: float) -> None:
+        loop = arm.loop
+        assert isinstance(loop, WardenLoop)
+        for start, end in loop.take_blocks():
+            self._record_block(arm, start, end)
+        busy = loop.busy_since()
+        # Sampling from half the threshold on, at polls half the threshold apart, catches every
+        # iteration longer than the threshold at least once.
+        if not busy or busy < arm.skip_before or now - busy < arm.poll:
+            return
+        ident = loop.running_thread()
+        if ident is None:
+            return
+        sample = _thread_stack(ident)
+        if loop.busy_since() != busy:
+            return  # that iteration ended while we looked: the sample is of another one
+        # Keep the deepest sample of the iteration: in a busy loop it names the call inside.
+        if busy != arm.sample_key or len(sample) >= len(arm.sample):
+            arm.sample_key, arm.sample = busy, sample
+
+    def _record_block(self, arm: _Arm, start: float, end: float) -> None:
+        if start < arm.skip_before:
+            return
+        stack = arm.sample if arm.sample_key == start else ()
+        site, user_site = _pick_sites(stack) if stack else (None, None)
+        arm.events.append(
+            BlockingEvent(end - start, arm.blocking, site, user_site, stack, arm.owner, arm.phase)
+        )
+
+
+# -- reading tasks and stacks ------------------------------------------------------------------
+
+
+def _is_task(target: asyncio.Future[Any]) -> Callable[[asyncio.Future[Any]], bool]:
+    def is_task(task: asyncio.Future[Any]) -> bool:
+        return task is target
+
+    return is_task
+
+
+def _dump_tasks(
+    loop: asyncio.AbstractEventLoop, is_test: Callable[[asyncio.Future[Any]], bool] | None
+) -> tuple[HungTask, ...]:
+    """Every pending task of ``loop``, the test's first; call it in the loop thread."""
+    current = asyncio.current_task(loop)
+    dumps = [
+        _dump_task(loop, task, is_test, running=task is current) for task in asyncio.all_tasks(loop)
+    ]
+    dumps.sort(key=lambda d: (not d.is_test, d.name))
+    return tuple(dumps)
+
+
+def _dump_task(
+    loop: asyncio.AbstractEventLoop,
+    task: asyncio.Future[Any],
+    is_test: Callable[[asyncio.Future[Any]], bool] | None,
+    *,
+    running: bool,
+) -> HungTask:
+    registry = getattr(loop, "registry", None)
+    origin = registry.origin_of(task) if registry is not None else None
+    name = task.get_name() if isinstance(task, asyncio.Task) else repr(task)
+    return HungTask(
+        task=task,
+        name=name,
+        coro=coro_name(task),
+        origin=origin,
+        chain=await_chain(task),
+        waiting_on="running" if running else describe_wait(task),
+        is_test=bool(is_test is not None and is_test(task)),
+        running=running,
+    )
+
+
+def describe_wait(task: asyncio.Future[Any]) -> str:
+    """What a suspended task waits for, e.g. ``awaiting Future pending (Event.wait)``.
+
+    A future created inside asyncio or a library is named by the function that awaits it
+    (``Event.wait``, ``Queue.get``, ``Lock.acquire``, ``asyncio.sleep(10)``), with the state of
+    the queue, lock or semaphore when that explains the wait.
+    """
+    waiter = blocked_on(task)
+    if waiter is None:
+        return "ready to run"
+    if isinstance(waiter, asyncio.Task):
+        return f"awaiting Task {waiter.get_name()!r} ({coro_name(waiter)})"
+    children = getattr(waiter, "_children", None)
+    if isinstance(children, list):  # asyncio.gather's future
+        pending = sum(1 for child in children if not child.done())
+        return f"awaiting gather ({pending} of {len(children)} pending)"
+    state = "done" if isinstance(waiter, asyncio.Future) and waiter.done() else "pending"
+    where = _waiting_in(_chain_frames(task))
+    return f"awaiting Future {state} ({where})" if where else f"awaiting Future {state}"
+
+
+def _chain_frames(task: asyncio.Future[Any]) -> list[FrameType]:
+    """The frames a task is suspended in, outermost first (as :func:`await_chain`)."""
+    get_coro = getattr(task, "get_coro", None)
+    current: Any = get_coro() if get_coro is not None else None
+    frames: list[FrameType] = []
+    seen: set[int] = set()
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frame, current = _frame_and_next(current)
+        if frame is None:
+            break
+        frames.append(frame)
+    return frames
+
+
+_LOCK_STATES = {
+    "Queue.get": ("empty", "the queue is empty"),
+    "Queue.put": ("full", "the queue is full"),
+    "Lock.acquire": ("locked", "the lock is held"),
+    "Semaphore.acquire": ("locked", "no slot is free"),
+    "BoundedSemaphore.acquire": ("locked", "no slot is free"),
+}
+
+
+def _waiting_in(frames: list[FrameType]) -> str | None:
+    """The function awaiting a future, when it is asyncio's or a library's, with its state.
+
+    That is the innermost public function (``Event.wait``, not a ``_wait`` helper) of the
+    library frames at the end of the chain.
+    """
+    library: list[FrameType] = []
+    for frame in reversed(frames):
+        if not _is_library(frame.f_code.co_filename):
+            break
+        library.append(frame)
+    if not library:
+        return None  # the user's own code awaits a bare future: its line says it all
+    frame = next((f for f in library if not f.f_code.co_name.startswith("_")), library[0])
+    name = frame.f_code.co_qualname
+    if "." not in name and frame.f_code.co_filename.startswith(_ASYNCIO_DIR):
+        if name == "sleep":
+            return f"asyncio.sleep({frame.f_locals.get('delay')!r})"
+        return f"asyncio.{name}"
+    check = _LOCK_STATES.get(name)
+    owner = frame.f_locals.get("self")
+    if check is not None and owner is not None:
+        method, text = check
+        try:
+            if getattr(owner, method)():
+                return f"{name}; {text}"
+        except Exception:  # a subclass with another signature: the name is enough
+            pass
+    return name
+
+
+def _thread_stack(ident: int) -> tuple[Site, ...]:
+    """A thread's stack, outermost first (empty if the thread is gone)."""
+    frame: FrameType | None = sys._current_frames().get(ident)
+    sites: list[Site] = []
+    while frame is not None and len(sites) < _STACK_LIMIT:
+        code = frame.f_code
+        sites.append(Site(code.co_filename, frame.f_lineno or 0, code.co_name))
+        frame = frame.f_back
+    sites.reverse()
+    return tuple(sites)
+
+
+def _thread_name(ident: int) -> str:
+    if ident == threading.main_thread().ident:
+        return "the main thread"
+    for thread in threading.enumerate():
+        if thread.ident == ident:
+            return f"thread {thread.name!r}"
+    return f"thread {ident}"
+
+
+def _running_thread(loop: asyncio.AbstractEventLoop | None) -> int | None:
+    if loop is None:
+        return None
+    # BaseEventLoop's own record of the thread that runs it (None when not running).
+    ident: int | None = getattr(loop, "_thread_id", None)
+    return ident
+
+
+def _pick_sites(stack: tuple[Site, ...]) -> tuple[Site | None, Site | None]:
+    """The innermost site that is not asyncio's or loopwarden's and, when that is a library's,
+    the innermost site of the user's own code above it."""
+    for index in range(len(stack) - 1, -1, -1):
+        site = stack[index]
+        if _is_machinery(site.filename):
+            continue
+        if not _is_library(site.filename):
+            return site, None
+        for user in reversed(stack[:index]):
+            if not _is_library(user.filename):
+                return site, user
+        return site, None
+    return (stack[-1] if stack else None), None
+
+
+def _shown_stack(stack: tuple[Site, ...]) -> list[Site]:
+    """The frames worth reading: the user's own, plus the innermost one where it is stuck."""
+    # Code compiled from strings ("<string>": runpy, execnet's bootstrap) is not the user's either.
+    shown = [s for s in stack if not _is_library(s.filename) and not s.filename.startswith("<")]
+    if not shown:
+        return list(stack[-5:])
+    if stack and shown[-1] is not stack[-1]:
+        shown.append(stack[-1])
+    return shown
+
+
+def _rel(site: Site | None, root: str | None) -> str:
+    if site is None:
+        return "<unknown>"
+    return str(site.relative_to(root) if root else site)
+
+
+def _tasks_pending(count: int) -> str:
+    return f"{count} task was pending" if count == 1 else f"{count} tasks were pending"
