@@ -127,9 +127,7 @@ def test_old_pytest_asyncio_gets_a_warning_saying_what_to_upgrade(pytester, monk
     )
     dist = site / "pytest_asyncio-0.23.8.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: pytest-asyncio\nVersion: 0.23.8\n"
-    )
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: pytest-asyncio\nVersion: 0.23.8\n")
     (dist / "entry_points.txt").write_text("[pytest11]\nasyncio = pytest_asyncio.plugin\n")
     pytester.makepyfile("def test_it():\n    pass\n")
     # The stand-in comes first on the path, so both `import pytest_asyncio` and its metadata

@@ -744,10 +744,22 @@ def _dump_tasks(
     """Every pending task of ``loop``, the test's first; call it in the loop thread."""
     current = asyncio.current_task(loop)
     dumps = [
-        _dump_task(loop, task, is_test, running=task is current) for task in asyncio.all_tasks(loop)
+        _dump_task(loop, task, is_test, running=task is current)
+        for task in asyncio.all_tasks(loop)
+        if not _idle_driver(task)
     ]
     dumps.sort(key=lambda d: (not d.is_test, d.name))
     return tuple(dumps)
+
+
+def _idle_driver(task: asyncio.Future[Any]) -> bool:
+    """A loopwarden driver task waiting for its next step: machinery, not part of any hang."""
+    coro = task.get_coro() if isinstance(task, asyncio.Task) else None
+    if getattr(coro, "__qualname__", "") != "Driver._serve":
+        return False
+    frame = getattr(coro, "cr_frame", None)
+    driver = frame.f_locals.get("self") if frame is not None else None
+    return driver is not None and not getattr(driver, "busy", False)
 
 
 def _dump_task(

@@ -14,9 +14,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from loopwarden._core._registry import CapturedContext, TaskOrigin
 from loopwarden._core._sites import _LIBRARY_DIRS, Site, _is_machinery
 from loopwarden._core._snapshot import Leftovers
+
+# Findings of one test made while its phases ran (hangs, blocking calls), kept for its report.
+PHASE_FINDINGS = pytest.StashKey[list["Finding"]]()
 
 # The allow_leaks marker's keywords and the finding kinds each one covers.
 ALLOW_GROUPS: dict[str, frozenset[str]] = {

@@ -88,6 +88,9 @@ class LeakGuard:
     finished: set[Hashable] = field(default_factory=set)
     late: list[Finding] = field(default_factory=list)
     loops: list[Any] = field(default_factory=list)  # callables returning live loops
+    # The session's watchdog (set when it arms): cleanup is bounded by its own deadline and
+    # must not count against a phase's timeout.
+    watchdog: Any = None
     # The values of the wider-scoped fixtures alive now: what they hold is theirs.
     wide_values: dict[FixtureOwner, object] = field(default_factory=dict)
 
@@ -141,7 +144,7 @@ class LeakGuard:
                 left = self._adopt_held(loop, owner, left)
             findings.extend(_findings.from_leftovers(left, self.sites, label))
             if left and not loop.is_running():
-                notes.append(_cleanup_note(clean_up(loop, left, CLEANUP_TIMEOUT)))
+                notes.append(_cleanup_note(self.clean_up(loop, left)))
                 # Hold nothing of what was left, and let closed transports finish: libraries
                 # report what those held as it is freed ("Unclosed connector"), for this owner.
                 del left
@@ -167,6 +170,16 @@ class LeakGuard:
             )
         self.finished.add(owner)
         return findings, notes
+
+    def clean_up(self, loop: WardenLoop, left: Leftovers) -> CloseReport:
+        watchdog = self.watchdog
+        if watchdog is not None:
+            watchdog.suspend()
+        try:
+            return clean_up(loop, left, CLEANUP_TIMEOUT)
+        finally:
+            if watchdog is not None:
+                watchdog.resume()
 
     def _adopt_held(self, loop: WardenLoop, owner: Hashable, left: Leftovers) -> Leftovers:
         """Give what a wider fixture's value (or server) holds to it instead of the test.
@@ -242,7 +255,7 @@ class LeakGuard:
             left = _left(loop, owner, None)
             if left:
                 found.extend(_findings.from_leftovers(left, self.sites, str(owner)))
-                report = clean_up(loop, left, CLEANUP_TIMEOUT)
+                report = self.clean_up(loop, left)
                 self.pending_notes.setdefault(owner, []).append(_cleanup_note(report))
             if found:
                 self.pending.setdefault(owner, []).extend(found)

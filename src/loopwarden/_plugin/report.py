@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from loopwarden._plugin import _settings
-from loopwarden._plugin._findings import Finding
+from loopwarden._plugin._findings import PHASE_FINDINGS, Finding
 from loopwarden._plugin.config import STATE
 from loopwarden._version import __version__
 
@@ -103,7 +103,7 @@ def pytest_runtest_makereport(
     if call.when == "teardown":
         from loopwarden._plugin.leaks import FINDINGS
 
-        findings = item.stash.get(FINDINGS, None)
+        findings = [*item.stash.get(PHASE_FINDINGS, ()), *item.stash.get(FINDINGS, ())]
         if findings:
             setattr(report, FINDINGS_ATTR, [f.to_json() for f in findings])
     return report
@@ -207,11 +207,12 @@ def _summary(terminalreporter: Any, config: pytest.Config, collected: Collected)
         tests_with.setdefault(finding["status"], set()).add(nodeid)
     labels = {
         "new": "failing",
+        "warned": "warned about (loopwarden_blocking_action = warn)",
         "allowed": "allowed by @pytest.mark.allow_leaks",
         "baselined": "known (in the baseline)",
         "recorded": "recorded into the baseline",
     }
-    for status in ("new", "baselined", "recorded", "allowed"):
+    for status in ("new", "warned", "baselined", "recorded", "allowed"):
         number = by_status.get(status, 0)
         if not number:
             continue

@@ -125,7 +125,11 @@ def _marked(item: pytest.Item) -> bool:
 def _marked_directly(item: pytest.Function) -> bool:
     # Only a marker on the function itself: a module-wide `pytestmark = pytest.mark.asyncio`
     # legitimately covers sync tests too.
-    return any(mark.name in ("asyncio", "loopwarden") for mark in item.own_markers)
+    # @pytest.mark.loopwarden(timeout=...) also applies to sync tests.
+    return any(
+        mark.name == "asyncio" or (mark.name == "loopwarden" and "timeout" not in mark.kwargs)
+        for mark in item.own_markers
+    )
 
 
 def _copy_identity(wrapper: Callable[..., Any], func: Callable[..., Any]) -> None:

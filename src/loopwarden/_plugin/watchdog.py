@@ -1,0 +1,263 @@
+"""Hangs and blocking calls: the watchdog armed around each phase of each test.
+
+Each phase (setup, call, teardown) gets ``loopwarden_timeout`` real seconds. When a phase runs
+over, the watchdog dumps every task's await chain from inside the loop, cancels the task running
+the phase, and the phase fails with that dump; when the loop does not answer (blocked in sync
+code) it interrupts the main thread with the stack of the blocking line; if that fails too it
+writes the report and ends the process — the one case where no test can go on.
+
+While armed it also reports loop iterations that held the loop longer than
+``loopwarden_blocking`` seconds, with the line that blocked, sampled while it blocked.
+
+One watchdog thread serves the whole session (started at the first test), re-armed per phase:
+arming costs microseconds, a thread per test would cost a thread start and join.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from loopwarden._core._lifecycle import cancel_tasks
+from loopwarden._core._loop import WardenLoop
+from loopwarden._core._watchdog import Armed, HangReport, Watchdog
+from loopwarden._plugin import _settings
+from loopwarden._plugin._findings import PHASE_FINDINGS, Finding
+from loopwarden._plugin.config import STATE, Mode
+
+WATCHDOG = pytest.StashKey["Watch"]()
+TIMEOUT = pytest.StashKey[float]()
+# Exit status when the last resort ends the process (pytest's own codes go up to 5).
+LAST_RESORT_EXIT = 7
+
+
+class BlockingWarning(pytest.PytestWarning):
+    """A call held the event loop longer than ``loopwarden_blocking`` seconds."""
+
+
+class Watch:
+    """The session's watchdog and its settings."""
+
+    def __init__(self, config: pytest.Config, timeout: float, blocking: float, action: str):
+        self.config = config
+        self.timeout = timeout
+        self.blocking = blocking
+        self.action = action
+        self.root = str(config.rootpath)
+        self.watchdog = Watchdog(on_last_resort=self.last_resort)
+        self.item: pytest.Item | None = None
+
+    def loop_for(self, item: pytest.Item) -> WardenLoop | None:
+        """The loop this test's phases run on, when there is one already."""
+        from loopwarden._plugin import guard, runner
+        from loopwarden._plugin._runtime import ITEM_STATE
+
+        state = item.stash.get(ITEM_STATE, None)
+        if state is not None:
+            return state.loop_state.loop
+        runtime = item.config.stash.get(runner.RUNTIME, None)
+        if runtime is not None and runtime.loops:
+            return next(iter(runtime.loops.values())).loop
+        loop_guard = item.config.stash.get(guard.GUARD, None)
+        if loop_guard is not None:
+            live = [loop for loop in list(loop_guard.loops) if not loop.is_closed()]
+            if live:
+                return live[-1]
+        return None
+
+    def arm(self, item: pytest.Item, phase: str) -> bool:
+        timeout = item.stash.get(TIMEOUT, self.timeout)
+        if not timeout and not self.blocking:
+            return False
+        loop = self.loop_for(item)
+        self.item = item
+        self.watchdog.arm(
+            timeout=timeout,
+            loop=loop,
+            phase=phase,
+            owner=item.nodeid,
+            on_hang=_cancel_test_task,
+            blocking=self.blocking if isinstance(loop, WardenLoop) else 0.0,
+            test_task=_runs_the_phase,
+        )
+        from loopwarden._plugin.leaks import GUARD
+
+        leaks = self.config.stash.get(GUARD, None)
+        if leaks is not None:
+            leaks.watchdog = self.watchdog
+            if self.watchdog.thread is not None:
+                leaks.fixture_threads.add(self.watchdog.thread)
+        return True
+
+    def last_resort(self, report: HangReport) -> None:
+        """The phase ignored cancellation and interruption: say why, then end the process."""
+        item = self.item
+        text = report.format(self.root, "loopwarden_timeout")
+        stream = sys.__stderr__ or sys.stderr
+        stream.write(
+            f"\n{text}\n\nloopwarden: {item.nodeid if item else 'a test'} could not be "
+            f"stopped; ending the test run (exit status {LAST_RESORT_EXIT}). Results of the "
+            "tests after it are lost: fix the hang above, then run again.\n"
+        )
+        stream.flush()
+        os._exit(LAST_RESORT_EXIT)
+
+
+def _runs_the_phase(task: asyncio.Future[Any]) -> bool:
+    """Is ``task`` the one running the armed phase (the test, or a fixture step)?"""
+    name = task.get_name() if isinstance(task, asyncio.Task) else ""
+    if name.startswith("loopwarden "):
+        coro = task.get_coro() if isinstance(task, asyncio.Task) else None
+        frame = getattr(coro, "cr_frame", None)
+        driver = frame.f_locals.get("self") if frame is not None else None
+        # A driver task waiting for its next step is idle, not running the phase.
+        return driver is None or bool(getattr(driver, "busy", True))
+    loop = task.get_loop()
+    registry = getattr(loop, "registry", None)
+    origin = registry.origin_of(task) if registry is not None else None
+    # pytest-asyncio (and unittest, anyio) run each test and fixture step through
+    # asyncio.Runner: its task is created from the runner's code.
+    site = origin.site if origin is not None else None
+    return site is not None and (
+        "pytest_asyncio" in site.filename
+        or "anyio" in site.filename
+        or site.filename.endswith(os.path.join("unittest", "async_case.py"))
+    )
+
+
+def _end_hung_task(report: HangReport) -> None:
+    """A test task that survived cancellation and interruption must not stay on the loop."""
+    hung = report.test_task
+    if hung is None or hung.task.done():
+        return
+    loop = hung.task.get_loop()
+    if not loop.is_closed() and not loop.is_running():
+        cancel_tasks(loop, [hung.task], 1.0, force=True)  # type: ignore[list-item]
+
+
+def _cancel_test_task(report: HangReport) -> None:
+    hung = report.test_task
+    if hung is not None and not hung.task.done():
+        hung.task.cancel(f"loopwarden: the test did not finish within {report.timeout:g} s")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "loopwarden(timeout=SECONDS): change loopwarden_timeout for this test (0 turns it off).",
+    )
+    state = config.stash.get(STATE, None)
+    if state is None or state.mode is Mode.LIMITED:
+        return
+    timeout = float(_settings.read_value(config, "timeout"))  # type: ignore[arg-type]
+    blocking = float(_settings.read_value(config, "blocking"))  # type: ignore[arg-type]
+    action = str(_settings.read(config, "blocking_action").value)
+    if not timeout and not blocking:
+        return
+    watch = Watch(config, timeout, blocking, action)
+    config.stash[WATCHDOG] = watch
+    config.add_cleanup(watch.watchdog.close)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if WATCHDOG not in item.config.stash:
+        return
+    marker = item.get_closest_marker("loopwarden")
+    if marker is None or "timeout" not in marker.kwargs:
+        return
+    raw = marker.kwargs["timeout"]
+    try:
+        item.stash[TIMEOUT] = _settings._seconds(str(raw))
+    except ValueError as exc:
+        raise pytest.UsageError(
+            f"loopwarden: {item.nodeid}: @pytest.mark.loopwarden(timeout={raw!r}) is not valid; "
+            f"{exc}."
+        ) from None
+
+
+def _phase(item: pytest.Item, phase: str) -> Generator[None, None, None]:
+    watch = item.config.stash.get(WATCHDOG, None)
+    if watch is None or not watch.arm(item, phase):
+        return (yield)
+    failure: str | None = None
+    try:
+        result = yield
+    except BaseException:
+        armed = watch.watchdog.disarm()
+        failure = _record(item, watch, armed)
+        if failure is None:
+            raise
+    else:
+        armed = watch.watchdog.disarm()
+        failure = _record(item, watch, armed)
+        if failure is None:
+            return result
+    __tracebackhide__ = True
+    pytest.fail(failure, pytrace=False)
+
+
+def _record(item: pytest.Item, watch: Watch, armed: Armed) -> str | None:
+    """Keep the phase's findings; the failure text when the phase must fail."""
+    texts = []
+    extra = item.stash.setdefault(PHASE_FINDINGS, [])
+    if armed.hang is not None:
+        report = armed.hang
+        texts.append(report.format(watch.root, "loopwarden_timeout"))
+        _end_hung_task(report)
+        extra.append(
+            Finding(
+                "hang",
+                report.phase,
+                report.summary(watch.root),
+                detail=report.lines(watch.root, "loopwarden_timeout")[1:],
+                owner=item.nodeid,
+            )
+        )
+    for event in armed.blocking:
+        extra.append(
+            Finding(
+                "blocking",
+                event.site.function if event.site is not None else "unknown",
+                event.summary(watch.root),
+                owner=item.nodeid,
+                status="new" if watch.action == "error" else "warned",
+            )
+        )
+        if watch.action == "error":
+            texts.append(event.format(watch.root))
+        else:
+            item.warn(BlockingWarning(event.format(watch.root)))
+    return "\n\n".join(texts) if texts else None
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    return (yield from _phase(item, "setup"))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    return (yield from _phase(item, "call"))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    return (yield from _phase(item, "teardown"))
+
+
+def pytest_enter_pdb(config: pytest.Config) -> None:
+    watch = config.stash.get(WATCHDOG, None)
+    if watch is not None:
+        watch.watchdog.suspend()
+
+
+def pytest_leave_pdb(config: pytest.Config) -> None:
+    watch = config.stash.get(WATCHDOG, None)
+    if watch is not None:
+        watch.watchdog.resume()

@@ -1,0 +1,180 @@
+"""Hangs become a diagnosis and a failure of that test only; blocking calls are named."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+HAS_PYTEST_ASYNCIO = importlib.util.find_spec("pytest_asyncio") is not None
+
+
+@pytest.fixture(params=["own", "guard"])
+def run(request, pytester, own, guarded):
+    if request.param == "guard":
+        if not HAS_PYTEST_ASYNCIO:
+            pytest.skip("guard mode needs pytest-asyncio installed")
+        pytester.makeini(
+            "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+        )
+        return guarded
+    pytester.makeini("[pytest]\n")
+    return own
+
+
+def test_a_hung_await_is_reported_with_every_task_and_the_next_test_runs(pytester, run):
+    pytester.makepyfile(
+        test_hang="""
+        import asyncio, pytest
+
+        async def wait_for_reply(event):
+            await event.wait()
+
+        async def worker(queue):
+            await queue.get()
+
+        @pytest.mark.loopwarden(timeout=0.2)
+        async def test_hangs():
+            queue = asyncio.Queue()
+            task = asyncio.create_task(worker(queue), name="worker")
+            try:
+                await wait_for_reply(asyncio.Event())
+            finally:
+                task.cancel()
+
+        async def test_next():
+            await asyncio.sleep(0)
+        """
+    )
+    result = run()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_hangs _*",
+            "loopwarden: test did not finish its call phase within 0.2 s (loopwarden_timeout); "
+            "2 tasks were pending:",
+            "  Task '*' (test_hangs) — the test",
+            "    test_hang.py:14 in test_hangs",
+            "    test_hang.py:4 in wait_for_reply   ← awaiting Future pending (Event.wait)",
+            "  Task 'worker' (worker) created at test_hang.py:12 in test_hangs",
+            "    test_hang.py:7 in worker   "
+            "← awaiting Future pending (Queue.get; the queue is empty)",
+            "  Fix: make the awaits marked ← complete (or cancel what they wait for), or raise "
+            "loopwarden_timeout if the test is only slow.",
+        ]
+    )
+    result.stdout.fnmatch_lines(["FAILED test_hang.py::test_hangs - Failed: loopwarden: test *"])
+
+
+def test_a_loop_blocked_in_sync_code_is_interrupted_at_the_blocking_line(pytester, run):
+    pytester.makepyfile(
+        test_blocked="""
+        import time, pytest
+
+        @pytest.mark.loopwarden(timeout=0.2)
+        async def test_blocks():
+            time.sleep(60)  # sleep-ok: the blocking call under test
+
+        def test_next():
+            pass
+        """
+    )
+    result = run("--lw-blocking=0")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test did not finish its call phase within 0.2 s (loopwarden_timeout).",
+            "  The event loop did not answer within 2 s: it is blocked in synchronous code. "
+            "Stack of the main thread (innermost last):",
+            "    test_blocked.py:5 in test_blocks",
+            "  Running task: Task '*' (test_blocks) — the test",
+            "  loopwarden raised HangInterrupt in the main thread to stop it.",
+            "  Fix: do not block the event loop: await an async equivalent, or run the blocking "
+            "call in a thread (asyncio.to_thread).",
+        ]
+    )
+
+
+def test_a_task_that_swallows_cancellation_still_gets_a_verdict(pytester, run):
+    pytester.makepyfile(
+        test_stubborn="""
+        import asyncio, pytest
+
+        @pytest.mark.loopwarden(timeout=0.2)
+        async def test_stubborn():
+            while True:
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    pass
+
+        def test_next():
+            pass
+        """
+    )
+    result = run("--lw-blocking=0")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test did not finish its call phase within 0.2 s (loopwarden_timeout)*",
+            "*loopwarden raised HangInterrupt in the main thread to stop it.",
+        ]
+    )
+
+
+def test_blocking_calls_warn_with_the_line_or_fail_when_asked(pytester, own):
+    pytester.makepyfile(
+        test_block="""
+        import time
+
+        async def test_sync_http_call_in_async_code():
+            time.sleep(0.3)  # sleep-ok: the blocking call under test
+        """
+    )
+    result = own("--lw-blocking=0.1")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*BlockingWarning: loopwarden: the event loop was blocked for 0.* s (threshold 0.1 s) "
+            "at test_block.py:4 in test_sync_http_call_in_async_code",
+            "*Fix: await an async equivalent, or run the blocking call in a thread "
+            "(asyncio.to_thread).",
+        ]
+    )
+    result = own("--lw-blocking=0.1", "--lw-blocking-action=error")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: the event loop was blocked for 0.* s (threshold 0.1 s) at "
+            "test_block.py:4 in test_sync_http_call_in_async_code",
+        ]
+    )
+
+
+def test_a_bad_timeout_is_a_usage_error(pytester, own):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.loopwarden(timeout="soon")
+        async def test_it():
+            pass
+        """
+    )
+    result = own()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: loopwarden: test_a_bad_timeout_is_a_usage_error.py::test_it: "
+            "@pytest.mark.loopwarden(timeout='soon') is not valid; expected a number of seconds, "
+            "e.g. 30 or 0.5 (0 turns it off)."
+        ]
+    )
+    result = own("--lw-timeout=-1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: loopwarden: --lw-timeout = '-1' is not valid; expected a number of seconds "
+            ">= 0 (0 turns it off)."
+        ]
+    )
