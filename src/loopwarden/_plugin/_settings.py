@@ -104,8 +104,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "blocking",
-        "seconds one callback or task step may hold the event loop before it is reported as a "
-        "blocking call; 0 turns the check off",
+        "seconds one event loop iteration may run before it is reported as a blocking call "
+        "(with the line that blocked); 0 turns the check off",
         "0.25",
         convert=_seconds,
         metavar="SECONDS",
