@@ -50,7 +50,7 @@ def test_sleeping_task_is_reported_as_task_not_as_its_timer():
 
     async def the_test():
         loop.set_owner("t2")
-        asyncio.create_task(asyncio.sleep(100))
+        asyncio.create_task(asyncio.sleep(100))  # sleep-ok: the leftover under test
         await asyncio.sleep(0)
 
     loop.run_until_complete(the_test())
@@ -67,7 +67,7 @@ def test_a_task_that_resists_cancellation_is_reported_not_awaited_forever():
     async def stubborn():
         while not stop.is_set():
             try:
-                await asyncio.sleep(3600)
+                await asyncio.sleep(3600)  # sleep-ok: parked forever, cancelled by the guard
             except asyncio.CancelledError:
                 pass
 

@@ -174,12 +174,16 @@ async def waits_on_everything() -> None:
     lock, queue = asyncio.Lock(), asyncio.Queue(maxsize=1)
     queue.put_nowait(1)
     async with lock:
+        # Parked forever on purpose: the hang dump names what each waits on.  # sleep-ok
         waiting = [
-            asyncio.create_task(asyncio.sleep(30), name="sleeper"),
+            asyncio.create_task(asyncio.sleep(30), name="sleeper"),  # sleep-ok
             asyncio.create_task(lock.acquire(), name="locker"),
             asyncio.create_task(queue.put(2), name="putter"),
             asyncio.create_task(asyncio.Semaphore(0).acquire(), name="semaphore"),
-            asyncio.create_task(gathers(asyncio.sleep(30), asyncio.sleep(30)), name="gatherer"),
+            asyncio.create_task(
+                gathers(asyncio.sleep(30), asyncio.sleep(30)),  # sleep-ok
+                name="gatherer",
+            ),
         ]
         await asyncio.wait(waiting)
 

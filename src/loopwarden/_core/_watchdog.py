@@ -746,13 +746,13 @@ def _dump_tasks(
     dumps = [
         _dump_task(loop, task, is_test, running=task is current)
         for task in asyncio.all_tasks(loop)
-        if not _idle_driver(task)
+        if not idle_driver(task)
     ]
     dumps.sort(key=lambda d: (not d.is_test, d.name))
     return tuple(dumps)
 
 
-def _idle_driver(task: asyncio.Future[Any]) -> bool:
+def idle_driver(task: asyncio.Future[Any]) -> bool:
     """A loopwarden driver task waiting for its next step: machinery, not part of any hang."""
     coro = task.get_coro() if isinstance(task, asyncio.Task) else None
     if getattr(coro, "__qualname__", "") != "Driver._serve":

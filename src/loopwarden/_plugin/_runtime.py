@@ -48,6 +48,11 @@ class FixtureOwner:
     def __str__(self) -> str:
         return f"{self.scope}-scoped fixture {self.name!r}"
 
+    @classmethod
+    def of(cls, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> FixtureOwner:
+        """The owner of what ``fixturedef`` creates, from inside its setup or finalizer hooks."""
+        return cls(fixturedef.argname, fixturedef.scope, request.node.nodeid)
+
 
 @dataclass
 class LoopState:

@@ -155,7 +155,7 @@ def pytest_fixture_setup(
     # What a wider fixture creates belongs to it (and is checked at its teardown), not to the
     # test that happened to set it up.
     previous = guard.owner
-    guard.set_owner(FixtureOwner(fixturedef.argname, fixturedef.scope, request.node.nodeid))
+    guard.set_owner(FixtureOwner.of(fixturedef, request))
     try:
         return (yield)
     finally:

@@ -127,9 +127,7 @@ class LeakGuard:
             {id(loop): _transports(loop) for loop in self.live_loops()},
         )
 
-    def check(
-        self, owner: Hashable, who: str, watch: TestWatch | None
-    ) -> tuple[list[Finding], list[str]]:
+    def check(self, owner: Hashable, watch: TestWatch | None) -> tuple[list[Finding], list[str]]:
         """Everything ``owner`` left behind on the live loops, cleaned up; plus cleanup notes."""
         label = str(owner)
         findings = list(self.pending.pop(owner, ()))
@@ -554,7 +552,7 @@ def pytest_fixture_setup(
         value = yield
     finally:
         guard.fixture_threads.update(t for t in threading.enumerate() if t not in before)
-    owner = FixtureOwner(fixturedef.argname, fixturedef.scope, request.node.nodeid)
+    owner = FixtureOwner.of(fixturedef, request)
     guard.wide_values[owner] = value
     return value
 
@@ -565,10 +563,10 @@ def pytest_fixture_post_finalizer(
     guard = _guard(request.config)
     if guard is None or fixturedef.scope == "function":
         return
-    owner = FixtureOwner(fixturedef.argname, fixturedef.scope, request.node.nodeid)
+    owner = FixtureOwner.of(fixturedef, request)
     if guard.wide_values.pop(owner, _NOT_SET) is _NOT_SET:
         return  # never set up (or already finalised)
-    findings, notes = guard.check(owner, str(owner), None)
+    findings, notes = guard.check(owner, None)
     if findings:
         guard.fixture_reports.setdefault(guard.current, []).append(
             (_findings.describe(findings, f"the {owner}", notes), findings)
@@ -605,7 +603,7 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> str:
     item_state = item.stash.get(ITEM_STATE, None)
     if item_state is not None and item_state.driver is not None:
         item_state.driver.stop()
-    findings, notes = guard.check(item.nodeid, item.nodeid, watch)
+    findings, notes = guard.check(item.nodeid, watch)
     fixture_reports = guard.fixture_reports.pop(item.nodeid, [])
     fixture_findings = [f for _, found in fixture_reports for f in found]
     guard.current = None

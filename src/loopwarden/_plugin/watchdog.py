@@ -25,7 +25,7 @@ import pytest
 
 from loopwarden._core._lifecycle import cancel_tasks
 from loopwarden._core._loop import WardenLoop
-from loopwarden._core._watchdog import Armed, HangReport, Watchdog
+from loopwarden._core._watchdog import Armed, HangReport, Watchdog, idle_driver
 from loopwarden._plugin import _settings
 from loopwarden._plugin._findings import PHASE_FINDINGS, Finding
 from loopwarden._plugin.config import STATE, Mode
@@ -112,11 +112,8 @@ def _runs_the_phase(task: asyncio.Future[Any]) -> bool:
     """Is ``task`` the one running the armed phase (the test, or a fixture step)?"""
     name = task.get_name() if isinstance(task, asyncio.Task) else ""
     if name.startswith("loopwarden "):
-        coro = task.get_coro() if isinstance(task, asyncio.Task) else None
-        frame = getattr(coro, "cr_frame", None)
-        driver = frame.f_locals.get("self") if frame is not None else None
         # A driver task waiting for its next step is idle, not running the phase.
-        return driver is None or bool(getattr(driver, "busy", True))
+        return not idle_driver(task)
     loop = task.get_loop()
     registry = getattr(loop, "registry", None)
     origin = registry.origin_of(task) if registry is not None else None
