@@ -6,7 +6,18 @@ import loopwarden
 
 
 def test_public_names():
-    assert sorted(loopwarden.__all__) == ["WardenLoop", "__version__", "new_loop"]
+    assert sorted(loopwarden.__all__) == [
+        "Clock",
+        "EventuallyTimeout",
+        "LoopIdle",
+        "SettleTimeout",
+        "WardenLoop",
+        "__version__",
+        "eventually",
+        "new_loop",
+        "settle",
+        "virtual_time",
+    ]
     for name in loopwarden.__all__:
         assert hasattr(loopwarden, name)
 
@@ -17,7 +28,7 @@ def test_core_does_not_import_pytest():
 
     code = (
         "import sys, loopwarden, loopwarden._core._snapshot, loopwarden._core._driver, "
-        "loopwarden._core._lifecycle; "
+        "loopwarden._core._lifecycle, loopwarden._core._clock; "
         "print('pytest' in sys.modules, '_pytest' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,4 +1,4 @@
-"""WardenLoop records creation sites and owners, and its clock and scheduler seams work."""
+"""WardenLoop records creation sites and owners, and its scheduler seam works."""
 
 from __future__ import annotations
 
@@ -103,25 +103,6 @@ def test_exception_handler_contexts_are_captured_by_creation_owner(caplog):
     assert loop.registry.take_contexts("test-that-notices") == []
     # The context still reaches the default handler (which logs it).
     assert "Task exception was never retrieved" in caplog.text
-
-
-def test_clock_seam_drives_timers():
-    now = [1000.0]
-
-    async def main(loop: WardenLoop):
-        loop.set_clock(lambda: now[0])
-        fired = []
-        loop.call_later(5, fired.append, "timer")
-        assert loop.time() == 1000.0
-        await asyncio.sleep(0)
-        assert fired == []
-        now[0] += 5
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
-        loop.set_clock(None)
-        return fired
-
-    assert run(main) == ["timer"]
 
 
 def test_scheduler_seam_reorders_ready_batches_and_is_removable():

@@ -1,10 +1,14 @@
 """``WardenLoop``: a selector event loop with seams for every loopwarden instrument.
 
 The loop stays a stock :class:`asyncio.SelectorEventLoop` in behaviour; it only *records* (task and
-timer creation sites, servers, subprocesses, executor work, exception-handler contexts) and offers
-three seams that other instruments fill:
+timer creation sites, servers, subprocesses, executor work, exception-handler contexts, when each
+connection last sent and received) and offers seams that other instruments fill:
 
-- the clock (:meth:`WardenLoop.set_clock`): real ``time.monotonic`` by default;
+- the clock: :meth:`WardenLoop.time` is ``time.monotonic()`` until virtual time is turned on
+  (:meth:`WardenLoop.set_virtual_time`). Then the clock stands still while callbacks run, moves
+  with real time while the loop waits on real work (a thread, a subprocess, a reply), and, whenever
+  the loop is quiet (see :mod:`loopwarden._core._quiet`), jumps to the next timer instead of
+  waiting. It never goes back, and turning virtual time off keeps the time gained;
 - the scheduling step (:meth:`WardenLoop.set_scheduler`): FIFO by default, at zero cost — the
   scheduler is consulted only while one is installed;
 - exception capture (:attr:`WardenLoop.registry`): every context the loop's exception handler
@@ -14,20 +18,25 @@ While a watchdog watches it (:meth:`WardenLoop.watch_blocks`), it also keeps a *
 the blocking-call detector: the real time the current loop iteration started (when ``select()``
 returned, or ``run_forever`` began), 0.0 while the loop waits in ``select()`` or does not run. That
 costs one wrapped ``select()`` per iteration, never anything per callback, and nothing while off.
+The quiet check wraps the same ``select()`` call, and only while virtual time is on or someone
+waits for the loop to settle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
 import collections
 import contextvars
 import math
+import sys
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import Executor
 from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
 
+from loopwarden._core._quiet import Quiet
 from loopwarden._core._registry import Registry, TaskOrigin
 
 _monotonic = time.monotonic
@@ -57,7 +66,9 @@ class WardenLoop(asyncio.SelectorEventLoop):
     def __init__(self, selector: Any = None) -> None:
         super().__init__(selector)
         self.registry = Registry()
-        self._lw_clock: Callable[[], float] = time.monotonic
+        self._lw_offset = 0.0  # time() - monotonic() while virtual time is off
+        self._lw_now: float | None = None  # the clock's reading while virtual time is on
+        self._lw_skipped = 0.0
         self._lw_scheduler: Scheduler | None = None
         self._lw_servers: weakref.WeakKeyDictionary[asyncio.Server, TaskOrigin] = (
             weakref.WeakKeyDictionary()
@@ -77,18 +88,67 @@ class WardenLoop(asyncio.SelectorEventLoop):
         self._lw_block_threshold = math.inf
         self._lw_blocks: collections.deque[tuple[float, float]] = collections.deque()
         self._lw_select = self._selector.select  # type: ignore[attr-defined]
+        # Connections that sent something since they last received (see _WardenSocketTransport).
+        self._lw_writers: weakref.WeakSet[_WardenSocketTransport] = weakref.WeakSet()
+        self._lw_inner_select: Callable[[float | None], Any] = self._lw_select
+        self.quiet = Quiet(self, self._lw_quiet_select)
 
-    # -- clock seam -------------------------------------------------------------------------
+    # -- clock ------------------------------------------------------------------------------
 
     def time(self) -> float:
-        return self._lw_clock()
+        now = self._lw_now
+        return _monotonic() + self._lw_offset if now is None else now
 
-    def set_clock(self, clock: Callable[[], float] | None) -> None:
-        """Use ``clock`` for :meth:`time` (and so for every timer); None restores real time.
+    @property
+    def virtual_time(self) -> bool:
+        """True while the clock jumps to the next timer whenever the loop is quiet."""
+        return self._lw_now is not None
 
-        The clock must never go backwards while timers are scheduled.
+    def set_virtual_time(self, on: bool) -> None:
+        """Turn virtual time on or off.
+
+        The clock never goes back: turning it off keeps the time gained, so timers that other
+        owners (a session's fixtures) scheduled keep their order and their distance.
         """
-        self._lw_clock = time.monotonic if clock is None else clock
+        if on and self._lw_now is None:
+            self._lw_now = self.time()
+            self.quiet.jump = self._lw_jump
+            self.quiet.flow = self._lw_flow
+        elif not on and self._lw_now is not None:
+            self._lw_offset = self._lw_now - _monotonic()
+            self._lw_now = None
+            self.quiet.jump = self.quiet.flow = None
+        self.quiet.refresh()
+
+    def _lw_jump(self, when: float) -> None:
+        now = self._lw_now
+        if now is not None and when > now:
+            self._lw_skipped += when - now
+            self._lw_now = when
+
+    def _lw_flow(self, seconds: float) -> None:
+        if self._lw_now is not None:
+            self._lw_now += seconds
+
+    @property
+    def skipped(self) -> float:
+        """Virtual seconds the clock has jumped over in this loop's life."""
+        return self._lw_skipped
+
+    def _lw_quiet_select(self, on: bool) -> None:
+        self._lw_inner_select = self.quiet.select if on else self._lw_select
+        self._lw_place_select()
+
+    def _lw_place_select(self) -> None:
+        selector = self._selector  # type: ignore[attr-defined]
+        if selector is None:
+            return
+        if self._lw_block_threshold != math.inf:
+            selector.select = self._lw_heartbeat_select
+        elif self._lw_inner_select is not self._lw_select:
+            selector.select = self._lw_inner_select
+        else:
+            vars(selector).pop("select", None)
 
     # -- scheduling seam --------------------------------------------------------------------
 
@@ -130,7 +190,7 @@ class WardenLoop(asyncio.SelectorEventLoop):
             return False
         if threshold is None:
             self._lw_block_threshold = math.inf
-            vars(selector).pop("select", None)
+            self._lw_place_select()
             return True
         self._lw_block_threshold = threshold
         self._lw_busy_since = _monotonic() if self.is_running() else 0.0
@@ -138,6 +198,7 @@ class WardenLoop(asyncio.SelectorEventLoop):
             # An instance attribute shadows the selector's method: _run_once calls it directly.
             selector.select = self._lw_heartbeat_select
         except AttributeError:  # a selector with __slots__
+            self._lw_block_threshold = math.inf
             return False
         return True
 
@@ -148,7 +209,7 @@ class WardenLoop(asyncio.SelectorEventLoop):
         if now - busy > self._lw_block_threshold and busy:
             self._lw_blocks.append((busy, now))
         # No try/finally: if select() raises, run_forever ends and resets the heartbeat.
-        events = self._lw_select(timeout)
+        events = self._lw_inner_select(timeout)
         self._lw_busy_since = _monotonic()
         return events
 
@@ -267,9 +328,10 @@ class WardenLoop(asyncio.SelectorEventLoop):
         extra: Any = None,
         server: Any = None,
     ) -> Any:
-        transport = super()._make_socket_transport(  # type: ignore[misc]
-            sock, protocol, waiter, extra=extra, server=server
-        )
+        # As BaseSelectorEventLoop does, with a transport that notes when it sends and receives.
+        if sys.version_info >= (3, 12):
+            self._ensure_fd_no_transport(sock)  # type: ignore[attr-defined]
+        transport = _WardenSocketTransport(self, sock, protocol, waiter, extra, server)
         origin = self._lw_servers.get(server) if server is not None else None
         if origin is not None:
             self._lw_connections[transport] = origin
@@ -331,6 +393,41 @@ class WardenLoop(asyncio.SelectorEventLoop):
         previous = self.registry.owner
         self.registry.owner = owner
         return previous
+
+
+_SocketTransport: Any = asyncio.selector_events._SelectorSocketTransport  # type: ignore[attr-defined]
+
+
+class _WardenSocketTransport(_SocketTransport):  # type: ignore[misc]
+    """A socket transport that notes when it last sent and received (real time).
+
+    A connection that sent after it last received may be waiting for a reply: the quiet check
+    holds the clock for it, when the peer is outside the loop.
+    """
+
+    _lw_sent = 0.0
+    _lw_received = 0.0
+
+    def write(self, data: Any) -> None:
+        super().write(data)
+        if data:
+            self._lw_sent = _monotonic()
+            self._loop._lw_writers.add(self)
+
+    if "writelines" in vars(_SocketTransport):
+
+        def writelines(self, list_of_data: Any) -> None:
+            super().writelines(list_of_data)
+            self._lw_sent = _monotonic()
+            self._loop._lw_writers.add(self)
+
+    def _read_ready__get_buffer(self) -> None:
+        self._lw_received = _monotonic()
+        super()._read_ready__get_buffer()
+
+    def _read_ready__data_received(self) -> None:
+        self._lw_received = _monotonic()
+        super()._read_ready__data_received()
 
 
 def new_loop() -> WardenLoop:

@@ -1,0 +1,151 @@
+"""Is a thread working, or parked until someone else wakes it?
+
+Virtual time may jump only while no thread a test started is about to call back into the loop.
+A thread blocked with no timeout (on a lock, a queue, a blocking read) can only be woken by
+someone else — if the loop is idle, by nobody — so it is *parked*. A thread that runs, sleeps,
+or waits with a timeout will do something on its own: it is *working*, and holds the clock.
+
+On Linux the kernel says exactly what a thread is blocked in (``/proc/self/task/<tid>/syscall``:
+the system call and its arguments, or ``running``). Elsewhere the thread's innermost Python frame
+is read instead, which recognises fewer parked states (``threading.Condition.wait()`` without a
+timeout, an idle ``concurrent.futures`` worker) and calls everything else working.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import threading
+from types import FrameType
+
+from loopwarden._core._sites import Site, _is_library
+
+# System call numbers: (blocks until woken, unless its timeout argument says otherwise).
+# Each entry: name -> number, per architecture.
+_SYSCALLS: dict[str, dict[str, int]] = {
+    "x86_64": {
+        "futex": 202,
+        "poll": 7,
+        "ppoll": 271,
+        "select": 23,
+        "pselect6": 270,
+        "epoll_wait": 232,
+        "epoll_pwait": 281,
+        "epoll_pwait2": 441,
+        "read": 0,
+        "readv": 19,
+        "recvfrom": 45,
+        "recvmsg": 47,
+        "accept": 43,
+        "accept4": 288,
+        "nanosleep": 35,
+        "clock_nanosleep": 230,
+        "wait4": 61,
+        "waitid": 247,
+    },
+    "aarch64": {
+        "futex": 98,
+        "ppoll": 73,
+        "pselect6": 72,
+        "epoll_pwait": 22,
+        "epoll_pwait2": 441,
+        "read": 63,
+        "readv": 65,
+        "recvfrom": 207,
+        "recvmsg": 212,
+        "accept": 202,
+        "accept4": 242,
+        "nanosleep": 101,
+        "clock_nanosleep": 115,
+        "wait4": 260,
+        "waitid": 95,
+    },
+}
+_MACHINE = platform.machine().lower().replace("arm64", "aarch64").replace("amd64", "x86_64")
+_NUMBERS = {number: name for name, number in _SYSCALLS.get(_MACHINE, {}).items()}
+_PROC = sys.platform.startswith("linux") and bool(_NUMBERS)
+
+# Which argument holds the timeout (index after the call number), and what "no timeout" is.
+_NULL_POINTER = {"futex": 3, "ppoll": 2, "pselect6": 4, "select": 4, "epoll_pwait2": 3}
+_NEGATIVE_INT = {"poll": 2, "epoll_wait": 3, "epoll_pwait": 3}
+_BLOCKING_IO = frozenset({"read", "readv", "recvfrom", "recvmsg", "accept", "accept4"})
+_FUTEX_WAITS = (0, 9)  # FUTEX_WAIT, FUTEX_WAIT_BITSET (after masking PRIVATE and CLOCK_REALTIME)
+
+_CONDITION_WAIT = threading.Condition.wait.__code__
+
+
+def working(thread: threading.Thread) -> str | None:
+    """What ``thread`` is doing, when it may call back on its own; None when it is parked."""
+    if not thread.is_alive():
+        return None
+    if _PROC and thread.native_id is not None:
+        verdict = _from_kernel(thread.native_id)
+        if verdict is not _UNKNOWN:
+            return verdict
+    return _from_frame(thread)
+
+
+_UNKNOWN = "unknown"
+
+
+def _from_kernel(native_id: int) -> str | None:
+    try:
+        with open(f"/proc/self/task/{native_id}/syscall", encoding="ascii") as file:
+            fields = file.read().split()
+    except OSError:
+        return _UNKNOWN
+    if not fields:
+        return _UNKNOWN
+    if fields[0] == "running":
+        return "running"
+    try:
+        number = int(fields[0])
+        args = [int(a, 16) for a in fields[1:7]]
+    except ValueError:
+        return _UNKNOWN
+    name = _NUMBERS.get(number)
+    if name is None or len(args) < 6:
+        return "running"  # in some other system call: it is doing something
+    if name == "futex":
+        if args[1] & 0x7F not in _FUTEX_WAITS:
+            return "running"
+        return None if args[3] == 0 else "waiting with a timeout"
+    if name in _NULL_POINTER:
+        return None if args[_NULL_POINTER[name]] == 0 else "waiting with a timeout"
+    if name in _NEGATIVE_INT:
+        value = args[_NEGATIVE_INT[name]] & 0xFFFFFFFF
+        return None if value >= 0x80000000 else "waiting with a timeout"
+    if name in _BLOCKING_IO:
+        return None
+    if name in ("nanosleep", "clock_nanosleep"):
+        return "sleeping"
+    return "waiting for a child process"  # wait4, waitid
+
+
+def _from_frame(thread: threading.Thread) -> str | None:
+    frame: FrameType | None = sys._current_frames().get(thread.ident or -1)
+    if frame is None:
+        return None
+    code = frame.f_code
+    if code is _CONDITION_WAIT:
+        return None if frame.f_locals.get("timeout") is None else "waiting with a timeout"
+    if code.co_name == "_worker" and code.co_filename.replace("\\", "/").endswith(
+        "concurrent/futures/thread.py"
+    ):
+        return None  # an idle pool worker (pending work is seen through its futures)
+    return "running"
+
+
+def where(thread: threading.Thread) -> Site | None:
+    """The thread's innermost frame of the user's own code (else its innermost frame)."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    innermost = None
+    while frame is not None:
+        code = frame.f_code
+        site = Site(code.co_filename, frame.f_lineno or 0, code.co_name)
+        if innermost is None:
+            innermost = site
+        if not _is_library(code.co_filename):
+            return site
+        frame = frame.f_back
+    return innermost
