@@ -193,6 +193,16 @@ def _is_virtual(loop: asyncio.AbstractEventLoop) -> bool:
     return isinstance(loop, WardenLoop) and loop.virtual_time
 
 
+def _warden(loop: asyncio.AbstractEventLoop) -> WardenLoop:
+    if not isinstance(loop, WardenLoop):
+        raise TypeError(
+            f"loopwarden's clock needs a loopwarden loop, not {type(loop).__qualname__}: "
+            "create it with loopwarden.new_loop() (e.g. "
+            "asyncio.Runner(loop_factory=loopwarden.new_loop).run(main()))"
+        )
+    return loop
+
+
 class Clock:
     """The clock of a :class:`~loopwarden._core._loop.WardenLoop`, for tests that move it by hand.
 
@@ -202,14 +212,26 @@ class Clock:
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        loop = loop if loop is not None else asyncio.get_running_loop()
-        if not isinstance(loop, WardenLoop):
-            raise TypeError(
-                f"loopwarden's clock needs a loopwarden loop, not {type(loop).__qualname__}: "
-                "create it with loopwarden.new_loop() (e.g. "
-                "asyncio.Runner(loop_factory=loopwarden.new_loop).run(main()))"
-            )
-        self.loop = loop
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None  # bound to the running loop at each use
+        self._loop = _warden(loop) if loop is not None else None
+
+    @property
+    def loop(self) -> WardenLoop:
+        """The loop this clock reads: the one given, else the running loop."""
+        if self._loop is not None:
+            return self._loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "loopwarden's clock has no loop here: use it from async code (an async test or "
+                "fixture), where it reads the running loop"
+            ) from None
+        return _warden(running)
 
     def now(self) -> float:
         """The loop's time (``loop.time()``)."""
@@ -236,10 +258,11 @@ class Clock:
         if not isinstance(seconds, int | float) or not seconds >= 0:
             raise ValueError(f"clock.advance({seconds!r}): seconds must be a number >= 0")
         self._require_virtual("advance()")
-        target = self.loop.time() + seconds
+        loop = self.loop
+        target = loop.time() + seconds
         await settle()
-        future: asyncio.Future[None] = self.loop.create_future()
-        handle = self.loop.call_at(target, _wake, future)
+        future: asyncio.Future[None] = loop.create_future()
+        handle = loop.call_at(target, _wake, future)
         try:
             await future
         finally:
@@ -319,6 +342,7 @@ def virtual_time(loop: asyncio.AbstractEventLoop | None = None) -> Generator[Clo
     """
     clock = Clock(loop)
     warden = clock.loop
+    clock = Clock(warden)
     task = asyncio.current_task(warden) if warden.is_running() else None
     quiet = warden.quiet
     was_on, previous_idle = warden.virtual_time, quiet.on_idle

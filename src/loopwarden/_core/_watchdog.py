@@ -145,6 +145,8 @@ class HangReport:
         running: the loop's current task when that stack was taken, if any.
         not_interrupted: why no :class:`HangInterrupt` was sent ("" if it was).
         late_stack: the same thread's stack when ``on_last_resort`` was called.
+        idle: the loop went idle in virtual time (:meth:`Watchdog.report_idle`) before the
+            deadline: nothing was scheduled and nothing was working, so nothing could wake it.
     """
 
     phase: str
@@ -159,6 +161,7 @@ class HangReport:
     running: HungTask | None = None
     not_interrupted: str = ""
     late_stack: tuple[Site, ...] = ()
+    idle: bool = False
 
     @property
     def test_task(self) -> HungTask | None:
@@ -168,9 +171,17 @@ class HangReport:
                 return task
         return None
 
+    def _head(self) -> str:
+        if self.idle:
+            return (
+                f"loopwarden: test hung in its {self.phase} phase: the loop went idle in virtual "
+                "time (no timer scheduled, nothing working), so nothing can wake it"
+            )
+        return f"loopwarden: test did not finish its {self.phase} phase within {self.timeout:g} s"
+
     def summary(self, root: str | None = None) -> str:
         """One line: what timed out and where it is stuck."""
-        head = f"loopwarden: test did not finish its {self.phase} phase within {self.timeout:g} s"
+        head = self._head()
         if self.stack:
             return f"{head}; blocked at {_rel(_pick_sites(self.stack)[0], root)}"
         stuck = self.test_task or (self.tasks[0] if len(self.tasks) == 1 else None)
@@ -186,8 +197,8 @@ class HangReport:
             root: show file names relative to this directory.
             setting: the name of the setting that sets the timeout, shown next to it.
         """
-        head = f"loopwarden: test did not finish its {self.phase} phase within {self.timeout:g} s"
-        if setting:
+        head = self._head()
+        if setting and not self.idle:
             head += f" ({setting})"
         out: list[str] = []
         indent = "  "
@@ -240,6 +251,11 @@ class HangReport:
             )
         if self.stack and self.loop_state != "responsive":
             return f"make the blocking call return (give it a timeout), or raise {setting}."
+        if self.idle:
+            return (
+                "make the awaits marked ← complete (set the event, resolve the future, send the "
+                "data), or give them a timeout."
+            )
         return (
             "make the awaits marked ← complete (or cancel what they wait for), or raise "
             f"{setting} if the test is only slow."
@@ -344,6 +360,7 @@ class _Arm:
     poll: float
     step: int = _ARMED
     answered: bool = False
+    idle: bool = False
     report: HangReport | None = None
     interrupted: bool = False
     events: list[BlockingEvent] = field(default_factory=list)
@@ -459,6 +476,26 @@ class Watchdog:
             self._arm = arm
             if self._wake_at > first_wake:
                 self._cond.notify()
+
+    def report_idle(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """From ``loop``'s thread: the armed phase's loop is idle in virtual time — a hang.
+
+        Reports it now, as if the deadline had passed (``on_hang`` runs with a report whose
+        :attr:`HangReport.idle` is set), instead of waiting for the real deadline. Returns False
+        when nothing is armed, or the phase already timed out.
+        """
+        with self._cond:
+            arm = self._arm
+            if arm is None or arm.step != _ARMED or self._suspended_at is not None:
+                return False
+            if arm.loop is not loop:
+                if arm.watching:
+                    return False  # the heartbeat belongs to the armed loop
+                arm.loop = loop  # e.g. pytest-asyncio made the phase's loop after arming
+            arm.idle = True
+            arm.step = _ASKED
+        self._answer(arm)
+        return True
 
     def disarm(self) -> Armed:
         """Stop watching the phase and return what happened while armed.
@@ -658,6 +695,7 @@ class Watchdog:
             thread=_thread_name(target),
             running=running,
             not_interrupted=why,
+            idle=arm.idle,
         )
         arm.step = _STACKED
         arm.next_at = now + self._grace
@@ -689,6 +727,7 @@ class Watchdog:
                     stage=Stage.TASKS,
                     loop_state="responsive",
                     tasks=tasks,
+                    idle=arm.idle,
                 )
             else:  # the loop came back after a HangInterrupt
                 arm.report = replace(arm.report, tasks=tasks)

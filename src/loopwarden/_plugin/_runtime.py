@@ -118,6 +118,8 @@ class Runtime:
     debug: bool = False
     loops: dict[tuple[str, str], LoopState] = field(default_factory=dict)
     current_item: pytest.Item | None = None
+    # Called with each loop the runtime creates (the clock plugin turns virtual time on).
+    on_new_loop: Callable[[WardenLoop], None] | None = None
     _fixture_scopes: dict[object, str] = field(default_factory=dict)
     _kinds: dict[object, str | None] = field(default_factory=dict)
 
@@ -155,6 +157,8 @@ class Runtime:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
                     asyncio.set_event_loop(loop)
+            if self.on_new_loop is not None:
+                self.on_new_loop(loop)
             driver = Driver(loop, f"loopwarden {key[0]} driver")
             state = LoopState(key[0], node, loop, driver)
             self.loops[key] = state
@@ -410,10 +414,11 @@ def marker_loop_scope(item: pytest.Item) -> None:
 
 def _marker_loop_scope(item: pytest.Item) -> tuple[str | None, str]:
     for name in ("loopwarden", "asyncio"):
-        marker = item.get_closest_marker(name)
-        if marker is None:
-            continue
-        scope = marker.kwargs.get("loop_scope") or marker.kwargs.get("scope")
+        scope = None
+        for marker in item.iter_markers(name):
+            scope = marker.kwargs.get("loop_scope") or marker.kwargs.get("scope")
+            if scope is not None:
+                break
         if scope is None:
             continue
         if scope not in SCOPES:

@@ -54,7 +54,7 @@ def _boolean(raw: str) -> bool:
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
-    raise ValueError("expected true or false")
+    raise ValueError("expected on or off (or true, false)")
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -115,6 +115,15 @@ SETTINGS: tuple[Setting, ...] = (
         "what a blocking call does: warn or error (fail the test)",
         "warn",
         ("warn", "error"),
+    ),
+    Setting(
+        "virtual_time",
+        "run every async test and its fixtures in virtual time: the loop's clock jumps to the "
+        "next timer whenever the loop is quiet (per test: @pytest.mark.loopwarden("
+        "virtual_time=True), or the clock fixture)",
+        "off",
+        convert=_boolean,
+        boolean=True,
     ),
     Setting(
         "report",

@@ -11,6 +11,7 @@ Modes:
 
 from __future__ import annotations
 
+import difflib
 import enum
 import importlib.metadata
 import importlib.util
@@ -44,6 +45,41 @@ class State:
 
 
 STATE = pytest.StashKey[State]()
+
+#: The keyword arguments ``@pytest.mark.loopwarden(...)`` takes (each plugin reads its own).
+MARKER_KEYS = ("loop_scope", "timeout", "virtual_time")
+# Why a test's loopwarden marker is not valid; the test fails at setup with it.
+MARKER_ERROR = pytest.StashKey[str]()
+
+
+def marker_arg(item: pytest.Item, key: str) -> tuple[bool, object]:
+    """The closest loopwarden marker's ``key``: ``(True, value)``, or ``(False, None)`` if unset.
+
+    Markers merge: ``@pytest.mark.loopwarden(timeout=5)`` on a test keeps the ``virtual_time``
+    its module's ``pytestmark`` sets.
+    """
+    for mark in item.iter_markers("loopwarden"):
+        if key in mark.kwargs:
+            return True, mark.kwargs[key]
+    return False, None
+
+
+def _marker_error(item: pytest.Item) -> str | None:
+    for mark in item.iter_markers("loopwarden"):
+        if mark.args:
+            return (
+                f"loopwarden: {item.nodeid}: @pytest.mark.loopwarden{mark.args!r} takes keyword "
+                f"arguments only ({', '.join(k + '=...' for k in MARKER_KEYS)})."
+            )
+        for key in mark.kwargs:
+            if key not in MARKER_KEYS:
+                close = difflib.get_close_matches(key, MARKER_KEYS, n=1)
+                hint = f"did you mean {close[0]}? " if close else ""
+                return (
+                    f"loopwarden: {item.nodeid}: @pytest.mark.loopwarden({key}=...) is not an "
+                    f"argument loopwarden knows; {hint}known arguments: {', '.join(MARKER_KEYS)}."
+                )
+    return None
 
 
 def _pytest_asyncio_available(pluginmanager: pytest.PytestPluginManager) -> bool:
@@ -129,8 +165,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     config.addinivalue_line(
         "markers",
-        "loopwarden(loop_scope=None): run this async test with loopwarden; "
-        "loop_scope picks the loop (function, class, module, package, session).",
+        "loopwarden(loop_scope=None, timeout=None, virtual_time=None): run this async test with "
+        "loopwarden; loop_scope picks the loop (function, class, module, package, session).",
     )
     if state.mode is Mode.OWN:
         config.addinivalue_line(
@@ -172,3 +208,16 @@ def pytest_report_header(config: pytest.Config) -> str:
             "loops and guards them)"
         )
     return f"loopwarden {__version__}: limited ({state.reason}; guards are off)"
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    error = _marker_error(item)
+    if error is not None:
+        item.stash[MARKER_ERROR] = error
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    error = item.stash.get(MARKER_ERROR, None)
+    if error is not None:
+        pytest.fail(error, pytrace=False)

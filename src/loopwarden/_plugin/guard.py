@@ -39,12 +39,16 @@ class Guard:
     foreign_factories: bool = False
     # Set by the leak guard: sees what a runner's close would cancel silently.
     on_runner_close: Callable[[WardenLoop], None] | None = None
+    # Called with each loop made (the clock plugin turns virtual time on).
+    on_new_loop: Callable[[WardenLoop], None] | None = None
 
     def make_loop(self) -> WardenLoop:
         loop = new_loop()
         loop.set_owner(self.owner)
         loop.on_runner_close = self.on_runner_close
         self.loops.add(loop)
+        if self.on_new_loop is not None:
+            self.on_new_loop(loop)
         return loop
 
     def set_owner(self, owner: Hashable | None) -> None:

@@ -42,6 +42,7 @@ from loopwarden._core._snapshot import (
 )
 from loopwarden._plugin import _findings, _settings
 from loopwarden._plugin._findings import AllowList, Finding, Sites
+from loopwarden._plugin._loops import live_loops
 from loopwarden._plugin._runtime import ITEM_STATE, FixtureOwner
 from loopwarden._plugin.config import STATE, Mode
 
@@ -488,18 +489,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _connect_loops(config: pytest.Config, guard: LeakGuard) -> None:
     from loopwarden._plugin import guard as guard_plugin
-    from loopwarden._plugin import runner
 
-    def runner_loops() -> list[WardenLoop]:
-        # Looked up on each use: the runner's configure hook may run after this one.
-        runtime = config.stash.get(runner.RUNTIME, None)
-        return [state.loop for state in runtime.loops.values()] if runtime is not None else []
-
-    guard.loops.append(runner_loops)
+    guard.loops.append(lambda: live_loops(config))
     loop_guard = config.stash.get(guard_plugin.GUARD, None)
     if loop_guard is not None:
         loop_guard.on_runner_close = guard.before_runner_close
-        guard.loops.append(lambda: list(loop_guard.loops))
 
 
 def _tap_warnings(guard: LeakGuard) -> None:
@@ -603,6 +597,10 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> str:
     item_state = item.stash.get(ITEM_STATE, None)
     if item_state is not None and item_state.driver is not None:
         item_state.driver.stop()
+    for loop in guard.live_loops():
+        # What is left is checked and cleaned up in real time: a leftover timer is reported,
+        # not fired by a virtual clock.
+        loop.set_virtual_time(False)
     findings, notes = guard.check(item.nodeid, watch)
     fixture_reports = guard.fixture_reports.pop(item.nodeid, [])
     fixture_findings = [f for _, found in fixture_reports for f in found]

@@ -28,7 +28,7 @@ from loopwarden._core._loop import WardenLoop
 from loopwarden._core._watchdog import Armed, HangReport, Watchdog, idle_driver
 from loopwarden._plugin import _settings
 from loopwarden._plugin._findings import PHASE_FINDINGS, Finding
-from loopwarden._plugin.config import STATE, Mode
+from loopwarden._plugin.config import STATE, Mode, marker_arg
 
 WATCHDOG = pytest.StashKey["Watch"]()
 TIMEOUT = pytest.StashKey[float]()
@@ -140,7 +140,12 @@ def _end_hung_task(report: HangReport) -> None:
 def _cancel_test_task(report: HangReport) -> None:
     hung = report.test_task
     if hung is not None and not hung.task.done():
-        hung.task.cancel(f"loopwarden: the test did not finish within {report.timeout:g} s")
+        why = (
+            "the loop went idle in virtual time"
+            if report.idle
+            else f"the test did not finish within {report.timeout:g} s"
+        )
+        hung.task.cancel(f"loopwarden: {why}")
 
 
 @pytest.hookimpl(trylast=True)
@@ -165,10 +170,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_itemcollected(item: pytest.Item) -> None:
     if WATCHDOG not in item.config.stash:
         return
-    marker = item.get_closest_marker("loopwarden")
-    if marker is None or "timeout" not in marker.kwargs:
+    found, raw = marker_arg(item, "timeout")
+    if not found:
         return
-    raw = marker.kwargs["timeout"]
     try:
         item.stash[TIMEOUT] = _settings._seconds(str(raw))
     except ValueError as exc:

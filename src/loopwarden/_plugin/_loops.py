@@ -1,0 +1,24 @@
+"""The loops loopwarden made for this session and that are still open, whoever drives them."""
+
+from __future__ import annotations
+
+import pytest
+
+from loopwarden._core._loop import WardenLoop
+
+
+def live_loops(config: pytest.Config) -> list[WardenLoop]:
+    """The own runner's loops, then the loops made for pytest-asyncio, unittest and anyio.
+
+    Looked up on each call: the plugins' configure hooks run in no set order.
+    """
+    from loopwarden._plugin import guard, runner
+
+    found: list[WardenLoop] = []
+    runtime = config.stash.get(runner.RUNTIME, None)
+    if runtime is not None:
+        found.extend(state.loop for state in runtime.loops.values())
+    loop_guard = config.stash.get(guard.GUARD, None)
+    if loop_guard is not None:
+        found.extend(loop for loop in list(loop_guard.loops) if not loop.is_closed())
+    return found

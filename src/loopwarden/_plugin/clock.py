@@ -1,0 +1,156 @@
+"""Virtual time for tests: ``loopwarden_virtual_time``, ``@pytest.mark.loopwarden(virtual_time=)``,
+and the ``clock`` fixture.
+
+A test that wants virtual time gets it from the start of its setup to the end of its teardown,
+on every loop it and its fixtures use (loops made during the test are switched on as they are
+made). Between tests every loop runs in real time again — the clock keeps the time it gained —
+and the leak check after teardown runs in real time, so a leftover timer is reported, not fired.
+
+When, in virtual time, the loop goes idle — nothing scheduled, nothing working — nothing can ever
+wake the test: the watchdog reports the hang at once (see :meth:`Watchdog.report_idle`), with
+every task's await, instead of after ``loopwarden_timeout`` real seconds.
+
+At the start of every test (virtual or not), each live loop's quiet check takes the threads
+alive then as background: only threads started by the test and its fixtures hold ``settle()``
+and the virtual clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import pytest
+
+from loopwarden._core._clock import Clock
+from loopwarden._core._loop import WardenLoop
+from loopwarden._plugin import _settings
+from loopwarden._plugin._loops import live_loops
+from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg
+
+# Per test: does it run in virtual time?
+VIRTUAL = pytest.StashKey[bool]()
+CLOCKS = pytest.StashKey["Clocks"]()
+
+
+@dataclass
+class Clocks:
+    """The session's virtual-time state: the default, and the test running in virtual time."""
+
+    config: pytest.Config
+    default: bool
+    source: str
+    current: pytest.Item | None = None
+
+    def switch_on(self, loop: WardenLoop) -> None:
+        loop.quiet.on_idle = lambda: self._idle(loop)
+        loop.set_virtual_time(True)
+
+    def switch_all(self, on: bool) -> None:
+        for loop in live_loops(self.config):
+            if on:
+                self.switch_on(loop)
+            else:
+                loop.set_virtual_time(False)
+                loop.quiet.on_idle = None
+
+    def new_loop(self, loop: WardenLoop) -> None:
+        if self.current is not None:
+            self.switch_on(loop)
+
+    def _idle(self, loop: WardenLoop) -> None:
+        from loopwarden._plugin.watchdog import WATCHDOG
+
+        watch = self.config.stash.get(WATCHDOG, None)
+        if watch is not None and self.current is not None:
+            watch.watchdog.report_idle(loop)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.mode is Mode.LIMITED:
+        return
+    value = _settings.read(config, "virtual_time")
+    config.stash[CLOCKS] = Clocks(config, bool(_settings._boolean(value.value)), value.source)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # After every plugin's configure hook: the runner and the guard have made their state.
+    config = session.config
+    clocks = config.stash.get(CLOCKS, None)
+    if clocks is None:
+        return
+    from loopwarden._plugin import guard, runner
+
+    runtime = config.stash.get(runner.RUNTIME, None)
+    if runtime is not None:
+        runtime.on_new_loop = clocks.new_loop
+    loop_guard = config.stash.get(guard.GUARD, None)
+    if loop_guard is not None:
+        loop_guard.on_new_loop = clocks.new_loop
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    clocks = config.stash.get(CLOCKS, None)
+    if clocks is None or not clocks.default:
+        return None
+    return f"loopwarden: virtual time on for every test ({clocks.source})"
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    clocks = item.config.stash.get(CLOCKS, None)
+    if clocks is None:
+        return
+    found, raw = marker_arg(item, "virtual_time")
+    if found:
+        if not isinstance(raw, bool):
+            item.stash[MARKER_ERROR] = (
+                f"loopwarden: {item.nodeid}: @pytest.mark.loopwarden(virtual_time={raw!r}) is "
+                "not valid; use virtual_time=True or virtual_time=False."
+            )
+            return
+        if not raw and "clock" in getattr(item, "fixturenames", ()):
+            item.stash[MARKER_ERROR] = (
+                f"loopwarden: {item.nodeid} uses the clock fixture, which needs virtual time, "
+                "but its marker says virtual_time=False. Remove one of the two."
+            )
+            return
+        wanted = raw
+    else:
+        wanted = clocks.default or "clock" in getattr(item, "fixturenames", ())
+    if wanted:
+        item.stash[VIRTUAL] = True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    clocks = item.config.stash.get(CLOCKS, None)
+    if clocks is not None:
+        for loop in live_loops(item.config):
+            loop.quiet.reset_baseline()
+        if item.stash.get(VIRTUAL, False):
+            clocks.current = item
+            clocks.switch_all(True)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    clocks = item.config.stash.get(CLOCKS, None)
+    try:
+        return (yield)
+    finally:
+        if clocks is not None and clocks.current is item:
+            clocks.current = None
+            clocks.switch_all(False)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The virtual clock of the test's loop: ``now()``, ``advance(s)``, ``run_until_idle()``.
+
+    Using it turns virtual time on for the test (as ``@pytest.mark.loopwarden(virtual_time=True)``
+    does). Use it from async code: it reads the loop the test runs on.
+    """
+    return Clock()
