@@ -203,6 +203,33 @@ def test_threads_are_working_or_parked():
     assert working(sleeper) is None  # finished
 
 
+def test_monotonic_follows_the_loop_only_when_asked_and_only_in_its_thread():
+    async def main():
+        seen = {}
+        with virtual_time():
+            start = time.monotonic()
+            await asyncio.sleep(500)
+            seen["plain"] = time.monotonic() - start < 60
+        with virtual_time(monotonic=True) as clock:
+            start = time.monotonic()
+            await asyncio.sleep(500)
+            seen["followed"] = time.monotonic() - start
+            seen["same"] = time.monotonic() == clock.now()
+            other = await asyncio.to_thread(time.monotonic)
+            seen["other thread real"] = abs(other - clock.now()) > 400
+        seen["restored"] = time.monotonic is real
+        return seen
+
+    real = time.monotonic
+    assert run(main) == {
+        "plain": True,
+        "followed": pytest.approx(500),
+        "same": True,
+        "other thread real": True,
+        "restored": True,
+    }
+
+
 # -- the clock -----------------------------------------------------------------------------------
 
 

@@ -317,12 +317,12 @@ def test_settle_and_eventually_replace_sleep_barriers(pytester, run):
             "loopwarden(virtul_time=True)",
             "loopwarden: test_bad.py::test_it: @pytest.mark.loopwarden(virtul_time=...) is not "
             "an argument loopwarden knows; did you mean virtual_time? known arguments: "
-            "loop_scope, timeout, virtual_time.",
+            "loop_scope, monotonic, timeout, virtual_time.",
         ),
         (
             "loopwarden(True)",
             "loopwarden: test_bad.py::test_it: @pytest.mark.loopwarden(True,) takes keyword "
-            "arguments only (loop_scope=..., timeout=..., virtual_time=...).",
+            "arguments only (loop_scope=..., monotonic=..., timeout=..., virtual_time=...).",
         ),
     ],
 )
@@ -342,6 +342,54 @@ def test_a_bad_marker_fails_that_test_with_the_fix(pytester, own, marker, messag
     result = own()
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines([message])
+
+
+def test_monotonic_follows_the_loop_clock_when_asked(pytester, run):
+    pytester.makepyfile(
+        test_ttl="""
+        import asyncio, time
+        import pytest
+
+        class TtlCache:
+            def __init__(self, ttl):
+                self.ttl, self.items = ttl, {}
+
+            def put(self, key, value):
+                self.items[key] = (value, time.monotonic() + self.ttl)
+
+            def get(self, key):
+                value, expires = self.items.get(key, (None, 0.0))
+                return value if time.monotonic() < expires else None
+
+        @pytest.mark.loopwarden(virtual_time=True, monotonic=True)
+        async def test_an_entry_expires():
+            cache = TtlCache(ttl=300)
+            cache.put("token", "abc")
+            await asyncio.sleep(299)
+            assert cache.get("token") == "abc"
+            await asyncio.sleep(2)
+            assert cache.get("token") is None
+
+        @pytest.mark.loopwarden(virtual_time=True)
+        async def test_without_the_opt_in_monotonic_is_real():
+            before = time.monotonic()
+            await asyncio.sleep(3600)
+            assert time.monotonic() - before < 60
+
+        @pytest.mark.loopwarden(monotonic=True)
+        async def test_the_opt_in_needs_virtual_time():
+            pass
+        """
+    )
+    result = run()
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_ttl.py::test_the_opt_in_needs_virtual_time: "
+            "@pytest.mark.loopwarden(monotonic=True) makes time.monotonic() follow the virtual "
+            "clock, but the test does not run in virtual time. Add virtual_time=True."
+        ]
+    )
 
 
 def test_the_clock_fixture_with_virtual_time_off_is_an_error(pytester, own):

@@ -16,8 +16,10 @@ the loop decides to wait. None of them needs pytest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
+import time
 from collections.abc import Awaitable, Callable, Generator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -322,13 +324,57 @@ def _describe_timer(handle: asyncio.TimerHandle) -> str:
     return name
 
 
+_real_monotonic = time.monotonic
+_following = 0
+
+
+def _monotonic_of_the_loop() -> float:
+    """``time.monotonic()`` while :func:`monotonic_follows_loop` is active."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return _real_monotonic()
+    if isinstance(loop, WardenLoop) and loop.virtual_time:
+        return loop.time()
+    return _real_monotonic()
+
+
 @contextmanager
-def virtual_time(loop: asyncio.AbstractEventLoop | None = None) -> Generator[Clock, None, None]:
+def monotonic_follows_loop() -> Generator[None, None, None]:
+    """Make ``time.monotonic()`` read the running loop's clock while it is in virtual time.
+
+    For code that mixes ``loop.time()`` deadlines with ``time.monotonic()`` measurements (a rate
+    limiter, a TTL cache): both then see the same virtual seconds. Called anywhere else — another
+    thread, no running loop, a loop in real time — ``time.monotonic()`` is the real one.
+
+    It replaces the ``time.monotonic`` attribute, so it reaches code that calls
+    ``time.monotonic()``, not code that imported the function before (``from time import
+    monotonic``) — nor ``time.perf_counter()`` or ``time.time()``. Nested uses are counted; the
+    real function is back when the outermost ends.
+    """
+    global _following
+    _following += 1
+    time.monotonic = _monotonic_of_the_loop
+    try:
+        yield
+    finally:
+        _following -= 1
+        if _following == 0:
+            time.monotonic = _real_monotonic
+
+
+@contextmanager
+def virtual_time(
+    loop: asyncio.AbstractEventLoop | None = None, *, monotonic: bool = False
+) -> Generator[Clock, None, None]:
     """Run a block in virtual time on the running loopwarden loop; yields its :class:`Clock`.
 
     If inside the block the loop has nothing scheduled and nothing working (every task waits on
     something that nothing will ever do), the task that entered the block gets :class:`LoopIdle`
     with the pending tasks, instead of waiting forever.
+
+    With ``monotonic=True``, ``time.monotonic()`` follows the loop's clock inside the block
+    (see :func:`monotonic_follows_loop`).
 
     Example::
 
@@ -355,8 +401,10 @@ def virtual_time(loop: asyncio.AbstractEventLoop | None = None) -> Generator[Clo
 
     quiet.on_idle = on_idle
     warden.set_virtual_time(True)
+    following = monotonic_follows_loop() if monotonic else contextlib.nullcontext()
     try:
-        yield clock
+        with following:
+            yield clock
     except asyncio.CancelledError:
         if idle and task is not None and task.uncancel() == 0:
             raise LoopIdle(

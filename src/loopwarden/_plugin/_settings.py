@@ -126,6 +126,14 @@ SETTINGS: tuple[Setting, ...] = (
         boolean=True,
     ),
     Setting(
+        "virtual_monotonic",
+        "while a test runs in virtual time, make time.monotonic() read the loop's clock (for "
+        "code that mixes it with loop.time()); per test: @pytest.mark.loopwarden(monotonic=True)",
+        "false",
+        convert=_boolean,
+        boolean=True,
+    ),
+    Setting(
         "report",
         "write every finding of the run, per test, as JSON to this file",
         "",

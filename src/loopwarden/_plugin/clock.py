@@ -17,19 +17,21 @@ and the virtual clock.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator
 from dataclasses import dataclass
 
 import pytest
 
-from loopwarden._core._clock import Clock
+from loopwarden._core._clock import Clock, monotonic_follows_loop
 from loopwarden._core._loop import WardenLoop
 from loopwarden._plugin import _settings
 from loopwarden._plugin._loops import live_loops
 from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg
 
-# Per test: does it run in virtual time?
+# Per test: does it run in virtual time? And does time.monotonic() follow the loop's clock?
 VIRTUAL = pytest.StashKey[bool]()
+MONOTONIC = pytest.StashKey[bool]()
 CLOCKS = pytest.StashKey["Clocks"]()
 
 
@@ -40,7 +42,9 @@ class Clocks:
     config: pytest.Config
     default: bool
     source: str
+    monotonic: bool = False
     current: pytest.Item | None = None
+    following: contextlib.ExitStack | None = None
 
     def switch_on(self, loop: WardenLoop) -> None:
         loop.quiet.on_idle = lambda: self._idle(loop)
@@ -72,7 +76,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if state is None or state.mode is Mode.LIMITED:
         return
     value = _settings.read(config, "virtual_time")
-    config.stash[CLOCKS] = Clocks(config, bool(_settings._boolean(value.value)), value.source)
+    config.stash[CLOCKS] = Clocks(
+        config,
+        bool(_settings._boolean(value.value)),
+        value.source,
+        monotonic=bool(_settings.read_value(config, "virtual_monotonic")),
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -121,6 +130,20 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         wanted = clocks.default or "clock" in getattr(item, "fixturenames", ())
     if wanted:
         item.stash[VIRTUAL] = True
+    found, raw = marker_arg(item, "monotonic")
+    if found and not isinstance(raw, bool):
+        item.stash[MARKER_ERROR] = (
+            f"loopwarden: {item.nodeid}: @pytest.mark.loopwarden(monotonic={raw!r}) is not "
+            "valid; use monotonic=True or monotonic=False."
+        )
+    elif found and raw and not wanted:
+        item.stash[MARKER_ERROR] = (
+            f"loopwarden: {item.nodeid}: @pytest.mark.loopwarden(monotonic=True) makes "
+            "time.monotonic() follow the virtual clock, but the test does not run in virtual "
+            "time. Add virtual_time=True."
+        )
+    elif wanted and (raw if found else clocks.monotonic):
+        item.stash[MONOTONIC] = True
 
 
 @pytest.hookimpl(wrapper=True)
@@ -132,6 +155,9 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
         if item.stash.get(VIRTUAL, False):
             clocks.current = item
             clocks.switch_all(True)
+            if item.stash.get(MONOTONIC, False):
+                clocks.following = contextlib.ExitStack()
+                clocks.following.enter_context(monotonic_follows_loop())
     return (yield)
 
 
@@ -144,6 +170,9 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
         if clocks is not None and clocks.current is item:
             clocks.current = None
             clocks.switch_all(False)
+            if clocks.following is not None:
+                clocks.following.close()
+                clocks.following = None
 
 
 @pytest.fixture
