@@ -48,3 +48,20 @@ async def test_slow_handlers_run_concurrently(bus, audit_log):
     async with asyncio.timeout(5):
         assert await bus.publish("orders", {"id": "o-3"}) == 3
     assert await audit_log.get() == "o-3"
+
+
+@pytest.mark.loopwarden(virtual_time=True, monotonic=True)
+async def test_dead_letters_expire_after_the_retention(bus, audit_log, clock):
+    # Two hours of the cleanup loop in milliseconds; time.monotonic() follows the virtual clock,
+    # so the timestamps the bus stores and the cutoff it computes agree with it.
+    async def broken(event: dict) -> None:
+        raise RuntimeError("warehouse offline")
+
+    bus.subscribe("orders", broken)
+    await clock.advance(60)  # the cleanup loop started with the fixture, a minute ago
+    await bus.publish("orders", {"id": "o-4"})
+    assert await audit_log.get() == "o-4"
+    await clock.advance(bus.retention - 60)
+    assert len(bus.dead_letters) == 1  # the first cleanup keeps what is younger than 1 h
+    await clock.advance(bus.retention)
+    assert bus.dead_letters == []

@@ -423,3 +423,55 @@ def test_a_bad_setting_value_stops_the_run(pytester, own):
             "off (or true, false)."
         ]
     )
+
+
+def test_aiohttp_and_httpx_client_timeouts_fire_in_virtual_time(pytester, run):
+    pytest.importorskip("aiohttp")
+    pytest.importorskip("httpx")
+    pytester.makepyfile(
+        test_clients="""
+        import asyncio
+        import aiohttp, httpx, pytest
+        from aiohttp import web
+
+        pytestmark = pytest.mark.loopwarden(virtual_time=True)
+
+        @pytest.fixture
+        async def slow_server():
+            async def slow(request):
+                await asyncio.sleep(float(request.query.get("delay", "60")))
+                return web.json_response({"ok": True})
+
+            app = web.Application()
+            app.router.add_get("/slow", slow)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            host, port = runner.addresses[0][:2]
+            yield f"http://{host}:{port}/slow"
+            await runner.cleanup()
+
+        async def test_aiohttp_gives_up_after_5_seconds(slow_server):
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            timeout = aiohttp.ClientTimeout(total=5)
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                with pytest.raises(asyncio.TimeoutError):
+                    async with session.get(slow_server) as response:
+                        await response.read()
+                async with session.get(slow_server + "?delay=2") as response:
+                    assert await response.json() == {"ok": True}
+            # 5 + 2 virtual seconds, plus the real time the requests took (a resolver thread).
+            assert 7 <= loop.time() - start < 30
+
+        async def test_httpx_gives_up_after_5_seconds(slow_server):
+            async with httpx.AsyncClient(timeout=5) as client:
+                with pytest.raises(httpx.ReadTimeout):
+                    await client.get(slow_server)
+                response = await client.get(slow_server, params={"delay": "2"})
+                assert response.json() == {"ok": True}
+        """
+    )
+    result = run()
+    result.assert_outcomes(passed=2)
