@@ -49,7 +49,12 @@ class Scheduler(Protocol):
     """Decides the order of the ready queue before each loop iteration runs it."""
 
     def reorder(self, ready: collections.deque[asyncio.Handle]) -> None:
-        """Reorder ``ready`` in place; handles must be neither added nor removed."""
+        """Reorder ``ready`` in place, before each iteration (also when it has 0 or 1 handles).
+
+        A scheduler may take handles out to run them in a later iteration, but must put every
+        one back, and must not leave ``ready`` empty while it holds any: the loop would then
+        wait in ``select()`` for I/O or a timer that may never come.
+        """
 
 
 class WardenLoop(asyncio.SelectorEventLoop):
@@ -158,6 +163,10 @@ class WardenLoop(asyncio.SelectorEventLoop):
         With no scheduler the loop runs CPython's own ``_run_once`` with no added cost: the
         instrumented step is bound on the instance only while a scheduler is installed.
         """
+        previous = self._lw_scheduler
+        release = getattr(previous, "release_all", None)
+        if release is not None and previous is not scheduler:
+            release(self._ready)  # type: ignore[attr-defined]
         self._lw_scheduler = scheduler
         if scheduler is None:
             self.__dict__.pop("_run_once", None)
@@ -166,9 +175,8 @@ class WardenLoop(asyncio.SelectorEventLoop):
 
     def _lw_run_once_scheduled(self) -> None:
         scheduler = self._lw_scheduler
-        ready: collections.deque[asyncio.Handle] = self._ready  # type: ignore[attr-defined]
-        if scheduler is not None and len(ready) > 1:
-            scheduler.reorder(ready)
+        if scheduler is not None:
+            scheduler.reorder(self._ready)  # type: ignore[attr-defined]
         super()._run_once()  # type: ignore[misc]
 
     # -- heartbeat (for the watchdog's blocking-call detector) -------------------------------

@@ -118,8 +118,8 @@ class Runtime:
     debug: bool = False
     loops: dict[tuple[str, str], LoopState] = field(default_factory=dict)
     current_item: pytest.Item | None = None
-    # Called with each loop the runtime creates (the clock plugin turns virtual time on).
-    on_new_loop: Callable[[WardenLoop], None] | None = None
+    # Called with each loop the runtime creates (the clock and fuzz plugins set it up).
+    new_loop_hooks: list[Callable[[WardenLoop], None]] = field(default_factory=list)
     _fixture_scopes: dict[object, str] = field(default_factory=dict)
     _kinds: dict[object, str | None] = field(default_factory=dict)
 
@@ -157,8 +157,8 @@ class Runtime:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
                     asyncio.set_event_loop(loop)
-            if self.on_new_loop is not None:
-                self.on_new_loop(loop)
+            for hook in self.new_loop_hooks:
+                hook(loop)
             driver = Driver(loop, f"loopwarden {key[0]} driver")
             state = LoopState(key[0], node, loop, driver)
             self.loops[key] = state

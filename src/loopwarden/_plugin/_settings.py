@@ -48,6 +48,26 @@ def _seconds(raw: str) -> float:
     return value
 
 
+def _count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("expected a whole number, e.g. 50 (0 turns it off)") from None
+    if value < 0:
+        raise ValueError("expected a whole number >= 0 (0 turns it off)")
+    return value
+
+
+def _seed(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("expected the whole-number seed a fuzz report printed") from None
+    if value < 0:
+        raise ValueError("expected a seed >= 0, as a fuzz report prints it")
+    return value
+
+
 def _boolean(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -132,6 +152,22 @@ SETTINGS: tuple[Setting, ...] = (
         "false",
         convert=_boolean,
         boolean=True,
+    ),
+    Setting(
+        "fuzz_runs",
+        "run each async test this many times, the first in FIFO order, the others under seeded "
+        "random schedules, to expose order-dependent tests (per test: "
+        "@pytest.mark.loopwarden(fuzz=N)); 0 turns it off",
+        "0",
+        convert=_count,
+        metavar="N",
+    ),
+    Setting(
+        "fuzz_seed",
+        "run each selected async test once, under the schedule of this seed (from a fuzz report)",
+        "",
+        convert=_seed,
+        metavar="SEED",
     ),
     Setting(
         "report",

@@ -94,10 +94,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     runtime = config.stash.get(runner.RUNTIME, None)
     if runtime is not None:
-        runtime.on_new_loop = clocks.new_loop
+        runtime.new_loop_hooks.append(clocks.new_loop)
     loop_guard = config.stash.get(guard.GUARD, None)
     if loop_guard is not None:
-        loop_guard.on_new_loop = clocks.new_loop
+        loop_guard.new_loop_hooks.append(clocks.new_loop)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

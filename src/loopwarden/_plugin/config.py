@@ -47,7 +47,7 @@ class State:
 STATE = pytest.StashKey[State]()
 
 #: The keyword arguments ``@pytest.mark.loopwarden(...)`` takes (each plugin reads its own).
-MARKER_KEYS = ("loop_scope", "monotonic", "timeout", "virtual_time")
+MARKER_KEYS = ("fuzz", "loop_scope", "monotonic", "timeout", "virtual_time")
 # Why a test's loopwarden marker is not valid; the test fails at setup with it.
 MARKER_ERROR = pytest.StashKey[str]()
 
@@ -165,9 +165,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     config.addinivalue_line(
         "markers",
-        "loopwarden(loop_scope=None, timeout=None, virtual_time=None, monotonic=None): run this "
-        "async test with loopwarden; loop_scope picks the loop (function, class, module, "
-        "package, session), virtual_time=True runs it in virtual time.",
+        "loopwarden(loop_scope=None, timeout=None, virtual_time=None, monotonic=None, "
+        "fuzz=None): run this async test with loopwarden; loop_scope picks the loop (function, "
+        "class, module, package, session), virtual_time=True runs it in virtual time, fuzz=N "
+        "runs it under N schedules.",
     )
     if state.mode is Mode.OWN:
         config.addinivalue_line(

@@ -39,16 +39,16 @@ class Guard:
     foreign_factories: bool = False
     # Set by the leak guard: sees what a runner's close would cancel silently.
     on_runner_close: Callable[[WardenLoop], None] | None = None
-    # Called with each loop made (the clock plugin turns virtual time on).
-    on_new_loop: Callable[[WardenLoop], None] | None = None
+    # Called with each loop made (the clock and fuzz plugins set it up for the current test).
+    new_loop_hooks: list[Callable[[WardenLoop], None]] = field(default_factory=list)
 
     def make_loop(self) -> WardenLoop:
         loop = new_loop()
         loop.set_owner(self.owner)
         loop.on_runner_close = self.on_runner_close
         self.loops.add(loop)
-        if self.on_new_loop is not None:
-            self.on_new_loop(loop)
+        for hook in self.new_loop_hooks:
+            hook(loop)
         return loop
 
     def set_owner(self, owner: Hashable | None) -> None:

@@ -1,0 +1,140 @@
+"""Schedule fuzzing: run a real asyncio loop's ready tasks in seeded, varied orders.
+
+Stock asyncio runs ready callbacks first-in first-out, so a race between tasks almost never
+shows on a developer's machine and shows "sometimes" in CI. :class:`FuzzScheduler` is installed
+on a :class:`~loopwarden._core._loop.WardenLoop` (``loop.set_scheduler``) and, before each loop
+iteration, changes the order of what is ready — in two ways, both driven by one seeded RNG:
+
+- **Permutation.** The *task steps* in the ready batch (a task starting, or resuming after the
+  future it awaited is done) are shuffled among the positions they occupy. Plain callbacks
+  (``call_soon``, future callbacks, transport and protocol calls) keep their places and their
+  FIFO order: asyncio documents that order, and code may rely on it.
+- **Holding a task back** (after PCT, "probabilistic concurrency testing"): now and then one task
+  step is taken out of the batch and put back only after 1 to ``max_hold`` later iterations, so
+  every other task runs several steps ahead of it — the deep interleavings a permutation of one
+  batch cannot reach (a reader running before a writer that started first). A step is held only
+  while something else is ready, so the loop never waits in ``select()`` on a held step.
+
+The same seed gives the same decisions for the same sequence of ready batches: a run that uses
+virtual time and no real I/O replays exactly. Real I/O and threads change which batches the loop
+sees, so a replay is then best effort.
+
+Limits: only the order of what is ready at the same time changes — never whether a timer fires
+before another, or when I/O arrives; a race that needs a thread to run at a certain moment, or
+two timers to swap, is out of reach.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import random
+from typing import Any
+
+#: The default chance, per iteration, of starting to hold a task step back.
+HOLD_PROBABILITY = 0.15
+#: The default longest hold, in loop iterations.
+MAX_HOLD = 3
+
+
+def is_task_step(handle: asyncio.Handle) -> bool:
+    """Is ``handle`` the step or wake-up of a task the fuzzer may reorder?
+
+    Every task counts (C and Python tasks alike) except the own runner's long-lived drivers of
+    wider-scoped fixtures ("loopwarden session driver", …): they exist in one run and not in
+    another (a replay of one test starts the session), so reordering them would make a replay
+    differ. Their fixtures' steps therefore keep FIFO order.
+    """
+    callback = getattr(handle, "_callback", None)
+    task = getattr(callback, "__self__", None)
+    if not isinstance(task, asyncio.Task):
+        return False
+    name = task.get_name()
+    return not (name.startswith("loopwarden ") and name.endswith(" driver"))
+
+
+class FuzzScheduler:
+    """A seeded scheduler for :meth:`WardenLoop.set_scheduler`; see the module docstring.
+
+    Args:
+        seed: the schedule; the same seed, the same decisions.
+        hold_probability: chance per iteration of holding one task step back (0 turns it off).
+        max_hold: the longest hold, in iterations.
+    """
+
+    def __init__(
+        self, seed: int, *, hold_probability: float = HOLD_PROBABILITY, max_hold: int = MAX_HOLD
+    ) -> None:
+        self.seed = seed
+        self._rng = random.Random(seed)
+        self._hold_probability = hold_probability
+        self._max_hold = max(1, max_hold)
+        self._held: list[list[Any]] = []  # [iterations left, handle]
+        #: Iterations seen, and how many had their order changed.
+        self.iterations = 0
+        self.changed = 0
+
+    def restart(self, part: str) -> None:
+        """Start the decisions afresh for a new part of the run (e.g. a test's call phase).
+
+        What ran before (fixtures set up in another order, a loop made earlier or later) then
+        does not shift the decisions of this part: a replay of one test alone makes the same
+        choices in its call phase as the run inside the whole suite did.
+        """
+        self._rng = random.Random(f"{self.seed}:{part}")
+
+    @property
+    def holding(self) -> int:
+        """How many task steps are held back right now."""
+        return len(self._held)
+
+    def reorder(self, ready: collections.deque[asyncio.Handle]) -> None:
+        self.iterations += 1
+        released = self._release(ready)
+        if not ready:
+            return
+        batch = list(ready)
+        steps = [i for i, handle in enumerate(batch) if is_task_step(handle)]
+        if not steps:
+            return
+        changed = released
+        if len(steps) > 1:
+            order = [batch[i] for i in steps]
+            self._rng.shuffle(order)
+            for position, handle in zip(steps, order, strict=True):
+                if batch[position] is not handle:
+                    changed = True
+                batch[position] = handle
+        # Draws and decisions depend only on the task steps, so that other callbacks in the
+        # batch (the runner's own) do not change them; a hold needs another step ready.
+        if self._rng.random() < self._hold_probability and len(steps) > 1:
+            position = steps[self._rng.randrange(len(steps))]
+            handle = batch.pop(position)
+            self._held.append([self._rng.randint(1, self._max_hold), handle])
+            changed = True
+        if changed:
+            self.changed += 1
+            ready.clear()
+            ready.extend(batch)
+
+    def _release(self, ready: collections.deque[asyncio.Handle]) -> bool:
+        """Put back the held steps whose time has come (all, if nothing else is ready)."""
+        if not self._held:
+            return False
+        everything = not ready
+        keep: list[list[Any]] = []
+        back: list[asyncio.Handle] = []
+        for entry in self._held:
+            entry[0] -= 1
+            if everything or entry[0] <= 0:
+                back.append(entry[1])
+            else:
+                keep.append(entry)
+        self._held = keep
+        ready.extend(back)
+        return bool(back)
+
+    def release_all(self, ready: collections.deque[asyncio.Handle]) -> None:
+        """Put every held step back (when the scheduler is removed)."""
+        ready.extend(entry[1] for entry in self._held)
+        self._held = []

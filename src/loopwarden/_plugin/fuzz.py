@@ -1,0 +1,273 @@
+"""Schedule fuzzing in pytest: ``--lw-fuzz-runs=N``, ``@pytest.mark.loopwarden(fuzz=N)``,
+``--lw-fuzz-seed=SEED``.
+
+With N runs, each async test is collected N times (ids ``fuzz0`` … ``fuzzN-1``), each a full
+test with its own setup and teardown. Run 0 keeps asyncio's FIFO order; run *i* > 0 runs under
+the :class:`~loopwarden._core._fuzz.FuzzScheduler` of a seed derived from the test's id and *i* —
+the same seeds on every machine and every run, so a schedule that fails in CI fails locally too.
+The scheduler is on from the start of the test's setup to the end of its teardown, on every loop
+the test and its fixtures use.
+
+A failing fuzzed run names its seed and the command that replays it; the terminal summary lists
+the tests that failed under some schedule but passed in FIFO order — the order-dependent ones —
+first. ``--lw-fuzz-seed=SEED`` runs each selected async test once, under that seed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import shlex
+import zlib
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from loopwarden._core._fuzz import FuzzScheduler
+from loopwarden._core._loop import WardenLoop
+from loopwarden._plugin import _settings
+from loopwarden._plugin._loops import live_loops
+from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg
+
+#: The parameter that carries the run index (a fixture of that name returns it).
+FUZZ_ARG = "_loopwarden_fuzz_run"
+# Per test: the seed of its schedule (absent: FIFO).
+SEED = pytest.StashKey[int]()
+FUZZ = pytest.StashKey["Fuzz"]()
+_FUZZ_ID = re.compile(r"(?:-fuzz\d+(?=\])|\[fuzz\d+\])")
+
+
+def seed_for(nodeid: str, run: int) -> int:
+    """The seed of run ``run`` (> 0) of the test ``nodeid`` (without its fuzz id)."""
+    return zlib.crc32(f"{nodeid}#{run}".encode()) or run
+
+
+def base_nodeid(nodeid: str) -> str:
+    """``nodeid`` without the ``fuzzN`` part of its parameter id."""
+    return _FUZZ_ID.sub("", nodeid)
+
+
+@dataclass
+class Outcome:
+    """What happened to the runs of one test."""
+
+    runs: int = 0
+    fifo_failed: bool = False
+    failed: list[int] = field(default_factory=list)  # seeds of failed fuzzed runs
+
+
+@dataclass
+class Fuzz:
+    """The session's fuzzing state."""
+
+    config: pytest.Config
+    runs: int
+    replay: int | None
+    current: FuzzScheduler | None = None
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+    def install(self, loop: WardenLoop) -> None:
+        if self.current is not None:
+            loop.set_scheduler(self.current)
+
+    def switch(self, scheduler: FuzzScheduler | None) -> None:
+        self.current = scheduler
+        for loop in live_loops(self.config):
+            loop.set_scheduler(scheduler)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.mode is Mode.LIMITED:
+        return
+    runs = int(_settings.read_value(config, "fuzz_runs"))  # type: ignore[call-overload]
+    raw_seed = _settings.read(config, "fuzz_seed").value
+    replay = _settings._seed(raw_seed) if raw_seed else None
+    config.stash[FUZZ] = Fuzz(config, runs, replay)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    fuzz = session.config.stash.get(FUZZ, None)
+    if fuzz is None:
+        return
+    from loopwarden._plugin import guard, runner
+
+    runtime = session.config.stash.get(runner.RUNTIME, None)
+    if runtime is not None:
+        runtime.new_loop_hooks.append(fuzz.install)
+    loop_guard = session.config.stash.get(guard.GUARD, None)
+    if loop_guard is not None:
+        loop_guard.new_loop_hooks.append(fuzz.install)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    fuzz = config.stash.get(FUZZ, None)
+    if fuzz is None:
+        return None
+    if fuzz.replay is not None:
+        return f"loopwarden: replaying fuzz schedule {fuzz.replay} (--lw-fuzz-seed)"
+    if fuzz.runs > 1:
+        return f"loopwarden: fuzzing every async test over {fuzz.runs} schedules (the first FIFO)"
+    return None
+
+
+def _runs_for(definition: Any, default: int) -> int | str:
+    """Runs for a test: its marker's ``fuzz`` or the setting; a message when the marker is bad."""
+    found = False
+    raw: object = None
+    for mark in definition.iter_markers("loopwarden"):
+        if "fuzz" in mark.kwargs:
+            found, raw = True, mark.kwargs["fuzz"]
+            break
+    if not found:
+        return default
+    if raw is False:
+        return 0
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        return (
+            f"@pytest.mark.loopwarden(fuzz={raw!r}) is not valid; use fuzz=N (a number of "
+            "schedules, e.g. fuzz=50) or fuzz=False"
+        )
+    return raw
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    fuzz = metafunc.config.stash.get(FUZZ, None)
+    if fuzz is None or fuzz.replay is not None:
+        return
+    if not inspect.iscoroutinefunction(metafunc.function):
+        return
+    runs = _runs_for(metafunc.definition, fuzz.runs)
+    if isinstance(runs, str) or runs < 2:
+        return  # a bad marker fails the test at setup (see pytest_itemcollected)
+    metafunc.fixturenames.append(FUZZ_ARG)
+    metafunc.parametrize(FUZZ_ARG, range(runs), indirect=True, ids=lambda i: f"fuzz{i}")
+
+
+@pytest.fixture
+def _loopwarden_fuzz_run(request: pytest.FixtureRequest) -> int:
+    """The index of this fuzzed run (0: FIFO order)."""
+    return int(request.param)
+
+
+@pytest.hookimpl(tryfirst=True)  # before the own runner wraps async test functions
+def pytest_itemcollected(item: pytest.Item) -> None:
+    fuzz = item.config.stash.get(FUZZ, None)
+    if fuzz is None or not isinstance(item, pytest.Function):
+        return
+    found, _ = marker_arg(item, "fuzz")
+    if found:
+        runs = _runs_for(item, fuzz.runs)
+        if isinstance(runs, str):
+            item.stash[MARKER_ERROR] = f"loopwarden: {item.nodeid}: {runs}."
+            return
+    if fuzz.replay is not None:
+        if inspect.iscoroutinefunction(getattr(item, "function", None)):
+            item.stash[SEED] = fuzz.replay
+        return
+    callspec = getattr(item, "callspec", None)
+    run = callspec.params.get(FUZZ_ARG) if callspec is not None else None
+    if run is None:
+        return
+    fuzz.outcomes.setdefault(base_nodeid(item.nodeid), Outcome())
+    if run > 0:
+        item.stash[SEED] = seed_for(base_nodeid(item.nodeid), run)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    fuzz = item.config.stash.get(FUZZ, None)
+    seed = item.stash.get(SEED, None)
+    if fuzz is not None and seed is not None:
+        fuzz.switch(FuzzScheduler(seed))
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    fuzz = item.config.stash.get(FUZZ, None)
+    if fuzz is not None and fuzz.current is not None:
+        fuzz.current.restart("call")
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    fuzz = item.config.stash.get(FUZZ, None)
+    if fuzz is not None and fuzz.current is not None:
+        fuzz.current.restart("teardown")
+    try:
+        return (yield)
+    finally:
+        if fuzz is not None and fuzz.current is not None:
+            fuzz.switch(None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    fuzz = item.config.stash.get(FUZZ, None)
+    if fuzz is None:
+        return report
+    base = base_nodeid(item.nodeid)
+    outcome = fuzz.outcomes.get(base)
+    seed = item.stash.get(SEED, None)
+    if outcome is not None and call.when == "setup":
+        outcome.runs += 1
+    if not report.failed:
+        return report
+    if outcome is not None:
+        if seed is None:
+            outcome.fifo_failed = True
+        elif seed not in outcome.failed:
+            outcome.failed.append(seed)
+    if seed is not None:
+        report.sections.append(("loopwarden fuzz", _replay_text(item, base, seed)))
+    return report
+
+
+def _replay_text(item: pytest.Item, base: str, seed: int) -> str:
+    from loopwarden._plugin.clock import VIRTUAL
+
+    exact = (
+        "the replay is exact if the test makes no real I/O and starts no threads"
+        if item.stash.get(VIRTUAL, False)
+        else "best effort: the test runs in real time; in virtual time and without real I/O "
+        "the replay would be exact"
+    )
+    return (
+        f"This run used fuzz schedule {seed}. Replay it with:\n"
+        f"  pytest {shlex.quote(base)} --lw-fuzz-seed={seed}\n"
+        f"({exact})."
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    fuzz = config.stash.get(FUZZ, None)
+    if fuzz is None or not fuzz.outcomes:
+        return
+    outcomes = fuzz.outcomes
+    schedules = sum(o.runs for o in outcomes.values())
+    flaky = [(nodeid, o) for nodeid, o in outcomes.items() if o.failed and not o.fifo_failed]
+    broken = [nodeid for nodeid, o in outcomes.items() if o.fifo_failed]
+    terminalreporter.section("loopwarden fuzz")
+    write = terminalreporter.write_line
+    write(
+        f"{len(outcomes)} test{'s' if len(outcomes) != 1 else ''} fuzzed, {schedules} "
+        f"schedule{'s' if schedules != 1 else ''} run; {len(flaky)} order-dependent "
+        "(failed under some schedule, passed in FIFO order)"
+    )
+    for nodeid, outcome in flaky:
+        seed = outcome.failed[0]
+        write(
+            f"  ORDER-DEPENDENT {nodeid}: {len(outcome.failed)} of {outcome.runs - 1} schedules "
+            f"failed; replay: pytest {shlex.quote(nodeid)} --lw-fuzz-seed={seed}"
+        )
+    for nodeid in broken:
+        write(f"  FAILS IN FIFO ORDER TOO {nodeid} (not a scheduling problem, or not only)")

@@ -1,0 +1,134 @@
+"""The fuzz scheduler finds every order-dependent bug of the corpus and no fixed one."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+
+import pytest
+
+import loopwarden
+from loopwarden._core._fuzz import FuzzScheduler
+from tests.core.fuzz_corpus import SCENARIOS
+
+
+def outcome(scenario, seed: int | None) -> str | None:
+    """Run ``scenario`` in virtual time under ``seed`` (None: FIFO); its failure, or None."""
+
+    def factory():
+        loop = loopwarden.new_loop()
+        if seed is not None:
+            loop.set_scheduler(FuzzScheduler(seed))
+        return loop
+
+    async def main():
+        with loopwarden.virtual_time():
+            await scenario()
+
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(main())
+    except (AssertionError, loopwarden.LoopIdle, RuntimeError) as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return None
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_each_bug_hides_in_fifo_order_and_is_found_within_50_schedules(name):
+    bug, _ = SCENARIOS[name]
+    assert outcome(bug, None) is None, "the corpus bug must pass in FIFO order"
+    failing = [seed for seed in range(1, 51) if outcome(bug, seed) is not None]
+    assert failing, f"{name}: no schedule of 50 found the bug"
+    # The same seed fails the same way again: a replay reproduces it.
+    assert outcome(bug, failing[0]) == outcome(bug, failing[0]) is not None
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_no_fixed_version_fails_under_500_schedules(name):
+    _, fixed = SCENARIOS[name]
+    failures = {seed: why for seed in range(500) if (why := outcome(fixed, seed)) is not None}
+    assert failures == {}
+
+
+def test_plain_callbacks_keep_their_fifo_order_while_task_steps_move():
+    async def main(seed: int) -> tuple[list[str], list[str]]:
+        loop = asyncio.get_running_loop()
+        order: list[str] = []
+
+        async def task(name: str) -> None:
+            for i in range(3):
+                order.append(f"{name}{i}")
+                loop.call_soon(order.append, f"cb-{name}{i}")
+                await asyncio.sleep(0)
+
+        await asyncio.gather(task("a"), task("b"), task("c"))
+        callbacks = [entry for entry in order if entry.startswith("cb-")]
+        steps = [entry for entry in order if not entry.startswith("cb-")]
+        return callbacks, steps
+
+    def run(seed: int):
+        def factory():
+            loop = loopwarden.new_loop()
+            loop.set_scheduler(FuzzScheduler(seed))
+            return loop
+
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(main(seed))
+
+    step_orders = set()
+    for seed in range(1, 60):
+        callbacks, steps = run(seed)
+        # Each callback runs after the step that scheduled it, and callbacks scheduled by one
+        # task stay in the order that task scheduled them.
+        for name in "abc":
+            mine = [c for c in callbacks if c.startswith(f"cb-{name}")]
+            assert mine == [f"cb-{name}0", f"cb-{name}1", f"cb-{name}2"]
+        step_orders.add(tuple(steps))
+    assert len(step_orders) > 5, "task steps should run in many different orders"
+
+
+def test_removing_the_scheduler_gives_back_the_steps_it_held():
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, loopwarden.WardenLoop)
+        scheduler = FuzzScheduler(7, hold_probability=1.0, max_hold=3)
+        loop.set_scheduler(scheduler)
+        done: list[int] = []
+
+        async def worker(i: int) -> None:
+            await asyncio.sleep(0)
+            done.append(i)
+
+        tasks = [asyncio.create_task(worker(i)) for i in range(4)]
+        await asyncio.sleep(0)
+        held_while_on = scheduler.holding
+        loop.set_scheduler(None)
+        await asyncio.gather(*tasks)
+        return [held_while_on, *sorted(done)]
+
+    with asyncio.Runner(loop_factory=loopwarden.new_loop) as runner:
+        held, *done = runner.run(main())
+    assert held >= 1
+    assert done == [0, 1, 2, 3]
+
+
+def test_a_held_step_never_leaves_the_loop_waiting():
+    # One task, holding always on: nothing else is ever ready, so nothing may be held.
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        scheduler = FuzzScheduler(3, hold_probability=1.0)
+        loop.set_scheduler(scheduler)  # type: ignore[attr-defined]
+        for _ in range(100):
+            await asyncio.sleep(0)
+        return scheduler.holding
+
+    with asyncio.Runner(loop_factory=loopwarden.new_loop) as runner:
+        assert runner.run(main()) == 0
+
+
+def test_the_corpus_has_a_dozen_shapes():
+    assert len(SCENARIOS) >= 12
+    counts = collections.Counter(
+        fixed is not bug and bug.__name__.startswith("bug_") for bug, fixed in SCENARIOS.values()
+    )
+    assert counts == {True: len(SCENARIOS)}
