@@ -475,3 +475,41 @@ def test_aiohttp_and_httpx_client_timeouts_fire_in_virtual_time(pytester, run):
     )
     result = run()
     result.assert_outcomes(passed=2)
+
+
+def test_a_project_loop_factory_keeps_real_time_and_says_so(pytester, guarded):
+    pytest.importorskip("pytest_asyncio")
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makeconftest(
+        """
+        import asyncio
+
+        def pytest_asyncio_loop_factories(config, item):
+            return {"stdlib": asyncio.new_event_loop}
+        """
+    )
+    pytester.makepyfile(
+        test_foreign="""
+        import asyncio, pytest
+
+        @pytest.mark.loopwarden(virtual_time=True, fuzz=2)
+        async def test_it():
+            assert not hasattr(asyncio.get_running_loop(), "virtual_time")
+        """
+    )
+    result = guarded("-W", "default")
+    result.assert_outcomes(passed=2, warnings=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*PytestWarning: loopwarden: this test asks for virtual time, but the project's "
+            "pytest_asyncio_loop_factories hook supplies its own loops, which run in real time. "
+            "Let loopwarden supply the loops (remove the hook's answer) or drop virtual time "
+            "for this test.",
+            "*PytestWarning: loopwarden: this test asks for a fuzzed schedule, but the project's "
+            "pytest_asyncio_loop_factories hook supplies its own loops, which keep FIFO order. "
+            "Let loopwarden supply the loops (remove the hook's answer) or drop a fuzzed "
+            "schedule for this test.",
+        ]
+    )

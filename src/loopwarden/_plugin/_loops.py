@@ -22,3 +22,19 @@ def live_loops(config: pytest.Config) -> list[WardenLoop]:
     if loop_guard is not None:
         found.extend(loop for loop in list(loop_guard.loops) if not loop.is_closed())
     return found
+
+
+def warn_if_foreign(item: pytest.Item, feature: str, instead: str) -> None:
+    """Warn that ``feature`` cannot apply: the project supplies pytest-asyncio's loops itself."""
+    from loopwarden._plugin import guard
+
+    loop_guard = item.config.stash.get(guard.GUARD, None)
+    if loop_guard is not None and loop_guard.foreign_factories:
+        item.warn(
+            pytest.PytestWarning(
+                f"loopwarden: this test asks for {feature}, but the project's "
+                f"pytest_asyncio_loop_factories hook supplies its own loops, which {instead}. "
+                f"Let loopwarden supply the loops (remove the hook's answer) or drop {feature} "
+                "for this test."
+            )
+        )

@@ -26,7 +26,7 @@ import pytest
 from loopwarden._core._clock import Clock, monotonic_follows_loop
 from loopwarden._core._loop import WardenLoop
 from loopwarden._plugin import _settings
-from loopwarden._plugin._loops import live_loops
+from loopwarden._plugin._loops import live_loops, warn_if_foreign
 from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg
 
 # Per test: does it run in virtual time? And does time.monotonic() follow the loop's clock?
@@ -153,28 +153,13 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
         for loop in live_loops(item.config):
             loop.quiet.reset_baseline()
         if item.stash.get(VIRTUAL, False):
-            _warn_if_foreign(item)
+            warn_if_foreign(item, "virtual time", "run in real time")
             clocks.current = item
             clocks.switch_all(True)
             if item.stash.get(MONOTONIC, False):
                 clocks.following = contextlib.ExitStack()
                 clocks.following.enter_context(monotonic_follows_loop())
     return (yield)
-
-
-def _warn_if_foreign(item: pytest.Item) -> None:
-    from loopwarden._plugin import guard
-
-    loop_guard = item.config.stash.get(guard.GUARD, None)
-    if loop_guard is not None and loop_guard.foreign_factories:
-        item.warn(
-            pytest.PytestWarning(
-                "loopwarden: this test asks for virtual time, but the project's "
-                "pytest_asyncio_loop_factories hook supplies its own loops, which run in real "
-                "time. Let loopwarden supply the loops (remove the hook's answer) or drop "
-                "virtual time for this test."
-            )
-        )
 
 
 @pytest.hookimpl(wrapper=True)

@@ -28,7 +28,7 @@ import pytest
 from loopwarden._core._fuzz import FuzzScheduler
 from loopwarden._core._loop import WardenLoop
 from loopwarden._plugin import _settings
-from loopwarden._plugin._loops import live_loops
+from loopwarden._plugin._loops import live_loops, warn_if_foreign
 from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg
 
 #: The parameter that carries the run index (a fixture of that name returns it).
@@ -183,6 +183,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     fuzz = item.config.stash.get(FUZZ, None)
     seed = item.stash.get(SEED, None)
     if fuzz is not None and seed is not None:
+        warn_if_foreign(item, "a fuzzed schedule", "keep FIFO order")
         fuzz.switch(FuzzScheduler(seed))
     return (yield)
 
