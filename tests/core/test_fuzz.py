@@ -132,3 +132,74 @@ def test_the_corpus_has_a_dozen_shapes():
         fixed is not bug and bug.__name__.startswith("bug_") for bug, fixed in SCENARIOS.values()
     )
     assert counts == {True: len(SCENARIOS)}
+
+
+def test_no_task_step_moves_ahead_of_a_plain_callback():
+    async def main() -> set[tuple[str, ...]]:
+        loop = asyncio.get_running_loop()
+        tasks = [asyncio.create_task(asyncio.sleep(0), name=f"t{i}") for i in range(4)]
+
+        def plain() -> None:
+            pass
+
+        seen = set()
+        for seed in range(200):
+            ready = collections.deque(
+                [
+                    asyncio.Handle(tasks[0].get_name, (), loop),
+                    asyncio.Handle(plain, (), loop),
+                    asyncio.Handle(tasks[1].get_name, (), loop),
+                    asyncio.Handle(tasks[2].get_name, (), loop),
+                    asyncio.Handle(tasks[3].get_name, (), loop),
+                ]
+            )
+            FuzzScheduler(seed, hold_probability=0.0).reorder(ready)
+            seen.add(tuple(h._callback() if h._callback is not plain else "cb" for h in ready))
+        await asyncio.gather(*tasks)
+        return seen
+
+    with asyncio.Runner(loop_factory=loopwarden.new_loop) as runner:
+        orders = runner.run(main())
+    assert {order[:2] for order in orders} == {("t0", "cb")}
+    assert {order[2:] for order in orders} == {
+        ("t1", "t2", "t3"),
+        ("t1", "t3", "t2"),
+        ("t2", "t1", "t3"),
+        ("t2", "t3", "t1"),
+        ("t3", "t1", "t2"),
+        ("t3", "t2", "t1"),
+    }
+
+
+def test_many_connections_under_fuzzing_raise_nothing_in_asyncio_internals():
+    async def main(seed: int) -> list[str]:
+        loop = asyncio.get_running_loop()
+        loop.set_scheduler(FuzzScheduler(seed))  # type: ignore[attr-defined]
+        errors: list[str] = []
+        loop.set_exception_handler(lambda _, context: errors.append(context["message"]))
+
+        async def handle(reader, writer):
+            writer.write(await reader.readline())
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        host, port = server.sockets[0].getsockname()[:2]
+
+        async def ping(i: int) -> bytes:
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(b"%d\n" % i)
+            line = await reader.readline()
+            writer.close()
+            await writer.wait_closed()
+            return line
+
+        lines = await asyncio.gather(*(ping(i) for i in range(5)))
+        server.close()
+        await server.wait_closed()
+        assert lines == [b"%d\n" % i for i in range(5)]
+        return errors
+
+    for seed in range(1, 31):
+        with asyncio.Runner(loop_factory=loopwarden.new_loop) as runner:
+            assert runner.run(main(seed)) == [], f"seed {seed}"

@@ -317,12 +317,13 @@ def test_settle_and_eventually_replace_sleep_barriers(pytester, run):
             "loopwarden(virtul_time=True)",
             "loopwarden: test_bad.py::test_it: @pytest.mark.loopwarden(virtul_time=...) is not "
             "an argument loopwarden knows; did you mean virtual_time? known arguments: "
-            "loop_scope, monotonic, timeout, virtual_time.",
+            "fuzz, loop_scope, monotonic, timeout, virtual_time.",
         ),
         (
             "loopwarden(True)",
             "loopwarden: test_bad.py::test_it: @pytest.mark.loopwarden(True,) takes keyword "
-            "arguments only (loop_scope=..., monotonic=..., timeout=..., virtual_time=...).",
+            "arguments only (fuzz=..., loop_scope=..., monotonic=..., timeout=..., "
+            "virtual_time=...).",
         ),
     ],
 )
@@ -511,5 +512,88 @@ def test_a_project_loop_factory_keeps_real_time_and_says_so(pytester, guarded):
             "pytest_asyncio_loop_factories hook supplies its own loops, which keep FIFO order. "
             "Let loopwarden supply the loops (remove the hook's answer) or drop a fuzzed "
             "schedule for this test.",
+        ]
+    )
+
+
+def test_threads_that_fixtures_start_hold_the_clock_while_they_work(pytester, run):
+    pytester.makeconftest(
+        """
+        import queue, threading, time
+        import pytest
+
+        def start_worker():
+            jobs = queue.Queue()
+
+            def serve():
+                while True:
+                    job = jobs.get()
+                    if job is None:
+                        return
+                    loop, reply, seconds = job
+                    time.sleep(seconds)  # sleep-ok: the worker's real work
+                    loop.call_soon_threadsafe(reply.set_result, "done")
+
+            thread = threading.Thread(target=serve)
+            thread.start()
+            return jobs, thread
+
+        @pytest.fixture
+        def worker():
+            jobs, thread = start_worker()
+            yield jobs
+            jobs.put(None)
+            thread.join()
+
+        @pytest.fixture(scope="session")
+        def session_worker():
+            jobs, thread = start_worker()
+            yield jobs
+            jobs.put(None)
+            thread.join()
+        """
+    )
+    pytester.makepyfile(
+        test_workers="""
+        import asyncio, pytest
+
+        pytestmark = pytest.mark.loopwarden(virtual_time=True)
+
+        async def ask(jobs):
+            loop = asyncio.get_running_loop()
+            reply = loop.create_future()
+            jobs.put((loop, reply, 0.2))
+            return await asyncio.wait_for(reply, 5)
+
+        async def test_function_fixture_thread(worker):
+            assert await ask(worker) == "done"
+
+        async def test_session_fixture_thread_first(session_worker):
+            assert await ask(session_worker) == "done"
+
+        async def test_session_fixture_thread_again(session_worker):
+            assert await ask(session_worker) == "done"
+        """
+    )
+    result = run("-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+
+
+def test_an_idle_loop_is_reported_with_the_watchdog_off(pytester, run):
+    pytester.makepyfile(
+        test_idle_off="""
+        import asyncio, pytest
+
+        @pytest.mark.loopwarden(virtual_time=True)
+        async def test_waits_for_nothing():
+            await asyncio.Event().wait()
+        """
+    )
+    result = run("--lw-timeout=0", "--lw-blocking=0")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test hung in its call phase: the loop went idle in virtual time (no "
+            "timer scheduled, nothing working), so nothing can wake it; 1 task was pending:",
         ]
     )

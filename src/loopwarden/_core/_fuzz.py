@@ -6,9 +6,12 @@ on a :class:`~loopwarden._core._loop.WardenLoop` (``loop.set_scheduler``) and, b
 iteration, changes the order of what is ready — in two ways, both driven by one seeded RNG:
 
 - **Permutation.** The *task steps* in the ready batch (a task starting, or resuming after the
-  future it awaited is done) are shuffled among the positions they occupy. Plain callbacks
-  (``call_soon``, future callbacks, transport and protocol calls) keep their places and their
-  FIFO order: asyncio documents that order, and code may rely on it.
+  future it awaited is done) are shuffled among themselves, within each run of task steps that
+  no plain callback separates. Plain callbacks (``call_soon``, future callbacks, transport and
+  protocol calls) keep their places and their FIFO order, and no task step moves ahead of one:
+  asyncio's own machinery relies on a future's callbacks running in the order they were added
+  (``sock_connect`` removes its writer in a callback that must run before the task that awaited
+  it makes a transport on the socket).
 - **Holding a task back** (after PCT, "probabilistic concurrency testing"): now and then one task
   step is taken out of the batch and put back only after 1 to ``max_hold`` later iterations, so
   every other task runs several steps ahead of it — the deep interleavings a permutation of one
@@ -51,6 +54,17 @@ def is_task_step(handle: asyncio.Handle) -> bool:
         return False
     name = task.get_name()
     return not (name.startswith("loopwarden ") and name.endswith(" driver"))
+
+
+def _runs(positions: list[int]) -> list[list[int]]:
+    """Split sorted positions into runs of consecutive ones."""
+    runs: list[list[int]] = []
+    for position in positions:
+        if runs and runs[-1][-1] == position - 1:
+            runs[-1].append(position)
+        else:
+            runs.append([position])
+    return runs
 
 
 class FuzzScheduler:
@@ -98,10 +112,12 @@ class FuzzScheduler:
         if not steps:
             return
         changed = released
-        if len(steps) > 1:
-            order = [batch[i] for i in steps]
+        for run in _runs(steps):
+            if len(run) < 2:
+                continue
+            order = [batch[i] for i in run]
             self._rng.shuffle(order)
-            for position, handle in zip(steps, order, strict=True):
+            for position, handle in zip(run, order, strict=True):
                 if batch[position] is not handle:
                     changed = True
                 batch[position] = handle

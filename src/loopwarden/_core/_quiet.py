@@ -97,9 +97,11 @@ class Quiet:
 
     # -- configuration ----------------------------------------------------------------------
 
-    def reset_baseline(self) -> None:
-        """Threads alive now are background: only threads started later can hold the loop."""
-        self.baseline = {t.ident for t in threading.enumerate() if t.ident is not None}
+    def reset_baseline(self, baseline: set[int] | None = None) -> None:
+        """Threads alive now (or the idents given) are background: only others hold the loop."""
+        if baseline is None:
+            baseline = {t.ident for t in threading.enumerate() if t.ident is not None}
+        self.baseline = baseline
 
     def refresh(self) -> None:
         """Install the select wrapper while someone needs it; remove it when nobody does."""

@@ -10,16 +10,17 @@ When, in virtual time, the loop goes idle — nothing scheduled, nothing working
 wake the test: the watchdog reports the hang at once (see :meth:`Watchdog.report_idle`), with
 every task's await, instead of after ``loopwarden_timeout`` real seconds.
 
-At the start of every test (virtual or not), each live loop's quiet check takes the threads
-alive then as background: only threads started by the test and its fixtures hold ``settle()``
-and the virtual clock.
+Threads alive when the session started are background; every thread started later — by a test
+or a fixture of any scope — holds ``settle()`` and the virtual clock while it works (a thread
+parked until someone wakes it does not).
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -45,6 +46,10 @@ class Clocks:
     monotonic: bool = False
     current: pytest.Item | None = None
     following: contextlib.ExitStack | None = None
+    # Threads alive when the session started (pytest's, xdist's, the interpreter's): background.
+    # Every thread started later — by a test or by a fixture of any scope — may call back into
+    # the loop, so it holds the clock while it works (a parked one does not).
+    baseline: set[int] = field(default_factory=set)
 
     def switch_on(self, loop: WardenLoop) -> None:
         loop.quiet.on_idle = lambda: self._idle(loop)
@@ -59,6 +64,7 @@ class Clocks:
                 loop.quiet.on_idle = None
 
     def new_loop(self, loop: WardenLoop) -> None:
+        loop.quiet.reset_baseline(self.baseline)
         if self.current is not None:
             self.switch_on(loop)
 
@@ -90,6 +96,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     clocks = config.stash.get(CLOCKS, None)
     if clocks is None:
         return
+    clocks.baseline = {t.ident for t in threading.enumerate() if t.ident is not None}
     from loopwarden._plugin import guard, runner
 
     runtime = config.stash.get(runner.RUNTIME, None)
@@ -151,7 +158,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     clocks = item.config.stash.get(CLOCKS, None)
     if clocks is not None:
         for loop in live_loops(item.config):
-            loop.quiet.reset_baseline()
+            loop.quiet.reset_baseline(clocks.baseline)
         if item.stash.get(VIRTUAL, False):
             warn_if_foreign(item, "virtual time", "run in real time")
             clocks.current = item

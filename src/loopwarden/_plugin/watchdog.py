@@ -71,8 +71,11 @@ class Watch:
         return None
 
     def arm(self, item: pytest.Item, phase: str) -> bool:
+        from loopwarden._plugin.clock import VIRTUAL
+
         timeout = item.stash.get(TIMEOUT, self.timeout)
-        if not timeout and not self.blocking:
+        # In virtual time the watchdog is armed even with no deadline: an idle loop is reported.
+        if not timeout and not self.blocking and not item.stash.get(VIRTUAL, False):
             return False
         loop = self.loop_for(item)
         self.item = item
@@ -160,8 +163,7 @@ def pytest_configure(config: pytest.Config) -> None:
     timeout = float(_settings.read_value(config, "timeout"))  # type: ignore[arg-type]
     blocking = float(_settings.read_value(config, "blocking"))  # type: ignore[arg-type]
     action = str(_settings.read(config, "blocking_action").value)
-    if not timeout and not blocking:
-        return
+    # Made even when both are 0: tests in virtual time arm it to report an idle loop.
     watch = Watch(config, timeout, blocking, action)
     config.stash[WATCHDOG] = watch
     config.add_cleanup(watch.watchdog.close)
