@@ -23,7 +23,7 @@ lw_env() {
     # with the test extras only (pytest-asyncio needs a newer pytest than the oldest we support).
     local want="${1:-3.11}"
     shift || true
-    local extras="dev,aiohttp,httpx,ws,db"
+    local extras="dev,aiohttp,httpx,ws,db,postgres"
     LW_VENV="$lw_root/.venv-$want"
     if [ "$#" -gt 0 ]; then
         extras="test"

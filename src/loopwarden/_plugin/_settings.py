@@ -175,6 +175,14 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         metavar="PATH",
     ),
+    Setting(
+        "db_url",
+        "the database of the db_engine/db_session fixtures: empty for an SQLite file in a temp "
+        "dir, 'postgresql' for a throwaway PostgreSQL server started from the system's "
+        "binaries, or a SQLAlchemy URL of a server you run",
+        "",
+        metavar="URL",
+    ),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -1,0 +1,295 @@
+"""Database fixtures for async SQLAlchemy apps: ``db_engine``, ``db_connection``, ``db_session``,
+``db_override`` and ``db_url`` (``pip install 'loopwarden[db]'``; ``[postgres]`` for PostgreSQL).
+
+- The database comes from ``loopwarden_db_url`` / ``--lw-db-url``: by default an SQLite file in
+  the session's temp dir (aiosqlite); ``postgresql`` starts a throwaway PostgreSQL server from the
+  system's binaries (see :mod:`loopwarden._db._postgres`); any other value is a SQLAlchemy URL.
+  Each xdist worker gets its own database.
+- The schema is built once per session from what the project's ``loopwarden_db_schema`` fixture
+  returns (a ``MetaData``, a declarative ``Base``, or an async function of a connection, e.g.
+  Alembic migrations).
+- Each test runs in a transaction that is rolled back at its teardown; sessions join it through
+  SAVEPOINTs, so code under test may commit.
+- Engines are per event loop (see :mod:`loopwarden._db._isolation`), which is why ``db_engine``
+  is function-scoped: with one loop per session it is the same engine every time.
+
+SQLAlchemy is imported only when a db fixture is used, so the plugin costs nothing to projects
+without a database, and a missing extra fails the test with the install command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+from collections.abc import AsyncGenerator, Callable, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+from loopwarden._core._loop import WardenLoop
+from loopwarden._core._snapshot import adopt
+from loopwarden._plugin import _settings
+from loopwarden._plugin._runtime import FixtureOwner
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+    from loopwarden._db._isolation import Database
+    from loopwarden._db._postgres import Server
+
+try:  # pytest-asyncio in strict mode runs only the async fixtures it was told about
+    from pytest_asyncio import fixture as _async_fixture
+except ImportError:  # pragma: no cover - depends on the environment
+    _async_fixture = pytest.fixture  # type: ignore[assignment]
+
+SQLITE = "sqlite"
+POSTGRES = "postgresql"
+_POSTGRES_WORDS = ("postgresql", "postgres", "postgresql+asyncpg")
+
+
+@dataclass(frozen=True)
+class DbChoice:
+    """What ``loopwarden_db_url`` asks for: a kind and, for a server the user runs, its URL."""
+
+    kind: str  # "sqlite" (temp file), "postgresql" (throwaway server) or "url"
+    url: str = ""
+    source: str = "default"
+
+
+DB_CHOICE = pytest.StashKey[DbChoice]()
+
+
+def _parse(raw: str, source: str) -> DbChoice:
+    value = raw.strip()
+    if value in ("", SQLITE, "sqlite+aiosqlite"):
+        return DbChoice(SQLITE, source=source)
+    if value in _POSTGRES_WORDS:
+        return DbChoice(POSTGRES, source=source)
+    if "://" not in value:
+        raise pytest.UsageError(
+            f"loopwarden: {source} = {value!r} is not valid; allowed values: sqlite (an SQLite "
+            "file in a temp dir, the default), postgresql (a throwaway PostgreSQL server), or a "
+            "SQLAlchemy URL such as postgresql+asyncpg://user:password@localhost/dbname."
+        )
+    return DbChoice("url", value, source)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    setting = _settings.read(config, "db_url")
+    config.stash[DB_CHOICE] = _parse(setting.value, setting.source)
+
+
+def _require(modules: tuple[str, ...], extra: str, why: str) -> None:
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            problem = str(exc)
+        else:
+            continue
+        # Outside the except block: the ImportError is the cause, not a second error to show.
+        pytest.fail(
+            f"loopwarden: {why} need {', '.join(modules)}, but importing {name} failed "
+            f"({problem}).\nInstall them with: pip install 'loopwarden[{extra}]'",
+            pytrace=False,
+        )
+
+
+_T = TypeVar("_T")
+
+
+def _fail_plainly(
+    call: Callable[[], _T], kind: type[Exception] | tuple[type[Exception], ...] = TypeError
+) -> _T:
+    """``call()``; loopwarden's own errors of ``kind`` become a plain test failure (the message
+    is the whole story; a traceback into loopwarden would only hide it)."""
+    __tracebackhide__ = True
+    try:
+        return call()
+    except kind as exc:
+        message = str(exc.args[0]) if exc.args else ""
+        if not message.startswith("loopwarden:"):
+            raise
+    pytest.fail(message, pytrace=False)
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def _private_loop_run(coro_factory: Callable[[], Any]) -> Any:
+    """Run setup work on a private loop, from synchronous fixture code.
+
+    Not the test loop: building the schema and creating databases must not leave connections on
+    a loop the tests use. ``loop_factory`` keeps ``asyncio.Runner`` from replacing the thread's
+    current loop (the session loop code calling ``asyncio.get_event_loop()`` relies on).
+    """
+    with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+        return runner.run(coro_factory())
+
+
+# -- fixtures a project overrides -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def loopwarden_db_schema() -> object:
+    """The schema loopwarden builds once per session; override it in your conftest.py.
+
+    Return a ``MetaData`` (``Base.metadata``), a declarative ``Base``, a list of those, or an
+    async function taking an ``AsyncConnection`` (e.g. one that runs Alembic migrations with
+    ``await connection.run_sync(...)``). The default, None, creates nothing.
+    """
+    return None
+
+
+@pytest.fixture(scope="session")
+def loopwarden_db_engine_options() -> dict[str, Any]:
+    """Keyword arguments for ``create_async_engine``; override it to set e.g. ``echo=True``."""
+    return {}
+
+
+# -- the session's database -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _loopwarden_database(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    loopwarden_db_schema: object,
+    loopwarden_db_engine_options: dict[str, Any],
+) -> Generator[Database, None, None]:
+    choice = request.config.stash.get(DB_CHOICE, None) or DbChoice(SQLITE)
+    _require(("sqlalchemy.ext.asyncio", "greenlet"), "db", "loopwarden's db fixtures")
+    from loopwarden._db import _isolation
+
+    server: Server | None = None
+    with contextlib.ExitStack() as cleanup:
+        if choice.kind == SQLITE:
+            _require(("aiosqlite",), "db", "SQLite databases (the db fixtures' default)")
+            path = tmp_path_factory.mktemp("loopwarden-db") / "test.db"
+            url = _isolation.async_url(f"sqlite:///{path}")
+        elif choice.kind == POSTGRES:
+            _require(("asyncpg",), "postgres", "PostgreSQL databases (--lw-db-url=postgresql)")
+            from loopwarden._db import _postgres
+
+            server = _fail_plainly(_postgres.start_server, _postgres.PostgresError)
+            cleanup.callback(server.stop)
+            name = f"loopwarden_{_worker()}" if _worker() else "loopwarden"
+            url = _isolation.async_url(server.url(name))
+            admin = _isolation.async_url(server.url("postgres"))
+            _private_loop_run(lambda: _isolation.create_database(admin, name))
+        else:
+            url = _isolation.async_url(choice.url)
+            if url.get_backend_name() == "postgresql":
+                _require(("asyncpg",), "postgres", "PostgreSQL databases")
+            elif url.get_backend_name() == "sqlite":
+                _require(("aiosqlite",), "db", "SQLite databases")
+        options = dict(loopwarden_db_engine_options)
+        _fail_plainly(
+            lambda: _private_loop_run(
+                lambda: _isolation.create_schema(url, options, loopwarden_db_schema)
+            )
+        )
+        database = _isolation.Database(url, options)
+        # What the per-loop engines keep between tests is this fixture's (see _adopt_pooled).
+        database.owner = FixtureOwner("_loopwarden_database", "session", request.node.nodeid)
+        cleanup.callback(database.close)
+        yield database
+
+
+@pytest.fixture(scope="session")
+def db_url(_loopwarden_database: Database) -> str:
+    """The URL of the test database (with its asyncio driver and, if any, its password)."""
+    return _loopwarden_database.url.render_as_string(hide_password=False)
+
+
+# -- per test ---------------------------------------------------------------------------------
+
+
+@_async_fixture
+async def db_engine(_loopwarden_database: Database) -> AsyncEngine:
+    """The ``AsyncEngine`` of the test database for the running event loop.
+
+    What you commit through it directly is *not* rolled back; use ``db_connection`` or
+    ``db_session`` for isolated work.
+    """
+    return await _loopwarden_database.engine()
+
+
+async def _adopt_pooled(conn: AsyncConnection, owner: object) -> None:
+    """Attribute a pooled connection's socket to the session's database fixture.
+
+    The pool keeps the connection for the next test on this loop: it is the database fixture's,
+    not a leak of the test that happened to open it (the leak guard would otherwise find it
+    first, and spend its settle time on it before finding who holds it).
+    """
+    loop = asyncio.get_running_loop()
+    if not isinstance(loop, WardenLoop):
+        return
+    raw = await conn.get_raw_connection()
+    transport = getattr(raw.driver_connection, "_transport", None)  # asyncpg
+    if transport is not None:
+        adopt(loop, transport, owner)
+
+
+@_async_fixture
+async def db_connection(
+    db_engine: AsyncEngine, _loopwarden_database: Database
+) -> AsyncGenerator[AsyncConnection, None]:
+    """A connection inside a transaction that is rolled back when the test ends."""
+    before = db_engine.pool.checkedout()  # type: ignore[attr-defined]
+    conn = await db_engine.connect()
+    await _adopt_pooled(conn, _loopwarden_database.owner)
+    transaction = await conn.begin()
+    try:
+        yield conn
+    finally:
+        try:
+            if transaction.is_active:
+                await transaction.rollback()
+        finally:
+            await conn.close()
+    left = db_engine.pool.checkedout() - before  # type: ignore[attr-defined]
+    if left > 0:
+        pytest.fail(
+            f"loopwarden: the test left {left} database connection(s) checked out of the "
+            "db_engine pool: an AsyncConnection or AsyncSession was opened and never closed.\n"
+            "Fix: open them with 'async with' (async with db_engine.connect() as conn: ...), or "
+            "use the db_connection / db_session fixtures, which close themselves.",
+            pytrace=False,
+        )
+
+
+@_async_fixture
+async def db_session(db_connection: AsyncConnection) -> AsyncGenerator[AsyncSession, None]:
+    """An ``AsyncSession`` in the test's transaction; ``commit()`` releases a SAVEPOINT."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    async with AsyncSession(bind=db_connection, join_transaction_mode="create_savepoint") as s:
+        yield s
+
+
+@pytest.fixture
+def db_override(db_connection: AsyncConnection) -> Generator[Callable[..., Any], None, None]:
+    """Make the application's own session factory use the test's transaction.
+
+    ``db_override(SessionLocal)`` rebinds an ``async_sessionmaker`` (or ``async_scoped_session``)
+    in place; ``db_override(get_session, app=app)`` overrides a FastAPI dependency. Rows the test
+    inserts are visible to the app's code and the other way round; all is rolled back at the
+    end. Returns an ``async_sessionmaker`` bound to the test's connection.
+    """
+    from loopwarden._db import _isolation
+
+    overrides = _isolation.Overrides()
+
+    def override(target: object, *, app: Any = None) -> Any:
+        __tracebackhide__ = True
+        return _fail_plainly(lambda: _isolation.override(db_connection, overrides, target, app=app))
+
+    try:
+        yield override
+    finally:
+        overrides.restore()
