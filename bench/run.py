@@ -593,7 +593,10 @@ def _render(
 # Suites in modules of their own build on the definitions above, so they are imported last, and
 # find this module as `run` even when it runs as __main__ (not executed a second time).
 sys.modules.setdefault("run", sys.modules[__name__])
+import fuzz_bench  # noqa: E402, F401  (registers "fuzz")
 import guards  # noqa: E402, F401  (registers the "guards" suite)
+import real_suites  # noqa: E402, F401  (registers "real-suites")
+import virtual_time  # noqa: E402, F401  (registers "virtual-time" and "settle")
 
 if __name__ == "__main__":
     sys.exit(h.main(description=__doc__ or ""))
