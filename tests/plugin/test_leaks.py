@@ -522,3 +522,31 @@ def test_what_wider_fixtures_hold_is_theirs_not_the_tests(pytester, run):
     result = run("--lw-report=report.json")
     result.assert_outcomes(passed=3)
     assert json.loads((pytester.path / "report.json").read_text())["findings_total"] == 0
+
+
+def test_an_unclosed_aiohttp_session_names_the_line_that_made_it(pytester, run):
+    pytest.importorskip("aiohttp")
+    pytester.makepyfile(
+        test_session="""
+        import gc
+        import aiohttp
+
+        class ApiClient:
+            def __init__(self):
+                self.session = aiohttp.ClientSession()  # the anti-pattern: its own session
+
+        async def test_forgets_to_close():
+            client = ApiClient()
+            del client
+            gc.collect()
+        """
+    )
+    result = run()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_forgets_to_close had 1 unclosed session:",
+            "  Unclosed client session (reported by the library when it was garbage-collected)",
+            "      created at test_session.py:6 in __init__",
+        ]
+    )

@@ -10,6 +10,7 @@ the test that created the task.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -94,7 +95,15 @@ class Registry:
     _timers: weakref.WeakKeyDictionary[asyncio.TimerHandle, TaskOrigin] = field(
         default_factory=weakref.WeakKeyDictionary
     )
+    _objects: weakref.WeakKeyDictionary[object, TaskOrigin] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
     contexts: list[CapturedContext] = field(default_factory=list)
+
+    def record_object(self, obj: object, origin: TaskOrigin) -> None:
+        """Remember where a library object was made (an aiohttp session), for late reports."""
+        with contextlib.suppress(TypeError):  # not weak-referenceable: nothing to name later
+            self._objects[obj] = origin
 
     def record_task(self, task: asyncio.Future[Any], depth: int = 1) -> TaskOrigin:
         """Record ``task`` as created now, at the caller's first user frame."""
@@ -141,14 +150,15 @@ class Registry:
                 return self._timers.get(obj)
             if isinstance(obj, asyncio.Future):
                 return self._tasks.get(obj)
+            return self._objects.get(obj)
         except TypeError:  # not weak-referenceable
             return None
-        return None
 
     def capture(self, context: dict[str, Any]) -> CapturedContext:
         """Keep an exception-handler context, attributed by creation owner when it names a task."""
         origin = None
-        for key in ("task", "future"):
+        # aiohttp names the unclosed session or connector in its report.
+        for key in ("task", "future", "client_session", "connector"):
             obj = context.get(key)
             if obj is not None:
                 origin = self.origin_of(obj)

@@ -18,6 +18,7 @@ left without a word; loopwarden's hook on ``asyncio.Runner.close`` sees those ta
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import sys
 import threading
@@ -487,6 +488,43 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(lambda: sys.set_coroutine_origin_tracking_depth(previous))
 
 
+_AIOHTTP_TRACKED: list[bool] = []
+
+
+def _track_aiohttp_sessions(config: pytest.Config) -> None:
+    """Record where each ``aiohttp.ClientSession`` is made, on loopwarden's loops.
+
+    aiohttp reports a session nobody closed ("Unclosed client session") only when it is
+    garbage-collected, through the loop's exception handler, and without saying where it was
+    created. With the site recorded, the report names the test's line, and is attributed to the
+    test that made the session even when it is collected during a later one.
+    """
+    _AIOHTTP_TRACKED.append(True)
+    session_class = getattr(sys.modules["aiohttp"], "ClientSession", None)
+    if session_class is None:
+        return
+    original = session_class.__init__
+
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        registry = getattr(getattr(self, "_loop", None), "registry", None)
+        if registry is not None:
+            origin = registry.origin_here()
+            registry.record_object(self, origin)
+            connector = getattr(self, "_connector", None)
+            if connector is not None and getattr(self, "_connector_owner", True):
+                registry.record_object(connector, origin)
+
+    session_class.__init__ = __init__
+
+    def restore() -> None:
+        session_class.__init__ = original
+        _AIOHTTP_TRACKED.clear()
+
+    config.add_cleanup(restore)
+
+
 def _connect_loops(config: pytest.Config, guard: LeakGuard) -> None:
     from loopwarden._plugin import guard as guard_plugin
 
@@ -529,6 +567,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     guard = _guard(item.config)
     if guard is None:
         return
+    if not _AIOHTTP_TRACKED and "aiohttp" in sys.modules:
+        _track_aiohttp_sessions(item.config)
     guard.current = item.nodeid
     item.stash[WATCH] = guard.watch()
 
