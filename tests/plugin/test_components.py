@@ -266,3 +266,22 @@ def test_respx_mocks_work_on_loopwardens_loops(pytester, run):
     )
     result = run()
     result.assert_outcomes(passed=2)
+
+
+def test_the_fixtures_work_in_pytest_asyncio_strict_mode(pytester, guarded):
+    pytest.importorskip("pytest_asyncio")
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makepyfile(
+        test_strict="""
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_it(http_server, httpx_client, ws_server, aiohttp_session, asgi_client):
+            http_server.route("GET", "/x", json=1)
+            assert (await httpx_client.get(http_server.url_for("/x"))).json() == 1
+        """
+    )
+    result = guarded()
+    result.assert_outcomes(passed=1)

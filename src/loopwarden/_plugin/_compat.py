@@ -25,3 +25,17 @@ def fixturedefs_of(item: pytest.Item) -> dict[str, Sequence[pytest.FixtureDef[An
         return {}
     defs: dict[str, Sequence[pytest.FixtureDef[Any]]] = info.name2fixturedefs
     return defs
+
+
+def _async_fixture_decorator() -> Any:
+    try:
+        from pytest_asyncio import fixture
+    except ImportError:  # no pytest-asyncio: loopwarden's own runner runs every async fixture
+        return pytest.fixture
+    return fixture
+
+
+#: The decorator for loopwarden's own async fixtures. pytest-asyncio in strict mode runs only the
+#: async fixtures declared with its decorator ("requested an async fixture … with no plugin or
+#: hook that handled it" otherwise); loopwarden's own runner runs those as well as plain ones.
+async_fixture: Any = _async_fixture_decorator()

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from loopwarden._plugin._compat import async_fixture
 from loopwarden.servers import HttpServer, WsServer
 
 
@@ -34,7 +35,7 @@ def _need(module: str, extra: str, fixture: str) -> Any:
         )
 
 
-@pytest.fixture
+@async_fixture
 async def aiohttp_session() -> AsyncGenerator[Any, None]:
     """An aiohttp ``ClientSession`` on the test's loop, closed at the test's teardown.
 
@@ -49,7 +50,7 @@ async def aiohttp_session() -> AsyncGenerator[Any, None]:
         await session.close()
 
 
-@pytest.fixture
+@async_fixture
 async def httpx_client() -> AsyncGenerator[Any, None]:
     """An ``httpx.AsyncClient`` on the test's loop, closed at the test's teardown."""
     httpx = _need("httpx", "httpx", "httpx_client")
@@ -57,7 +58,7 @@ async def httpx_client() -> AsyncGenerator[Any, None]:
         yield client
 
 
-@pytest.fixture
+@async_fixture
 async def http_server() -> AsyncGenerator[HttpServer, None]:
     """A real HTTP server on 127.0.0.1 whose routes the test declares (see ``HttpServer``).
 
@@ -80,7 +81,7 @@ async def http_server() -> AsyncGenerator[HttpServer, None]:
         )
 
 
-@pytest.fixture
+@async_fixture
 async def ws_server() -> AsyncGenerator[WsServer, None]:
     """A real WebSocket server on 127.0.0.1 that the test scripts (see ``WsServer``)."""
     _need("websockets.asyncio.server", "ws", "ws_server")
@@ -92,7 +93,7 @@ async def ws_server() -> AsyncGenerator[WsServer, None]:
         await server.stop()
 
 
-@pytest.fixture
+@async_fixture
 async def asgi_client() -> AsyncGenerator[Callable[..., Awaitable[Any]], None]:
     """A factory: ``client = await asgi_client(app)`` talks to ``app`` in-process.
 

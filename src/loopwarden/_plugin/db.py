@@ -4,7 +4,9 @@
 - The database comes from ``loopwarden_db_url`` / ``--lw-db-url``: by default an SQLite file in
   the session's temp dir (aiosqlite); ``postgresql`` starts a throwaway PostgreSQL server from the
   system's binaries (see :mod:`loopwarden._db._postgres`); any other value is a SQLAlchemy URL.
-  Each xdist worker gets its own database.
+  Each xdist worker gets its own database: its own SQLite file, its own throwaway server, or,
+  on a PostgreSQL server the user names, its own clone of a template built once per run
+  (see :mod:`loopwarden._db._template`).
 - The schema is built once per session from what the project's ``loopwarden_db_schema`` fixture
   returns (a ``MetaData``, a declarative ``Base``, or an async function of a connection, e.g.
   Alembic migrations).
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import os
 from collections.abc import AsyncGenerator, Callable, Generator
@@ -31,19 +34,17 @@ import pytest
 
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._snapshot import adopt
-from loopwarden._plugin import _settings
+from loopwarden._plugin import _compat, _settings
 from loopwarden._plugin._runtime import FixtureOwner
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
     from loopwarden._db._isolation import Database
     from loopwarden._db._postgres import Server
 
-try:  # pytest-asyncio in strict mode runs only the async fixtures it was told about
-    from pytest_asyncio import fixture as _async_fixture
-except ImportError:  # pragma: no cover - depends on the environment
-    _async_fixture = pytest.fixture  # type: ignore[assignment]
+_async_fixture = _compat.async_fixture
 
 SQLITE = "sqlite"
 POSTGRES = "postgresql"
@@ -188,16 +189,102 @@ def _loopwarden_database(
             elif url.get_backend_name() == "sqlite":
                 _require(("aiosqlite",), "db", "SQLite databases")
         options = dict(loopwarden_db_engine_options)
-        _fail_plainly(
-            lambda: _private_loop_run(
-                lambda: _isolation.create_schema(url, options, loopwarden_db_schema)
+        run_id = _run_id(request.config)
+        if choice.kind == "url" and run_id and url.get_backend_name() == "postgresql":
+            # A server the user runs, shared by the workers: each gets its own clone of a
+            # template the first one builds (see _db/_template.py).
+            url = _worker_clone(request.config, cleanup, url, run_id, options, loopwarden_db_schema)
+        else:
+            _fail_plainly(
+                lambda: _private_loop_run(
+                    lambda: _isolation.create_schema(url, options, loopwarden_db_schema)
+                )
             )
-        )
         database = _isolation.Database(url, options)
         # What the per-loop engines keep between tests is this fixture's (see _adopt_pooled).
         database.owner = FixtureOwner("_loopwarden_database", "session", request.node.nodeid)
         cleanup.callback(database.close)
         yield database
+
+
+def _run_id(config: pytest.Config) -> str:
+    """xdist's test run id on a worker (shared by the run's workers); "" without xdist."""
+    workerinput: dict[str, Any] = getattr(config, "workerinput", None) or {}
+    return str(workerinput.get("testrunuid") or "") if _worker() else ""
+
+
+def _worker_clone(
+    config: pytest.Config,
+    cleanup: contextlib.ExitStack,
+    url: URL,
+    run_id: str,
+    options: dict[str, Any],
+    schema: object,
+) -> URL:
+    """This worker's own database on the user's server, dropped when its session ends."""
+    from loopwarden._db import _template
+
+    clone: URL = _fail_plainly(
+        lambda: _private_loop_run(
+            lambda: _template.clone_for_worker(url, run_id, _worker(), options, schema)
+        ),
+        (TypeError, _template.TemplateError),
+    )
+    cleanup.callback(
+        lambda: _private_loop_run(lambda: _template.drop_worker(url, run_id, _worker(), options))
+    )
+    # The controller drops the template once every worker is down (pytest_sessionfinish below).
+    workeroutput: dict[str, Any] = getattr(config, "workeroutput", {})
+    workeroutput[_WORKER_OUTPUT] = {"run_id": run_id, "options": _picklable(options)}
+    return clone
+
+
+def _picklable(options: dict[str, Any]) -> dict[str, Any]:
+    # execnet carries only plain data; the admin connection needs just the connect arguments.
+    connect_args = options.get("connect_args", {})
+    plain = (str, int, float, bool, type(None))
+    if all(isinstance(v, plain) for v in connect_args.values()):
+        return {"connect_args": dict(connect_args)}
+    return {}
+
+
+# -- the xdist controller: drop the run's template when all workers are done -------------------
+
+_WORKER_OUTPUT = "loopwarden_db_template"
+RUN_TEMPLATES = pytest.StashKey[dict[str, dict[str, Any]]]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """A worker is down: remember the template run it used (xdist's hook; controller only)."""
+    output = getattr(node, "workeroutput", None) or {}
+    used = output.get(_WORKER_OUTPUT)
+    if used:
+        node.config.stash.setdefault(RUN_TEMPLATES, {})[used["run_id"]] = used["options"]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    runs = config.stash.get(RUN_TEMPLATES, None)
+    choice = config.stash.get(DB_CHOICE, None)
+    if not runs or choice is None or choice.kind != "url":
+        return
+    from loopwarden._db import _isolation, _template
+
+    url = _isolation.async_url(choice.url)
+    for run_id, options in runs.items():
+        try:
+            _private_loop_run(functools.partial(_template.drop_run, url, run_id, options))
+        except Exception as exc:  # the run's result stands; say what is left behind
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            prefix = _template.run_prefix(run_id)
+            message = (
+                f"loopwarden: could not drop the test databases of this run ({prefix}_*) on "
+                f"the server --lw-db-url names: {exc}\nDrop them yourself: DROP DATABASE for "
+                f"each name in SELECT datname FROM pg_database WHERE datname LIKE '{prefix}%'"
+            )
+            if reporter is not None:
+                reporter.write_line(message, yellow=True)
 
 
 @pytest.fixture(scope="session")
