@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from loopwarden._core._loop import WardenLoop
+
+_KEYS: list[Any] = []
 
 
 def live_loops(config: pytest.Config) -> list[WardenLoop]:
     """The own runner's loops, then the loops made for pytest-asyncio, unittest and anyio.
 
-    Looked up on each call: the plugins' configure hooks run in no set order.
+    Looked up on each call (several per test: keep it cheap): the plugins' configure hooks run
+    in no set order, so the state is read from the stash each time.
     """
-    from loopwarden._plugin import guard, runner
+    if not _KEYS:
+        from loopwarden._plugin import guard, runner
 
-    found: list[WardenLoop] = []
-    runtime = config.stash.get(runner.RUNTIME, None)
-    if runtime is not None:
-        found.extend(state.loop for state in runtime.loops.values())
-    loop_guard = config.stash.get(guard.GUARD, None)
-    if loop_guard is not None:
+        _KEYS[:] = (runner.RUNTIME, guard.GUARD)
+    runtime_key, guard_key = _KEYS
+    stash = config.stash
+    runtime = stash.get(runtime_key, None)
+    found = [state.loop for state in runtime.loops.values()] if runtime is not None else []
+    loop_guard = stash.get(guard_key, None)
+    if loop_guard is not None and loop_guard.loops:
         found.extend(loop for loop in list(loop_guard.loops) if not loop.is_closed())
     return found
 

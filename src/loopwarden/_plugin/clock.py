@@ -156,16 +156,13 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     clocks = item.config.stash.get(CLOCKS, None)
-    if clocks is not None:
-        for loop in live_loops(item.config):
-            loop.quiet.reset_baseline(clocks.baseline)
-        if item.stash.get(VIRTUAL, False):
-            warn_if_foreign(item, "virtual time", "run in real time")
-            clocks.current = item
-            clocks.switch_all(True)
-            if item.stash.get(MONOTONIC, False):
-                clocks.following = contextlib.ExitStack()
-                clocks.following.enter_context(monotonic_follows_loop())
+    if clocks is not None and item.stash.get(VIRTUAL, False):
+        warn_if_foreign(item, "virtual time", "run in real time")
+        clocks.current = item
+        clocks.switch_all(True)
+        if item.stash.get(MONOTONIC, False):
+            clocks.following = contextlib.ExitStack()
+            clocks.following.enter_context(monotonic_follows_loop())
     return (yield)
 
 
