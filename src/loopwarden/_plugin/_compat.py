@@ -5,8 +5,8 @@ Everything else uses pytest's public API.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 import pytest
 
@@ -27,7 +27,10 @@ def fixturedefs_of(item: pytest.Item) -> dict[str, Sequence[pytest.FixtureDef[An
     return defs
 
 
-def _async_fixture_decorator() -> Any:
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _pick_async_fixture_decorator() -> Callable[[Any], Any]:
     try:
         from pytest_asyncio import fixture
     except ImportError:  # no pytest-asyncio: loopwarden's own runner runs every async fixture
@@ -35,7 +38,14 @@ def _async_fixture_decorator() -> Any:
     return fixture
 
 
-#: The decorator for loopwarden's own async fixtures. pytest-asyncio in strict mode runs only the
-#: async fixtures declared with its decorator ("requested an async fixture … with no plugin or
-#: hook that handled it" otherwise); loopwarden's own runner runs those as well as plain ones.
-async_fixture: Any = _async_fixture_decorator()
+_ASYNC_FIXTURE = _pick_async_fixture_decorator()
+
+
+def async_fixture(func: _F) -> _F:
+    """The decorator for loopwarden's own async fixtures (function scope).
+
+    pytest-asyncio in strict mode runs only the async fixtures declared with its decorator
+    ("requested an async fixture … with no plugin or hook that handled it" otherwise);
+    loopwarden's own runner runs those as well as plain ones.
+    """
+    return cast(_F, _ASYNC_FIXTURE(func))
