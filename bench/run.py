@@ -593,6 +593,7 @@ def _render(
 # Suites in modules of their own build on the definitions above, so they are imported last, and
 # find this module as `run` even when it runs as __main__ (not executed a second time).
 sys.modules.setdefault("run", sys.modules[__name__])
+import db_bench  # noqa: E402, F401  (registers "db")
 import fuzz_bench  # noqa: E402, F401  (registers "fuzz")
 import guards  # noqa: E402, F401  (registers the "guards" suite)
 import real_suites  # noqa: E402, F401  (registers "real-suites")

@@ -72,7 +72,8 @@ async def test_it_reconnects_after_a_service_restart_and_keeps_its_handlers(clie
     client.on("alert", alert)
     await ws_server.close(code=1012)  # "service restart"
     await ws_server.wait_for_connection(2)
-    await client.connected.wait()
+    async with asyncio.timeout(5):
+        await client.connected.wait()
     await ws_server.send({"type": "event", "name": "alert", "data": "disk full"})
     await eventually(lambda: seen == ["disk full"])
     assert await client.request("echo", "after restart") == "after restart"
@@ -84,6 +85,7 @@ async def test_back_off_doubles_while_the_server_is_down(client, ws_server, cloc
     await clock.advance(1 + 2 + 4 + 8 - 0.5)  # four failed attempts, all in virtual time
     assert not client.connected.is_set()
     await ws_server.start()
-    await client.connected.wait()
+    async with asyncio.timeout(30):
+        await client.connected.wait()
     assert clock.now() - started >= 15  # the fifth attempt, after 1 + 2 + 4 + 8 s
     assert client.connections == 2

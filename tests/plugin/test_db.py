@@ -439,3 +439,143 @@ def test_fastapi_example_under_xdist(pytester, run, db):
     result = run("-n", "2", f"--lw-db-url={db}", "-W", "error", "tests")
     result.assert_outcomes(passed=5)
     result.stdout.no_fnmatch_line("*attached to a different loop*")
+
+
+# -- a server the user names, under xdist: one clone of a template per worker -------------------
+
+
+def _sql(url: str, query: str) -> list[tuple[object, ...]]:
+    """Run ``query`` on ``url`` (autocommit) from sync code; its rows."""
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def go() -> list[tuple[object, ...]]:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                result = await conn.execute(text(query))
+                return [tuple(row) for row in result] if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+        return runner.run(go())
+
+
+@pytest.fixture(scope="module")
+def user_server():
+    """A PostgreSQL server standing in for one the user runs (the throwaway one, started here)."""
+    need_postgres()
+    server = _postgres.start_server()
+    try:
+        _sql(server.url("postgres"), "CREATE DATABASE app")
+        _sql(server.url("postgres"), "CREATE ROLE plain LOGIN")  # may not create databases
+        yield server
+    finally:
+        server.stop()
+
+
+def _databases(server: _postgres.Server) -> list[str]:
+    rows = _sql(server.url("postgres"), "SELECT datname FROM pg_database ORDER BY datname")
+    return [str(name) for (name,) in rows]
+
+
+# The schema hook logs each build (and where it ran); each test logs the worker's database.
+XDIST_CONFTEST = (
+    CONFTEST
+    + """
+
+from pathlib import Path
+from sqlalchemy import text
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="session")
+def loopwarden_db_schema():
+    async def log_build(connection):
+        name = (await connection.execute(text("select current_database()"))).scalar()
+        with open(HERE / "schema-builds.log", "a") as log:
+            log.write(name + "\\n")
+
+    return [Base.metadata, log_build]
+"""
+)
+
+XDIST_TESTS = """
+import os
+from pathlib import Path
+
+from sqlalchemy import text
+
+
+async def test_each_worker_has_its_own_database(db_connection, db_url, request):
+    name = (await db_connection.execute(text("select current_database()"))).scalar()
+    # Not $PYTEST_XDIST_WORKER: loopwarden's own suite runs this inside an xdist worker.
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    (Path(__file__).parent / f"db-{worker}.txt").write_text(name)
+    assert db_url.split("?")[0].endswith("/" + name)
+
+
+async def test_commits_stay_in_the_worker_database(db_engine):
+    async with db_engine.begin() as conn:  # committed for real: not rolled back
+        await conn.execute(text("insert into item (name) values ('kept')"))
+    async with db_engine.connect() as conn:
+        assert (await conn.execute(text("select count(*) from item"))).scalar() == 1
+"""
+
+
+@pytest.mark.slow
+def test_user_server_under_xdist_clones_one_template_per_worker(pytester, own, user_server):
+    pytester.makeconftest(XDIST_CONFTEST)
+    pytester.makepyfile(test_xdist_db=XDIST_TESTS)
+    url = user_server.url("app")
+    result = own("-n", "2", "--dist", "each", "--testrunuid=LW-Run-1", f"--lw-db-url={url}")
+    result.assert_outcomes(passed=4)
+    # Built once, by whichever worker got the lock first, under the name it has until complete.
+    builds = (pytester.path / "schema-builds.log").read_text().splitlines()
+    assert builds == ["loopwarden_lwrun1_build"]
+    assert (pytester.path / "db-gw0.txt").read_text() == "loopwarden_lwrun1_gw0"
+    assert (pytester.path / "db-gw1.txt").read_text() == "loopwarden_lwrun1_gw1"
+    # The clones were dropped by their workers, the template by the controller.
+    assert [n for n in _databases(user_server) if n.startswith("loopwarden_")] == []
+    # The named database was only connected to: nothing was created in it.
+    assert _sql(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
+
+
+@pytest.mark.slow
+def test_user_server_without_xdist_uses_the_named_database(pytester, own, user_server):
+    pytester.makeconftest(XDIST_CONFTEST)
+    pytester.makepyfile(test_xdist_db=XDIST_TESTS)
+    url = user_server.url("postgres")
+    _sql(url, "CREATE DATABASE solo")
+    try:
+        result = own("-p", "no:randomly", f"--lw-db-url={user_server.url('solo')}")
+        result.assert_outcomes(passed=2)
+        assert (pytester.path / "schema-builds.log").read_text().splitlines() == ["solo"]
+        assert (pytester.path / "db-main.txt").read_text() == "solo"
+        assert [n for n in _databases(user_server) if n.startswith("loopwarden_")] == []
+    finally:
+        _sql(url, "DROP DATABASE solo WITH (FORCE)")
+
+
+@pytest.mark.slow
+def test_user_server_role_that_may_not_create_databases(pytester, own, user_server):
+    pytester.makeconftest(XDIST_CONFTEST)
+    pytester.makepyfile("async def test_x(db_session):\n    pass\n")
+    url = user_server.url("app").replace("postgres@", "plain@")
+    result = own("-n", "2", "--dist", "each", "--testrunuid=denied", f"--lw-db-url={url}")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: under pytest-xdist each worker gets its own database, cloned from a "
+            "template on the server --lw-db-url names, but role 'plain' may not create "
+            "databases (creating 'loopwarden_denied_build': permission denied to create "
+            "database).",
+            "Fix: grant it with ALTER ROLE plain CREATEDB; or run without -n; or use "
+            "--lw-db-url=postgresql for a throwaway server per worker.",
+        ]
+    )
+    assert [n for n in _databases(user_server) if n.startswith("loopwarden_")] == []

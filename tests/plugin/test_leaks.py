@@ -521,7 +521,8 @@ def test_what_wider_fixtures_hold_is_theirs_not_the_tests(pytester, run):
     )
     result = run("--lw-report=report.json")
     result.assert_outcomes(passed=3)
-    assert json.loads((pytester.path / "report.json").read_text())["findings_total"] == 0
+    report = json.loads((pytester.path / "report.json").read_text())
+    assert report["findings_total"] == 0, report  # the report says what was found, if anything
 
 
 def test_an_unclosed_aiohttp_session_names_the_line_that_made_it(pytester, run):

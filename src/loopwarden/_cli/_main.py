@@ -14,6 +14,7 @@ from loopwarden._version import __version__
 
 
 def _parser() -> argparse.ArgumentParser:
+    from loopwarden._doctor import _command as doctor_command
     from loopwarden.lint import _command as lint_command
 
     parser = argparse.ArgumentParser(
@@ -29,12 +30,39 @@ def _parser() -> argparse.ArgumentParser:
     )
     lint_command.add_arguments(lint)
     lint.set_defaults(run=lint_command.run)
+    doctor = commands.add_parser(
+        "doctor",
+        help="run a suite with every instrument on and say what to fix, where",
+        description="Lint a suite, run it with leak, hang and blocking checks, re-run what "
+        "waits on timers in virtual time and the async tests under fuzzed schedules, then "
+        "print what to fix, most costly first. Arguments after `--` go to pytest.",
+        usage="loopwarden doctor [PATH] [options] [-- PYTEST_ARGS...]",
+    )
+    doctor_command.add_arguments(doctor)
+    doctor.set_defaults(run=doctor_command.run)
     return parser
+
+
+def _split_pytest_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``doctor ... -- ARGS``: what follows ``--`` goes to pytest untouched.
+
+    argparse would read those as the doctor's own options; other commands keep ``--`` as is.
+    """
+    if "--" not in argv:
+        return argv, []
+    cut = argv.index("--")
+    words = [a for a in argv[:cut] if not a.startswith("-")]
+    if not words or words[0] != "doctor":
+        return argv, []
+    return argv[:cut], argv[cut + 1 :]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    argv, pytest_args = _split_pytest_args(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
+    if pytest_args:
+        args.pytest_args = [*args.pytest_args, *pytest_args]
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

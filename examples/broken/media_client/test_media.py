@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from unittest.mock import AsyncMock
+
+import pytest
+from media import MediaClient, notify_all
+
+
+async def test_labels_come_from_the_api():
+    session = AsyncMock()  # aiohttp's session.get() returns a context manager, not a coroutine
+    session.get.return_value.__aenter__.return_value.json.return_value = {"labels": ["cat"]}
+    client = MediaClient(session, "http://media")
+    with pytest.raises(TypeError):
+        await client.labels("img-1")
+
+
+async def test_listeners_are_told_in_order():
+    told = []
+
+    async def audit(result):
+        told.append("audit")
+
+    async def index(result):
+        told.append("index")
+
+    await notify_all([audit, index], {"id": "img-1"})
+    assert told == ["audit", "index"]

@@ -1,0 +1,371 @@
+"""From the runs' records to a prioritised list of problems, and the JSON document.
+
+Every problem names a place (``path:line``, relative to the folder the doctor ran in) and the fix.
+Categories, in the order the summary lists them — what costs a team most first:
+
+1. ``hang``: a phase ran past the timeout (the run stalls; CI kills the job);
+2. ``leak``: a test left something running (tasks, timers, connections, threads…);
+3. ``unseen-error``: a coroutine never awaited, an exception nobody retrieved;
+4. ``order-dependent``: the test passed in FIFO order and failed under another schedule;
+5. ``blocking``: a call held the event loop;
+6. ``lint``: a static finding of ``loopwarden lint``;
+7. ``virtual-time``: real seconds spent waiting on timers that virtual time saves.
+
+The JSON schema is documented in docs/reference/doctor.md (``SCHEMA_VERSION``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+CATEGORIES = (
+    "hang",
+    "leak",
+    "unseen-error",
+    "order-dependent",
+    "blocking",
+    "lint",
+    "virtual-time",
+)
+
+TITLES = {
+    "hang": "Hangs",
+    "leak": "Leaks",
+    "unseen-error": "Unseen errors",
+    "order-dependent": "Order-dependent tests",
+    "blocking": "Blocking calls",
+    "lint": "Lint findings",
+    "virtual-time": "Time virtual time would save",
+}
+
+_UNSEEN = frozenset({"coroutine", "task-exception", "task-destroyed", "callback-error"})
+
+# Same advice as the leak guard's messages (loopwarden._plugin._findings), kept short here.
+_LEAK_FIX = {
+    "task": "cancel and await background tasks in the fixture that started them (or use a "
+    "TaskGroup inside the test)",
+    "timer": "keep the handle of call_later()/call_at() and cancel it in teardown",
+    "thread": "join threads you start, or run blocking work with asyncio.to_thread()",
+    "server": "close the server (server.close(); await server.wait_closed()) in teardown",
+    "connection": "close connections in teardown (writer.close(); await writer.wait_closed())",
+    "transport": "close both ends of every connection in teardown",
+    "subprocess": "await proc.wait() (or proc.communicate()) before the test ends",
+    "executor": "await the executor future before the test ends",
+    "unclosed": "close sessions in the fixture's teardown ('async with', or await "
+    "session.close()), or inject one shared session (the aiohttp_session fixture)",
+    "coroutine": "await the coroutine (or pass it to asyncio.create_task and await the task)",
+    "task-exception": "await the task (or call task.result()) so its exception is seen",
+    "task-destroyed": "keep a reference to each task you create and await it",
+    "callback-error": "a callback or task crashed in the background; fix the error it raised",
+}
+_HANG_FIX = (
+    "make the await it is stuck on complete (or cancel what it waits for); bound waits with "
+    "asyncio.timeout(); in virtual time an idle loop is reported at once"
+)
+_BLOCKING_FIX = (
+    "await an async equivalent, or run the blocking call in a thread (asyncio.to_thread)"
+)
+_ORDER_FIX = (
+    "the test relies on an order of task steps asyncio does not promise: wait for the condition "
+    "itself (await settle(), await eventually(...), an Event) instead of a number of steps or a "
+    "sleep"
+)
+_VIRTUAL_FIX = (
+    "run it in virtual time: @pytest.mark.loopwarden(virtual_time=True) (or "
+    "loopwarden_virtual_time = on for the suite)"
+)
+
+_STUCK_AT = re.compile(r"\bstuck at (?P<where>\S+:\d+) in (?P<func>[^\s,]+)")
+_BLOCKED_AT = re.compile(r"\bat (?P<where>\S+:\d+) in (?P<func>\S+)$")
+_SITE = re.compile(r"^(?P<where>.+?:\d+) in (?P<func>.+)$")
+
+
+@dataclass
+class Problem:
+    """One thing to fix, with the tests it shows up in."""
+
+    category: str
+    location: str
+    function: str | None
+    title: str
+    fix: str
+    tests: list[str] = field(default_factory=list)
+    detail: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def key(self) -> tuple[str, str, str]:
+        return (self.category, self.location, self.data.get("name") or self.title)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "location": self.location,
+            "function": self.function,
+            "title": self.title,
+            "fix": self.fix,
+            "tests": self.tests,
+            "detail": self.detail,
+            "data": self.data,
+        }
+
+
+class Places:
+    """Turns rootdir-relative sites and absolute paths into paths relative to the doctor's cwd."""
+
+    def __init__(self, cwd: Path, rootdir: str | None) -> None:
+        self.cwd = cwd
+        self.rootdir = Path(rootdir) if rootdir else cwd
+
+    def path(self, raw: str) -> str:
+        candidate = Path(raw)
+        if not candidate.is_absolute():
+            candidate = self.rootdir / candidate
+        try:
+            rel = os.path.relpath(candidate, self.cwd)
+        except ValueError:
+            return raw
+        return raw if rel.startswith(os.pardir) and not Path(raw).is_absolute() else rel
+
+    def where(self, where: str) -> str:
+        path, _, line = where.rpartition(":")
+        return f"{self.path(path)}:{line}" if path else where
+
+    def site(self, site: str | None) -> tuple[str, str | None] | None:
+        if not site:
+            return None
+        match = _SITE.match(site)
+        if match is None:
+            return None
+        return self.where(match["where"]), match["func"]
+
+
+def test_location(record: dict[str, Any], places: Places) -> str:
+    return f"{places.path(record['path'])}:{record['line']}"
+
+
+def from_findings(records: list[dict[str, Any]], places: Places) -> list[Problem]:
+    """Hangs, leaks, unseen errors and blocking calls from the main run's findings."""
+    problems: list[Problem] = []
+    for record in records:
+        for finding in record.get("findings", ()):
+            problem = _problem_of(finding, record, places)
+            if problem is not None:
+                problems.append(problem)
+    return problems
+
+
+def _problem_of(finding: dict[str, Any], record: dict[str, Any], places: Places) -> Problem:
+    kind = str(finding.get("kind"))
+    message = str(finding.get("message", ""))
+    nodeid = str(record["nodeid"])
+    fallback = (test_location(record, places), nodeid.rpartition("::")[2])
+    detail = [str(line) for line in finding.get("detail", ())]
+    if kind == "hang":
+        match = _STUCK_AT.search(message)
+        where, func = (places.where(match["where"]), match["func"]) if match else fallback
+        return Problem(
+            "hang",
+            where,
+            func,
+            message.removeprefix("loopwarden: "),
+            _HANG_FIX,
+            [nodeid],
+            detail,
+            {"kind": kind, "name": finding.get("name"), "phase": finding.get("name")},
+        )
+    if kind == "blocking":
+        match = _BLOCKED_AT.search(message)
+        where, func = (places.where(match["where"]), match["func"]) if match else fallback
+        return Problem(
+            "blocking",
+            where,
+            func,
+            message.removeprefix("loopwarden: "),
+            _BLOCKING_FIX,
+            [nodeid],
+            detail,
+            {"kind": kind, "name": finding.get("name")},
+        )
+    site = places.site(finding.get("user_site")) or places.site(finding.get("site"))
+    where, func = site if site is not None else fallback
+    created = places.site(finding.get("site"))
+    if created is not None and finding.get("user_site"):
+        detail = [f"created at {created[0]} in {created[1]}", *detail]
+    return Problem(
+        "unseen-error" if kind in _UNSEEN else "leak",
+        where,
+        func,
+        message,
+        _LEAK_FIX.get(kind, "see docs/how-to/leaks.md"),
+        [nodeid],
+        detail,
+        {"kind": kind, "name": finding.get("name"), "owner": finding.get("owner")},
+    )
+
+
+def from_lint(findings: list[dict[str, Any]], places: Places) -> list[Problem]:
+    problems = []
+    for finding in findings:
+        fix = finding.get("fix") or {}
+        code = str(finding["code"])
+        how = fix.get("description") if isinstance(fix, dict) else None
+        problems.append(
+            Problem(
+                "lint",
+                f"{places.path(os.path.join(str(places.cwd), finding['path']))}:{finding['line']}",
+                finding.get("context"),
+                f"{code} {finding['message']}",
+                (
+                    f"{how} (loopwarden lint --fix"
+                    f"{' --unsafe-fixes' if fix.get('safety') == 'unsafe' else ''}); "
+                    f"see docs/reference/rules/{code}.md"
+                    if how
+                    else f"see docs/reference/rules/{code}.md"
+                ),
+                data={"code": code, "name": code},
+            )
+        )
+    return problems
+
+
+def from_fuzz(
+    records: list[dict[str, Any]], runs: int, places: Places
+) -> tuple[list[Problem], dict[str, Any]]:
+    """Order-dependent tests: failed under some fuzzed schedule, passed in FIFO order."""
+    from loopwarden._plugin.fuzz import base_nodeid
+
+    by_test: dict[str, dict[str, Any]] = {}
+    for record in records:
+        base = base_nodeid(str(record["nodeid"]))
+        entry = by_test.setdefault(
+            base, {"record": record, "runs": 0, "fifo_failed": False, "failed": []}
+        )
+        entry["runs"] += 1
+        failed = record["outcome"] in ("failed", "error")
+        if record.get("seed") is None:
+            if failed:
+                entry["fifo_failed"] = True
+        elif failed:
+            entry["failed"].append((record["seed"], record.get("message")))
+    problems = []
+    for base, entry in by_test.items():
+        if not entry["failed"] or entry["fifo_failed"]:
+            continue
+        seed, message = entry["failed"][0]
+        replay = f"pytest {shlex.quote(base)} --lw-fuzz-seed={seed}"
+        problems.append(
+            Problem(
+                "order-dependent",
+                test_location(entry["record"], places),
+                base.rpartition("::")[2],
+                f"passed in FIFO order, failed under {len(entry['failed'])} of "
+                f"{entry['runs'] - 1} fuzzed schedules",
+                _ORDER_FIX,
+                [base],
+                [f"first failure (schedule {seed}): {message}" if message else "", replay],
+                {"replay": replay, "seeds": [s for s, _ in entry["failed"]], "name": base},
+            )
+        )
+    summary = {
+        "runs": runs,
+        "tests": len(by_test),
+        "schedules": sum(e["runs"] for e in by_test.values()),
+        "order_dependent": [p.tests[0] for p in problems],
+        "failing_in_fifo_order": [b for b, e in by_test.items() if e["fifo_failed"]],
+    }
+    return problems, summary
+
+
+def from_virtual(
+    main: dict[str, dict[str, Any]], rerun: list[dict[str, Any]], places: Places
+) -> tuple[list[Problem], dict[str, Any]]:
+    """What virtual time saves per test: the main run's duration against the re-run's."""
+    problems = []
+    real = virtual = saved = 0.0
+    for record in rerun:
+        before = main.get(str(record["nodeid"]))
+        if before is None:
+            continue
+        passes = record["outcome"] == "passed"
+        gain = max(0.0, float(before["duration"]) - float(record["duration"]))
+        data = {
+            "real_seconds": round(float(before["duration"]), 3),
+            "timer_wait_seconds": round(float(before["timer_wait"]), 3),
+            "virtual_seconds": round(float(record["duration"]), 3),
+            "saved_seconds": round(gain if passes else 0.0, 3),
+            "passes_in_virtual_time": passes,
+            "name": record["nodeid"],
+        }
+        if passes:
+            real += float(before["duration"])
+            virtual += float(record["duration"])
+            saved += gain
+            title = (
+                f"waited {before['timer_wait']:.2f} s on timers; takes "
+                f"{record['duration']:.2f} s in virtual time instead of "
+                f"{before['duration']:.2f} s (saves {gain:.2f} s, still passes)"
+            )
+            fix = _VIRTUAL_FIX
+        else:
+            title = (
+                f"waited {before['timer_wait']:.2f} s on timers, but fails in virtual time: "
+                f"{record.get('message') or record['outcome']}"
+            )
+            fix = (
+                "it waits on something outside the loop's clock (time.monotonic(), a thread "
+                "polling, a real peer): keep it in real time, or use "
+                "@pytest.mark.loopwarden(virtual_time=True, monotonic=True) when it reads "
+                "time.monotonic()"
+            )
+        problems.append(
+            Problem(
+                "virtual-time",
+                test_location(record, places),
+                str(record["nodeid"]).rpartition("::")[2],
+                title,
+                fix,
+                [str(record["nodeid"])],
+                data=data,
+            )
+        )
+    problems.sort(key=lambda p: -float(p.data["saved_seconds"]))
+    summary = {
+        "tests": len(problems),
+        "real_seconds": round(real, 3),
+        "virtual_seconds": round(virtual, 3),
+        "saved_seconds": round(saved, 3),
+    }
+    return problems, summary
+
+
+def merge(problems: list[Problem]) -> list[Problem]:
+    """One problem per place and identity, listing every test it shows up in; sorted."""
+    merged: dict[tuple[str, str, str], Problem] = {}
+    for problem in problems:
+        key = problem.key()
+        known = merged.get(key)
+        if known is None:
+            merged[key] = problem
+        else:
+            known.tests.extend(t for t in problem.tests if t not in known.tests)
+    order = {category: rank for rank, category in enumerate(CATEGORIES)}
+    # Within a category by place; time savings biggest first.
+    return sorted(
+        merged.values(),
+        key=lambda p: (order[p.category], -float(p.data.get("saved_seconds", 0.0)), p.location),
+    )
+
+
+def outcomes(records: list[dict[str, Any]]) -> dict[str, int]:
+    counts = {"total": len(records), "passed": 0, "failed": 0, "error": 0, "skipped": 0}
+    for record in records:
+        outcome = str(record["outcome"])
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts

@@ -1,0 +1,69 @@
+"""The doctor's terminal summary: problems by priority, each with its place and its fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopwarden._doctor._diagnosis import CATEGORIES, TITLES
+
+# Tests named per problem before "and N more".
+_MAX_TESTS = 3
+
+
+def render(document: dict[str, Any], written: list[str]) -> str:
+    """The summary of a doctor ``document`` (as written by ``--json``)."""
+    lines: list[str] = []
+    tests = document["tests"]
+    outcome = ", ".join(
+        f"{tests[k]} {k}" for k in ("passed", "failed", "error", "skipped") if tests.get(k)
+    )
+    head = f"loopwarden doctor {document['path']}: {tests['total']} tests"
+    lines.append(f"{head} ({outcome})" if outcome else head)
+    if document["interrupted"]:
+        lines.append("INTERRUPTED: what follows is what was found before Ctrl-C.")
+    problems = document["problems"]
+    for category in CATEGORIES:
+        mine = [p for p in problems if p["category"] == category]
+        if not mine:
+            continue
+        title = f"{TITLES[category]} ({len(mine)})"
+        if category == "virtual-time" and document.get("virtual_time"):
+            vt = document["virtual_time"]
+            title += (
+                f": {vt['saved_seconds']:.2f} s of {vt['real_seconds']:.2f} s "
+                "real time would be saved"
+            )
+        lines += ["", title]
+        for problem in mine:
+            where = problem["location"]
+            if problem.get("function"):
+                where += f" in {problem['function']}"
+            lines.append(f"  {where}: {problem['title']}")
+            if problem["category"] == "order-dependent":
+                lines.append(f"    replay: {problem['data']['replay']}")
+            names = problem["tests"]
+            if names and problem["category"] not in ("order-dependent", "virtual-time"):
+                shown = ", ".join(names[:_MAX_TESTS])
+                more = f" and {len(names) - _MAX_TESTS} more" if len(names) > _MAX_TESTS else ""
+                lines.append(f"    in {shown}{more}")
+            lines.append(f"    fix: {problem['fix']}")
+    if not problems:
+        lines += [
+            "",
+            "Nothing found: no hang, leak, order dependence, blocking call or lint "
+            "finding, and no test waits on timers.",
+        ]
+    failing = tests.get("failed", 0) + tests.get("error", 0)
+    if failing:
+        lines += [
+            "",
+            f"{failing} test{'s' if failing != 1 else ''} failed in the instrumented run "
+            "(failures with a finding are listed above).",
+        ]
+    lines.append("")
+    lines += written
+    timing = ", ".join(
+        f"{p['name']} {p['seconds']:.1f} s" for p in document["phases"] if p["status"] != "skipped"
+    )
+    lines.append(f"doctor took {document['runtime_seconds']:.1f} s ({timing})")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,440 @@
+"""What ``loopwarden doctor`` needs from a test run beyond the JSON report: ``--lw-doctor=PATH``.
+
+Not an entry point: the doctor passes ``-p loopwarden._plugin.doctor --lw-doctor=PATH`` to the
+pytest subprocess it starts, so ordinary runs pay nothing for it. With it, each finished test
+appends one JSON line to ``PATH`` (streamed, so the doctor shows progress while the run goes and
+keeps what was found when the run is interrupted):
+
+- where the test is defined, whether it is async, its outcome and real duration;
+- ``timer_wait``: real seconds the loop spent in ``select()`` waiting for a timer — a wait that
+  ended with no I/O (so nothing but the clock woke it). That is the time virtual time could
+  save; the doctor re-runs such tests in virtual time to measure what it really saves;
+- ``virtual_skipped``: virtual seconds the clock jumped over during the test;
+- ``tasks``: each task the test created, with its creation site and when it was created, ended,
+  and how (``done``, ``failed``, ``cancelled``, ``leaked`` — still pending when the leak guard
+  looked — or ``pending``), for the HTML report's timelines;
+- ``findings``: the guards' findings (as in ``--lw-report``);
+- ``seed`` / ``fuzz_run``: the fuzz schedule of the run, when fuzzing.
+
+The first line is ``{"event": "collected", "total": N, "rootdir": ...}``.
+
+Per-test data rides on the teardown report (``report.loopwarden_doctor``), so it reaches the
+xdist controller like the guards' findings do; the process that sees every report writes the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import time
+import weakref
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import pytest
+
+from loopwarden._core._loop import WardenLoop
+
+_monotonic = time.monotonic
+
+# The attribute that carries a test's record on its teardown report.
+RECORD_ATTR = "loopwarden_doctor"
+# Enough tasks for a readable timeline; a test that makes more is summarised by the count.
+MAX_TASKS = 200
+
+
+@dataclass
+class _TaskRecord:
+    """One task of a test: times are ``time.monotonic()`` readings until the record is written."""
+
+    name: str
+    coro: str
+    site: str | None
+    owner: object
+    created: float
+    ended: float | None = None
+    state: str = "pending"
+
+
+@dataclass
+class _TestClock:
+    """Per-test readings taken at setup, to turn the session's counters into per-test numbers."""
+
+    started: float
+    timer_wait: float
+    skipped: float
+    phases: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+_CLOCK = pytest.StashKey[_TestClock]()
+
+
+class Doctor:
+    """The session's recorder: instruments every loop loopwarden makes, collects per test."""
+
+    def __init__(self, config: pytest.Config, path: Path) -> None:
+        self.config = config
+        self.path = path
+        self.root = str(config.rootpath)
+        self.timer_wait = 0.0
+        # Off while the leak guard settles and cleans up: its waits are not the test's.
+        self.paused = False
+        self.loops: weakref.WeakSet[WardenLoop] = weakref.WeakSet()
+        self.tasks: list[_TaskRecord] = []
+        # Tasks the leak guard found still pending (id of the task -> its record).
+        self.by_task: weakref.WeakKeyDictionary[asyncio.Future[Any], _TaskRecord] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._restore: list[Callable[[], None]] = []
+        self._out: TextIO | None = None
+
+    # -- output (the process that sees every report) -------------------------------------------
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._out is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._out = self.path.open("w", encoding="utf-8")
+        self._out.write(json.dumps(record) + "\n")
+        self._out.flush()  # the doctor reads the file while the run goes on
+
+    def close(self) -> None:
+        for restore in reversed(self._restore):
+            restore()
+        self._restore.clear()
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    # -- instruments ---------------------------------------------------------------------------
+
+    def instrument(self, loop: WardenLoop) -> None:
+        """Count timer waits in ``loop``'s real ``select()`` and record the tasks it creates."""
+        if loop in self.loops:
+            return
+        self.loops.add(loop)
+        self._count_timer_waits(loop)
+        self._record_tasks(loop)
+
+    def _count_timer_waits(self, loop: WardenLoop) -> None:
+        # WardenLoop keeps the raw select() in two places (its own select wrapper and the quiet
+        # check's); both are replaced so every real wait is seen, whichever wrapper is on. A
+        # core seam would be better (see the doctor's notes); this keeps the core untouched.
+        raw: Callable[[float | None], Any] = loop._lw_select
+        quiet = loop.quiet
+
+        def select(timeout: float | None = None) -> Any:
+            if not timeout:  # None: no timer pending; 0: a poll
+                return raw(timeout)
+            started = _monotonic()
+            events = raw(timeout)
+            if not events and not self.paused:
+                self.timer_wait += _monotonic() - started
+            return events
+
+        inner_was_raw = loop._lw_inner_select is raw
+        loop._lw_select = select
+        quiet.raw_select = select
+        if inner_was_raw:
+            loop._lw_inner_select = select
+        loop._lw_place_select()
+
+        def restore() -> None:
+            loop._lw_select = raw
+            quiet.raw_select = raw
+            if loop._lw_inner_select is select:
+                loop._lw_inner_select = raw
+            if not loop.is_closed():
+                loop._lw_place_select()
+
+        self._restore.append(restore)
+
+    def _record_tasks(self, loop: WardenLoop) -> None:
+        create_task = loop.create_task
+        registry = loop.registry
+
+        def record(coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+            task = create_task(coro, **kwargs)
+            origin = registry.origin_of(task)
+            if origin is None or origin.owner is None:
+                return task  # loopwarden's own driver tasks
+            code = getattr(task.get_coro(), "__qualname__", None) or type(coro).__name__
+            site = origin.site.relative_to(self.root) if origin.site is not None else None
+            entry = _TaskRecord(
+                task.get_name(), str(code), str(site) if site else None, origin.owner, _monotonic()
+            )
+            self.tasks.append(entry)
+            self.by_task[task] = entry
+            task.add_done_callback(_ended)
+            return task
+
+        def _ended(task: asyncio.Future[Any]) -> None:
+            entry = self.by_task.get(task)
+            if entry is None or entry.ended is not None:
+                return
+            entry.ended = _monotonic()
+            # asyncio.create_task(name=...) names the task after the loop made it (3.11).
+            entry.name = task.get_name() if isinstance(task, asyncio.Task) else entry.name
+            if task.cancelled():
+                entry.state = "cancelled"
+            elif task.exception() is not None:
+                entry.state = "failed"
+            else:
+                entry.state = "done"
+
+        loop.create_task = record  # type: ignore[method-assign]
+
+        def restore() -> None:
+            vars(loop).pop("create_task", None)
+
+        self._restore.append(restore)
+
+    def watch_leak_cleanup(self) -> None:
+        """Mark the tasks the leak guard cleans up as leaked (they outlived their test)."""
+        from loopwarden._plugin.leaks import GUARD
+
+        guard = self.config.stash.get(GUARD, None)
+        if guard is None:
+            return
+        clean_up = guard.clean_up
+        check = guard.check
+
+        def checked(*args: Any) -> Any:
+            self.paused = True
+            try:
+                return check(*args)
+            finally:
+                self.paused = False
+
+        def watched(loop: WardenLoop, left: Any) -> Any:
+            now = _monotonic()
+            for task_left in left.tasks:
+                entry = self.by_task.get(task_left.task)
+                if entry is not None and entry.ended is None:
+                    entry.ended = now
+                    entry.name = task_left.task.get_name()
+                    entry.state = "leaked"
+            return clean_up(loop, left)
+
+        # Instance attributes shadow the methods; restore() removes them again.
+        guard.clean_up = watched  # type: ignore[method-assign]
+        guard.check = checked  # type: ignore[method-assign,assignment]
+
+        def restore() -> None:
+            vars(guard).pop("clean_up", None)
+            vars(guard).pop("check", None)
+
+        self._restore.append(restore)
+
+    def skipped(self) -> float:
+        return sum(loop.skipped for loop in list(self.loops) if not loop.is_closed())
+
+    # -- per test ------------------------------------------------------------------------------
+
+    def take_tasks(self, owner: str, origin: float) -> list[dict[str, Any]]:
+        mine = [t for t in self.tasks if t.owner == owner]
+        self.tasks = [t for t in self.tasks if t.owner != owner]
+        return [
+            {
+                "name": t.name,
+                "coro": t.coro,
+                "site": t.site,
+                "created": round(t.created - origin, 6),
+                "ended": None if t.ended is None else round(t.ended - origin, 6),
+                "state": t.state,
+            }
+            for t in mine[:MAX_TASKS]
+        ]
+
+
+DOCTOR = pytest.StashKey[Doctor]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # A flag only (no ini key): it is the doctor's channel to its own subprocess, not a setting
+    # a project keeps.
+    parser.getgroup("loopwarden").addoption(
+        "--lw-doctor",
+        dest="lw_doctor",
+        default="",
+        metavar="PATH",
+        help="(used by 'loopwarden doctor') write one JSON line per test to PATH: timer waits, "
+        "task timelines, findings",
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    raw = str(config.getoption("lw_doctor") or "")
+    if not raw:
+        return
+    path = Path(raw)
+    if not path.is_absolute():
+        path = Path(config.invocation_params.dir) / path
+    doctor = Doctor(config, path)
+    config.stash[DOCTOR] = doctor
+    config.add_cleanup(doctor.close)
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_Collector(doctor), "loopwarden-doctor-collector")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    doctor = session.config.stash.get(DOCTOR, None)
+    if doctor is None:
+        return
+    from loopwarden._plugin import guard, runner
+
+    runtime = session.config.stash.get(runner.RUNTIME, None)
+    if runtime is not None:
+        runtime.new_loop_hooks.append(doctor.instrument)
+    loop_guard = session.config.stash.get(guard.GUARD, None)
+    if loop_guard is not None:
+        loop_guard.new_loop_hooks.append(doctor.instrument)
+    doctor.watch_leak_cleanup()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    doctor = session.config.stash.get(DOCTOR, None)
+    if doctor is not None and not hasattr(session.config, "workerinput"):
+        doctor.write(
+            {
+                "event": "collected",
+                "total": len(session.items),
+                "rootdir": doctor.root,
+                # Later runs select tests by id; they must read the same configuration.
+                "inifile": str(session.config.inipath) if session.config.inipath else None,
+            }
+        )
+
+
+def _instrument_live(doctor: Doctor) -> None:
+    from loopwarden._plugin._loops import live_loops
+
+    for loop in live_loops(doctor.config):
+        doctor.instrument(loop)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    doctor = item.config.stash.get(DOCTOR, None)
+    if doctor is not None:
+        _instrument_live(doctor)
+        item.stash[_CLOCK] = _TestClock(_monotonic(), doctor.timer_wait, doctor.skipped())
+    return (yield from _phase(item, "setup"))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    return (yield from _phase(item, "call"))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    return (yield from _phase(item, "teardown"))
+
+
+def _phase(item: pytest.Item, name: str) -> Generator[None, None, None]:
+    clock = item.stash.get(_CLOCK, None)
+    started = _monotonic()
+    try:
+        return (yield)
+    finally:
+        if clock is not None:
+            clock.phases[name] = (started - clock.started, _monotonic() - clock.started)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    doctor = item.config.stash.get(DOCTOR, None)
+    clock = item.stash.get(_CLOCK, None)
+    if doctor is None or clock is None or call.when != "teardown":
+        return report
+    from loopwarden._plugin.clock import VIRTUAL
+    from loopwarden._plugin.fuzz import FUZZ_ARG, SEED
+
+    _instrument_live(doctor)  # loops made during the test (a per-test loop)
+    path, line, _ = item.location
+    callspec = getattr(item, "callspec", None)
+    fuzz_run = callspec.params.get(FUZZ_ARG) if callspec is not None else None
+    ended = _monotonic()
+    record = {
+        "path": str(Path(item.config.rootpath, path)),
+        "line": (line or 0) + 1,
+        # The own runner swaps an async test for a sync wrapper; __wrapped__ leads back.
+        "async": inspect.iscoroutinefunction(inspect.unwrap(getattr(item, "obj", _no_function))),
+        "virtual": bool(item.stash.get(VIRTUAL, False)),
+        "duration": round(ended - clock.started, 6),
+        "timer_wait": round(doctor.timer_wait - clock.timer_wait, 6),
+        "virtual_skipped": round(doctor.skipped() - clock.skipped, 6),
+        "phases": {k: [round(a, 6), round(b, 6)] for k, (a, b) in clock.phases.items()},
+        "seed": item.stash.get(SEED, None),
+        "fuzz_run": fuzz_run,
+        "tasks": doctor.take_tasks(item.nodeid, clock.started),
+    }
+    setattr(report, RECORD_ATTR, record)
+    return report
+
+
+def _no_function() -> None:
+    """Stands in for a test item without a Python function (a doctest, a YAML item)."""
+
+
+class _Collector:
+    """Joins each test's outcome (from its reports) with its record; writes a line per test."""
+
+    def __init__(self, doctor: Doctor) -> None:
+        self.doctor = doctor
+        self.outcomes: dict[str, str] = {}
+        self.messages: dict[str, str] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        nodeid = report.nodeid
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+            outcome: str = report.outcome
+            if report.when == "setup" and outcome == "failed":
+                outcome = "error"
+            self.outcomes[nodeid] = outcome
+        elif (
+            report.when == "teardown"
+            and report.failed
+            and self.outcomes.get(nodeid, "passed") == "passed"
+        ):
+            self.outcomes[nodeid] = "error"
+        if report.failed and nodeid not in self.messages:
+            self.messages[nodeid] = _first_line(report)
+        if report.when != "teardown":
+            return
+        record = getattr(report, RECORD_ATTR, None)
+        if record is None:
+            return
+        from loopwarden._plugin.report import FINDINGS_ATTR
+
+        self.doctor.write(
+            {
+                "event": "test",
+                "nodeid": nodeid,
+                "outcome": self.outcomes.pop(nodeid, "passed"),
+                "message": self.messages.pop(nodeid, None),
+                **record,
+                "findings": getattr(report, FINDINGS_ATTR, None) or [],
+            }
+        )
+
+
+def _first_line(report: pytest.TestReport) -> str:
+    lines = [line.strip() for line in report.longreprtext.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("E "):
+            return line[2:].strip()
+    return lines[0] if lines else ""
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    doctor = config.stash.get(DOCTOR, None)
+    if doctor is not None:
+        doctor.close()
