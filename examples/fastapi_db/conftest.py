@@ -1,6 +1,4 @@
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 import shop
 
@@ -11,10 +9,8 @@ def loopwarden_db_schema():
 
 
 @pytest.fixture
-async def client(db_override):
-    # The routes' global session factory now uses the test's transaction.
+async def client(db_override, asgi_client):
+    # The routes' global session factory now uses the test's transaction; the app's lifespan
+    # runs (asgi_client), as it does in production.
     db_override(shop.SessionLocal)
-    async with LifespanManager(shop.app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
-            yield client
+    return await asgi_client(shop.app, base_url="http://shop")
