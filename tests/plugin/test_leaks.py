@@ -519,7 +519,9 @@ def test_what_wider_fixtures_hold_is_theirs_not_the_tests(pytester, run):
                 assert (await b.execute(text("select 2"))).scalar() == 2
         """
     )
-    result = run("--lw-report=report.json")
+    # Leaks only: on a loaded machine, creating the engine can hold the loop past the blocking
+    # threshold, which is a (correct) finding of another kind.
+    result = run("--lw-report=report.json", "--lw-blocking=0")
     result.assert_outcomes(passed=3)
     report = json.loads((pytester.path / "report.json").read_text())
     assert report["findings_total"] == 0, report  # the report says what was found, if anything
