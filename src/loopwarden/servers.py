@@ -17,7 +17,7 @@ import json as _json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 __all__ = ["HttpServer", "Recorded", "WsServer"]
 
@@ -31,6 +31,28 @@ def _need(module: str, extra: str, what: str) -> Any:
         raise RuntimeError(
             f"loopwarden: {what} needs {module}: install loopwarden[{extra}]"
         ) from None
+
+
+class _Served:
+    """``async with Server() as server:`` starts it and stops it, whatever happens inside."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
 
 
 # -- HTTP --------------------------------------------------------------------------------------
@@ -70,7 +92,7 @@ class _Reply:
     handler: Handler | None = None
 
 
-class HttpServer:
+class HttpServer(_Served):
     """An aiohttp server on 127.0.0.1 whose routes a test declares.
 
     Example::
@@ -129,7 +151,7 @@ class HttpServer:
             handler: ``async def handler(request) -> response`` (aiohttp's ``web.Request`` and
                 ``web.Response``), for anything the options above do not cover.
         """
-        given = [name for name, value in (("json", json), ("text", text), ("body", body)) if value]
+        given = [n for n, v in (("json", json), ("text", text), ("body", body)) if v is not None]
         if len(given) > 1 or (handler is not None and (given or drop)):
             raise ValueError(
                 f"http_server.route({method!r}, {path!r}): give one of json=, text=, body=, "
@@ -160,18 +182,6 @@ class HttpServer:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
-
-    async def __aenter__(self) -> HttpServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def _dispatch(self, request: Any) -> Any:
         web = _need("aiohttp.web", "aiohttp", "http_server")
@@ -228,7 +238,7 @@ def _decode(message: str | bytes) -> Any:
         return message
 
 
-class WsServer:
+class WsServer(_Served):
     """A WebSocket server (the websockets library) on 127.0.0.1 that a test scripts.
 
     Messages are JSON-encoded when they are not ``str``/``bytes``, and received text that parses
@@ -354,18 +364,6 @@ class WsServer:
             connection.transport.abort()
         server.close()
         await server.wait_closed()
-
-    async def __aenter__(self) -> WsServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def _process_request(self, connection: Any, request: Any) -> Any:
         if self._handshake_delay:

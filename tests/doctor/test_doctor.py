@@ -39,11 +39,11 @@ PLANTED = textwrap.dedent(
 
 
     async def test_blocks():
-        time.sleep(0.3)
+        time.sleep(0.3)  # sleep-ok: the planted blocking call
 
 
     async def test_waits_on_a_timer():
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # sleep-ok: the planted real timer wait
 
 
     async def test_order():
