@@ -378,13 +378,18 @@ async def test_clean():
 
 def test_warn_and_off(pytester, own):
     pytester.makepyfile(test_w=LEAKY)
-    result = own("--lw-leaks=warn")
+    result = own("--lw-leaks=warn", "--lw-report=report.json")
     result.assert_outcomes(passed=2, warnings=1)
     result.stdout.fnmatch_lines(
         [
             "*LeakWarning: loopwarden: test_leaks left 1 timer behind after teardown:",
+            "1 finding warned about, not failing (loopwarden_leaks or "
+            "loopwarden_blocking_action = warn) in 1 test",
         ]
     )
+    report = json.loads((pytester.path / "report.json").read_text())
+    [finding] = report["tests"]["test_w.py::test_leaks"]["findings"]
+    assert finding["status"] == "warned"
     result = own("--lw-leaks=off")
     result.assert_outcomes(passed=2)
     result.stdout.no_fnmatch_line("*loopwarden: test_leaks*")

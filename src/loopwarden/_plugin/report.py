@@ -207,7 +207,8 @@ def _summary(terminalreporter: Any, config: pytest.Config, collected: Collected)
         tests_with.setdefault(finding["status"], set()).add(nodeid)
     labels = {
         "new": "failing",
-        "warned": "warned about (loopwarden_blocking_action = warn)",
+        "warned": "warned about, not failing (loopwarden_leaks or loopwarden_blocking_action "
+        "= warn)",
         "allowed": "allowed by @pytest.mark.allow_leaks",
         "baselined": "known (in the baseline)",
         "recorded": "recorded into the baseline",
