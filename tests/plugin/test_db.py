@@ -232,6 +232,30 @@ def test_an_unclosed_connection_fails_the_test(pytester, own):
         [
             "*loopwarden: the test left 1 database connection(s) checked out of the db_engine "
             "pool: an AsyncConnection or AsyncSession was opened and never closed.",
+            "  opened at test_an_unclosed_connection_fails_the_test.py:2 in test_forgets_to_close",
+        ]
+    )
+
+
+def test_an_unclosed_session_names_the_line_that_used_it(pytester, own):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        test_session_left="""
+        from sqlalchemy import text
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        async def test_forgets_the_session(db_engine, db_connection):
+            session = AsyncSession(db_engine)
+            await session.execute(text("select 1"))
+        """
+    )
+    result = own()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*loopwarden: the test left 1 database connection(s) checked out of the db_engine "
+            "pool: an AsyncConnection or AsyncSession was opened and never closed.",
+            "  opened at test_session_left.py:6 in test_forgets_the_session",
         ]
     )
 

@@ -26,12 +26,15 @@ import contextlib
 import functools
 import importlib
 import os
+import sys
+import weakref
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from loopwarden._core import _sites
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._snapshot import adopt
 from loopwarden._plugin import _compat, _settings
@@ -327,7 +330,9 @@ async def db_connection(
     db_engine: AsyncEngine, _loopwarden_database: Database
 ) -> AsyncGenerator[AsyncConnection, None]:
     """A connection inside a transaction that is rolled back when the test ends."""
+    checkouts = _checkouts_of(db_engine)
     before = db_engine.pool.checkedout()  # type: ignore[attr-defined]
+    earlier = set(checkouts)
     conn = await db_engine.connect()
     await _adopt_pooled(conn, _loopwarden_database.owner)
     transaction = await conn.begin()
@@ -341,13 +346,64 @@ async def db_connection(
             await conn.close()
     left = db_engine.pool.checkedout() - before  # type: ignore[attr-defined]
     if left > 0:
+        where = [site for key, site in checkouts.items() if key not in earlier]
+        opened = "".join(f"\n  opened at {site}" for site in where)
         pytest.fail(
             f"loopwarden: the test left {left} database connection(s) checked out of the "
-            "db_engine pool: an AsyncConnection or AsyncSession was opened and never closed.\n"
+            "db_engine pool: an AsyncConnection or AsyncSession was opened and never closed."
+            f"{opened}\n"
             "Fix: open them with 'async with' (async with db_engine.connect() as conn: ...), or "
             "use the db_connection / db_session fixtures, which close themselves.",
             pytrace=False,
         )
+
+
+def _checkouts_of(engine: AsyncEngine) -> dict[int, str]:
+    """Where each connection now checked out of ``engine``'s pool was checked out (kept live).
+
+    The checkout runs inside SQLAlchemy's greenlet, whose stack holds no user code; the user's
+    ``await`` is in the parent greenlet's suspended frames, which are searched next.
+    """
+    pool = engine.sync_engine.pool
+    found = _CHECKOUTS.get(pool)
+    if found is not None:
+        return found
+    from sqlalchemy import event
+
+    checkouts: dict[int, str] = {}
+
+    def on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        checkouts[id(record)] = _user_line()
+
+    def on_checkin(dbapi_connection: Any, record: Any) -> None:
+        checkouts.pop(id(record), None)
+
+    event.listen(pool, "checkout", on_checkout)
+    event.listen(pool, "checkin", on_checkin)
+    _CHECKOUTS[pool] = checkouts
+    return checkouts
+
+
+# Per engine pool (AsyncEngine takes no attributes): where its live checkouts were made.
+_CHECKOUTS: weakref.WeakKeyDictionary[Any, dict[int, str]] = weakref.WeakKeyDictionary()
+
+
+def _user_line() -> str:
+    frames: list[Any] = [sys._getframe(1)]
+    with contextlib.suppress(ImportError, AttributeError):
+        import greenlet  # type: ignore[import-untyped]
+
+        parent = greenlet.getcurrent().parent
+        if parent is not None and parent.gr_frame is not None:
+            frames.append(parent.gr_frame)
+    for frame in frames:
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if not _sites._is_library(filename) and "sqlalchemy" not in filename:
+                where = _sites.Site(filename, frame.f_lineno, frame.f_code.co_name)
+                return str(where.relative_to(os.getcwd()))
+            frame = frame.f_back
+    return "an unknown line (no user code on the stack)"
 
 
 @_async_fixture
