@@ -120,8 +120,11 @@ def _fail_plainly(
     pytest.fail(message, pytrace=False)
 
 
-def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "")
+def _worker(config: pytest.Config) -> str:
+    """This xdist worker's id ("gw0"), or "" — from xdist itself, not the environment, which a
+    pytest run started inside a worker (pytester, a test running pytest) inherits."""
+    workerinput: dict[str, Any] = getattr(config, "workerinput", None) or {}
+    return str(workerinput.get("workerid") or "")
 
 
 def _private_loop_run(coro_factory: Callable[[], Any]) -> Any:
@@ -181,7 +184,8 @@ def _loopwarden_database(
 
             server = _fail_plainly(_postgres.start_server, _postgres.PostgresError)
             cleanup.callback(server.stop)
-            name = f"loopwarden_{_worker()}" if _worker() else "loopwarden"
+            worker = _worker(request.config)
+            name = f"loopwarden_{worker}" if worker else "loopwarden"
             url = _isolation.async_url(server.url(name))
             admin = _isolation.async_url(server.url("postgres"))
             _private_loop_run(lambda: _isolation.create_database(admin, name))
@@ -213,7 +217,7 @@ def _loopwarden_database(
 def _run_id(config: pytest.Config) -> str:
     """xdist's test run id on a worker (shared by the run's workers); "" without xdist."""
     workerinput: dict[str, Any] = getattr(config, "workerinput", None) or {}
-    return str(workerinput.get("testrunuid") or "") if _worker() else ""
+    return str(workerinput.get("testrunuid") or "") if _worker(config) else ""
 
 
 def _worker_clone(
@@ -229,12 +233,13 @@ def _worker_clone(
 
     clone: URL = _fail_plainly(
         lambda: _private_loop_run(
-            lambda: _template.clone_for_worker(url, run_id, _worker(), options, schema)
+            lambda: _template.clone_for_worker(url, run_id, _worker(config), options, schema)
         ),
         (TypeError, _template.TemplateError),
     )
+    worker = _worker(config)
     cleanup.callback(
-        lambda: _private_loop_run(lambda: _template.drop_worker(url, run_id, _worker(), options))
+        lambda: _private_loop_run(lambda: _template.drop_worker(url, run_id, worker, options))
     )
     # The controller drops the template once every worker is down (pytest_sessionfinish below).
     workeroutput: dict[str, Any] = getattr(config, "workeroutput", {})
