@@ -282,7 +282,7 @@ def test_settle_and_eventually_replace_sleep_barriers(pytester, run):
             state = {"ready": False}
 
             async def warm_up():
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # sleep-ok: the work eventually() waits for
                 state["ready"] = True
 
             task = asyncio.create_task(warm_up())
