@@ -173,6 +173,46 @@ def test_errors_nobody_saw_fail_the_test_that_caused_them(pytester, run):
     )
 
 
+def test_a_coroutine_an_async_mock_made_is_sited_at_the_users_call(pytester, run):
+    # aiohttp's session.get() returns a context manager; an AsyncMock returns a coroutine, which
+    # `async with` rejects and drops. Its origin starts in unittest/mock.py: the user's line is
+    # the call that led there.
+    pytester.makepyfile(
+        test_mocked="""
+        from unittest.mock import AsyncMock
+
+        import pytest
+
+        class MediaClient:
+            def __init__(self, session):
+                self.session = session
+
+            async def labels(self):
+                async with self.session.get("/labels") as response:
+                    return await response.json()
+
+        async def test_labels():
+            with pytest.raises(TypeError):
+                await MediaClient(AsyncMock()).labels()
+        """
+    )
+    result = run("-W", "default::RuntimeWarning")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_labels had 1 never-awaited coroutine:",
+            "  coroutine AsyncMockMixin._execute_mock_call() was never awaited",
+            "      created at unittest/mock.py:* in _mock_call (from test_mocked.py:10 in labels)",
+            "      created via (most recent call first):",
+            "        unittest/mock.py:* in _mock_call",
+            "        unittest/mock.py:* in __call__",
+            "        test_mocked.py:10 in labels",
+            "Fix: await the coroutine (or pass it to asyncio.create_task and await the task).",
+        ],
+        consecutive=True,
+    )
+
+
 def test_a_task_that_swallows_cancellation_does_not_hang_the_session(pytester, run):
     pytester.makepyfile(
         test_stubborn=textwrap.dedent(

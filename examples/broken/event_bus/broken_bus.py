@@ -23,13 +23,13 @@ class EventBus:
             try:
                 await handler(event)
             except ConnectionError:
-                await asyncio.sleep(retry_after)
+                await asyncio.sleep(retry_after)  # sleep-ok: planted
                 await handler(event)
             delivered += 1
         return delivered
 
     async def start(self) -> None:
-        self._cleanup = asyncio.create_task(self._cleanup_loop(), name="bus-cleanup")
+        self._cleanup = asyncio.create_task(self._cleanup_loop(), name="bus-cleanup")  # planted: leak(task)
 
     async def _cleanup_loop(self) -> None:
         while True:

@@ -14,7 +14,7 @@ async def test_handlers_see_the_event(bus):
     assert seen == ["o-1"]
 
 
-async def test_a_failing_handler_is_retried(bus):
+async def test_a_failing_handler_is_retried(bus):  # planted: virtual-time
     calls = []
 
     async def flaky(event):
@@ -28,6 +28,6 @@ async def test_a_failing_handler_is_retried(bus):
 
 
 async def test_cleanup_runs_every_hour(bus):
-    with mock.patch("asyncio.sleep"):  # every sleep in the process returns at once
+    with mock.patch("asyncio.sleep"):  # planted: lint(LW103) — every sleep returns at once
         await bus.start()
     assert bus.retention == 3600.0

@@ -11,7 +11,9 @@ class MediaClient:
         self.base_url = base_url
 
     async def labels(self, image_id: str) -> list[str]:
-        async with self.session.get(f"{self.base_url}/images/{image_id}/labels") as response:
+        url = f"{self.base_url}/images/{image_id}/labels"
+        # test_media.py mocks the session with AsyncMock: get() returns a coroutine, never awaited.
+        async with self.session.get(url) as response:  # planted: unseen-error(coroutine)
             data = await response.json()
         return data["labels"]
 

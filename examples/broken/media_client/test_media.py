@@ -14,7 +14,7 @@ async def test_labels_come_from_the_api():
         await client.labels("img-1")
 
 
-async def test_listeners_are_told_in_order():
+async def test_listeners_are_told_in_order():  # planted: order-dependent
     told = []
 
     async def audit(result):

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from loopwarden._core._registry import CapturedContext, TaskOrigin
-from loopwarden._core._sites import _LIBRARY_DIRS, Site, _is_machinery
+from loopwarden._core._sites import _LIBRARY_DIRS, Site, _is_library, _is_machinery
 from loopwarden._core._snapshot import Leftovers
 
 # Findings of one test made while its phases ran (hangs, blocking calls), kept for its report.
@@ -322,16 +322,24 @@ def from_context(captured: CapturedContext, sites: Sites, owner: str) -> Finding
 def never_awaited(
     coro_name: str, origin: Iterable[tuple[str, int, str]], sites: Sites, owner: str
 ) -> Finding:
-    """A coroutine that was created and dropped without being awaited."""
+    """A coroutine that was created and dropped without being awaited.
+
+    When a library made the coroutine (an ``AsyncMock`` call runs in ``unittest/mock.py``), the
+    finding's ``user_site`` is the first frame of the user's own code that led there, as for
+    tasks and timers.
+    """
     frames = [
         Site(filename, lineno, function)
         for filename, lineno, function in origin
         if not _is_machinery(filename)
     ]
-    site = None
+    site = user_site = None
     detail = []
     if frames:
         site = sites.site(frames[0])
+        if _is_library(frames[0].filename):
+            user = next((f for f in frames if not _is_library(f.filename)), None)
+            user_site = sites.site(user)
         if len(frames) > 1:
             detail = ["created via (most recent call first):"] + [
                 f"  {sites.site(frame)}" for frame in frames
@@ -341,7 +349,7 @@ def never_awaited(
         coro_name,
         f"coroutine {coro_name}() was never awaited",
         site,
-        None,
+        user_site,
         detail,
         owner,
     )

@@ -1,0 +1,56 @@
+"""A small API client (login, bearer token, refresh on 401), the way field reports describe it.
+
+The session is injected: whoever owns the event loop's lifetime (the application, or a test
+fixture) creates one ``aiohttp.ClientSession``, closes it, and hands it to every client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+
+class AuthError(RuntimeError):
+    """The API refused the credentials."""
+
+
+class ApiClient:
+    def __init__(self, base_url: str, session: aiohttp.ClientSession) -> None:
+        self.base_url = base_url
+        self.session = session  # injected: the client never creates (or closes) one
+        self.token: str | None = None
+        self._refresh_token: str | None = None
+
+    async def login(self, user: str, password: str) -> str:
+        async with self.session.post(
+            f"{self.base_url}/api/login", json={"user": user, "password": password}
+        ) as response:
+            if response.status == 401:
+                raise AuthError(f"login refused for {user!r}")
+            response.raise_for_status()
+            tokens = await response.json()
+        self.token, self._refresh_token = tokens["access"], tokens["refresh"]
+        return self.token
+
+    async def get(self, path: str) -> Any:
+        """GET ``path`` with the access token; on 401, refresh the token once and retry."""
+        for attempt in range(2):
+            async with self.session.get(
+                f"{self.base_url}{path}", headers={"Authorization": f"Bearer {self.token}"}
+            ) as response:
+                if response.status == 401 and attempt == 0:
+                    await self._refresh()
+                    continue
+                response.raise_for_status()
+                return await response.json()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _refresh(self) -> None:
+        async with self.session.post(
+            f"{self.base_url}/api/refresh", json={"refresh": self._refresh_token}
+        ) as response:
+            if response.status == 401:
+                raise AuthError("the refresh token was refused: log in again")
+            response.raise_for_status()
+            self.token = (await response.json())["access"]
