@@ -177,7 +177,7 @@ def test_a_parked_thread_does_not_hold_the_clock():
             return clock.skipped
 
     try:
-        assert run(main) == pytest.approx(60)
+        assert run(main) == pytest.approx(60, abs=0.1)  # less a confirming poll of real time
     finally:
         jobs.put(None)
         thread.join()

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from loopwarden._core._threads import where, working
+from loopwarden._core._threads import inspect, where
 
 _monotonic = time.monotonic
 
@@ -94,6 +94,8 @@ class Quiet:
         self.last_reason: str | None = None
         #: Clock jumps made.
         self.jumps = 0
+        # The threads last seen parked, and where (see working()).
+        self._parked: dict[int, object] = {}
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -148,14 +150,24 @@ class Quiet:
                     return f"subprocess {transport.get_pid()} is running"
         current = threading.get_ident()
         baseline = self.baseline
+        parked: dict[int, object] = {}
         for thread in threading.enumerate():
             ident = thread.ident
             if ident in baseline or ident == current or thread.name.startswith("loopwarden-"):
                 continue
-            doing = working(thread)
+            doing, place = inspect(thread)
             if doing is not None:
                 at = where(thread)
                 return f"thread {thread.name!r} is {doing}" + (f" at {_here(at)}" if at else "")
+            parked[ident or 0] = place
+        if parked != self._parked:
+            # A thread seen parked for the first time, or somewhere else than last time, may be
+            # passing through a blocking wait it leaves at once (the interpreter's own locks,
+            # while this thread releases the GIL to read /proc): parked means parked twice in
+            # the same place, a poll apart.
+            self._parked = parked
+            if parked:
+                return "a thread started by the test just stopped (making sure it stays parked)"
         return self._in_flight()
 
     def _in_flight(self) -> str | None:

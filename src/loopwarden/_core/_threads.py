@@ -76,24 +76,42 @@ _CONDITION_WAIT = threading.Condition.wait.__code__
 
 def working(thread: threading.Thread) -> str | None:
     """What ``thread`` is doing, when it may call back on its own; None when it is parked."""
+    return inspect(thread)[0]
+
+
+def inspect(thread: threading.Thread) -> tuple[str | None, object]:
+    """``(what it is doing, None)``, or ``(None, where it is parked)`` for a parked thread.
+
+    "Where" (the blocking system call and its arguments, or the Python frame) tells a thread
+    parked for good from one caught for an instant in a blocking wait it leaves at once — on the
+    interpreter's own locks, for example, while the caller releases and retakes the GIL: the
+    same "where" seen twice, a poll apart, is parked.
+    """
     if not thread.is_alive():
-        return None
+        return None, "finished"
     if _PROC and thread.native_id is not None:
-        verdict = _from_kernel(thread.native_id)
+        verdict, where = _from_kernel(thread.native_id)
         if verdict is not _UNKNOWN:
-            return verdict
-    return _from_frame(thread)
+            return verdict, where
+    frame: FrameType | None = sys._current_frames().get(thread.ident or -1)
+    verdict = _from_frame(thread)
+    return verdict, (None if verdict is not None else (id(frame), getattr(frame, "f_lasti", 0)))
 
 
 _UNKNOWN = "unknown"
 
 
-def _from_kernel(native_id: int) -> str | None:
+def _from_kernel(native_id: int) -> tuple[str | None, object]:
     try:
         with open(f"/proc/self/task/{native_id}/syscall", encoding="ascii") as file:
-            fields = file.read().split()
+            line = file.read()
     except OSError:
-        return _UNKNOWN
+        return _UNKNOWN, None
+    verdict = _kernel_verdict(line.split())
+    return verdict, (line if verdict is None else None)
+
+
+def _kernel_verdict(fields: list[str]) -> str | None:
     if not fields:
         return _UNKNOWN
     if fields[0] == "running":
