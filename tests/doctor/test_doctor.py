@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,6 +59,26 @@ PLANTED = textwrap.dedent(
 
     def test_sync():
         assert True
+
+
+    async def test_two_tickers():
+        ticks = []
+
+        async def tick():
+            await asyncio.sleep(0.2)  # sleep-ok: a real timer wait, with tasks to reorder
+            ticks.append(1)
+
+        await asyncio.gather(tick(), tick())
+        assert ticks == [1, 1]
+
+
+    RUNS = []
+
+
+    async def test_counts_its_runs():
+        RUNS.append(1)
+        await asyncio.gather(asyncio.sleep(0), asyncio.sleep(0))
+        assert len(RUNS) == 1
     """
 )
 
@@ -106,12 +127,13 @@ def test_exit_status_and_phases(planted: tuple[Path, Any, dict[str, Any]]) -> No
         ("virtual time", "done"),
         ("fuzz", "done"),
     ]
-    assert document["tests"] == {"total": 6, "passed": 5, "failed": 1, "error": 0, "skipped": 0}
+    assert document["tests"] == {"total": 8, "passed": 7, "failed": 1, "error": 0, "skipped": 0}
     assert document["interrupted"] is False
     assert "[2/4] run: the suite with leak, hang and blocking checks and timer accounting" in (
         result.stderr
     )
-    assert "      run: 6/6 tests" in result.stderr
+    assert "      run: 8/8 tests" in result.stderr
+    assert document["phases"][3]["replayed"] == 2
 
 
 def test_hang_names_the_stuck_line(planted: tuple[Path, Any, dict[str, Any]]) -> None:
@@ -141,7 +163,7 @@ def test_leak_names_the_creating_line(planted: tuple[Path, Any, dict[str, Any]])
 
 
 def test_blocking_and_order_dependence(planted: tuple[Path, Any, dict[str, Any]]) -> None:
-    _, _, document = planted
+    _, result, document = planted
     [blocking] = by_category(document, "blocking")
     assert (blocking["location"], blocking["function"]) == ("test_planted.py:19", "test_blocks")
     [order] = by_category(document, "order-dependent")
@@ -152,23 +174,56 @@ def test_blocking_and_order_dependence(planted: tuple[Path, Any, dict[str, Any]]
     )
     seed = order["data"]["seeds"][0]
     assert order["data"]["replay"] == f"pytest test_planted.py::test_order --lw-fuzz-seed={seed}"
-    # Fuzzed again: the passing async tests that start tasks (not the hanging one: it would
-    # cost its timeout per schedule; not those with nothing to reorder).
-    assert document["fuzz"]["tests"] == 2
+    assert order["title"] == (
+        "passed in FIFO order, failed under "
+        f"{len(order['data']['seeds'])} of 7 fuzzed schedules; fails again when replayed alone"
+    )
+    # Fuzzed again: the passing async tests that start tasks — not the hanging one (it would
+    # cost its timeout per schedule), not the one that leaked (reported already), not those
+    # with nothing to reorder. The one that passed in virtual time is fuzzed in virtual time.
+    assert document["fuzz"]["tests"] == 3
+    assert (
+        "[4/4] fuzz: 3 async tests that start tasks, under 8 schedules each (1 in virtual time)"
+        in result.stderr
+    )
+    assert "[4/4] fuzz: replaying the failing schedule of 2 tests alone" in result.stderr
+
+
+def test_a_test_failing_on_its_own_state_is_not_called_order_dependent(
+    planted: tuple[Path, Any, dict[str, Any]],
+) -> None:
+    _, result, document = planted
+    [repeat] = by_category(document, "repeat")
+    assert (repeat["location"], repeat["function"], repeat["tests"]) == (
+        "test_planted.py:54",
+        "test_counts_its_runs",
+        ["test_planted.py::test_counts_its_runs"],
+    )
+    assert repeat["title"] == (
+        "passed on its first run, failed when run again in the same process (7 of 7 later "
+        "runs), and passed alone under the schedule it failed under: state from an earlier run "
+        "survives"
+    )
+    assert repeat["detail"] == [
+        f"first failure (schedule {repeat['data']['seeds'][0]}): assert 2 == 1"
+    ]
+    assert document["fuzz"]["order_dependent"] == ["test_planted.py::test_order"]
+    assert document["fuzz"]["fail_when_run_again"] == ["test_planted.py::test_counts_its_runs"]
 
 
 def test_virtual_time_saving_is_measured(planted: tuple[Path, Any, dict[str, Any]]) -> None:
     _, _, document = planted
-    [saving] = by_category(document, "virtual-time")
+    saving, tickers = by_category(document, "virtual-time")
     assert (saving["location"], saving["function"]) == (
         "test_planted.py:22",
         "test_waits_on_a_timer",
     )
+    assert (tickers["location"], tickers["function"]) == ("test_planted.py:40", "test_two_tickers")
     data = saving["data"]
     assert data["passes_in_virtual_time"] is True
     assert data["timer_wait_seconds"] >= 0.29
     assert data["saved_seconds"] >= 0.25
-    assert document["virtual_time"]["tests"] == 1
+    assert document["virtual_time"]["tests"] == 2
 
 
 def test_lint_findings_are_included(planted: tuple[Path, Any, dict[str, Any]]) -> None:
@@ -183,16 +238,17 @@ def test_lint_findings_are_included(planted: tuple[Path, Any, dict[str, Any]]) -
 def test_summary_lists_problems_by_priority(planted: tuple[Path, Any, dict[str, Any]]) -> None:
     _, result, _ = planted
     headers = [line for line in result.stdout.splitlines() if line and not line[0].isspace()]
-    assert headers[:7] == [
-        "loopwarden doctor test_planted.py: 6 tests (5 passed, 1 failed)",
+    assert headers[:8] == [
+        "loopwarden doctor test_planted.py: 8 tests (7 passed, 1 failed)",
         "Hangs (1)",
         "Leaks (1)",
         "Order-dependent tests (1)",
+        "Tests that fail when run again (1)",
         "Blocking calls (1)",
         "Lint findings (3)",
-        headers[6],
+        headers[7],
     ]
-    assert headers[6].startswith("Time virtual time would save (1): ")
+    assert headers[7].startswith("Time virtual time would save (2): ")
     assert (
         "  test_planted.py:11 in test_leaks_a_task: task 'ticker' running forever() is still "
         "pending" in result.stdout.splitlines()
@@ -216,6 +272,145 @@ def test_html_has_a_timeline_bar_for_the_leaked_task(
         "test_planted.py:11",
         "leaked",
     )
+
+
+def _chromium() -> tuple[Any, str]:
+    """Playwright's sync API and a Chromium to drive: skipped here, failed under CI, if absent."""
+    problem = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        problem = "playwright is not installed (pip install -e '.[test]')"
+    browser = os.environ.get("LOOPWARDEN_CHROMIUM") or next(
+        filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None
+    )
+    if browser is None:
+        problem = problem or "no Chromium found (apt-get install chromium, or LOOPWARDEN_CHROMIUM)"
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must check the HTML report in Chromium, but {problem}", pytrace=False)
+        pytest.skip(problem)
+    return sync_playwright, str(browser)
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_html_report_in_headless_chromium(
+    planted: tuple[Path, Any, dict[str, Any]],
+) -> None:
+    """The page as a person sees it: rendered by Chromium, with no request beyond the page."""
+    sync_playwright, browser_path = _chromium()
+    root, _, _ = planted
+    page_path = root / "out" / "doctor.html"
+    requests: list[str] = []
+    with sync_playwright() as playwright:
+        # --no-sandbox: CI runs as root, where Chromium refuses its sandbox.
+        browser = playwright.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(page_path.as_uri())
+            shot = page.screenshot(path=str(root / "out" / "doctor.png"), full_page=True)
+            assert page.title() == "loopwarden doctor: test_planted.py"
+            headings = page.locator("h2").all_inner_texts()
+            assert headings[:4] == [
+                "Hangs (1)",
+                "Leaks (1)",
+                "Order-dependent tests (1)",
+                "Tests that fail when run again (1)",
+            ]
+            assert headings[-1] == "Task timelines"
+            leak = page.locator(".problem.leak")
+            assert leak.get_attribute("data-location") == "test_planted.py:11"
+            assert leak.inner_text().splitlines() == [
+                "test_planted.py:11 in test_leaks_a_task: task 'ticker' running forever() is "
+                "still pending",
+                "Fix: cancel and await background tasks in the fixture that started them (or use "
+                "a TaskGroup inside the test)",
+                "test_planted.py::test_leaks_a_task",
+            ]
+            # The leaked task's timeline comes first, and its bar is drawn: red, and running
+            # past the end of the test's call into the teardown that found it.
+            first = page.locator(".timeline").first
+            assert first.get_attribute("data-test") == "test_planted.py::test_leaks_a_task"
+            bar = first.locator("rect.bar.leaked")
+            assert bar.evaluate("e => getComputedStyle(e).fill") == "rgb(198, 40, 40)"
+            bar_box = bar.bounding_box()
+            call_box = first.locator("rect.band.call").bounding_box()
+            assert bar_box is not None and call_box is not None
+            assert bar_box["width"] > 2 and bar_box["height"] > 0
+            assert bar_box["x"] + bar_box["width"] > call_box["x"] + call_box["width"]
+            assert bar.locator("title").text_content() is not None
+            assert "created at test_planted.py:11" in str(bar.locator("title").text_content())
+            label = first.locator("text").last
+            assert label.text_content() == "forever (leaked)"
+            label_box = label.bounding_box()  # readable: on the page, inside its bar
+            assert label_box is not None
+            assert bar_box["x"] <= label_box["x"]
+            assert label_box["x"] + label_box["width"] <= bar_box["x"] + bar_box["width"]
+            # Finished tasks are drawn too, in their own colour.
+            done = page.locator('.timeline[data-test="test_planted.py::test_order"] rect.bar.done')
+            assert done.count() == 2
+            assert done.first.evaluate("e => getComputedStyle(e).fill") == "rgb(102, 187, 106)"
+            element_shot = first.screenshot()
+        finally:
+            browser.close()
+    width, height = _png_size(shot)
+    assert width == 1100 and height > 900  # the whole page, longer than the window
+    assert _png_size(element_shot)[0] >= 760  # the timeline's SVG is 760 px wide
+    assert requests == [page_path.as_uri()]  # self-contained: nothing fetched
+
+
+def test_under_xdist(tmp_path: Path) -> None:
+    """`-- -n 2`: the workers collect, the controller writes the records, nothing is lost."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_x.py").write_text(
+        textwrap.dedent(
+            """\
+            import asyncio
+
+
+            async def test_leaks():
+                asyncio.get_running_loop().call_later(3600, print)
+
+
+            async def test_order():
+                seen = []
+
+                async def add(x):
+                    seen.append(x)
+
+                await asyncio.gather(add(1), add(2))
+                assert seen == [1, 2]
+
+
+            async def test_ok():
+                await asyncio.sleep(0)
+            """
+        )
+    )
+    result = doctor(tmp_path, ".", "--json=out.json", "--", "-p", "no:asyncio", "-n", "2")
+    assert result.returncode == 1, result.stdout + result.stderr
+    document = json.loads((tmp_path / "out.json").read_text())
+    assert document["tests"] == {"total": 3, "passed": 3, "failed": 0, "error": 0, "skipped": 0}
+    assert "      run: 3/3 tests" in result.stderr
+    assert [(p["category"], p["location"], p["title"]) for p in document["problems"]] == [
+        ("leak", "test_x.py:5", "timer calling print() was neither run nor cancelled"),
+        (
+            "order-dependent",
+            "test_x.py:8",
+            "passed in FIFO order, failed under "
+            f"{len(document['problems'][1]['data']['seeds'])} of 4 fuzzed schedules; fails "
+            "again when replayed alone",
+        ),
+    ]
+    assert [t["coro"] for t in document["timelines"]["test_x.py::test_order"]["tasks"]] == [
+        "test_order.<locals>.add",
+        "test_order.<locals>.add",
+    ]
 
 
 def test_a_clean_suite_exits_0(tmp_path: Path) -> None:

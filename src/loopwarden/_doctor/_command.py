@@ -139,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
     from loopwarden._doctor import _diagnosis as diag
     from loopwarden._doctor import _runs
     from loopwarden._doctor._text import render
+    from loopwarden._plugin.fuzz import base_nodeid
 
     cwd = Path.cwd()
     if not Path(args.path).exists():
@@ -152,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
     main: _runs.Run | None = None
     virtual_run: _runs.Run | None = None
     fuzz_run: _runs.Run | None = None
+    replay_run: _runs.Run | None = None
     base_args = [
         args.path,
         "-q",
@@ -221,28 +223,72 @@ def run(args: argparse.Namespace) -> int:
             # 4. fuzzed schedules
             # The fuzzer reorders task steps: a test that started no task of its own (its
             # fixtures' included) has nothing to reorder, and skipping it keeps the phase short.
-            concurrent = [r for r in passed_async if r["tasks"]]
+            # So does skipping tests that leaked (reported already; each schedule would leak
+            # again) and running in virtual time the tests that passed in it.
+            concurrent = [r for r in passed_async if r["tasks"] and not diag.leaked(r)]
+            virtual_ok = sorted(
+                str(r["nodeid"])
+                for r in (virtual_run.records if virtual_run is not None else [])
+                if r["outcome"] == "passed" and r["virtual"]
+            )
+            plan_path = workdir / "plan.json"
             if args.fuzz_runs >= 2 and concurrent:
                 ids = _node_args(concurrent, keep_params=False)
+                in_virtual = sum(1 for r in concurrent if str(r["nodeid"]) in virtual_ok)
                 progress.phase(
                     4,
                     "fuzz",
                     f"{len(ids)} async test{'s' if len(ids) != 1 else ''} that start tasks, under "
-                    f"{args.fuzz_runs} schedules each",
+                    f"{args.fuzz_runs} schedules each"
+                    + (f" ({in_virtual} in virtual time)" if in_virtual else ""),
                 )
+                _write(plan_path, json.dumps({"virtual": virtual_ok}))
                 fuzz_run = _runs.pytest_run(
                     "fuzz",
-                    [*again, f"--lw-fuzz-runs={args.fuzz_runs}", *ids],
+                    [
+                        *again,
+                        f"--lw-fuzz-runs={args.fuzz_runs}",
+                        f"--lw-doctor-plan={plan_path}",
+                        *ids,
+                    ],
                     workdir,
                     cwd,
                     show,
                 )
-                phases.append(_later_phase("fuzz", fuzz_run))
+                fuzz_phase = _later_phase("fuzz", fuzz_run)
+                # A test that failed only under fuzzed schedules: replay its first failing
+                # schedule alone, in a fresh process. Failing again, it is order-dependent;
+                # passing, it failed on state an earlier run of itself left behind.
+                suspects = diag.fuzz_suspects(fuzz_run.records)
+                if suspects and fuzz_phase["status"] == "done":
+                    progress.phase(
+                        4,
+                        "fuzz",
+                        f"replaying the failing schedule of {len(suspects)} "
+                        f"test{'s' if len(suspects) != 1 else ''} alone",
+                    )
+                    _write(
+                        plan_path,
+                        json.dumps({"virtual": virtual_ok, "replay": suspects}),
+                    )
+                    paths = {base_nodeid(str(r["nodeid"])): r["path"] for r in fuzz_run.records}
+                    replay_ids = [f"{paths[base]}::{base.partition('::')[2]}" for base in suspects]
+                    replay_run = _runs.pytest_run(
+                        "replay",
+                        [*again, f"--lw-doctor-plan={plan_path}", *replay_ids],
+                        workdir,
+                        cwd,
+                        show,
+                    )
+                    fuzz_phase["seconds"] = round(fuzz_run.seconds + replay_run.seconds, 3)
+                    fuzz_phase["replayed"] = len(suspects)
+                phases.append(fuzz_phase)
             else:
                 progress.phase(
                     4,
                     "fuzz",
-                    "skipped (--fuzz-runs below 2, or no passing async test starts a task)",
+                    "skipped (--fuzz-runs below 2, or no passing async test starts a task "
+                    "without leaking)",
                 )
                 phases.append({"name": "fuzz", "status": "skipped", "seconds": 0.0})
         except _runs.Interrupted as stop:
@@ -252,8 +298,10 @@ def run(args: argparse.Namespace) -> int:
                 main = partial
             elif partial.name == "virtual":
                 virtual_run = partial
-            else:
+            elif partial.name == "fuzz":
                 fuzz_run = partial
+            else:
+                replay_run = partial
             phases.append(
                 {
                     "name": partial.name,
@@ -276,7 +324,12 @@ def run(args: argparse.Namespace) -> int:
         problems += found
     fuzz_summary: dict[str, Any] | None = None
     if fuzz_run is not None:
-        found, fuzz_summary = diag.from_fuzz(fuzz_run.records, args.fuzz_runs, places)
+        found, fuzz_summary = diag.from_fuzz(
+            fuzz_run.records,
+            args.fuzz_runs,
+            places,
+            replay_run.records if replay_run is not None else None,
+        )
         problems += found
     problems = diag.merge(problems)
     runtime = time.monotonic() - started

@@ -7,9 +7,10 @@ Categories, in the order the summary lists them — what costs a team most first
 2. ``leak``: a test left something running (tasks, timers, connections, threads…);
 3. ``unseen-error``: a coroutine never awaited, an exception nobody retrieved;
 4. ``order-dependent``: the test passed in FIFO order and failed under another schedule;
-5. ``blocking``: a call held the event loop;
-6. ``lint``: a static finding of ``loopwarden lint``;
-7. ``virtual-time``: real seconds spent waiting on timers that virtual time saves.
+5. ``repeat``: the test failed when run again in the same process, whatever the schedule;
+6. ``blocking``: a call held the event loop;
+7. ``lint``: a static finding of ``loopwarden lint``;
+8. ``virtual-time``: real seconds spent waiting on timers that virtual time saves.
 
 The JSON schema is documented in docs/reference/doctor.md (``SCHEMA_VERSION``).
 """
@@ -30,6 +31,7 @@ CATEGORIES = (
     "leak",
     "unseen-error",
     "order-dependent",
+    "repeat",
     "blocking",
     "lint",
     "virtual-time",
@@ -40,6 +42,7 @@ TITLES = {
     "leak": "Leaks",
     "unseen-error": "Unseen errors",
     "order-dependent": "Order-dependent tests",
+    "repeat": "Tests that fail when run again",
     "blocking": "Blocking calls",
     "lint": "Lint findings",
     "virtual-time": "Time virtual time would save",
@@ -76,6 +79,11 @@ _ORDER_FIX = (
     "the test relies on an order of task steps asyncio does not promise: wait for the condition "
     "itself (await settle(), await eventually(...), an Event) instead of a number of steps or a "
     "sleep"
+)
+_REPEAT_FIX = (
+    "the test changes state that outlives it (a module global, a class attribute, a cache, a "
+    "singleton): build that state in a function-scoped fixture, or reset it in the fixture's "
+    "teardown"
 )
 _VIRTUAL_FIX = (
     "run it in virtual time: @pytest.mark.loopwarden(virtual_time=True) (or "
@@ -235,10 +243,12 @@ def from_lint(findings: list[dict[str, Any]], places: Places) -> list[Problem]:
     return problems
 
 
-def from_fuzz(
-    records: list[dict[str, Any]], runs: int, places: Places
-) -> tuple[list[Problem], dict[str, Any]]:
-    """Order-dependent tests: failed under some fuzzed schedule, passed in FIFO order."""
+def leaked(record: dict[str, Any]) -> bool:
+    """Whether the leak guard found something the test left behind (or an unseen error)."""
+    return any(f.get("kind") not in ("hang", "blocking") for f in record.get("findings", ()))
+
+
+def _fuzz_outcomes(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     from loopwarden._plugin.fuzz import base_nodeid
 
     by_test: dict[str, dict[str, Any]] = {}
@@ -254,30 +264,87 @@ def from_fuzz(
                 entry["fifo_failed"] = True
         elif failed:
             entry["failed"].append((record["seed"], record.get("message")))
+    return by_test
+
+
+def fuzz_suspects(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Tests that passed in FIFO order and failed under a schedule: their first failing seed."""
+    return {
+        base: int(entry["failed"][0][0])
+        for base, entry in _fuzz_outcomes(records).items()
+        if entry["failed"] and not entry["fifo_failed"]
+    }
+
+
+def from_fuzz(
+    records: list[dict[str, Any]],
+    runs: int,
+    places: Places,
+    replays: list[dict[str, Any]] | None = None,
+) -> tuple[list[Problem], dict[str, Any]]:
+    """Order-dependent tests, and tests that fail when run again.
+
+    A test that passed in FIFO order and failed under some fuzzed schedule is replayed alone
+    under its first failing schedule (``replays``: that run's records). Failing again, it is
+    order-dependent. Passing, the schedule was not the cause: it failed on state an earlier run
+    of itself, in the same process, left behind. Without a replay (interrupted), the test is
+    reported as order-dependent.
+    """
+    by_test = _fuzz_outcomes(records)
+    replayed = {str(r["nodeid"]): r for r in replays or ()}
     problems = []
+    repeat: list[str] = []
     for base, entry in by_test.items():
         if not entry["failed"] or entry["fifo_failed"]:
             continue
         seed, message = entry["failed"][0]
         replay = f"pytest {shlex.quote(base)} --lw-fuzz-seed={seed}"
+        again = replayed.get(base)
+        name = base.rpartition("::")[2]
+        if again is not None and again["outcome"] == "passed":
+            repeat.append(base)
+            problems.append(
+                Problem(
+                    "repeat",
+                    test_location(entry["record"], places),
+                    name,
+                    f"passed on its first run, failed when run again in the same process "
+                    f"({len(entry['failed'])} of {entry['runs'] - 1} later runs), and passed "
+                    "alone under the schedule it failed under: state from an earlier run "
+                    "survives",
+                    _REPEAT_FIX,
+                    [base],
+                    [f"first failure (schedule {seed}): {message}" if message else ""],
+                    {"seeds": [s for s, _ in entry["failed"]], "name": base},
+                )
+            )
+            continue
+        confirmed = again is not None
         problems.append(
             Problem(
                 "order-dependent",
                 test_location(entry["record"], places),
-                base.rpartition("::")[2],
+                name,
                 f"passed in FIFO order, failed under {len(entry['failed'])} of "
-                f"{entry['runs'] - 1} fuzzed schedules",
+                f"{entry['runs'] - 1} fuzzed schedules"
+                + ("; fails again when replayed alone" if confirmed else ""),
                 _ORDER_FIX,
                 [base],
                 [f"first failure (schedule {seed}): {message}" if message else "", replay],
-                {"replay": replay, "seeds": [s for s, _ in entry["failed"]], "name": base},
+                {
+                    "replay": replay,
+                    "seeds": [s for s, _ in entry["failed"]],
+                    "name": base,
+                    "confirmed": confirmed,
+                },
             )
         )
     summary = {
         "runs": runs,
         "tests": len(by_test),
         "schedules": sum(e["runs"] for e in by_test.values()),
-        "order_dependent": [p.tests[0] for p in problems],
+        "order_dependent": [p.tests[0] for p in problems if p.category == "order-dependent"],
+        "fail_when_run_again": repeat,
         "failing_in_fifo_order": [b for b, e in by_test.items() if e["fifo_failed"]],
     }
     return problems, summary

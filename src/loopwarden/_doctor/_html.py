@@ -16,7 +16,7 @@ from loopwarden._doctor._diagnosis import CATEGORIES, TITLES
 
 _WIDTH = 760
 _ROW = 18
-_LABEL = 0
+_CHAR = 6.7  # the width of one character of the 11 px monospace labels
 _STATES = ("done", "failed", "cancelled", "leaked", "pending")
 
 _CSS = """
@@ -26,12 +26,12 @@ code, .where { font-family: ui-monospace, monospace; font-size: 0.92em; }
 .problem { border-left: 4px solid #999; padding: 0.3em 0.8em; margin: 0.6em 0;
   background: #fafafa; }
 .problem.hang, .problem.leak { border-color: #c62828; }
-.problem.unseen-error, .problem.order-dependent { border-color: #ef6c00; }
+.problem.unseen-error, .problem.order-dependent, .problem.repeat { border-color: #ef6c00; }
 .problem.blocking, .problem.lint { border-color: #f9a825; }
 .problem.virtual-time { border-color: #1565c0; }
 .fix { color: #2e7d32; } .tests { color: #666; font-size: 0.9em; }
 .timeline { margin: 1em 0 1.6em; } .timeline h3 { font-size: 1em; margin: 0.2em 0; }
-svg text { font: 11px ui-monospace, monospace; fill: #222; }
+svg text { font: 11px ui-monospace, monospace; fill: #222; } svg text.inside { fill: #fff; }
 .bar.done { fill: #66bb6a; } .bar.failed { fill: #ef6c00; } .bar.cancelled { fill: #9e9e9e; }
 .bar.leaked { fill: #c62828; } .bar.pending { fill: #ab47bc; }
 .band { fill: #eceff1; } .band.call { fill: #e3f2fd; }
@@ -131,13 +131,20 @@ def _timeline(nodeid: str, timeline: dict[str, Any]) -> str:
             f"{task['name']} running {task['coro']}, created at {task['site']} after "
             f"{start:.3f} s, {task['state']} at {stop:.3f} s"
         )
-        anchor = "end" if x + w > _WIDTH * 0.6 else "start"
-        tx = x - 4 if anchor == "end" else x + w + 4
+        # The label goes inside a bar long enough to hold it, else beside it where there is
+        # room: a leaked task's bar often spans the whole width.
+        text_w = _CHAR * len(label)
+        if w >= text_w + 8:
+            place = f'x="{x + 4:.1f}" class="inside"'
+        elif x + w + 4 + text_w <= _WIDTH:
+            place = f'x="{x + w + 4:.1f}"'
+        else:
+            place = f'x="{max(x - 4, text_w):.1f}" text-anchor="end"'
         rows.append(
             f'<rect class="bar {task["state"]}" data-state="{task["state"]}" '
             f'data-coro="{escape(task["coro"])}" x="{x:.1f}" y="{y + 3}" width="{w:.1f}" '
             f'height="{_ROW - 6}"><title>{escape(tip)}</title></rect>'
-            f'<text x="{tx:.1f}" y="{y + 13}" text-anchor="{anchor}">{escape(label)}</text>'
+            f'<text {place} y="{y + 13}">{escape(label)}</text>'
         )
     return (
         f'<div class="timeline" data-test="{escape(nodeid)}">'

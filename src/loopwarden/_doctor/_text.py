@@ -42,7 +42,7 @@ def render(document: dict[str, Any], written: list[str]) -> str:
             if problem["category"] == "order-dependent":
                 lines.append(f"    replay: {problem['data']['replay']}")
             names = problem["tests"]
-            if names and problem["category"] not in ("order-dependent", "virtual-time"):
+            if names and problem["category"] not in ("order-dependent", "repeat", "virtual-time"):
                 shown = ", ".join(names[:_MAX_TESTS])
                 more = f" and {len(names) - _MAX_TESTS} more" if len(names) > _MAX_TESTS else ""
                 lines.append(f"    in {shown}{more}")

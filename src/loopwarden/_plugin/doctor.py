@@ -90,6 +90,8 @@ class Doctor:
         )
         self._restore: list[Callable[[], None]] = []
         self._out: TextIO | None = None
+        self.total: int | None = None
+        self.plan: Plan | None = None
 
     # -- output (the process that sees every report) -------------------------------------------
 
@@ -99,6 +101,22 @@ class Doctor:
             self._out = self.path.open("w", encoding="utf-8")
         self._out.write(json.dumps(record) + "\n")
         self._out.flush()  # the doctor reads the file while the run goes on
+
+    def collected(self, total: int) -> None:
+        """The first line: how many tests will run, and the configuration later runs need."""
+        if self.total is not None:
+            return
+        self.total = total
+        inipath = self.config.inipath
+        self.write(
+            {
+                "event": "collected",
+                "total": total,
+                "rootdir": self.root,
+                # Later runs select tests by id; they must read the same configuration.
+                "inifile": str(inipath) if inipath else None,
+            }
+        )
 
     def close(self) -> None:
         for restore in reversed(self._restore):
@@ -263,6 +281,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="(used by 'loopwarden doctor') write one JSON line per test to PATH: timer waits, "
         "task timelines, findings",
     )
+    parser.getgroup("loopwarden").addoption(
+        "--lw-doctor-plan",
+        dest="lw_doctor_plan",
+        default="",
+        metavar="PATH",
+        help="(used by 'loopwarden doctor') a JSON file naming the tests to run in virtual time "
+        "and the fuzz schedules to replay, by test id",
+    )
 
 
 @pytest.hookimpl(trylast=True)
@@ -274,10 +300,59 @@ def pytest_configure(config: pytest.Config) -> None:
     if not path.is_absolute():
         path = Path(config.invocation_params.dir) / path
     doctor = Doctor(config, path)
+    plan = str(config.getoption("lw_doctor_plan") or "")
+    if plan:
+        doctor.plan = _read_plan(Path(config.invocation_params.dir, plan))
     config.stash[DOCTOR] = doctor
     config.add_cleanup(doctor.close)
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(_Collector(doctor), "loopwarden-doctor-collector")
+
+
+@dataclass
+class Plan:
+    """What the doctor asks of a re-run, per test id (without the ``fuzzN`` parameter).
+
+    - ``virtual``: tests to run in virtual time — they passed in it, so fuzzing them there
+      costs no real waits;
+    - ``replay``: a fuzz schedule (seed) per test, to run once alone, so the doctor can tell a
+      test that fails under that schedule from one that fails only when run again after itself.
+    """
+
+    virtual: frozenset[str] = frozenset()
+    replay: dict[str, int] = field(default_factory=dict)
+
+
+def _read_plan(path: Path) -> Plan:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return Plan(
+            frozenset(str(n) for n in raw.get("virtual", [])),
+            {str(k): int(v) for k, v in raw.get("replay", {}).items()},
+        )
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise pytest.UsageError(
+            f"--lw-doctor-plan={path}: not a doctor plan ({exc}); it is written by "
+            "'loopwarden doctor' for its own runs"
+        ) from None
+
+
+# First: the clock plugin reads the test's markers when the item is collected. (The fuzz
+# plugin's seeds do not interfere: a replay run is not fuzzed, so it gives no test a seed.)
+@pytest.hookimpl(tryfirst=True)
+def pytest_itemcollected(item: pytest.Item) -> None:
+    doctor = item.config.stash.get(DOCTOR, None)
+    if doctor is None or doctor.plan is None:
+        return
+    from loopwarden._plugin.fuzz import SEED, base_nodeid
+
+    base = base_nodeid(item.nodeid)
+    if base in doctor.plan.virtual:
+        # Appended: a marker the test itself carries comes first and wins.
+        item.add_marker(pytest.mark.loopwarden(virtual_time=True))
+    seed = doctor.plan.replay.get(base)
+    if seed is not None:
+        item.stash[SEED] = seed
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -298,15 +373,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     doctor = session.config.stash.get(DOCTOR, None)
     if doctor is not None and not hasattr(session.config, "workerinput"):
-        doctor.write(
-            {
-                "event": "collected",
-                "total": len(session.items),
-                "rootdir": doctor.root,
-                # Later runs select tests by id; they must read the same configuration.
-                "inifile": str(session.config.inipath) if session.config.inipath else None,
-            }
-        )
+        doctor.collected(len(session.items))
 
 
 def _instrument_live(doctor: Doctor) -> None:
@@ -391,6 +458,12 @@ class _Collector:
         self.doctor = doctor
         self.outcomes: dict[str, str] = {}
         self.messages: dict[str, str] = {}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        # Under xdist the controller collects nothing itself: each worker collects the whole
+        # suite and tells the controller its test ids; the first to finish gives the total.
+        self.doctor.collected(len(ids))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid
