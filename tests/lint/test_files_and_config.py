@@ -8,6 +8,7 @@ import pytest
 
 from loopwarden.lint._config import ConfigError, expand_selectors, load_settings
 from loopwarden.lint._files import Excluder, discover, parse_gitignore
+from loopwarden.lint._runner import Options, _codes_for
 from loopwarden.lint.rules import RULES
 
 KNOWN = list(RULES)
@@ -113,6 +114,8 @@ def test_settings_from_pyproject(tmp_path: Path) -> None:
         ("select = [1]\n", "[tool.loopwarden.lint] `select` must be a list of strings, got [1]"),
         ("per-file-ignores = 3\n", "`per-file-ignores` must be a table of glob = [codes], got 3"),
         ('select = ["LW1", "NOPE"]\n', "unknown rule code 'NOPE' in `select` of "),
+        ("select = []\n", "is empty, which would select no rule and report nothing"),
+        ("select = 'LW101'\n[tool.loopwarden.lint\n", "cannot read configuration: "),
     ],
 )
 def test_bad_settings(tmp_path: Path, body: str, message: str) -> None:
@@ -132,3 +135,40 @@ def test_isolated_and_explicit_config(tmp_path: Path) -> None:
     assert load_settings(KNOWN, config=str(other)).codes == {"LW114"}
     with pytest.raises(ConfigError, match=r"^--config missing\.toml: no such file$"):
         load_settings(KNOWN, config="missing.toml")
+
+
+def test_empty_select_on_the_command_line_is_an_error() -> None:
+    with pytest.raises(ConfigError, match=r"^--select is empty, which would select no rule"):
+        load_settings(KNOWN, isolated=True, select=["", " "])
+
+
+def test_tool_loopwarden_must_be_a_table(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool]\nloopwarden = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[tool.loopwarden\] must be a table"):
+        load_settings(KNOWN, start=tmp_path)
+
+
+def test_unreadable_pyproject_without_our_table_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.black\n", encoding="utf-8")
+    assert load_settings(KNOWN, start=tmp_path).config_path is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["tests/test_a.py", "./tests/test_a.py", "ABSOLUTE"],
+)
+def test_per_file_ignores_match_relative_to_the_project_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    options = Options(
+        codes=frozenset({"LW101", "LW102"}),
+        per_file_ignores=(("tests/*.py", frozenset({"LW101"})),),
+        root=str(tmp_path),
+    )
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text("", encoding="utf-8")
+    given = str(tmp_path / "tests" / "test_a.py") if path == "ABSOLUTE" else path
+    monkeypatch.chdir(tmp_path)
+    assert _codes_for(given, options) == {"LW102"}
+    monkeypatch.chdir(tmp_path / "tests")
+    assert _codes_for("test_a.py", options) == {"LW102"}

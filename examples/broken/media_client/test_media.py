@@ -8,7 +8,7 @@ from media import MediaClient, notify_all
 
 async def test_labels_come_from_the_api():
     session = AsyncMock()  # aiohttp's session.get() returns a context manager, not a coroutine
-    session.get.return_value.__aenter__.return_value.json.return_value = {"labels": ["cat"]}
+    session.get.return_value.__aenter__.return_value.json.return_value = {"labels": ["cat"]}  # planted: lint(LW104)
     client = MediaClient(session, "http://media")
     with pytest.raises(TypeError):
         await client.labels("img-1")

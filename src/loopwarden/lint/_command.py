@@ -152,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         per_file_ignores=settings.per_file_ignores,
         fix=fixing,
         unsafe_fixes=args.unsafe_fixes,
+        root=settings.root,
     )
     try:
         results = check_files(files, options, jobs=args.jobs)

@@ -76,6 +76,12 @@ def expand_selectors(selectors: Iterable[str], known: Sequence[str], where: str)
         ConfigError: A selector matches no rule.
     """
     codes: set[str] = set()
+    if where.startswith(("--select", "`select`")) and not any(s.strip() for s in selectors):
+        raise ConfigError(
+            f"{where} is empty, which would select no rule and report nothing; name codes or "
+            f"prefixes (`LW101`, `LW1`, `ALL`), or leave it out to check every rule",
+            key=where,
+        )
     for raw in selectors:
         selector = raw.strip().upper()
         if not selector:
@@ -96,16 +102,33 @@ def expand_selectors(selectors: Iterable[str], known: Sequence[str], where: str)
 
 
 def find_pyproject(start: Path) -> Path | None:
-    """The nearest ``pyproject.toml`` at or above ``start`` with a ``[tool.loopwarden]`` table."""
+    """The nearest ``pyproject.toml`` at or above ``start`` with a ``[tool.loopwarden]`` table.
+
+    Raises:
+        ConfigError: A ``pyproject.toml`` on the way mentions ``tool.loopwarden`` but cannot be
+            read: its settings would otherwise be silently ignored.
+    """
     current = start.resolve()
     for folder in (current, *current.parents):
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
             try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                text = candidate.read_text(encoding="utf-8")
+                data = tomllib.loads(text)
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+                try:
+                    mentions = "tool.loopwarden" in candidate.read_text(errors="replace")
+                except OSError:
+                    mentions = False
+                if mentions:
+                    raise ConfigError(
+                        f"{candidate}: cannot read configuration: {error}; fix the file, or "
+                        f"run with --isolated to ignore it",
+                        key="pyproject.toml",
+                    ) from error
                 continue
-            if "loopwarden" in data.get("tool", {}):
+            tool = data.get("tool", {})
+            if isinstance(tool, dict) and "loopwarden" in tool:
                 return candidate
     return None
 
@@ -161,8 +184,11 @@ def load_settings(
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
             raise ConfigError(f"{path}: cannot read configuration: {error}") from error
-        tool = data.get("tool", {}).get("loopwarden", {})
-        table = tool.get("lint", {}) if isinstance(tool, dict) else {}
+        tool_table = data.get("tool", {})
+        tool = tool_table.get("loopwarden", {}) if isinstance(tool_table, dict) else {}
+        if not isinstance(tool, dict):
+            raise ConfigError(f"{path}: [tool.loopwarden] must be a table", key="loopwarden")
+        table = tool.get("lint", {})
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [tool.loopwarden.lint] must be a table", key="lint")
         for key in table:

@@ -37,12 +37,15 @@ class Options:
         per_file_ignores: ``(glob, codes)`` pairs.
         fix: Apply fixes (``--fix`` or ``--diff``).
         unsafe_fixes: Apply unsafe fixes too.
+        root: The project root (the configuration's folder): ``per-file-ignores`` patterns also
+            match paths relative to it, however the files were named on the command line.
     """
 
     codes: frozenset[str]
     per_file_ignores: tuple[tuple[str, frozenset[str]], ...] = ()
     fix: bool = False
     unsafe_fixes: bool = False
+    root: str | None = None
 
 
 def _read(path: str) -> tuple[str, str]:
@@ -60,9 +63,15 @@ def _codes_for(path: str, options: Options) -> frozenset[str]:
     codes = options.codes
     if options.per_file_ignores:
         posix = path.replace(os.sep, "/")
-        base = posix.rpartition("/")[2]
+        names = {posix, posix.rpartition("/")[2]}
+        if posix.startswith("./"):
+            names.add(posix[2:])
+        if options.root is not None:
+            relative = os.path.relpath(os.path.abspath(path), os.path.abspath(options.root))
+            if not relative.startswith(".."):
+                names.add(relative.replace(os.sep, "/"))
         for pattern, ignored in options.per_file_ignores:
-            if fnmatch.fnmatchcase(posix, pattern) or fnmatch.fnmatchcase(base, pattern):
+            if any(fnmatch.fnmatchcase(name, pattern) for name in names):
                 codes = codes - ignored
     return codes
 

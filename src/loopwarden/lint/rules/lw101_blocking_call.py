@@ -30,7 +30,8 @@ BLOCKING: dict[str, str] = {
     "subprocess.check_output": _SUBPROCESS,
     "os.system": _SUBPROCESS,
     **{
-        f"requests.{verb}": _HTTP
+        f"{client}{verb}": _HTTP
+        for client in ("requests.", "requests.Session().", "requests.session().")
         for verb in ("get", "post", "put", "patch", "delete", "head", "options", "request")
     },
 }

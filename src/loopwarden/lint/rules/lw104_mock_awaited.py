@@ -41,9 +41,21 @@ class _Awaited:
 
 
 @dataclass(slots=True)
+class _CmConfig:
+    """``m.get.return_value.__aenter__... = x`` on ``m = AsyncMock()``: the test expects
+    ``m.get(...)`` to return an async context manager synchronously, which it does not."""
+
+    name: str
+    method: str
+    node: ast.AST
+
+
+@dataclass(slots=True)
 class _State:
     configured: set[str] = field(default_factory=set)
     awaited: list[_Awaited] = field(default_factory=list)
+    cm_configs: list[_CmConfig] = field(default_factory=list)
+    reported: set[str] = field(default_factory=set)
 
 
 def _state(ctx: Checker) -> _State | None:
@@ -71,8 +83,23 @@ def _mock_binding(name: str, ctx: Checker, classes: frozenset[str]) -> Binding |
     return bound
 
 
+def _unspecced_async_mock(name: str, ctx: Checker) -> bool:
+    """Whether ``name`` is bound to ``AsyncMock()`` without a spec (positional or keyword): all
+    its children are ``AsyncMock`` too, so calling ``name.get(...)`` returns a coroutine."""
+    bound = ctx.binding(name)
+    return (
+        bound is not None
+        and bound.callee == ASYNC_MOCK
+        and bound.call is not None
+        and not bound.via_with
+        and not bound.call.args
+        and mock_spec(bound.call) is None
+    )
+
+
 def check_assign(node: ast.Assign, ctx: Checker) -> None:
-    """Remember configured mock attributes; flag ``session.get = AsyncMock()``."""
+    """Remember configured mock attributes; flag ``session.get = AsyncMock()``; note
+    ``m.get.return_value.__aenter__.return_value = x`` on an ``AsyncMock`` session."""
     for target in node.targets:
         path = dotted(target) if type(target) is ast.Attribute else None
         if path is None:
@@ -80,6 +107,15 @@ def check_assign(node: ast.Assign, ctx: Checker) -> None:
         state = _state(ctx)
         if state is not None:
             state.configured.add(path)
+            parts = path.split(".")
+            if (
+                len(parts) >= 4
+                and parts[1] in _AIOHTTP_CM_METHODS
+                and parts[2] == "return_value"
+                and parts[3] in ("__aenter__", "__aexit__")
+                and _unspecced_async_mock(parts[0], ctx)
+            ):
+                state.cm_configs.append(_CmConfig(parts[0], parts[1], node))
         assert type(target) is ast.Attribute
         if (
             target.attr in _AIOHTTP_CM_METHODS
@@ -196,15 +232,15 @@ def _check_async_protocol(expr: ast.expr, statement: str, ctx: Checker) -> None:
         and base.attr in _AIOHTTP_CM_METHODS
         and type(base.value) is ast.Name
     ):
-        bound = ctx.binding(base.value.id)
+        path = f"{base.value.id}.{base.attr}"
+        state = _state(ctx) or _State()
         if (
-            bound is not None
-            and bound.callee == ASYNC_MOCK
-            and bound.call is not None
-            and mock_spec(bound.call) is None
-            and f"{base.value.id}.{base.attr}" not in (_state(ctx) or _State()).configured
+            _unspecced_async_mock(base.value.id, ctx)
+            and path not in state.configured
+            and path not in state.reported
         ):
-            _report_async_cm(expr, f"{base.value.id}.{base.attr}", ctx)
+            state.reported.add(path)
+            _report_async_cm(expr, path, ctx)
 
 
 def _configured(path: str, configured: set[str]) -> bool:
@@ -240,8 +276,9 @@ def check_exit(node: ast.AST, ctx: Checker) -> None:
     if scope is None:
         return
     state: _State | None = scope.data.get(INFO.code)
-    if state is None or not state.awaited:
+    if state is None:
         return
+    _report_cm_configs(state, ctx)
     for item in state.awaited:
         if _configured(item.path if item.path != item.name else item.name, state.configured):
             continue
@@ -273,6 +310,27 @@ def check_exit(node: ast.AST, ctx: Checker) -> None:
             f"\"TypeError: object {cls} can't be used in 'await' expression\"; use `AsyncMock()` "
             f"for things the code awaits",
             fix,
+        )
+
+
+def _report_cm_configs(state: _State, ctx: Checker) -> None:
+    """``m.get.return_value.__aenter__.return_value = resp`` on ``m = AsyncMock()``, unless the
+    function replaces ``m.get`` itself (``m.get = MagicMock()``) or already reported it."""
+    for config in state.cm_configs:
+        path = f"{config.name}.{config.method}"
+        if path in state.configured or path in state.reported:
+            continue
+        state.reported.add(path)
+        ctx.report(
+            INFO.code,
+            config.node,
+            f"`{config.name}` is an `AsyncMock`, so `{path}(...)` returns a coroutine, never "
+            f"`{path}.return_value`: the `__aenter__` configured here is never used, and "
+            f"`async with {path}(...)` (aiohttp's `ClientSession.{config.method}()` returns its "
+            f"async context manager without being awaited) fails with \"TypeError: 'coroutine' "
+            f'object does not support the asynchronous context manager protocol"; make '
+            f"`{config.name}` a `MagicMock()` (its `__aenter__` is already async), or set "
+            f"`{path} = MagicMock()` first",
         )
 
 

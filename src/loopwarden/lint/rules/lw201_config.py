@@ -132,9 +132,12 @@ def check_config(path: str, text: str) -> list[Finding]:
                 f"allowed values: {', '.join(allowed)}",
             )
     mode = options.get("asyncio_mode", "").strip("\"'")
-    if mode and "asyncio_default_fixture_loop_scope" not in options:
+    # Any pytest-asyncio option says the suite runs under pytest-asyncio (strict mode is its
+    # default, so `asyncio_mode` itself is often left out).
+    uses_asyncio = [k for k in options if k in KNOWN_OPTIONS and k.startswith("asyncio_")]
+    if uses_asyncio and "asyncio_default_fixture_loop_scope" not in options:
         report(
-            "asyncio_mode",
+            "asyncio_mode" if mode else uses_asyncio[0],
             '`asyncio_default_fixture_loop_scope` is unset: pytest-asyncio warns "The '
             'configuration option "asyncio_default_fixture_loop_scope" is unset" on every run '
             "and its future default differs from today's; set it, e.g. "
