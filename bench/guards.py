@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,17 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile-top", type=int, default=25, metavar="N", help="rows per profile (default: 25)"
     )
+
+
+PLAIN_FACTORY_CONFTEST = """\
+import asyncio
+
+_FACTORIES = {"plain": asyncio.SelectorEventLoop}
+
+
+def pytest_asyncio_loop_factories(config, item):
+    return _FACTORIES
+"""
 
 
 # -- the proof that "on" is on and "off" is off -----------------------------------------------
@@ -197,6 +209,12 @@ def guards(args: argparse.Namespace) -> int:
     r.write_fixtures(suites / "fixtures-own", n_fixture, "loopwarden", r.EMPTY_INI)
     r.write_fixtures(suites / "fixtures-pytest-asyncio", n_fixture, "pytest-asyncio", pa_ini)
     r.write_fixtures(suites / "fixtures-guard", n_fixture, "pytest-asyncio", pa_ini)
+    # pytest-asyncio's loop-factory hook, answered with plain asyncio loops: what guard mode
+    # costs before loopwarden does anything (pytest-asyncio parametrizes every async test with
+    # the factory and sets up one more fixture per test).
+    for group in ("trivial", "fixtures"):
+        shutil.copytree(suites / f"{group}-pytest-asyncio", suites / f"{group}-factory")
+        (suites / f"{group}-factory" / "conftest.py").write_text(PLAIN_FACTORY_CONFTEST)
 
     own_header = ((": own runner",), ("asyncio-", "anyio-"))
     guard_header = ((": guard mode", f"asyncio-{r.PYTEST_ASYNCIO}"), ("anyio-",))
@@ -221,6 +239,13 @@ def guards(args: argparse.Namespace) -> int:
             f"pytest-asyncio {r.PYTEST_ASYNCIO} alone",
             "pytest-asyncio",
             "pytest-asyncio",
+            (),
+            ((f"asyncio-{r.PYTEST_ASYNCIO}",), ("loopwarden", "anyio-")),
+        ),
+        "factory": (
+            "pytest-asyncio + a plain loop-factory hook",
+            "pytest-asyncio",
+            "factory",
             (),
             ((f"asyncio-{r.PYTEST_ASYNCIO}",), ("loopwarden", "anyio-")),
         ),
@@ -272,6 +297,21 @@ def guards(args: argparse.Namespace) -> int:
                 f"{g}/guard-on",
                 f"{g}/pytest-asyncio",
                 target=r.TARGET_GUARD,
+            ),
+            h.Ratio(
+                "plain loop-factory hook / pytest-asyncio alone",
+                f"{g}/factory",
+                f"{g}/pytest-asyncio",
+            ),
+            h.Ratio(
+                "guard mode, guards off / plain loop-factory hook",
+                f"{g}/guard-off",
+                f"{g}/factory",
+            ),
+            h.Ratio(
+                "guard mode, guards on / plain loop-factory hook",
+                f"{g}/guard-on",
+                f"{g}/factory",
             ),
         ]
     ratios = [replace(ratio, floor=f"{ratio.numerator.split('/')[0]}/floor") for ratio in ratios]

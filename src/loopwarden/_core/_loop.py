@@ -97,6 +97,14 @@ class WardenLoop(asyncio.SelectorEventLoop):
         self._lw_writers: weakref.WeakSet[_WardenSocketTransport] = weakref.WeakSet()
         self._lw_inner_select: Callable[[float | None], Any] = self._lw_select
         self.quiet = Quiet(self, self._lw_quiet_select)
+        #: Called with the loop once it is closed (e.g. to forget it).
+        self.close_hooks: list[Callable[[WardenLoop], None]] = []
+
+    def close(self) -> None:
+        super().close()
+        hooks, self.close_hooks = self.close_hooks, []
+        for hook in hooks:
+            hook(self)
 
     # -- clock ------------------------------------------------------------------------------
 

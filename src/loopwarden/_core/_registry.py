@@ -99,6 +99,9 @@ class Registry:
         default_factory=weakref.WeakKeyDictionary
     )
     contexts: list[CapturedContext] = field(default_factory=list)
+    #: Owners that created something here (a task, timer, server, connection, executor job…)
+    #: since they were last checked: an owner not in it has nothing on this loop to look for.
+    touched: set[Hashable] = field(default_factory=set)
 
     def record_object(self, obj: object, origin: TaskOrigin) -> None:
         """Remember where a library object was made (an aiohttp session), for late reports."""
@@ -129,7 +132,9 @@ class Registry:
         """A creation record for something made by the caller's caller, now."""
         site, user_site = creation_sites(depth + 1)
         stack = creation_stack(depth + 1) if self.capture_stacks else ()
-        return TaskOrigin(site, self.current_owner(), user_site, stack)
+        owner = self.current_owner()
+        self.touched.add(owner)
+        return TaskOrigin(site, owner, user_site, stack)
 
     def record_unowned(self, task: asyncio.Future[Any]) -> None:
         """Record one of loopwarden's own tasks: what it runs is attributed to :attr:`owner`."""

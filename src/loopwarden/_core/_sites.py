@@ -62,8 +62,43 @@ _LIBRARY_DIRS = tuple(
 )
 
 
+# What a file's frames are, by file name (cached: a few hundred files, millions of lookups).
+_USER, _LIBRARY, _MACHINERY, _BOUNDARY = 0, 1, 2, 3
+_KINDS: dict[str, int] = {}
+# Files whose frames end the search for a user's line: a plugin framework's hook dispatch
+# (pluggy), beyond which there is only the test runner — never code that made a task. Set by the
+# pytest plugin (the core does not import pytest); see set_boundaries().
+_BOUNDARY_FILES: frozenset[str] = frozenset()
+
+
+def set_boundaries(filenames: frozenset[str]) -> None:
+    """Stop looking for the user's line at frames of these files (absolute paths).
+
+    A task that pytest-asyncio's runner creates for a test has no user frame on its stack, only
+    the runner's and pytest's; without a boundary every creation walks all of them.
+    """
+    global _BOUNDARY_FILES
+    _BOUNDARY_FILES = frozenset(filenames)
+    _KINDS.clear()
+
+
+def _kind(filename: str) -> int:
+    kind = _KINDS.get(filename)
+    if kind is None:
+        if _is_machinery(filename):
+            kind = _MACHINERY
+        elif filename in _BOUNDARY_FILES:
+            kind = _BOUNDARY
+        elif filename.startswith(_LIBRARY_DIRS):
+            kind = _LIBRARY
+        else:
+            kind = _USER
+        _KINDS[filename] = kind
+    return kind
+
+
 def _is_library(filename: str) -> bool:
-    return filename.startswith(_LIBRARY_DIRS) or _is_machinery(filename)
+    return _kind(filename) != _USER
 
 
 def _is_machinery(filename: str) -> bool:
@@ -85,7 +120,14 @@ def first_user_frame(depth: int = 1) -> FrameType | None:
         frame: FrameType | None = sys._getframe(depth + 1)
     except ValueError:
         return None
-    while frame is not None and _is_machinery(frame.f_code.co_filename):
+    kinds = _KINDS
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        kind = kinds.get(filename)
+        if kind is None:
+            kind = _kind(filename)
+        if kind != _MACHINERY:
+            break
         frame = frame.f_back
     return frame
 
@@ -103,20 +145,28 @@ def creation_sites(depth: int = 1) -> tuple[Site | None, Site | None]:
 
     Returns:
         ``(site, user_site)``; ``user_site`` is None when ``site`` is already the user's code or
-        no user frame is on the stack.
+        no user frame is on the stack (below a boundary, see :func:`set_boundaries`).
     """
     frame = first_user_frame(depth + 1)
     if frame is None:
         return None, None
-    site = Site(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
-    if not _is_library(site.filename):
+    code = frame.f_code
+    site = Site(code.co_filename, frame.f_lineno, code.co_name)
+    kinds = _KINDS
+    if kinds[code.co_filename] in (_USER, _BOUNDARY):
         return site, None
     user: FrameType | None = frame.f_back
-    while user is not None and _is_library(user.f_code.co_filename):
+    while user is not None:
+        filename = user.f_code.co_filename
+        kind = kinds.get(filename)
+        if kind is None:
+            kind = _kind(filename)
+        if kind == _USER:
+            return site, Site(filename, user.f_lineno, user.f_code.co_name)
+        if kind == _BOUNDARY:
+            return site, None
         user = user.f_back
-    if user is None:
-        return site, None
-    return site, Site(user.f_code.co_filename, user.f_lineno, user.f_code.co_name)
+    return site, None
 
 
 def creation_stack(depth: int = 1, limit: int = 30) -> tuple[Site, ...]:

@@ -206,6 +206,8 @@ def adopt(loop: WardenLoop, obj: object, owner: Hashable) -> None:
             return
         if origin is not None:
             table[obj] = dataclasses.replace(origin, owner=owner)
+            registry.touched.add(owner)
             return
     if isinstance(obj, asyncio.BaseTransport):
         loop._lw_connections[obj] = TaskOrigin(None, owner)
+        registry.touched.add(owner)

@@ -15,10 +15,12 @@ import difflib
 import enum
 import importlib.metadata
 import importlib.util
+import sys
 from dataclasses import dataclass
 
 import pytest
 
+from loopwarden._core import _sites
 from loopwarden._plugin import _settings
 from loopwarden._version import __version__
 
@@ -159,10 +161,20 @@ def _resolve(config: pytest.Config) -> State:
     )
 
 
+def _hook_dispatch_files() -> frozenset[str]:
+    """pluggy's source files: a search for the line that made a task stops at hook dispatch."""
+    return frozenset(
+        str(module.__file__)
+        for name, module in list(sys.modules.items())
+        if (name == "pluggy" or name.startswith("pluggy.")) and getattr(module, "__file__", None)
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     state = _resolve(config)
     config.stash[STATE] = state
+    _sites.set_boundaries(_hook_dispatch_files())
     config.addinivalue_line(
         "markers",
         "loopwarden(loop_scope=None, timeout=None, virtual_time=None, monotonic=None, "

@@ -47,6 +47,8 @@ class Guard:
         loop.set_owner(self.owner)
         loop.on_runner_close = self.on_runner_close
         self.loops.add(loop)
+        # Forgotten once closed, not when collected: several loops are walked per test.
+        loop.close_hooks.append(self.loops.discard)
         for hook in self.new_loop_hooks:
             hook(loop)
         return loop

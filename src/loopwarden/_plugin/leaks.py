@@ -156,6 +156,9 @@ class LeakGuard:
             findings.extend(self._contexts(loop, owner, label))
             for captured in _take_late(loop, self.finished):
                 self.late.append(_findings.from_context(captured, self.sites, str(captured.owner)))
+            if not loop.is_running():
+                # Checked and cleaned up: what it creates from now on is news again.
+                loop.registry.touched.discard(owner)
         if isinstance(owner, str):
             findings.extend(self.take_dropped(owner))
         if watch is not None:
@@ -366,7 +369,8 @@ def _runner_machinery(task: TaskLeft) -> bool:
 
 
 def _left(loop: WardenLoop, owner: Hashable, before: frozenset[Any] | None) -> Leftovers:
-    left = leftovers(loop, owner)
+    # An owner that created nothing on this loop has nothing of its own there to find.
+    left = leftovers(loop, owner) if owner in loop.registry.touched else Leftovers()
     if left.tasks:
         left.tasks = [t for t in left.tasks if not _runner_machinery(t)]
     if before is not None:
@@ -392,7 +396,9 @@ def _settle(loop: WardenLoop, owner: Hashable, before: frozenset[Any] | None) ->
 
 def _unretrieved(loop: WardenLoop, owner: Hashable, sites: Sites, label: str) -> list[Finding]:
     """Tasks that failed and whose exception nobody read; found now rather than at GC time."""
-    found = []
+    found: list[Finding] = []
+    if owner not in loop.registry.touched:
+        return found
     for task in loop.registry.tasks_of(owner):
         if not task.done() or task.cancelled() or not getattr(task, "_log_traceback", False):
             continue

@@ -1,0 +1,86 @@
+"""Creation sites: the user's line behind a library's, and where the search for it stops."""
+
+from __future__ import annotations
+
+import os
+import sysconfig
+from collections.abc import Callable, Generator
+from typing import Any
+
+import pytest
+
+from loopwarden._core import _sites
+from loopwarden._core._loop import new_loop
+from loopwarden._core._sites import Site, creation_sites
+
+LIBRARY_FILE = os.path.join(os.path.abspath(sysconfig.get_paths()["purelib"]), "fakelib.py")
+DISPATCH_FILE = os.path.join(os.path.abspath(sysconfig.get_paths()["purelib"]), "fakehooks.py")
+USER_FILE = os.path.abspath("user_code.py")
+
+
+def _function(filename: str, source: str, name: str, **names: Any) -> Callable[[], Any]:
+    """A function whose frames report ``filename``: a stand-in for a module of that name."""
+    namespace: dict[str, Any] = dict(names)
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace[name]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def boundary() -> Generator[None, None, None]:
+    _sites.set_boundaries(frozenset({DISPATCH_FILE}))
+    yield
+    _sites.set_boundaries(frozenset())
+
+
+def _stack(with_dispatch: bool) -> Callable[[], Any]:
+    """user_code.run() -> [fakehooks.call() ->] fakelib.make() -> creation_sites()."""
+    library = "def make():\n    return sites(0)\n"
+    make = _function(LIBRARY_FILE, library, "make", sites=creation_sites)
+    inner = make
+    if with_dispatch:
+        inner = _function(DISPATCH_FILE, "def call():\n    return make()\n", "call", make=make)
+    return _function(USER_FILE, "def run():\n    return inner()\n", "run", inner=inner)
+
+
+def test_a_library_site_names_the_users_line_behind_it() -> None:
+    assert _stack(with_dispatch=False)() == (
+        Site(LIBRARY_FILE, 2, "make"),
+        Site(USER_FILE, 2, "run"),
+    )
+
+
+@pytest.mark.usefixtures("boundary")
+def test_the_search_for_the_users_line_stops_at_hook_dispatch() -> None:
+    # A task pytest-asyncio's runner makes for a test: beyond the hook dispatch there is only
+    # the test runner, whatever it called from; the search does not walk all of it.
+    assert _stack(with_dispatch=True)() == (Site(LIBRARY_FILE, 2, "make"), None)
+
+
+@pytest.mark.usefixtures("boundary")
+def test_the_users_line_before_the_boundary_is_found() -> None:
+    # A conftest hook (the user's code) that calls a library that makes a task.
+    assert _stack(with_dispatch=False)() == (
+        Site(LIBRARY_FILE, 2, "make"),
+        Site(USER_FILE, 2, "run"),
+    )
+
+
+def test_an_owner_is_touched_by_what_it_creates() -> None:
+    loop = new_loop()
+    try:
+        loop.set_owner("t1")
+        loop.call_later(10, print)
+        assert loop.registry.touched == {"t1"}
+        loop.set_owner("t2")  # owning nothing yet
+        assert "t2" not in loop.registry.touched
+    finally:
+        loop.close()
+
+
+def test_close_hooks_run_once_after_close() -> None:
+    loop = new_loop()
+    seen: list[object] = []
+    loop.close_hooks.append(lambda closed: seen.append((closed, closed.is_closed())))
+    loop.close()
+    loop.close()
+    assert seen == [(loop, True)]
