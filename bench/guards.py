@@ -214,7 +214,9 @@ def guards(args: argparse.Namespace) -> int:
     # the factory and sets up one more fixture per test).
     for group in ("trivial", "fixtures"):
         shutil.copytree(suites / f"{group}-pytest-asyncio", suites / f"{group}-factory")
-        (suites / f"{group}-factory" / "conftest.py").write_text(PLAIN_FACTORY_CONFTEST)
+        conftest = suites / f"{group}-factory" / "conftest.py"
+        before = conftest.read_text() + "\n\n" if conftest.exists() else ""
+        conftest.write_text(before + PLAIN_FACTORY_CONFTEST)
 
     own_header = ((": own runner",), ("asyncio-", "anyio-"))
     guard_header = ((": guard mode", f"asyncio-{r.PYTEST_ASYNCIO}"), ("anyio-",))

@@ -161,3 +161,36 @@ def test_a_bad_timeout_is_a_usage_error(pytester, own):
             ">= 0 (0 turns it off)."
         ]
     )
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "first"), [("0.3", "30", "loopwarden"), ("30", "1", "pytest-timeout")]
+)
+def test_next_to_pytest_timeout_the_shorter_deadline_fires(pytester, run, ours, theirs, first):
+    """docs/how-to/leaks.md: with both installed, whichever deadline is shorter fires first."""
+    pytest.importorskip("pytest_timeout")
+    pytester.makepyfile(
+        test_both="""
+        import asyncio
+
+        async def test_hangs():
+            await asyncio.Event().wait()
+
+        async def test_next():
+            await asyncio.sleep(0)
+        """
+    )
+    result = run("-p", "timeout", f"--timeout={theirs}", f"--lw-timeout={ours}")
+    result.assert_outcomes(passed=1, failed=1)
+    if first == "loopwarden":
+        result.stdout.fnmatch_lines(
+            [
+                "loopwarden: test did not finish its call phase within 0.3 s (loopwarden_timeout); "
+                "1 task was pending:",
+                "    test_both.py:4 in test_hangs   ← awaiting Future pending (Event.wait)",
+            ]
+        )
+        result.stdout.no_fnmatch_line("*Timeout (>30.0s) from pytest-timeout*")
+    else:
+        result.stdout.fnmatch_lines(["*Failed: Timeout (>1.0s) from pytest-timeout."])
+        result.stdout.no_fnmatch_line("*loopwarden_timeout*")

@@ -214,8 +214,8 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     fuzz = item.config.stash.get(FUZZ, None)
-    if fuzz is None:
-        return report
+    if fuzz is None or (not fuzz.outcomes and SEED not in item.stash):
+        return report  # not fuzzing: nothing to count, no schedule to name
     base = base_nodeid(item.nodeid)
     outcome = fuzz.outcomes.get(base)
     seed = item.stash.get(SEED, None)

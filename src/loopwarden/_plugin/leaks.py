@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import inspect
 import sys
 import threading
 import types
@@ -78,6 +79,8 @@ class LeakGuard:
     sites: Sites
     baseline: Any = None  # _report.Baseline, when a baseline file is in use
     current: str | None = None
+    # The code of the test function running now (its task is the test, not a leak).
+    test_code: types.CodeType | None = None
     dropped: list[tuple[str | None, str, tuple[tuple[str, int, str], ...]]] = field(
         default_factory=list
     )
@@ -136,10 +139,10 @@ class LeakGuard:
         notes: list[str] = self.pending_notes.pop(owner, [])
         for loop in self.live_loops():
             before = watch.transports.get(id(loop), frozenset()) if watch is not None else None
-            left = _left(loop, owner, before)
+            left = _left(loop, owner, before, self.test_code)
             if left and not loop.is_running():
-                _settle(loop, owner, before)
-                left = _left(loop, owner, before)
+                _settle(loop, owner, before, self.test_code)
+                left = _left(loop, owner, before, self.test_code)
             if left:
                 left = self._adopt_held(loop, owner, left)
             findings.extend(_findings.from_leftovers(left, self.sites, label))
@@ -255,7 +258,7 @@ class LeakGuard:
         """``asyncio.Runner.close`` is about to cancel this loop's tasks: report them first."""
         for owner in _owners_on(loop, self.current):
             found = _unretrieved(loop, owner, self.sites, str(owner))
-            left = _left(loop, owner, None)
+            left = _left(loop, owner, None, self.test_code)
             if left:
                 found.extend(_findings.from_leftovers(left, self.sites, str(owner)))
                 report = self.clean_up(loop, left)
@@ -358,6 +361,11 @@ def _transports(loop: asyncio.AbstractEventLoop) -> frozenset[Any]:
 _RUNNER_TASKS = frozenset({("anyio", "TestRunner._run_tests_and_fixtures")})
 
 
+def _runs(task: TaskLeft, code: types.CodeType) -> bool:
+    get_coro = getattr(task.task, "get_coro", None)
+    return getattr(get_coro() if get_coro is not None else None, "cr_code", None) is code
+
+
 def _runner_machinery(task: TaskLeft) -> bool:
     get_coro = getattr(task.task, "get_coro", None)
     code = getattr(get_coro() if get_coro is not None else None, "cr_code", None)
@@ -368,11 +376,30 @@ def _runner_machinery(task: TaskLeft) -> bool:
     )
 
 
-def _left(loop: WardenLoop, owner: Hashable, before: frozenset[Any] | None) -> Leftovers:
+def _left(
+    loop: WardenLoop,
+    owner: Hashable,
+    before: frozenset[Any] | None,
+    test_code: types.CodeType | None = None,
+) -> Leftovers:
+    """What ``owner`` left on ``loop``; ``test_code``: the running test function's code.
+
+    The task running the test function itself is not a leak: pending at teardown, something
+    interrupted the test's call (pytest-timeout's signal, say) and the test already failed for
+    it. That task is cancelled here, without a finding.
+    """
     # An owner that created nothing on this loop has nothing of its own there to find.
     left = leftovers(loop, owner) if owner in loop.registry.touched else Leftovers()
     if left.tasks:
-        left.tasks = [t for t in left.tasks if not _runner_machinery(t)]
+        kept = []
+        for task in left.tasks:
+            if _runner_machinery(task):
+                continue
+            if test_code is not None and _runs(task, test_code):
+                task.task.cancel()
+                continue
+            kept.append(task)
+        left.tasks = kept
     if before is not None:
         for transport in _transports(loop) - before:
             if transport.is_closing() or transport in loop._lw_connections:
@@ -381,14 +408,19 @@ def _left(loop: WardenLoop, owner: Hashable, before: frozenset[Any] | None) -> L
     return left
 
 
-def _settle(loop: WardenLoop, owner: Hashable, before: frozenset[Any] | None) -> None:
+def _settle(
+    loop: WardenLoop,
+    owner: Hashable,
+    before: frozenset[Any] | None,
+    test_code: types.CodeType | None = None,
+) -> None:
     """Run the loop briefly so that closing transports and pending callbacks finish."""
     deadline = loop.time() + SETTLE_TIMEOUT
     rounds = 0
     while True:
         loop.run_until_complete(asyncio.sleep(0 if rounds < 4 else 0.01))
         rounds += 1
-        if rounds % 2 == 0 and not _left(loop, owner, before):
+        if rounds % 2 == 0 and not _left(loop, owner, before, test_code):
             return
         if loop.time() > deadline:
             return
@@ -576,6 +608,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if not _AIOHTTP_TRACKED and "aiohttp" in sys.modules:
         _track_aiohttp_sessions(item.config)
     guard.current = item.nodeid
+    function = inspect.unwrap(getattr(item, "obj", None) or _no_test)
+    guard.test_code = getattr(function, "__code__", None)
     item.stash[WATCH] = guard.watch()
 
 
@@ -651,6 +685,7 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> str:
     fixture_reports = guard.fixture_reports.pop(item.nodeid, [])
     fixture_findings = [f for _, found in fixture_reports for f in found]
     guard.current = None
+    guard.test_code = None
     allow = item.stash.get(ALLOW, None)
     for finding in findings:
         if allow is not None and allow.allows(finding):
@@ -677,3 +712,7 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> str:
             if finding.status == "new":
                 finding.status = "warned"  # reported as a warning; the test does not fail
     return "\n\n".join(texts)
+
+
+def _no_test() -> None:
+    """Stands in for an item without a Python function (a doctest, a YAML item)."""
