@@ -44,6 +44,10 @@ LOGS_DIR = WORK_DIR / "logs"
 _SCRUBBED_ENV = (
     "PYTHONPATH",
     "PYTHONHOME",
+    # A machine that sets it compiles, on every run, whatever pip left without bytecode — an
+    # editable install's sources (loopwarden) and pytest's assertion-rewritten plugin modules —
+    # but not the installed anchors: the warm-up run writes every tool's bytecode instead.
+    "PYTHONDONTWRITEBYTECODE",
     "PYTHONSTARTUP",
     "PYTHONDEVMODE",
     "PYTHONASYNCIODEBUG",
