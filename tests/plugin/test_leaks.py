@@ -274,7 +274,10 @@ def test_threads_a_test_starts_must_be_finished(pytester, run):
         [
             "loopwarden: test_starts_thread left 1 thread behind after teardown:",
             "  thread 'poller' (target Event.wait) is still alive",
-            "Fix: join threads you start, or run blocking work with asyncio.to_thread().",
+            "      created at test_threads.py:6 in test_starts_thread",
+            "Fix: join threads you start, or run blocking work with asyncio.to_thread(); a "
+            "library's worker thread (a database driver's) ends when what started it is closed "
+            "(await engine.dispose()).",
         ]
     )
 

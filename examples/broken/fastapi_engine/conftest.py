@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 
 async def _create_schema(engine):
-    async with engine.begin() as connection:
+    async with engine.begin() as connection:  # planted: leak(thread) — aiosqlite starts its worker here
         await connection.run_sync(Base.metadata.create_all)
 
 

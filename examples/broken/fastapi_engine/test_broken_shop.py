@@ -10,12 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-async def test_a_created_product_is_listed(client):  # planted: leak(thread)
+async def test_a_created_product_is_listed(client):
     assert (await client.post("/products", json={"name": "teapot"})).status_code == 201
     assert (await client.get("/products")).json() == ["teapot"]
 
 
-async def test_each_test_starts_empty(client):  # planted: leak(thread)
+async def test_each_test_starts_empty(client):
     assert (await client.get("/products")).json() == []
 
 

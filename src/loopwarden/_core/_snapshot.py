@@ -25,6 +25,7 @@ from loopwarden._core._loop import WardenLoop
 from loopwarden._core._registry import TaskOrigin
 from loopwarden._core._sites import Site
 from loopwarden._core._tasks import await_chain, coro_name
+from loopwarden._core._threads import started_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,19 @@ class ThreadLeft:
     thread: threading.Thread
     name: str
     target: str
+    #: Where it was started (see :func:`loopwarden._core._threads.record_thread_starts`).
+    origin: TaskOrigin | None = None
+
+    @classmethod
+    def of(cls, thread: threading.Thread) -> ThreadLeft:
+        target = getattr(thread, "_target", None)
+        site, user_site = started_at(thread)
+        return cls(
+            thread,
+            thread.name,
+            getattr(target, "__qualname__", None) or type(thread).__qualname__,
+            TaskOrigin(site, None, user_site) if site is not None else None,
+        )
 
 
 @dataclass(slots=True)
@@ -114,14 +128,7 @@ class Snapshot:
         for thread in now.threads - self.threads:
             if thread in pool or not thread.is_alive():
                 continue
-            target = getattr(thread, "_target", None)
-            left.threads.append(
-                ThreadLeft(
-                    thread,
-                    thread.name,
-                    getattr(target, "__qualname__", None) or type(thread).__qualname__,
-                )
-            )
+            left.threads.append(ThreadLeft.of(thread))
         for transport in now.transports - self.transports:
             if transport.is_closing():
                 continue

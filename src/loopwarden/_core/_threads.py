@@ -13,12 +13,15 @@ timeout, an idle ``concurrent.futures`` worker) and calls everything else workin
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import sys
 import threading
+import weakref
+from collections.abc import Callable
 from types import FrameType
 
-from loopwarden._core._sites import Site, _is_library
+from loopwarden._core._sites import Site, _is_library, creation_sites
 
 # System call numbers: (blocks until woken, unless its timeout argument says otherwise).
 # Each entry: name -> number, per architecture.
@@ -167,3 +170,41 @@ def where(thread: threading.Thread) -> Site | None:
             return site
         frame = frame.f_back
     return innermost
+
+
+# -- where threads were started --------------------------------------------------------------
+
+# thread -> (site, user site) of the code that called its start(); see record_thread_starts().
+_STARTED_AT: weakref.WeakKeyDictionary[threading.Thread, tuple[Site | None, Site | None]] = (
+    weakref.WeakKeyDictionary()
+)
+_original_start: Callable[[threading.Thread], None] | None = None
+
+
+def record_thread_starts(enabled: bool) -> None:
+    """Remember, for each thread started from now on, the line that started it.
+
+    ``threading.Thread.start`` is wrapped (threads start rarely, so the cost is a stack walk per
+    start). A leak report then names where a leftover thread came from — the user's line behind
+    a library's, e.g. the engine creation that started aiosqlite's worker.
+    """
+    global _original_start
+    if enabled and _original_start is None:
+        original = threading.Thread.start
+        _original_start = original
+
+        def start(self: threading.Thread) -> None:
+            # (A Thread subclass that is not weak-referenceable is not recorded.)
+            with contextlib.suppress(TypeError):
+                _STARTED_AT[self] = creation_sites(1)
+            original(self)
+
+        threading.Thread.start = start  # type: ignore[method-assign]
+    elif not enabled and _original_start is not None:
+        threading.Thread.start = _original_start  # type: ignore[method-assign,assignment]
+        _original_start = None
+
+
+def started_at(thread: threading.Thread) -> tuple[Site | None, Site | None]:
+    """``(site, user_site)`` where ``thread`` was started, when recorded; else ``(None, None)``."""
+    return _STARTED_AT.get(thread, (None, None))

@@ -55,7 +55,9 @@ _LEAK_FIX = {
     "task": "cancel and await background tasks in the fixture that started them (or use a "
     "TaskGroup inside the test)",
     "timer": "keep the handle of call_later()/call_at() and cancel it in teardown",
-    "thread": "join threads you start, or run blocking work with asyncio.to_thread()",
+    "thread": "join threads you start, or run blocking work with asyncio.to_thread(); a "
+    "library's worker thread (a database driver's) ends when what started it is closed "
+    "(await engine.dispose())",
     "server": "close the server (server.close(); await server.wait_closed()) in teardown",
     "connection": "close connections in teardown (writer.close(); await writer.wait_closed())",
     "transport": "close both ends of every connection in teardown",

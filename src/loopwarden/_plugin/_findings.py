@@ -43,7 +43,9 @@ _ADVICE = {
     "task": "cancel and await background tasks in the fixture that started them (or use a "
     "TaskGroup inside the test)",
     "timer": "keep the handle of call_later()/call_at() and cancel it in teardown",
-    "thread": "join threads you start, or run blocking work with asyncio.to_thread()",
+    "thread": "join threads you start, or run blocking work with asyncio.to_thread(); a "
+    "library's worker thread (a database driver's) ends when what started it is closed "
+    "(await engine.dispose())",
     "server": "close the server (server.close(); await server.wait_closed()) in teardown",
     "connection": "close connections in teardown (writer.close(); await writer.wait_closed())",
     "transport": "close both ends of every connection in teardown",
@@ -226,13 +228,14 @@ def from_leftovers(left: Leftovers, sites: Sites, owner: str) -> list[Finding]:
             )
         )
     for thread in left.threads:
+        site, user_site = sites.origin(thread.origin)
         found.append(
             Finding(
                 "thread",
                 thread.target,
                 f"thread {thread.name!r} (target {thread.target}) is still alive",
-                None,
-                None,
+                site,
+                user_site,
                 [],
                 owner,
             )

@@ -42,6 +42,7 @@ from loopwarden._core._snapshot import (
     adopt,
     leftovers,
 )
+from loopwarden._core._threads import record_thread_starts
 from loopwarden._plugin import _findings, _settings
 from loopwarden._plugin._findings import AllowList, Finding, Sites
 from loopwarden._plugin._loops import live_loops
@@ -467,15 +468,7 @@ def _new_threads(
     deadline = THREAD_GRACE
     for thread in new:
         thread.join(timeout=deadline)
-    return [
-        ThreadLeft(
-            t,
-            t.name,
-            getattr(getattr(t, "_target", None), "__qualname__", None) or type(t).__qualname__,
-        )
-        for t in new
-        if t.is_alive()
-    ]
+    return [ThreadLeft.of(t) for t in new if t.is_alive()]
 
 
 def _is_pool_thread(thread: threading.Thread) -> bool:
@@ -519,6 +512,9 @@ def pytest_configure(config: pytest.Config) -> None:
     _connect_loops(config, guard)
     hook_runner_close()
     _tap_warnings(guard)
+    # A leftover thread is reported with the line that started it.
+    record_thread_starts(True)
+    config.add_cleanup(lambda: record_thread_starts(False))
     depth = ORIGIN_DEPTH_STACKS if stacks else ORIGIN_DEPTH
     if sys.get_coroutine_origin_tracking_depth() < depth:
         previous = sys.get_coroutine_origin_tracking_depth()
