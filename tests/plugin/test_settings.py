@@ -14,6 +14,12 @@ import pytest
             "ERROR: loopwarden: --lw-loop = 'module' is not valid; allowed values: session, test.",
         ),
         (
+            ["--lw-virtual-peer-wait=soon"],
+            "",
+            "ERROR: loopwarden: --lw-virtual-peer-wait = 'soon' is not valid; expected a number "
+            "of seconds, e.g. 30 or 0.5 (0 turns it off).",
+        ),
+        (
             [],
             "loopwarden_mode = sometimes\n",
             "ERROR: loopwarden: loopwarden_mode = 'sometimes' is not valid; allowed values: "

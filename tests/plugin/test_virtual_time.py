@@ -137,6 +137,54 @@ def test_timeouts_fixtures_threads_and_sockets_in_virtual_time(pytester, run):
     result.assert_outcomes(passed=6)
 
 
+@pytest.mark.parametrize(
+    ("flags", "outcome"), [((), "passed"), (("--lw-virtual-peer-wait=0.1",), "failed")]
+)
+def test_how_long_an_outside_server_holds_the_clock_is_a_setting(pytester, run, flags, outcome):
+    """A server in another process answers after 0.4 s real: within the default 1 s the clock
+    waits for it; with 0.1 s it is taken to be silent and the 5 s timeout fires."""
+    pytester.makepyfile(
+        slow_server="""
+        import socket, time
+
+        listener = socket.create_server(("127.0.0.1", 0))
+        print(listener.getsockname()[1], flush=True)
+        conn, _ = listener.accept()
+        conn.recv(64)
+        time.sleep(0.4)  # sleep-ok: a slow server in another process
+        conn.sendall(b"pong\\n")
+        conn.close()
+        """,
+        test_peer="""
+        import asyncio, pathlib, subprocess, sys
+
+        SERVER = str(pathlib.Path(__file__).with_name("slow_server.py"))
+
+        async def test_a_slow_server_outside_the_loop():
+            server = subprocess.Popen([sys.executable, SERVER], stdout=subprocess.PIPE, text=True)
+            try:
+                port = int(server.stdout.readline())
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                try:
+                    writer.write(b"ping\\n")
+                    assert await asyncio.wait_for(reader.readline(), 5) == b"pong\\n"
+                finally:
+                    writer.close()
+                    await writer.wait_closed()
+            finally:
+                server.kill()
+                server.wait()
+                server.stdout.close()
+        """,
+    )
+    result = run("--lw-virtual-time", "--lw-blocking=0", *flags)
+    result.assert_outcomes(**{outcome: 1})
+    if outcome == "failed":
+        result.stdout.fnmatch_lines(
+            ["FAILED test_peer.py::test_a_slow_server_outside_the_loop - *TimeoutError*"]
+        )
+
+
 def test_an_idle_loop_fails_the_test_at_once_with_every_await(pytester, run):
     pytester.makepyfile(
         test_idle="""

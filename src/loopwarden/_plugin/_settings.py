@@ -154,6 +154,15 @@ SETTINGS: tuple[Setting, ...] = (
         boolean=True,
     ),
     Setting(
+        "virtual_peer_wait",
+        "in virtual time, real seconds a request sent to a server outside the loop (another "
+        "process, a thread's socket) holds the clock while its answer is awaited; after that "
+        "the server is taken to be silent on purpose and the clock moves on. 0: never wait",
+        "1",
+        convert=_seconds,
+        metavar="SECONDS",
+    ),
+    Setting(
         "fuzz_runs",
         "run each async test this many times, the first in FIFO order, the others under seeded "
         "random schedules, to expose order-dependent tests (per test: "

@@ -50,6 +50,9 @@ class Clocks:
     # Every thread started later — by a test or by a fixture of any scope — may call back into
     # the loop, so it holds the clock while it works (a parked one does not).
     baseline: set[int] = field(default_factory=set)
+    # loopwarden_virtual_peer_wait: how long an unanswered request to an outside peer holds the
+    # clock (QuietPolicy.in_flight).
+    peer_wait: float = 1.0
 
     def switch_on(self, loop: WardenLoop) -> None:
         loop.quiet.on_idle = lambda: self._idle(loop)
@@ -65,6 +68,7 @@ class Clocks:
 
     def new_loop(self, loop: WardenLoop) -> None:
         loop.quiet.reset_baseline(self.baseline)
+        loop.quiet.policy.in_flight = self.peer_wait
         if self.current is not None:
             self.switch_on(loop)
 
@@ -87,6 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
         bool(_settings._boolean(value.value)),
         value.source,
         monotonic=bool(_settings.read_value(config, "virtual_monotonic")),
+        peer_wait=float(_settings.read_value(config, "virtual_peer_wait")),  # type: ignore[arg-type]
     )
 
 
