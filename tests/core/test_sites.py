@@ -27,9 +27,10 @@ def _function(filename: str, source: str, name: str, **names: Any) -> Callable[[
 
 @pytest.fixture
 def boundary() -> Generator[None, None, None]:
+    previous = _sites._BOUNDARY_FILES  # the plugin's (pluggy's files), for the rest of the run
     _sites.set_boundaries(frozenset({DISPATCH_FILE}))
     yield
-    _sites.set_boundaries(frozenset())
+    _sites.set_boundaries(previous)
 
 
 def _stack(with_dispatch: bool) -> Callable[[], Any]:
@@ -84,3 +85,22 @@ def test_close_hooks_run_once_after_close() -> None:
     loop.close()
     loop.close()
     assert seen == [(loop, True)]
+
+
+def test_thread_start_recording_nests() -> None:
+    import threading
+
+    from loopwarden._core._threads import record_thread_starts, started_at
+
+    before = threading.Thread.start
+    record_thread_starts(True)  # e.g. the outer session, when the plugin is on
+    record_thread_starts(True)  # an in-process pytester session inside it
+    record_thread_starts(False)  # the inner session ends: the outer one still records
+    thread = threading.Thread(target=len, args=((),))
+    thread.start()
+    thread.join()
+    site, _ = started_at(thread)
+    assert site is not None and site.function == "test_thread_start_recording_nests"
+    record_thread_starts(False)
+    # Back to what it was (the plugin of this very run may hold a recording of its own).
+    assert threading.Thread.start is before

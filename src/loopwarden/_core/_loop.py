@@ -351,6 +351,7 @@ class WardenLoop(asyncio.SelectorEventLoop):
         origin = self._lw_servers.get(server) if server is not None else None
         if origin is not None:
             self._lw_connections[transport] = origin
+            self.registry.touched.add(origin.owner)
         return transport
 
     async def create_connection(self, *args: Any, **kwargs: Any) -> Any:

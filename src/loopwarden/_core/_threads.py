@@ -179,6 +179,8 @@ _STARTED_AT: weakref.WeakKeyDictionary[threading.Thread, tuple[Site | None, Site
     weakref.WeakKeyDictionary()
 )
 _original_start: Callable[[threading.Thread], None] | None = None
+_wrapper: Callable[[threading.Thread], None] | None = None
+_users = 0
 
 
 def record_thread_starts(enabled: bool) -> None:
@@ -187,9 +189,15 @@ def record_thread_starts(enabled: bool) -> None:
     ``threading.Thread.start`` is wrapped (threads start rarely, so the cost is a stack walk per
     start). A leak report then names where a leftover thread came from — the user's line behind
     a library's, e.g. the engine creation that started aiosqlite's worker.
+
+    Calls nest (a pytest session run in-process inside another): each ``True`` needs its
+    ``False``, and the wrapper is removed after the last — and only if nobody replaced it since.
     """
-    global _original_start
-    if enabled and _original_start is None:
+    global _original_start, _wrapper, _users
+    if enabled:
+        _users += 1
+        if _users > 1:
+            return
         original = threading.Thread.start
         _original_start = original
 
@@ -199,10 +207,16 @@ def record_thread_starts(enabled: bool) -> None:
                 _STARTED_AT[self] = creation_sites(1)
             original(self)
 
+        _wrapper = start
         threading.Thread.start = start  # type: ignore[method-assign]
-    elif not enabled and _original_start is not None:
-        threading.Thread.start = _original_start  # type: ignore[method-assign,assignment]
-        _original_start = None
+        return
+    if _users == 0:
+        return
+    _users -= 1
+    if _users == 0 and _original_start is not None:
+        if threading.Thread.start is _wrapper:
+            threading.Thread.start = _original_start  # type: ignore[method-assign,assignment]
+        _original_start = _wrapper = None
 
 
 def started_at(thread: threading.Thread) -> tuple[Site | None, Site | None]:

@@ -275,13 +275,16 @@ def run(args: argparse.Namespace) -> int:
                     replay_ids = [f"{paths[base]}::{base.partition('::')[2]}" for base in suspects]
                     replay_run = _runs.pytest_run(
                         "replay",
-                        [*again, f"--lw-doctor-plan={plan_path}", *replay_ids],
+                        # One run per test, whatever the project's loopwarden_fuzz_runs says.
+                        [*again, "--lw-fuzz-runs=1", f"--lw-doctor-plan={plan_path}", *replay_ids],
                         workdir,
                         cwd,
                         show,
                     )
                     fuzz_phase["seconds"] = round(fuzz_run.seconds + replay_run.seconds, 3)
                     fuzz_phase["replayed"] = len(suspects)
+                    if _later_phase("replay", replay_run)["status"] != "done":
+                        replay_run = None  # said on stderr; the suspects stay order-dependent
                 phases.append(fuzz_phase)
             else:
                 progress.phase(

@@ -246,8 +246,18 @@ def from_lint(findings: list[dict[str, Any]], places: Places) -> list[Problem]:
 
 
 def leaked(record: dict[str, Any]) -> bool:
-    """Whether the leak guard found something the test left behind (or an unseen error)."""
-    return any(f.get("kind") not in ("hang", "blocking") for f in record.get("findings", ()))
+    """Whether the test itself left something behind (or let an error go unseen).
+
+    Findings that are allowed (``allow_leaks``) or in the baseline do not count, nor do a wider
+    fixture's findings that surfaced in this test's teardown.
+    """
+    nodeid = record.get("nodeid")
+    return any(
+        f.get("kind") not in ("hang", "blocking")
+        and f.get("status") in ("new", "warned")
+        and f.get("owner") in (None, nodeid)
+        for f in record.get("findings", ())
+    )
 
 
 def _fuzz_outcomes(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -305,6 +315,7 @@ def from_fuzz(
         name = base.rpartition("::")[2]
         if again is not None and again["outcome"] == "passed":
             repeat.append(base)
+            exact = bool(again.get("virtual"))
             problems.append(
                 Problem(
                     "repeat",
@@ -316,8 +327,15 @@ def from_fuzz(
                     "survives",
                     _REPEAT_FIX,
                     [base],
-                    [f"first failure (schedule {seed}): {message}" if message else ""],
-                    {"seeds": [s for s, _ in entry["failed"]], "name": base},
+                    [
+                        f"first failure (schedule {seed}): {message}" if message else "",
+                        ""
+                        if exact
+                        else "the replay ran in real time: exact only if the test makes no real "
+                        "I/O and starts no threads, so a timing-dependent failure can pass it by "
+                        "chance",
+                    ],
+                    {"seeds": [s for s, _ in entry["failed"]], "name": base, "exact_replay": exact},
                 )
             )
             continue

@@ -101,7 +101,9 @@ class Finding:
         """A line-number-free key for the baseline: kind, name and the creating function."""
         where = ""
         site = self.user_site or self.site
-        if site is not None:
+        # A thread's key stays kind and name: baselines recorded before threads had a start
+        # site keep matching, and so do runs where the start was not recorded.
+        if site is not None and self.kind != "thread":
             path, _, rest = site.partition(":")
             function = rest.partition(" in ")[2]
             where = f"@{path}:{function}"

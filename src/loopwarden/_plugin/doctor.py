@@ -348,7 +348,8 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
     base = base_nodeid(item.nodeid)
     if base in doctor.plan.virtual:
-        # Appended: a marker the test itself carries comes first and wins.
+        # Appended: a marker on the test function comes first and wins (the plan lists only
+        # tests that ran in virtual time, so none of them says virtual_time=False anyway).
         item.add_marker(pytest.mark.loopwarden(virtual_time=True))
     seed = doctor.plan.replay.get(base)
     if seed is not None:

@@ -140,6 +140,8 @@ class LeakGuard:
         notes: list[str] = self.pending_notes.pop(owner, [])
         for loop in self.live_loops():
             before = watch.transports.get(id(loop), frozenset()) if watch is not None else None
+            if self.test_code is not None and not loop.is_running():
+                _end_test_task(loop, owner, self.test_code)
             left = _left(loop, owner, before, self.test_code)
             if left and not loop.is_running():
                 _settle(loop, owner, before, self.test_code)
@@ -360,6 +362,26 @@ def _transports(loop: asyncio.AbstractEventLoop) -> frozenset[Any]:
 
 # Long-lived tasks of other test runners, which they end themselves: (file part, qualname).
 _RUNNER_TASKS = frozenset({("anyio", "TestRunner._run_tests_and_fixtures")})
+
+
+def _end_test_task(loop: WardenLoop, owner: Hashable, code: types.CodeType) -> None:
+    """Cancel the test's own task, if something (pytest-timeout) interrupted it, and let it end.
+
+    Its ``finally`` blocks run now, in its own teardown — what they start is still the test's
+    and is checked next — rather than during some later test on the same loop.
+    """
+    if owner not in loop.registry.touched:
+        return
+    registry = loop.registry
+    stuck = []
+    for task in asyncio.all_tasks(loop):
+        origin = registry.origin_of(task)
+        coro = task.get_coro()
+        if origin is not None and origin.owner == owner and getattr(coro, "cr_code", None) is code:
+            task.cancel()
+            stuck.append(task)
+    if stuck:
+        loop.run_until_complete(asyncio.wait(stuck, timeout=CLEANUP_TIMEOUT))
 
 
 def _runs(task: TaskLeft, code: types.CodeType) -> bool:
