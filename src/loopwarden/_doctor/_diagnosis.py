@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loopwarden._plugin._findings import ADVICE
+
 SCHEMA_VERSION = 1
 
 CATEGORIES = (
@@ -50,24 +52,12 @@ TITLES = {
 
 _UNSEEN = frozenset({"coroutine", "task-exception", "task-destroyed", "callback-error"})
 
-# Same advice as the leak guard's messages (loopwarden._plugin._findings), kept short here.
+# The leak guard's advice; two say it differently in the summary, which shows no error text
+# "above" and can name the fixture to use instead.
 _LEAK_FIX = {
-    "task": "cancel and await background tasks in the fixture that started them (or use a "
-    "TaskGroup inside the test)",
-    "timer": "keep the handle of call_later()/call_at() and cancel it in teardown",
-    "thread": "join threads you start, or run blocking work with asyncio.to_thread(); a "
-    "library's worker thread (a database driver's) ends when what started it is closed "
-    "(await engine.dispose())",
-    "server": "close the server (server.close(); await server.wait_closed()) in teardown",
-    "connection": "close connections in teardown (writer.close(); await writer.wait_closed())",
-    "transport": "close both ends of every connection in teardown",
-    "subprocess": "await proc.wait() (or proc.communicate()) before the test ends",
-    "executor": "await the executor future before the test ends",
+    **ADVICE,
     "unclosed": "close sessions in the fixture's teardown ('async with', or await "
     "session.close()), or inject one shared session (the aiohttp_session fixture)",
-    "coroutine": "await the coroutine (or pass it to asyncio.create_task and await the task)",
-    "task-exception": "await the task (or call task.result()) so its exception is seen",
-    "task-destroyed": "keep a reference to each task you create and await it",
     "callback-error": "a callback or task crashed in the background; fix the error it raised",
 }
 _HANG_FIX = (

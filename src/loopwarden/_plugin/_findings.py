@@ -39,7 +39,8 @@ _LEFT_RUNNING = frozenset(
     {"task", "timer", "thread", "server", "connection", "transport", "subprocess", "executor"}
 )
 
-_ADVICE = {
+#: What to do about each kind of finding (the doctor's summary reuses it).
+ADVICE = {
     "task": "cancel and await background tasks in the fixture that started them (or use a "
     "TaskGroup inside the test)",
     "timer": "keep the handle of call_later()/call_at() and cancel it in teardown",
@@ -503,7 +504,7 @@ def describe(findings: list[Finding], who: str, cleanup: list[str]) -> str:
         lines.extend(finding.lines())
     lines.extend(cleanup)
     kinds = list(dict.fromkeys(f.kind for f in findings))
-    advice = "; ".join(_ADVICE[k] for k in kinds if k in _ADVICE)
+    advice = "; ".join(ADVICE[k] for k in kinds if k in ADVICE)
     lines.append(f"Fix: {advice}.")
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,6 +30,20 @@ def live_loops(config: pytest.Config) -> list[WardenLoop]:
     if loop_guard is not None and loop_guard.loops:
         found.extend(loop for loop in list(loop_guard.loops) if not loop.is_closed())
     return found
+
+
+def on_new_loop(config: pytest.Config, hook: Callable[[WardenLoop], None]) -> None:
+    """Call ``hook`` with every loop loopwarden makes from now on: the own runner's and those
+    it makes for pytest-asyncio, unittest and anyio. Call it from ``pytest_sessionstart``, after
+    every plugin's configure hook has made its state."""
+    from loopwarden._plugin import guard, runner
+
+    runtime = config.stash.get(runner.RUNTIME, None)
+    if runtime is not None:
+        runtime.new_loop_hooks.append(hook)
+    loop_guard = config.stash.get(guard.GUARD, None)
+    if loop_guard is not None:
+        loop_guard.new_loop_hooks.append(hook)
 
 
 def warn_if_foreign(item: pytest.Item, feature: str, instead: str) -> None:

@@ -27,7 +27,7 @@ import pytest
 from loopwarden._core._clock import Clock, monotonic_follows_loop
 from loopwarden._core._loop import WardenLoop
 from loopwarden._plugin import _settings
-from loopwarden._plugin._loops import live_loops, warn_if_foreign
+from loopwarden._plugin._loops import live_loops, on_new_loop, warn_if_foreign
 from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg
 
 # Per test: does it run in virtual time? And does time.monotonic() follow the loop's clock?
@@ -102,14 +102,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if clocks is None:
         return
     clocks.baseline = {t.ident for t in threading.enumerate() if t.ident is not None}
-    from loopwarden._plugin import guard, runner
-
-    runtime = config.stash.get(runner.RUNTIME, None)
-    if runtime is not None:
-        runtime.new_loop_hooks.append(clocks.new_loop)
-    loop_guard = config.stash.get(guard.GUARD, None)
-    if loop_guard is not None:
-        loop_guard.new_loop_hooks.append(clocks.new_loop)
+    on_new_loop(config, clocks.new_loop)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -37,6 +37,7 @@ from typing import Any, TextIO
 import pytest
 
 from loopwarden._core._loop import WardenLoop
+from loopwarden._plugin._loops import on_new_loop
 
 _monotonic = time.monotonic
 
@@ -360,14 +361,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     doctor = session.config.stash.get(DOCTOR, None)
     if doctor is None:
         return
-    from loopwarden._plugin import guard, runner
-
-    runtime = session.config.stash.get(runner.RUNTIME, None)
-    if runtime is not None:
-        runtime.new_loop_hooks.append(doctor.instrument)
-    loop_guard = session.config.stash.get(guard.GUARD, None)
-    if loop_guard is not None:
-        loop_guard.new_loop_hooks.append(doctor.instrument)
+    on_new_loop(session.config, doctor.instrument)
     doctor.watch_leak_cleanup()
 
 

@@ -28,7 +28,7 @@ import pytest
 from loopwarden._core._fuzz import FuzzScheduler
 from loopwarden._core._loop import WardenLoop
 from loopwarden._plugin import _settings
-from loopwarden._plugin._loops import live_loops, warn_if_foreign
+from loopwarden._plugin._loops import live_loops, on_new_loop, warn_if_foreign
 from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg
 
 #: The parameter that carries the run index (a fixture of that name returns it).
@@ -93,14 +93,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     fuzz = session.config.stash.get(FUZZ, None)
     if fuzz is None:
         return
-    from loopwarden._plugin import guard, runner
-
-    runtime = session.config.stash.get(runner.RUNTIME, None)
-    if runtime is not None:
-        runtime.new_loop_hooks.append(fuzz.install)
-    loop_guard = session.config.stash.get(guard.GUARD, None)
-    if loop_guard is not None:
-        loop_guard.new_loop_hooks.append(fuzz.install)
+    on_new_loop(session.config, fuzz.install)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

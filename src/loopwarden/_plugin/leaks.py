@@ -140,9 +140,14 @@ class LeakGuard:
         notes: list[str] = self.pending_notes.pop(owner, [])
         for loop in self.live_loops():
             before = watch.transports.get(id(loop), frozenset()) if watch is not None else None
-            if self.test_code is not None and not loop.is_running():
-                _end_test_task(loop, owner, self.test_code)
-            left = _left(loop, owner, before, self.test_code)
+            stopped: list[asyncio.Future[Any]] = []
+            left = _left(loop, owner, before, self.test_code, stopped)
+            if stopped and not loop.is_running():
+                # The test's own task, interrupted (pytest-timeout) and now cancelled: let it
+                # end here, so its finally blocks run in its own teardown — what they start is
+                # still the test's, and is found next.
+                loop.run_until_complete(asyncio.wait(stopped, timeout=CLEANUP_TIMEOUT))
+                left = _left(loop, owner, before, self.test_code)
             if left and not loop.is_running():
                 _settle(loop, owner, before, self.test_code)
                 left = _left(loop, owner, before, self.test_code)
@@ -364,26 +369,6 @@ def _transports(loop: asyncio.AbstractEventLoop) -> frozenset[Any]:
 _RUNNER_TASKS = frozenset({("anyio", "TestRunner._run_tests_and_fixtures")})
 
 
-def _end_test_task(loop: WardenLoop, owner: Hashable, code: types.CodeType) -> None:
-    """Cancel the test's own task, if something (pytest-timeout) interrupted it, and let it end.
-
-    Its ``finally`` blocks run now, in its own teardown — what they start is still the test's
-    and is checked next — rather than during some later test on the same loop.
-    """
-    if owner not in loop.registry.touched:
-        return
-    registry = loop.registry
-    stuck = []
-    for task in asyncio.all_tasks(loop):
-        origin = registry.origin_of(task)
-        coro = task.get_coro()
-        if origin is not None and origin.owner == owner and getattr(coro, "cr_code", None) is code:
-            task.cancel()
-            stuck.append(task)
-    if stuck:
-        loop.run_until_complete(asyncio.wait(stuck, timeout=CLEANUP_TIMEOUT))
-
-
 def _runs(task: TaskLeft, code: types.CodeType) -> bool:
     get_coro = getattr(task.task, "get_coro", None)
     return getattr(get_coro() if get_coro is not None else None, "cr_code", None) is code
@@ -404,12 +389,13 @@ def _left(
     owner: Hashable,
     before: frozenset[Any] | None,
     test_code: types.CodeType | None = None,
+    stopped: list[asyncio.Future[Any]] | None = None,
 ) -> Leftovers:
     """What ``owner`` left on ``loop``; ``test_code``: the running test function's code.
 
     The task running the test function itself is not a leak: pending at teardown, something
     interrupted the test's call (pytest-timeout's signal, say) and the test already failed for
-    it. That task is cancelled here, without a finding.
+    it. That task is cancelled here, without a finding, and added to ``stopped``.
     """
     # An owner that created nothing on this loop has nothing of its own there to find.
     left = leftovers(loop, owner) if owner in loop.registry.touched else Leftovers()
@@ -420,6 +406,8 @@ def _left(
                 continue
             if test_code is not None and _runs(task, test_code):
                 task.task.cancel()
+                if stopped is not None:
+                    stopped.append(task.task)
                 continue
             kept.append(task)
         left.tasks = kept
