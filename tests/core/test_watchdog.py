@@ -501,7 +501,35 @@ def test_a_blocking_callback_is_reported_with_its_line(watchdog, loop):
         event.summary(ROOT),
     )
     assert armed.hang is None
-    assert "select" not in vars(loop._selector)  # the heartbeat is off again
+    assert "select" in vars(loop._selector)  # kept on for the next phase on this loop
+    watchdog.close()
+    assert "select" not in vars(loop._selector)  # off when the watchdog closes
+
+
+def test_the_heartbeat_moves_to_the_armed_loop_and_between_phases_counts_for_nobody(watchdog):
+    first, second = new_loop(), new_loop()
+    try:
+        with arming(
+            watchdog, timeout=0, loop=first, phase="setup", owner="t", on_hang=None, blocking=0.1
+        ):
+            pass
+        # Unarmed: the heartbeat still records a long iteration on the first loop...
+        first.run_until_complete(schedule_a_blocking_callback())
+        # ...which the next arming on that loop drops: it was in no phase.
+        with arming(
+            watchdog, timeout=0, loop=first, phase="call", owner="t", on_hang=None, blocking=0.1
+        ) as seen:
+            pass
+        assert seen.armed.blocking == ()
+        assert "select" in vars(first._selector)
+        with arming(
+            watchdog, timeout=0, loop=second, phase="call", owner="u", on_hang=None, blocking=0.1
+        ):
+            assert "select" not in vars(first._selector)  # moved to the armed loop
+            assert "select" in vars(second._selector)
+    finally:
+        first.close()
+        second.close()
 
 
 def test_an_idle_or_stopped_loop_is_not_blocking(watchdog, loop):

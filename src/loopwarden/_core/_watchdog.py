@@ -403,6 +403,8 @@ class Watchdog:
         self._wake_at = math.inf  # when the thread will wake on its own (under the lock)
         self._closed = False
         self._suspended_at: float | None = None
+        # The loop whose heartbeat is on, and its threshold (see _beat).
+        self._beating: tuple[WardenLoop, float] | None = None
         # The arming whose interrupt the signal handler should raise; written before the signal
         # is sent, cleared by the handler and by disarm() (the handler takes no lock).
         self._interrupting: _Arm | None = None
@@ -454,7 +456,7 @@ class Watchdog:
             self._thread = threading.Thread(target=self._run, name="loopwarden-watchdog")
             self._thread.daemon = True
             self._thread.start()
-        watching = blocking > 0 and isinstance(loop, WardenLoop) and loop.watch_blocks(blocking)
+        watching = blocking > 0 and isinstance(loop, WardenLoop) and self._beat(loop, blocking)
         is_test = _is_task(test_task) if isinstance(test_task, asyncio.Future) else test_task
         now = time.monotonic()
         arm = _Arm(
@@ -517,7 +519,7 @@ class Watchdog:
                     busy, now = loop.busy_since(), time.monotonic()
                     if busy and now - busy > arm.blocking:
                         self._record_block(arm, busy, now)
-                loop.watch_blocks(None)
+                # The heartbeat stays on: the next phase most often runs on the same loop.
         if arm.report is None and not arm.events:
             return _NOTHING
         return Armed(arm.report, tuple(arm.events), arm.interrupted)
@@ -554,9 +556,32 @@ class Watchdog:
                     arm.sample_key, arm.sample = 0.0, ()
             self._cond.notify()
 
+    def _beat(self, loop: WardenLoop, blocking: float) -> bool:
+        """Keep ``loop``'s heartbeat at ``blocking`` for this arming; False if it cannot.
+
+        The heartbeat outlives :meth:`disarm`, so re-arming on the same loop (the next phase, the
+        next test on a session loop) only drops what it recorded in between; another loop's
+        heartbeat stops first. Keeping it costs two clock reads per loop iteration.
+        """
+        beating = self._beating
+        if beating is not None and beating[0] is loop and beating[1] == blocking:
+            loop.take_blocks()  # iterations between armed phases are nobody's
+            return True
+        self._stop_beat()
+        if not loop.watch_blocks(blocking):
+            return False
+        self._beating = (loop, blocking)
+        return True
+
+    def _stop_beat(self) -> None:
+        beating, self._beating = self._beating, None
+        if beating is not None and not beating[0].is_closed():
+            beating[0].watch_blocks(None)
+
     def close(self) -> None:
         """Disarm, stop the thread and restore the signal's default handler. Idempotent."""
         self.disarm()
+        self._stop_beat()
         with self._cond:
             if self._closed:
                 return

@@ -151,31 +151,45 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         item.stash[MONOTONIC] = True
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    clocks = item.config.stash.get(CLOCKS, None)
-    if clocks is not None and item.stash.get(VIRTUAL, False):
-        warn_if_foreign(item, "virtual time", "run in real time")
-        clocks.current = item
-        clocks.switch_all(True)
-        if item.stash.get(MONOTONIC, False):
-            clocks.following = contextlib.ExitStack()
-            clocks.following.enter_context(monotonic_follows_loop())
-    return (yield)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    clocks = session.config.stash.get(CLOCKS, None)
+    if clocks is None:
+        return
+    if any(item.stash.get(VIRTUAL, False) for item in session.items):
+        # Only a session with a test in virtual time pays for the per-test hooks.
+        session.config.pluginmanager.register(VirtualTests(clocks), "loopwarden-virtual-tests")
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
-    clocks = item.config.stash.get(CLOCKS, None)
-    try:
+class VirtualTests:
+    """The per-test hooks: virtual time on from a test's setup to the end of its teardown."""
+
+    def __init__(self, clocks: Clocks) -> None:
+        self.clocks = clocks
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        clocks = self.clocks
+        if item.stash.get(VIRTUAL, False):
+            warn_if_foreign(item, "virtual time", "run in real time")
+            clocks.current = item
+            clocks.switch_all(True)
+            if item.stash.get(MONOTONIC, False):
+                clocks.following = contextlib.ExitStack()
+                clocks.following.enter_context(monotonic_follows_loop())
         return (yield)
-    finally:
-        if clocks is not None and clocks.current is item:
-            clocks.current = None
-            clocks.switch_all(False)
-            if clocks.following is not None:
-                clocks.following.close()
-                clocks.following = None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        clocks = self.clocks
+        try:
+            return (yield)
+        finally:
+            if clocks.current is item:
+                clocks.current = None
+                clocks.switch_all(False)
+                if clocks.following is not None:
+                    clocks.following.close()
+                    clocks.following = None
 
 
 @pytest.fixture

@@ -54,16 +54,33 @@ MARKER_KEYS = ("fuzz", "loop_scope", "monotonic", "timeout", "virtual_time")
 MARKER_ERROR = pytest.StashKey[str]()
 
 
+# The merged keyword arguments of a test's loopwarden markers, closest first (see marker_arg).
+_MARKER_ARGS = pytest.StashKey[dict[str, object]]()
+
+
 def marker_arg(item: pytest.Item, key: str) -> tuple[bool, object]:
     """The closest loopwarden marker's ``key``: ``(True, value)``, or ``(False, None)`` if unset.
 
     Markers merge: ``@pytest.mark.loopwarden(timeout=5)`` on a test keeps the ``virtual_time``
-    its module's ``pytestmark`` sets.
+    its module's ``pytestmark`` sets. The markers are read once per test (each plugin asks);
+    call :func:`forget_marker_args` after adding a marker to a collected test.
     """
-    for mark in item.iter_markers("loopwarden"):
-        if key in mark.kwargs:
-            return True, mark.kwargs[key]
+    args = item.stash.get(_MARKER_ARGS, None)
+    if args is None:
+        args = {}
+        for mark in item.iter_markers("loopwarden"):
+            for name, value in mark.kwargs.items():
+                args.setdefault(name, value)
+        item.stash[_MARKER_ARGS] = args
+    if key in args:
+        return True, args[key]
     return False, None
+
+
+def forget_marker_args(item: pytest.Item) -> None:
+    """Read the test's loopwarden markers again at the next :func:`marker_arg`."""
+    if _MARKER_ARGS in item.stash:
+        del item.stash[_MARKER_ARGS]
 
 
 def _marker_error(item: pytest.Item) -> str | None:

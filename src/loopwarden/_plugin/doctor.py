@@ -38,6 +38,7 @@ import pytest
 
 from loopwarden._core._loop import WardenLoop
 from loopwarden._plugin._loops import on_new_loop
+from loopwarden._plugin.config import forget_marker_args
 
 _monotonic = time.monotonic
 
@@ -352,6 +353,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         # Appended: a marker on the test function comes first and wins (the plan lists only
         # tests that ran in virtual time, so none of them says virtual_time=False anyway).
         item.add_marker(pytest.mark.loopwarden(virtual_time=True))
+        forget_marker_args(item)
     seed = doctor.plan.replay.get(base)
     if seed is not None:
         item.stash[SEED] = seed

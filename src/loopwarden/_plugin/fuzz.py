@@ -171,59 +171,70 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         item.stash[SEED] = seed_for(base_nodeid(item.nodeid), run)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    fuzz = item.config.stash.get(FUZZ, None)
-    seed = item.stash.get(SEED, None)
-    if fuzz is not None and seed is not None:
-        warn_if_foreign(item, "a fuzzed schedule", "keep FIFO order")
-        fuzz.switch(FuzzScheduler(seed))
-    return (yield)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    fuzz = session.config.stash.get(FUZZ, None)
+    if fuzz is None:
+        return
+    if fuzz.outcomes or any(SEED in item.stash for item in session.items):
+        # Only a session that fuzzes or replays pays for the per-test hooks.
+        session.config.pluginmanager.register(FuzzRuns(fuzz), "loopwarden-fuzz-runs")
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    fuzz = item.config.stash.get(FUZZ, None)
-    if fuzz is not None and fuzz.current is not None:
-        fuzz.current.restart("call")
-    return (yield)
+class FuzzRuns:
+    """The per-test hooks: each test's schedule, and what its runs did."""
 
+    def __init__(self, fuzz: Fuzz) -> None:
+        self.fuzz = fuzz
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
-    fuzz = item.config.stash.get(FUZZ, None)
-    if fuzz is not None and fuzz.current is not None:
-        fuzz.current.restart("teardown")
-    try:
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        seed = item.stash.get(SEED, None)
+        if seed is not None:
+            warn_if_foreign(item, "a fuzzed schedule", "keep FIFO order")
+            self.fuzz.switch(FuzzScheduler(seed))
         return (yield)
-    finally:
-        if fuzz is not None and fuzz.current is not None:
-            fuzz.switch(None)
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        current = self.fuzz.current
+        if current is not None:
+            current.restart("call")
+        return (yield)
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    fuzz = item.config.stash.get(FUZZ, None)
-    if fuzz is None or (not fuzz.outcomes and SEED not in item.stash):
-        return report  # not fuzzing: nothing to count, no schedule to name
-    base = base_nodeid(item.nodeid)
-    outcome = fuzz.outcomes.get(base)
-    seed = item.stash.get(SEED, None)
-    if outcome is not None and call.when == "setup":
-        outcome.runs += 1
-    if not report.failed:
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        fuzz = self.fuzz
+        if fuzz.current is not None:
+            fuzz.current.restart("teardown")
+        try:
+            return (yield)
+        finally:
+            if fuzz.current is not None:
+                fuzz.switch(None)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        fuzz = self.fuzz
+        base = base_nodeid(item.nodeid)
+        outcome = fuzz.outcomes.get(base)
+        seed = item.stash.get(SEED, None)
+        if outcome is None and seed is None:
+            return report  # not fuzzed: nothing to count, no schedule to name
+        if outcome is not None and call.when == "setup":
+            outcome.runs += 1
+        if not report.failed:
+            return report
+        if outcome is not None:
+            if seed is None:
+                outcome.fifo_failed = True
+            elif seed not in outcome.failed:
+                outcome.failed.append(seed)
+        if seed is not None:
+            report.sections.append(("loopwarden fuzz", _replay_text(item, base, seed)))
         return report
-    if outcome is not None:
-        if seed is None:
-            outcome.fifo_failed = True
-        elif seed not in outcome.failed:
-            outcome.failed.append(seed)
-    if seed is not None:
-        report.sections.append(("loopwarden fuzz", _replay_text(item, base, seed)))
-    return report
 
 
 def _replay_text(item: pytest.Item, base: str, seed: int) -> str:

@@ -26,9 +26,12 @@ import pytest
 from loopwarden._core._lifecycle import cancel_tasks
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._watchdog import Armed, HangReport, Watchdog, idle_driver
-from loopwarden._plugin import _settings
+from loopwarden._plugin import _settings, guard, runner
 from loopwarden._plugin._findings import PHASE_FINDINGS, Finding
+from loopwarden._plugin._runtime import ITEM_STATE
+from loopwarden._plugin.clock import VIRTUAL
 from loopwarden._plugin.config import STATE, Mode, marker_arg
+from loopwarden._plugin.leaks import GUARD
 
 WATCHDOG = pytest.StashKey["Watch"]()
 TIMEOUT = pytest.StashKey[float]()
@@ -54,32 +57,31 @@ class Watch:
 
     def loop_for(self, item: pytest.Item) -> WardenLoop | None:
         """The loop this test's phases run on, when there is one already."""
-        from loopwarden._plugin import guard, runner
-        from loopwarden._plugin._runtime import ITEM_STATE
-
         state = item.stash.get(ITEM_STATE, None)
         if state is not None:
             return state.loop_state.loop
-        runtime = item.config.stash.get(runner.RUNTIME, None)
+        stash = self.config.stash
+        runtime = stash.get(runner.RUNTIME, None)
         if runtime is not None and runtime.loops:
             return next(iter(runtime.loops.values())).loop
-        loop_guard = item.config.stash.get(guard.GUARD, None)
+        loop_guard = stash.get(guard.GUARD, None)
         if loop_guard is not None:
-            live = [loop for loop in list(loop_guard.loops) if not loop.is_closed()]
-            if live:
-                return live[-1]
+            for loop in reversed(list(loop_guard.loops)):
+                if not loop.is_closed():
+                    return loop
         return None
 
     def arm(self, item: pytest.Item, phase: str) -> bool:
-        from loopwarden._plugin.clock import VIRTUAL
-
-        timeout = item.stash.get(TIMEOUT, self.timeout)
+        stash = item.stash
+        timeout = stash.get(TIMEOUT, self.timeout)
         # In virtual time the watchdog is armed even with no deadline: an idle loop is reported.
-        if not timeout and not self.blocking and not item.stash.get(VIRTUAL, False):
+        if not timeout and not self.blocking and not stash.get(VIRTUAL, False):
             return False
         loop = self.loop_for(item)
         self.item = item
-        self.watchdog.arm(
+        watchdog = self.watchdog
+        started = watchdog.thread is not None
+        watchdog.arm(
             timeout=timeout,
             loop=loop,
             phase=phase,
@@ -88,13 +90,14 @@ class Watch:
             blocking=self.blocking if isinstance(loop, WardenLoop) else 0.0,
             test_task=_runs_the_phase,
         )
-        from loopwarden._plugin.leaks import GUARD
-
-        leaks = self.config.stash.get(GUARD, None)
-        if leaks is not None:
-            leaks.watchdog = self.watchdog
-            if self.watchdog.thread is not None:
-                leaks.fixture_threads.add(self.watchdog.thread)
+        if not started:
+            # The leak guard must not count the watchdog's thread, and bounds its cleanup by
+            # suspending the watchdog.
+            leaks = self.config.stash.get(GUARD, None)
+            if leaks is not None:
+                leaks.watchdog = watchdog
+                if watchdog.thread is not None:
+                    leaks.fixture_threads.add(watchdog.thread)
         return True
 
     def last_resort(self, report: HangReport) -> None:
