@@ -493,6 +493,97 @@ def measure_rounds(
     return samples
 
 
+# -- instruction counts -----------------------------------------------------------------------
+
+TIMES = "\N{MULTIPLICATION SIGN}"
+_IREFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+
+
+@dataclass(frozen=True)
+class Counted:
+    """The instructions one configuration's whole pytest run executed (see :func:`count_all`)."""
+
+    instructions: float
+
+
+def count_instructions(venv: ReadyVenv, config: Config) -> int:
+    """Instructions the whole pytest run of ``config`` executes in user space.
+
+    Counted by valgrind's cachegrind with the cache simulation off: the same run gives the same
+    count within a fraction of a percent, whatever else the machine is doing. What it leaves out:
+    time in the kernel (a loop per test costs system calls), cache misses, and it runs threads
+    one at a time, about 30 times slower than normal, so a thread that wakes on a real-time
+    period (loopwarden's blocking-call sampler, every ``loopwarden_blocking / 2`` seconds while a
+    test runs) wakes about 30 times as often per test as it really does.
+    """
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise BenchError("--instructions needs valgrind (Debian: apt-get install valgrind)")
+    cmd = [
+        valgrind,
+        "--tool=cachegrind",
+        "--cache-sim=no",
+        "--cachegrind-out-file=/dev/null",
+        *pytest_command(venv, config),
+    ]
+    log_path = LOGS_DIR / (config.key.replace("/", "--") + ".instructions.log")
+    _, _, _, code, output = run_timed(cmd, config.suite_dir, log_path)
+    found = _IREFS.search(output)
+    if code != 0 or parse_outcome(output) != {"passed": config.expected} or found is None:
+        raise BrokenRun(f"counted run of {config.label} failed; see {log_path}")
+    return int(found.group(1).replace(",", ""))
+
+
+def count_all(
+    configs: Sequence[Config], venvs: Mapping[str, ReadyVenv], jobs: int = 2
+) -> dict[str, Counted]:
+    """:func:`count_instructions` for every configuration, ``jobs`` at a time (counts do not
+    depend on load, so they may run side by side), after one checked run of each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for config in configs:
+        check_header(venvs[config.venv], config)
+        run_config(venvs[config.venv], config)  # bytecode caches warm, the run checked
+    log(f"bench: counting instructions of {len(configs)} runs under valgrind, {jobs} at a time")
+    with ThreadPoolExecutor(jobs) as pool:
+        counts = pool.map(lambda c: count_instructions(venvs[c.venv], c), configs)
+        return {c.key: Counted(float(n)) for c, n in zip(configs, counts, strict=True)}
+
+
+def render_counts(
+    configs: Sequence[Config],
+    counted: Mapping[str, Counted],
+    ratios: Sequence[Ratio],
+    titles: Mapping[str, str],
+) -> str:
+    """Tables of instruction counts per group, and the ratios on instructions."""
+    out = []
+    for group, title in titles.items():
+        members = [c for c in configs if c.group == group]
+        floor = next((c for c in members if c.key.endswith("/floor")), None)
+        base = counted[floor.key].instructions if floor is not None else None
+        rows = []
+        for c in members:
+            n = counted[c.key].instructions
+            over = "—" if base is None or c is floor else f"{(n - base) / c.expected / 1e3:+.0f}"
+            rows.append([c.label, f"{n / 1e9:.3f}", f"{n / c.expected / 1e3:.0f}", over])
+        headers = ["configuration", "G instr", "k instr/test", "over floor k instr/test"]
+        out.append(f"[{group}] {title}\n{format_table(headers, rows)}")
+    rows = []
+    for r in ratios:
+        if r.numerator not in counted or r.denominator not in counted:
+            continue
+        value = r.value(counted, "instructions")
+        over = r.over_floor(counted, "instructions")
+        target = "—" if r.target is None else f"<= {r.target:.2f}{TIMES}"
+        met = "—" if r.target is None else ("met" if value <= r.target else "NOT MET")
+        over_text = "—" if over is None else f"{over:.2f}{TIMES}"
+        rows.append([r.label, f"{value:.3f}{TIMES}", over_text, target, met])
+    headers = ["ratio (instructions)", "whole run", "over floor", "target (CPU)", "met"]
+    out.append(format_table(headers, rows))
+    return "\n\n".join(out)
+
+
 # -- profiling --------------------------------------------------------------------------------
 
 # Runs in the venv's own Python (pstats files are read with the interpreter that wrote them).

@@ -241,6 +241,12 @@ def _runner_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile-top", type=int, default=25, metavar="N", help="rows per profile (default: 25)"
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="instead of timing, count each run's instructions once under valgrind: a quiet "
+        "measure on a noisy machine (user space only; see bench/README.md)",
+    )
 
 
 def _floor_flags(venv: h.ReadyVenv) -> tuple[str, ...]:
@@ -414,6 +420,17 @@ def runner(args: argparse.Namespace) -> int:
             print(h.profile_config(venvs[c.venv], c, h.REPO_ROOT / "src", args.profile_top))
         return 0
 
+    titles = {
+        T: f"{n_trivial} trivial tests (`await asyncio.sleep(0)`; floor: `pass`)",
+        F: f"{n_fixture} tests, each with a function- and a session-scoped async-generator fixture",
+    }
+    titles = {g: t for g, t in titles.items() if any(c.group == g for c in configs)}
+    if args.instructions:
+        counted = h.count_all(configs, venvs)
+        print(f"loopwarden bench: runner, instructions (valgrind) at {h.git_revision()}")
+        print(h.render_counts(configs, counted, ratios, titles))
+        return 0
+
     h.log(f"bench: {len(configs)} configurations x {args.rounds} rounds (+ warm-up)")
     samples = h.measure_rounds(configs, venvs, args.rounds)
     summaries = {key: h.Summary.of(runs) for key, runs in samples.items()}
@@ -426,11 +443,6 @@ def runner(args: argparse.Namespace) -> int:
         "anyio": ANYIO,
         "loopwarden": f"{venvs['loopwarden'].packages.get('loopwarden', '?')} ({revision})",
     }
-    titles = {
-        T: f"{n_trivial} trivial tests (`await asyncio.sleep(0)`; floor: `pass`)",
-        F: f"{n_fixture} tests, each with a function- and a session-scoped async-generator fixture",
-    }
-    titles = {g: t for g, t in titles.items() if any(c.group == g for c in configs)}
     counts = {T: n_trivial, F: n_fixture}
     print(_render(configs, summaries, ratios, titles, counts, versions, args.rounds))
 

@@ -130,25 +130,38 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         item.stash[NEEDS_LOOP_FROM_US] = True
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(
-    item: pytest.Item, nextitem: pytest.Item | None
-) -> Generator[None, object, object]:
-    guard = item.config.stash.get(GUARD, None)
-    state = item.config.stash.get(STATE, None)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    config = session.config
+    guard, state = config.stash.get(GUARD, None), config.stash.get(STATE, None)
     if guard is None or state is None:
-        return (yield)
-    needs_policy = NEEDS_LOOP_FROM_US in item.stash
-    if not needs_policy and state.mode is not Mode.GUARD:
-        return (yield)
-    guard.set_owner(item.nodeid)
-    try:
-        if needs_policy:
-            with _loops_from(guard, getattr(item, "cls", None)):
-                return (yield)
-        return (yield)
-    finally:
-        guard.set_owner(None)
+        return
+    if state.mode is Mode.GUARD or any(NEEDS_LOOP_FROM_US in item.stash for item in session.items):
+        # Own runner with no unittest or foreign-runner tests: no per-test hook at all.
+        config.pluginmanager.register(OwnedTests(guard), "loopwarden-owned-tests")
+
+
+class OwnedTests:
+    """The per-test hook: what a test's loops create is the test's."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        guard = self.guard
+        needs_policy = NEEDS_LOOP_FROM_US in item.stash
+        if not needs_policy and item.config.stash[STATE].mode is not Mode.GUARD:
+            return (yield)
+        guard.set_owner(item.nodeid)
+        try:
+            if needs_policy:
+                with _loops_from(guard, getattr(item, "cls", None)):
+                    return (yield)
+            return (yield)
+        finally:
+            guard.set_owner(None)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
-import inspect
 import sys
 import threading
 import types
@@ -103,6 +102,8 @@ class LeakGuard:
     # -- sources of loops ---------------------------------------------------------------------
 
     def live_loops(self) -> list[WardenLoop]:
+        if len(self.loops) == 1:  # the usual case: one source, no duplicates to drop
+            return [loop for loop in self.loops[0]() if not loop.is_closed()]
         found: dict[int, WardenLoop] = {}
         for source in self.loops:
             for loop in source():
@@ -133,13 +134,28 @@ class LeakGuard:
             {id(loop): _transports(loop) for loop in self.live_loops()},
         )
 
-    def check(self, owner: Hashable, watch: TestWatch | None) -> tuple[list[Finding], list[str]]:
-        """Everything ``owner`` left behind on the live loops, cleaned up; plus cleanup notes."""
+    def check(
+        self,
+        owner: Hashable,
+        watch: TestWatch | None,
+        loops: list[WardenLoop] | None = None,
+    ) -> tuple[list[Finding], list[str]]:
+        """Everything ``owner`` left behind on the live loops, cleaned up; plus cleanup notes.
+
+        ``loops``: the live loops, when the caller has them already.
+        """
         label = str(owner)
-        findings = list(self.pending.pop(owner, ()))
-        notes: list[str] = self.pending_notes.pop(owner, [])
-        for loop in self.live_loops():
+        findings = list(self.pending.pop(owner, ())) if self.pending else []
+        notes: list[str] = self.pending_notes.pop(owner, []) if self.pending_notes else []
+        for loop in self.live_loops() if loops is None else loops:
             before = watch.transports.get(id(loop), frozenset()) if watch is not None else None
+            registry = loop.registry
+            if (
+                owner not in registry.touched
+                and not registry.contexts
+                and (before is None or not _new_transports(loop, before))
+            ):
+                continue  # the owner made nothing here and nothing was reported: nothing to do
             stopped: list[asyncio.Future[Any]] = []
             left = _left(loop, owner, before, self.test_code, stopped)
             if stopped and not loop.is_running():
@@ -172,14 +188,11 @@ class LeakGuard:
                 loop.registry.touched.discard(owner)
         if isinstance(owner, str):
             findings.extend(self.take_dropped(owner))
-        if watch is not None:
+        threads = _new_threads(watch.threads, self.fixture_threads) if watch is not None else []
+        if threads:
             findings.extend(
                 _findings.from_leftovers(
-                    Leftovers(
-                        threads=self.held_threads(_new_threads(watch.threads, self.fixture_threads))
-                    ),
-                    self.sites,
-                    label,
+                    Leftovers(threads=self.held_threads(threads)), self.sites, label
                 )
             )
         self.finished.add(owner)
@@ -358,6 +371,13 @@ def _owners_on(loop: WardenLoop, current: Hashable | None) -> list[Hashable]:
     return list(owners)
 
 
+def _new_transports(loop: asyncio.AbstractEventLoop, before: frozenset[Any]) -> bool:
+    table = getattr(loop, "_transports", None)
+    if not table:
+        return False
+    return any(t is not None and t not in before for t in list(table.values()))
+
+
 def _transports(loop: asyncio.AbstractEventLoop) -> frozenset[Any]:
     table = getattr(loop, "_transports", None)
     if not table:
@@ -467,11 +487,10 @@ def _take_late(loop: WardenLoop, finished: set[Hashable]) -> list[Any]:
 def _new_threads(
     before: frozenset[threading.Thread], ignore: set[threading.Thread]
 ) -> list[ThreadLeft]:
-    new = [
-        t
-        for t in threading.enumerate()
-        if t not in before and t not in ignore and t.is_alive() and not _is_pool_thread(t)
-    ]
+    started = set(threading.enumerate()).difference(before, ignore)
+    if not started:
+        return []
+    new = [t for t in started if t.is_alive() and not _is_pool_thread(t)]
     if not new:
         return []
     # Give threads that are finishing a moment; a thread still alive after that is a leak.
@@ -614,8 +633,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if not _AIOHTTP_TRACKED and "aiohttp" in sys.modules:
         _track_aiohttp_sessions(item.config)
     guard.current = item.nodeid
-    function = inspect.unwrap(getattr(item, "obj", None) or _no_test)
-    guard.test_code = getattr(function, "__code__", None)
+    guard.test_code = _test_code(getattr(item, "obj", None))
     item.stash[WATCH] = guard.watch()
 
 
@@ -683,11 +701,13 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> str:
     item_state = item.stash.get(ITEM_STATE, None)
     if item_state is not None and item_state.driver is not None:
         item_state.driver.stop()
-    for loop in guard.live_loops():
+    loops = guard.live_loops()
+    for loop in loops:
         # What is left is checked and cleaned up in real time: a leftover timer is reported,
         # not fired by a virtual clock.
-        loop.set_virtual_time(False)
-    findings, notes = guard.check(item.nodeid, watch)
+        if loop.virtual_time:
+            loop.set_virtual_time(False)
+    findings, notes = guard.check(item.nodeid, watch, loops)
     fixture_reports = guard.fixture_reports.pop(item.nodeid, [])
     fixture_findings = [f for _, found in fixture_reports for f in found]
     guard.current = None
@@ -720,5 +740,11 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> str:
     return "\n\n".join(texts)
 
 
-def _no_test() -> None:
-    """Stands in for an item without a Python function (a doctest, a YAML item)."""
+def _test_code(function: Any) -> types.CodeType | None:
+    """The code of the test function behind its wrappers (None for a doctest, a YAML item)."""
+    for _ in range(100):  # as inspect.unwrap, without its cycle bookkeeping
+        inner = getattr(function, "__wrapped__", None)
+        if inner is None:
+            break
+        function = inner
+    return getattr(function, "__code__", None)
