@@ -326,6 +326,11 @@ class Armed:
     blocking: tuple[BlockingEvent, ...] = ()
     interrupted: bool = False
 
+    @property
+    def found(self) -> bool:
+        """A hang or a blocking iteration was seen."""
+        return self.hang is not None or bool(self.blocking)
+
 
 class HangInterrupt(Exception):
     """Raised in the main thread by the watchdog to stop code that blocks past its timeout.

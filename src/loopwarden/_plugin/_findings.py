@@ -20,8 +20,28 @@ from loopwarden._core._registry import CapturedContext, TaskOrigin
 from loopwarden._core._sites import _LIBRARY_DIRS, Site, _is_library, _is_machinery
 from loopwarden._core._snapshot import Leftovers
 
-# Findings of one test made while its phases ran (hangs, blocking calls), kept for its report.
-PHASE_FINDINGS = pytest.StashKey[list["Finding"]]()
+# Per test id: the findings made while its phases ran (hangs, blocking calls) and those of its
+# leak check, until its teardown report carries them (see publish).
+_PUBLISHED = pytest.StashKey[dict[str, tuple[list["Finding"], list["Finding"]]]]()
+
+
+def publish(config: pytest.Config, nodeid: str, findings: list[Finding], *, leaks: bool) -> None:
+    """Hand a test's findings to its teardown report (the report plugin attaches them).
+
+    Called only when there are findings, so a clean test costs nothing here. The phases' findings
+    come first in the report, then the leak check's.
+    """
+    table = config.stash.setdefault(_PUBLISHED, {})
+    phases, leak_check = table.setdefault(nodeid, ([], []))
+    (leak_check if leaks else phases).extend(findings)
+
+
+def take_published(config: pytest.Config, nodeid: str) -> list[Finding]:
+    """The findings published for ``nodeid``, forgotten here."""
+    table = config.stash.get(_PUBLISHED, None)
+    entry = table.pop(nodeid, None) if table else None
+    return [*entry[0], *entry[1]] if entry is not None else []
+
 
 # The allow_leaks marker's keywords and the finding kinds each one covers.
 ALLOW_GROUPS: dict[str, frozenset[str]] = {

@@ -510,7 +510,6 @@ def _is_pool_thread(thread: threading.Thread) -> bool:
 GUARD = pytest.StashKey[LeakGuard]()
 _NOT_SET = object()
 WATCH = pytest.StashKey[TestWatch]()
-FINDINGS = pytest.StashKey[list[Finding]]()
 ALLOW = pytest.StashKey[AllowList]()
 _FIXTURE_WATCH = pytest.StashKey[dict[str, frozenset[threading.Thread]]]()
 
@@ -723,7 +722,7 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> str:
             guard.baseline.classify(finding.owner, finding)
     everything = findings + fixture_findings
     if everything:
-        item.stash[FINDINGS] = everything
+        _findings.publish(item.config, item.nodeid, everything, leaks=True)
     failing = [f for f in findings if f.status == "new"]
     warned = [f for f in findings if f.status in ("baselined", "recorded")]
     texts = []

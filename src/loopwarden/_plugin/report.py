@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from loopwarden._plugin import _settings
-from loopwarden._plugin._findings import PHASE_FINDINGS, Finding
+from loopwarden._plugin._findings import Finding, take_published
 from loopwarden._plugin.config import STATE
 from loopwarden._version import __version__
 
@@ -95,20 +95,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(Reporter(config), "loopwarden-reporter")
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    if call.when == "teardown":
-        from loopwarden._plugin.leaks import FINDINGS
-
-        findings = [*item.stash.get(PHASE_FINDINGS, ()), *item.stash.get(FINDINGS, ())]
-        if findings:
-            setattr(report, FINDINGS_ATTR, [f.to_json() for f in findings])
-    return report
-
-
 class Reporter:
     """Collects every test's findings from the reports; writes the outputs at the end."""
 
@@ -116,7 +102,14 @@ class Reporter:
         self.config = config
         self.collected = Collected()
 
+    # First: the teardown report takes the test's findings before anyone reads it (the doctor)
+    # or sends it to the controller (an xdist worker).
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            published = take_published(self.config, report.nodeid)
+            if published:
+                setattr(report, FINDINGS_ATTR, [f.to_json() for f in published])
         tests = self.collected.tests
         entry = tests.get(report.nodeid)
         if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):

@@ -27,7 +27,7 @@ from loopwarden._core._lifecycle import cancel_tasks
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._watchdog import Armed, HangReport, Watchdog, idle_driver
 from loopwarden._plugin import _settings, guard, runner
-from loopwarden._plugin._findings import PHASE_FINDINGS, Finding
+from loopwarden._plugin._findings import Finding, publish
 from loopwarden._plugin._runtime import ITEM_STATE
 from loopwarden._plugin.clock import VIRTUAL
 from loopwarden._plugin.config import STATE, Mode, marker_arg
@@ -196,12 +196,12 @@ def _phase(item: pytest.Item, phase: str) -> Generator[None, None, None]:
         result = yield
     except BaseException:
         armed = watch.watchdog.disarm()
-        failure = _record(item, watch, armed)
+        failure = _record(item, watch, armed) if armed.found else None
         if failure is None:
             raise
     else:
         armed = watch.watchdog.disarm()
-        failure = _record(item, watch, armed)
+        failure = _record(item, watch, armed) if armed.found else None
         if failure is None:
             return result
     __tracebackhide__ = True
@@ -211,7 +211,7 @@ def _phase(item: pytest.Item, phase: str) -> Generator[None, None, None]:
 def _record(item: pytest.Item, watch: Watch, armed: Armed) -> str | None:
     """Keep the phase's findings; the failure text when the phase must fail."""
     texts = []
-    extra = item.stash.setdefault(PHASE_FINDINGS, [])
+    extra: list[Finding] = []
     if armed.hang is not None:
         report = armed.hang
         texts.append(report.format(watch.root, "loopwarden_timeout"))
@@ -239,6 +239,8 @@ def _record(item: pytest.Item, watch: Watch, armed: Armed) -> str | None:
             texts.append(event.format(watch.root))
         else:
             item.warn(BlockingWarning(event.format(watch.root)))
+    if extra:
+        publish(item.config, item.nodeid, extra, leaks=False)
     return "\n\n".join(texts) if texts else None
 
 
