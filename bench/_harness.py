@@ -578,7 +578,8 @@ def render_counts(
         target = "—" if r.target is None else f"<= {r.target:.2f}{TIMES}"
         met = "—" if r.target is None else ("met" if value <= r.target else "NOT MET")
         over_text = "—" if over is None else f"{over:.2f}{TIMES}"
-        rows.append([r.label, f"{value:.3f}{TIMES}", over_text, target, met])
+        group = next((c.group for c in configs if c.key == r.numerator), "")
+        rows.append([f"[{group}] {r.label}", f"{value:.3f}{TIMES}", over_text, target, met])
     headers = ["ratio (instructions)", "whole run", "over floor", "target (CPU)", "met"]
     out.append(format_table(headers, rows))
     return "\n\n".join(out)

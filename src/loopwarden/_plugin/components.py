@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from loopwarden._plugin._compat import async_fixture
-from loopwarden.servers import HttpServer, WsServer
+
+if TYPE_CHECKING:  # imported by the fixtures that use them: a suite without them pays nothing
+    from loopwarden.servers import HttpServer, WsServer
 
 
 def _need(module: str, extra: str, fixture: str) -> Any:
@@ -65,6 +67,8 @@ async def http_server() -> AsyncGenerator[HttpServer, None]:
     At teardown the test fails if the server got requests no declared route matched.
     """
     _need("aiohttp.web", "aiohttp", "http_server")
+    from loopwarden.servers import HttpServer
+
     server = HttpServer()
     await server.start()
     try:
@@ -85,6 +89,8 @@ async def http_server() -> AsyncGenerator[HttpServer, None]:
 async def ws_server() -> AsyncGenerator[WsServer, None]:
     """A real WebSocket server on 127.0.0.1 that the test scripts (see ``WsServer``)."""
     _need("websockets.asyncio.server", "ws", "ws_server")
+    from loopwarden.servers import WsServer
+
     server = WsServer()
     await server.start()
     try:

@@ -11,7 +11,6 @@ Modes:
 
 from __future__ import annotations
 
-import difflib
 import enum
 import importlib.metadata
 import importlib.util
@@ -92,6 +91,8 @@ def _marker_error(item: pytest.Item) -> str | None:
             )
         for key in mark.kwargs:
             if key not in MARKER_KEYS:
+                import difflib  # only for this message
+
                 close = difflib.get_close_matches(key, MARKER_KEYS, n=1)
                 hint = f"did you mean {close[0]}? " if close else ""
                 return (

@@ -41,9 +41,18 @@ class Guard:
     on_runner_close: Callable[[WardenLoop], None] | None = None
     # Called with each loop made (the clock and fuzz plugins set it up for the current test).
     new_loop_hooks: list[Callable[[WardenLoop], None]] = field(default_factory=list)
+    _newest: weakref.ref[WardenLoop] | None = None
+
+    def newest_live(self) -> WardenLoop | None:
+        """The loop made last, if still open; else any open loop of ours (None if none)."""
+        loop = self._newest() if self._newest is not None else None
+        if loop is not None and not loop.is_closed():
+            return loop
+        return next((loop for loop in list(self.loops) if not loop.is_closed()), None)
 
     def make_loop(self) -> WardenLoop:
         loop = new_loop()
+        self._newest = weakref.ref(loop)
         loop.set_owner(self.owner)
         loop.on_runner_close = self.on_runner_close
         self.loops.add(loop)
@@ -141,7 +150,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 class OwnedTests:
-    """The per-test hook: what a test's loops create is the test's."""
+    """The per-test hooks: what a test's loops create is the test's, what a wider fixture's
+    set-up creates is that fixture's."""
 
     def __init__(self, guard: Guard) -> None:
         self.guard = guard
@@ -163,19 +173,18 @@ class OwnedTests:
         finally:
             guard.set_owner(None)
 
-
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(
-    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
-) -> Generator[None, object, object]:
-    guard = request.config.stash.get(GUARD, None)
-    if guard is None or fixturedef.scope == "function" or guard.owner is None:
-        return (yield)
-    # What a wider fixture creates belongs to it (and is checked at its teardown), not to the
-    # test that happened to set it up.
-    previous = guard.owner
-    guard.set_owner(FixtureOwner.of(fixturedef, request))
-    try:
-        return (yield)
-    finally:
-        guard.set_owner(previous)
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, object, object]:
+        guard = self.guard
+        if fixturedef.scope == "function" or guard.owner is None:
+            return (yield)
+        # What a wider fixture creates belongs to it (and is checked at its teardown), not to
+        # the test that happened to set it up.
+        previous = guard.owner
+        guard.set_owner(FixtureOwner.of(fixturedef, request))
+        try:
+            return (yield)
+        finally:
+            guard.set_owner(previous)

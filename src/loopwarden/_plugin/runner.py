@@ -57,7 +57,8 @@ def pytest_configure(config: pytest.Config) -> None:
     debug = bool(config.getini("asyncio_debug")) or bool(
         config.getoption("lw_asyncio_debug", False)
     )
-    config.stash[RUNTIME] = Runtime(test_scope, fixture_scope, debug=debug)
+    runtime = config.stash[RUNTIME] = Runtime(test_scope, fixture_scope, debug=debug)
+    config.pluginmanager.register(OwnRunner(runtime), "loopwarden-own-runner")
 
 
 def _asyncio_scopes_set(config: pytest.Config) -> bool:
@@ -186,47 +187,45 @@ def _sync_wrapper_check(func: Callable[..., Any], name: str) -> Any:
     return call_sync_wrapper
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    runtime = _runtime(item.config)
-    if runtime is None:
-        return
-    runtime.current_item = item
-    if ASYNC_ITEM in item.stash:
-        # Decide the test's loop before any fixture runs, so a conflict fails at setup.
-        runtime.item_state(item)
+class OwnRunner:
+    """The per-test hooks, registered only when the own runner runs the async tests."""
 
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
 
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(
-    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
-) -> Generator[None, Any, Any]:
-    runtime = _runtime(request.config)
-    if runtime is None:
-        return (yield)
-    func = fixturedef.func
-    kind = runtime.kind_of(func)
-    item = runtime.current_item
-    if kind is None or item is None or claimed_elsewhere(item):
-        return (yield)
-    fixturedef.func = runtime.fixture_wrapper(fixturedef, request, item, kind)  # type: ignore[misc]
-    try:
-        return (yield)
-    finally:
-        fixturedef.func = func  # type: ignore[misc]
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        runtime = self.runtime
+        runtime.current_item = item
+        if ASYNC_ITEM in item.stash:
+            # Decide the test's loop before any fixture runs, so a conflict fails at setup.
+            runtime.item_state(item)
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, Any, Any]:
+        runtime = self.runtime
+        func = fixturedef.func
+        kind = runtime.kind_of(func)
+        item = runtime.current_item
+        if kind is None or item is None or claimed_elsewhere(item):
+            return (yield)
+        fixturedef.func = runtime.fixture_wrapper(fixturedef, request, item, kind)  # type: ignore[misc]
+        try:
+            return (yield)
+        finally:
+            fixturedef.func = func  # type: ignore[misc]
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(
-    item: pytest.Item, nextitem: pytest.Item | None
-) -> Generator[None, None, None]:
-    try:
-        return (yield)
-    finally:
-        runtime = _runtime(item.config)
-        if runtime is not None:
-            runtime.finish_item(item, nextitem)
-            runtime.current_item = None
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        finally:
+            self.runtime.finish_item(item, nextitem)
+            self.runtime.current_item = None
 
 
 @pytest.hookimpl(wrapper=True)

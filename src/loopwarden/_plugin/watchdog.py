@@ -65,11 +65,7 @@ class Watch:
         if runtime is not None and runtime.loops:
             return next(iter(runtime.loops.values())).loop
         loop_guard = stash.get(guard.GUARD, None)
-        if loop_guard is not None:
-            for loop in reversed(list(loop_guard.loops)):
-                if not loop.is_closed():
-                    return loop
-        return None
+        return loop_guard.newest_live() if loop_guard is not None else None
 
     def arm(self, item: pytest.Item, phase: str) -> bool:
         stash = item.stash
