@@ -177,7 +177,9 @@ def leftovers(loop: WardenLoop, owner: Hashable) -> Leftovers:
         if getattr(callback, "__name__", "") in {"_set_result_unless_cancelled", "_release_waiter"}:
             continue
         left.timers.append(TimerLeft(handle, _callback_name(handle), handle.when(), origin))
-    for server, origin in list(loop._lw_servers.items()):
+    # Emptiness first: iterating a weak dictionary, even an empty one, is not free, and this runs
+    # for every test.
+    for server, origin in list(loop._lw_servers.items()) if loop._lw_servers else ():
         if origin.owner == owner and server.is_serving():
             sockets = ", ".join(str(s.getsockname()) for s in server.sockets)
             left.resources.append(ResourceLeft("server", server, f"server on {sockets}", origin))
@@ -185,10 +187,10 @@ def leftovers(loop: WardenLoop, owner: Hashable) -> Leftovers:
         ("connection", loop._lw_connections),
         ("subprocess", loop._lw_subprocesses),
     ):
-        for transport, origin in list(table.items()):
+        for transport, origin in list(table.items()) if table else ():
             if origin.owner == owner and not transport.is_closing():
                 left.resources.append(ResourceLeft(kind, transport, repr(transport), origin))
-    for future, origin in list(loop._lw_executor_work.items()):
+    for future, origin in list(loop._lw_executor_work.items()) if loop._lw_executor_work else ():
         if origin.owner == owner and not future.done():
             left.resources.append(ResourceLeft("executor", future, repr(future), origin))
     return left

@@ -365,7 +365,7 @@ def _owners_on(loop: WardenLoop, current: Hashable | None) -> list[Hashable]:
         loop._lw_subprocesses,
         loop._lw_executor_work,
     ):
-        for origin in list(table.values()):
+        for origin in list(table.values()) if table else ():
             if origin.owner is not None:
                 owners[origin.owner] = None
     return list(owners)
