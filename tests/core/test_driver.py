@@ -127,3 +127,40 @@ def test_owner_is_set_for_the_step_and_restored(loop):
     assert loop.registry.owner == "outer"
     driver.run(asyncio.wait([task]))
     driver.stop()
+
+
+def _interrupt() -> None:
+    # Ctrl-C, raised by the loop rather than by the step (pytest-timeout's signal handler raises
+    # the same way, from the loop's select()). The loop lets only KeyboardInterrupt and SystemExit
+    # out of a callback.
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("how", ["run", "run_in_task"])
+def test_an_interrupted_step_is_cancelled_and_ends_before_the_caller_sees_it(loop, how):
+    driver = Driver(loop, "d")
+    ended = []
+
+    async def parked():
+        try:
+            await asyncio.Event().wait()
+        finally:
+            ended.append(asyncio.current_task().cancelling())
+
+    async def interrupted():
+        loop.call_soon(_interrupt)  # while the step is parked
+        await parked()
+
+    with pytest.raises(KeyboardInterrupt):
+        if how == "run":
+            driver.run(interrupted())
+        else:
+            driver.run_in_task(interrupted(), "test", None)
+    assert ended == [1]  # the finally ran, cancelled, before the caller went on
+    assert asyncio.all_tasks(loop) == {driver.task}  # nothing of the step is left pending
+
+    async def again():
+        return "driver still serves"
+
+    assert driver.run(again()) == "driver still serves"
+    driver.stop()

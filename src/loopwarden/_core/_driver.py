@@ -116,6 +116,12 @@ class Driver:
             previous, registry.owner = registry.owner, owner
         try:
             return loop.run_until_complete(done)
+        except BaseException as exc:
+            if not done.done() and _ends_here(exc):
+                # Interrupted from outside (pytest-timeout's signal, Ctrl-C) while the step was
+                # awaited: cancelling the driver task cancels only the step (see _serve).
+                _end(loop, self.task, done)
+            raise
         finally:
             if registry is not None:
                 registry.owner = previous
@@ -138,6 +144,10 @@ class Driver:
             previous, registry.owner = registry.owner, owner
         try:
             return loop.run_until_complete(task)
+        except BaseException as exc:
+            if not task.done() and _ends_here(exc):
+                _end(loop, task, task)
+            raise
         finally:
             if registry is not None:
                 registry.owner = previous
@@ -155,6 +165,38 @@ class Driver:
         done: asyncio.Future[None] = self.loop.create_future()
         self._inbox.set_result((_STOP, done))
         self.loop.run_until_complete(self.task)
+
+
+#: How long an interrupted step may take to end after it is cancelled.
+END_TIMEOUT = 2.0
+
+
+def _ends_here(exc: BaseException) -> bool:
+    # The watchdog's own interrupt comes after the step ignored a cancellation already; the
+    # watchdog ends that step itself, within its own deadline.
+    from loopwarden._core._watchdog import HangInterrupt
+
+    return not isinstance(exc, HangInterrupt)
+
+
+def _end(
+    loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], done: asyncio.Future[Any]
+) -> None:
+    """Cancel a step that something interrupted from outside, and let it end now.
+
+    Its ``finally`` blocks run at once, in the test's own phase, instead of when the loop closes;
+    a step that ignores the cancellation is given up on after :data:`END_TIMEOUT` seconds. What the
+    step raises is not news: the interruption is what the caller reports.
+    """
+    if loop.is_running() or loop.is_closed():
+        return
+    task.cancel()
+    try:
+        loop.run_until_complete(asyncio.wait([done], timeout=END_TIMEOUT))
+    except BaseException:  # interrupted again: give up on it, the caller raises the first one
+        return
+    if done.done() and not done.cancelled():
+        done.exception()  # retrieved: asyncio does not log it at garbage collection
 
 
 def _internal_task(

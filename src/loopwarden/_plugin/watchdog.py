@@ -132,7 +132,9 @@ def _runs_the_phase(task: asyncio.Future[Any]) -> bool:
 def _end_hung_task(report: HangReport) -> None:
     """A test task that survived cancellation and interruption must not stay on the loop."""
     hung = report.test_task
-    if hung is None or hung.task.done():
+    # A driver that is back to waiting for its next step ended the step it ran: it lives on to
+    # tear down the test's async fixtures.
+    if hung is None or hung.task.done() or idle_driver(hung.task):
         return
     loop = hung.task.get_loop()
     if not loop.is_closed() and not loop.is_running():
