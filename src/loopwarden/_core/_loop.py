@@ -260,6 +260,8 @@ class WardenLoop(asyncio.SelectorEventLoop):
         Safe to call from any thread while the loop runs.
         """
         blocks = self._lw_blocks
+        if not blocks:
+            return []
         taken = []
         while blocks:
             try:
@@ -267,6 +269,11 @@ class WardenLoop(asyncio.SelectorEventLoop):
             except IndexError:  # emptied by another thread in between
                 break
         return taken
+
+    def drop_blocks(self) -> None:
+        """Forget the long iterations recorded so far (call it while the loop is not running)."""
+        if self._lw_blocks:
+            self._lw_blocks.clear()
 
     def running_thread(self) -> int | None:
         """The ident of the thread running the loop, or None when it is not running."""

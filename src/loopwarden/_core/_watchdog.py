@@ -464,19 +464,20 @@ class Watchdog:
         watching = blocking > 0 and isinstance(loop, WardenLoop) and self._beat(loop, blocking)
         is_test = _is_task(test_task) if isinstance(test_task, asyncio.Future) else test_task
         now = time.monotonic()
+        # Positional: half the cost of keywords, and this runs three times per test.
         arm = _Arm(
-            timeout=timeout,
-            loop=loop,
-            phase=phase,
-            owner=owner,
-            on_hang=on_hang,
-            is_test=is_test,
-            blocking=blocking,
-            watching=watching,
-            thread=threading.get_ident(),
-            armed_at=now,
-            next_at=now + timeout if timeout > 0 else math.inf,
-            poll=max(blocking / 2, _MIN_POLL),
+            timeout,
+            loop,
+            phase,
+            owner,
+            on_hang,
+            is_test,
+            blocking,
+            watching,
+            threading.get_ident(),  # thread
+            now,  # armed_at
+            now + timeout if timeout > 0 else math.inf,  # next_at
+            max(blocking / 2, _MIN_POLL),  # poll
         )
         first_wake = min(arm.next_at, now + arm.poll) if watching else arm.next_at
         with self._cond:
@@ -570,7 +571,7 @@ class Watchdog:
         """
         beating = self._beating
         if beating is not None and beating[0] is loop and beating[1] == blocking:
-            loop.take_blocks()  # iterations between armed phases are nobody's
+            loop.drop_blocks()  # iterations between armed phases are nobody's
             return True
         self._stop_beat()
         if not loop.watch_blocks(blocking):
