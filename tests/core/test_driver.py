@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
+import warnings
 
 import pytest
 
@@ -163,4 +165,31 @@ def test_an_interrupted_step_is_cancelled_and_ends_before_the_caller_sees_it(loo
         return "driver still serves"
 
     assert driver.run(again()) == "driver still serves"
+    driver.stop()
+
+
+def test_a_step_interrupted_before_it_started_is_dropped_and_the_driver_serves_on(loop):
+    driver = Driver(loop, "d")
+    started = []
+
+    async def step():
+        started.append(True)
+
+    async def first():
+        pass
+
+    driver.run(first())  # the driver now waits for its next step
+    loop.call_soon(_interrupt)  # runs before the driver picks the step up
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(KeyboardInterrupt):
+            driver.run(step())
+
+        async def again():
+            return "driver still serves"
+
+        assert driver.run(again()) == "driver still serves"
+        gc.collect()
+    assert started == []
+    assert [str(w.message) for w in caught] == []  # closed, not "never awaited"
     driver.stop()

@@ -104,3 +104,27 @@ def test_new_threads_are_found_and_executor_workers_are_not():
         thread.join()
     assert not before.new_since(loop).threads
     close_loop(loop)
+
+
+def test_close_loop_cancels_in_real_time_and_fifo_order():
+    """A loop closed while a test's virtual time or fuzz schedule is still on (the plugins switch
+    them off after the runner's teardown): what resists cancellation gets real seconds."""
+    from loopwarden._core._fuzz import FuzzScheduler
+
+    loop = new_loop()
+    loop.set_virtual_time(True)
+    loop.set_scheduler(FuzzScheduler(1))
+    seen = []
+
+    async def parked():
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.append((loop.virtual_time, loop._lw_scheduler))
+            raise
+
+    task = loop.create_task(parked())
+    loop.run_until_complete(asyncio.sleep(0))
+    close_loop(loop)
+    assert task.cancelled()
+    assert seen == [(False, None)]

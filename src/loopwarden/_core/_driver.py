@@ -67,11 +67,16 @@ class Driver:
     async def _serve(self) -> None:
         loop = self.loop
         while True:
-            step, done = await self._inbox
-            self._inbox = loop.create_future()
+            inbox = self._inbox
+            step, done = await inbox
+            if self._inbox is inbox:  # (else _submit replaced it, holding the next step)
+                self._inbox = loop.create_future()
             if step is _STOP:
                 done.set_result(None)
                 return
+            if done.done():  # the caller gave up on it before it started (see _end)
+                _close_quietly(step)
+                continue
             self._busy = True
             try:
                 result = await step
@@ -88,6 +93,14 @@ class Driver:
                     done.set_result(result)
             finally:
                 self._busy = False
+
+    def _submit(self, step: Any, done: asyncio.Future[Any]) -> None:
+        if self._inbox.done():
+            # A step dropped before the driver got to it (see run) is still in the inbox.
+            dropped, _ = self._inbox.result()
+            _close_quietly(dropped)
+            self._inbox = self.loop.create_future()
+        self._inbox.set_result((step, done))
 
     def run(self, step: Awaitable[_T], owner: Hashable | None = None) -> _T:
         """Await ``step`` in the driver task and return its result (or raise its exception).
@@ -109,7 +122,7 @@ class Driver:
             _close_quietly(step)
             raise DriverError(f"driver {self.name!r} has stopped")
         done: asyncio.Future[_T] = loop.create_future()
-        self._inbox.set_result((step, done))
+        self._submit(step, done)
         registry = getattr(loop, "registry", None)
         previous = None
         if registry is not None:
@@ -118,9 +131,12 @@ class Driver:
             return loop.run_until_complete(done)
         except BaseException as exc:
             if not done.done() and _ends_here(exc):
-                # Interrupted from outside (pytest-timeout's signal, Ctrl-C) while the step was
-                # awaited: cancelling the driver task cancels only the step (see _serve).
-                _end(loop, self.task, done)
+                if self._busy:
+                    # Interrupted from outside (pytest-timeout's signal, Ctrl-C) while the step
+                    # was awaited: cancelling the driver task cancels only the step (see _serve).
+                    _end(loop, self.task, done)
+                else:  # not started yet: the driver drops it when it gets to it
+                    done.cancel()
             raise
         finally:
             if registry is not None:
@@ -163,7 +179,7 @@ class Driver:
         if self.loop.is_running():
             raise DriverError("the event loop is already running")
         done: asyncio.Future[None] = self.loop.create_future()
-        self._inbox.set_result((_STOP, done))
+        self._submit(_STOP, done)
         self.loop.run_until_complete(self.task)
 
 
@@ -188,12 +204,14 @@ def _end(
     a step that ignores the cancellation is given up on after :data:`END_TIMEOUT` seconds. What the
     step raises is not news: the interruption is what the caller reports.
     """
-    if loop.is_running() or loop.is_closed():
-        return
+    if loop.is_running() or loop.is_closed() or asyncio._get_running_loop() is not None:
+        return  # this thread runs a loop already (an in-process pytest run): cannot wait here
     task.cancel()
+    waiting = asyncio.wait([done], timeout=END_TIMEOUT)
     try:
-        loop.run_until_complete(asyncio.wait([done], timeout=END_TIMEOUT))
+        loop.run_until_complete(waiting)
     except BaseException:  # interrupted again: give up on it, the caller raises the first one
+        waiting.close()
         return
     if done.done() and not done.cancelled():
         done.exception()  # retrieved: asyncio does not log it at garbage collection

@@ -125,10 +125,20 @@ def hook_runner_close() -> bool:
 
 
 def close_loop(loop: asyncio.AbstractEventLoop, timeout: float = 5.0) -> CloseReport:
-    """Cancel what is left, finalise async generators and the default executor, close the loop."""
+    """Cancel what is left, finalise async generators and the default executor, close the loop.
+
+    A loopwarden loop is put back in real time and FIFO order first: the deadline for what
+    resists cancellation is real seconds, whichever plugin switches the test's clock back later.
+    """
     report = CloseReport()
     if loop.is_closed():
         return report
+    set_virtual_time = getattr(loop, "set_virtual_time", None)
+    if set_virtual_time is not None and getattr(loop, "virtual_time", False):
+        set_virtual_time(False)
+    set_scheduler = getattr(loop, "set_scheduler", None)
+    if set_scheduler is not None:
+        set_scheduler(None)
     try:
         report = cancel_tasks(loop, list(asyncio.all_tasks(loop)), timeout, force=True)
         loop.run_until_complete(loop.shutdown_asyncgens())

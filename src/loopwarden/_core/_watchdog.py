@@ -40,6 +40,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from types import FrameType
@@ -409,7 +410,7 @@ class Watchdog:
         self._closed = False
         self._suspended_at: float | None = None
         # The loop whose heartbeat is on, and its threshold (see _beat).
-        self._beating: tuple[WardenLoop, float] | None = None
+        self._beating: tuple[weakref.ref[WardenLoop], float] | None = None
         # The arming whose interrupt the signal handler should raise; written before the signal
         # is sent, cleared by the handler and by disarm() (the handler takes no lock).
         self._interrupting: _Arm | None = None
@@ -479,6 +480,8 @@ class Watchdog:
             now + timeout if timeout > 0 else math.inf,  # next_at
             max(blocking / 2, _MIN_POLL),  # poll
         )
+        if watching and loop.is_running():  # type: ignore[union-attr]
+            arm.skip_before = now  # (another thread's loop) an iteration under way is not ours
         first_wake = min(arm.next_at, now + arm.poll) if watching else arm.next_at
         with self._cond:
             self._arm = arm
@@ -570,19 +573,21 @@ class Watchdog:
         heartbeat stops first. Keeping it costs two clock reads per loop iteration.
         """
         beating = self._beating
-        if beating is not None and beating[0] is loop and beating[1] == blocking:
+        if beating is not None and beating[0]() is loop and beating[1] == blocking:
             loop.drop_blocks()  # iterations between armed phases are nobody's
             return True
         self._stop_beat()
         if not loop.watch_blocks(blocking):
             return False
-        self._beating = (loop, blocking)
+        # Weakly: a loop its owner dropped unclosed must still be collected (and warn) at once.
+        self._beating = (weakref.ref(loop), blocking)
         return True
 
     def _stop_beat(self) -> None:
         beating, self._beating = self._beating, None
-        if beating is not None and not beating[0].is_closed():
-            beating[0].watch_blocks(None)
+        loop = beating[0]() if beating is not None else None
+        if loop is not None and not loop.is_closed():
+            loop.watch_blocks(None)
 
     def close(self) -> None:
         """Disarm, stop the thread and restore the signal's default handler. Idempotent."""

@@ -155,7 +155,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     clocks = session.config.stash.get(CLOCKS, None)
     if clocks is None:
         return
-    if any(item.stash.get(VIRTUAL, False) for item in session.items):
+    if (
+        any(item.stash.get(VIRTUAL, False) for item in session.items)
+    ) and not session.config.pluginmanager.has_plugin("loopwarden-virtual-tests"):
         # Only a session with a test in virtual time pays for the per-test hooks.
         session.config.pluginmanager.register(VirtualTests(clocks), "loopwarden-virtual-tests")
 
@@ -163,10 +165,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 class VirtualTests:
     """The per-test hooks: virtual time on from a test's setup to the end of its teardown."""
 
+    # Registered after pytest's capture and logging plugins, so its wrappers are trylast to run
+    # inside theirs (what they print is the test's), as when they were module hooks.
+
     def __init__(self, clocks: Clocks) -> None:
         self.clocks = clocks
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
         clocks = self.clocks
         if item.stash.get(VIRTUAL, False):
@@ -178,7 +183,7 @@ class VirtualTests:
                 clocks.following.enter_context(monotonic_follows_loop())
         return (yield)
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
         clocks = self.clocks
         try:

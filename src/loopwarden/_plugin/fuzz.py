@@ -175,7 +175,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     fuzz = session.config.stash.get(FUZZ, None)
     if fuzz is None:
         return
-    if fuzz.outcomes or any(SEED in item.stash for item in session.items):
+    if (
+        fuzz.outcomes or any(SEED in item.stash for item in session.items)
+    ) and not session.config.pluginmanager.has_plugin("loopwarden-fuzz-runs"):
         # Only a session that fuzzes or replays pays for the per-test hooks.
         session.config.pluginmanager.register(FuzzRuns(fuzz), "loopwarden-fuzz-runs")
 
@@ -183,10 +185,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 class FuzzRuns:
     """The per-test hooks: each test's schedule, and what its runs did."""
 
+    # Registered after pytest's capture and logging plugins, so its wrappers are trylast to run
+    # inside theirs (what they print is the test's), as when they were module hooks.
+
     def __init__(self, fuzz: Fuzz) -> None:
         self.fuzz = fuzz
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
         seed = item.stash.get(SEED, None)
         if seed is not None:
@@ -194,14 +199,14 @@ class FuzzRuns:
             self.fuzz.switch(FuzzScheduler(seed))
         return (yield)
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         current = self.fuzz.current
         if current is not None:
             current.restart("call")
         return (yield)
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
         fuzz = self.fuzz
         if fuzz.current is not None:
@@ -212,7 +217,7 @@ class FuzzRuns:
             if fuzz.current is not None:
                 fuzz.switch(None)
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:

@@ -144,7 +144,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     guard, state = config.stash.get(GUARD, None), config.stash.get(STATE, None)
     if guard is None or state is None:
         return
-    if state.mode is Mode.GUARD or any(NEEDS_LOOP_FROM_US in item.stash for item in session.items):
+    if (
+        state.mode is Mode.GUARD or any(NEEDS_LOOP_FROM_US in item.stash for item in session.items)
+    ) and not config.pluginmanager.has_plugin("loopwarden-owned-tests"):
         # Own runner with no unittest or foreign-runner tests: no per-test hook at all.
         config.pluginmanager.register(OwnedTests(guard), "loopwarden-owned-tests")
 
@@ -153,10 +155,13 @@ class OwnedTests:
     """The per-test hooks: what a test's loops create is the test's, what a wider fixture's
     set-up creates is that fixture's."""
 
+    # Registered after pytest's capture and logging plugins, so its wrappers are trylast to run
+    # inside theirs (what they print is the test's), as when they were module hooks.
+
     def __init__(self, guard: Guard) -> None:
         self.guard = guard
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_protocol(
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, object, object]:
@@ -173,7 +178,7 @@ class OwnedTests:
         finally:
             guard.set_owner(None)
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_fixture_setup(
         self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
     ) -> Generator[None, object, object]:

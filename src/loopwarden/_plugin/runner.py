@@ -190,6 +190,9 @@ def _sync_wrapper_check(func: Callable[..., Any], name: str) -> Any:
 class OwnRunner:
     """The per-test hooks, registered only when the own runner runs the async tests."""
 
+    # Registered after pytest's capture and logging plugins, so its wrapper is trylast to run
+    # inside theirs, next to pytest's own fixture call.
+
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
@@ -201,7 +204,7 @@ class OwnRunner:
             # Decide the test's loop before any fixture runs, so a conflict fails at setup.
             runtime.item_state(item)
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_fixture_setup(
         self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
     ) -> Generator[None, Any, Any]:
@@ -217,15 +220,21 @@ class OwnRunner:
         finally:
             fixturedef.func = func  # type: ignore[misc]
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_teardown(
-        self, item: pytest.Item, nextitem: pytest.Item | None
-    ) -> Generator[None, None, None]:
-        try:
-            return (yield)
-        finally:
-            self.runtime.finish_item(item, nextitem)
-            self.runtime.current_item = None
+
+# A module hook, not OwnRunner's: it must wrap the leak guard's teardown check (which runs
+# first, innermost) and run inside pytest's capture and logging wrappers, an order a plugin
+# registered at configure time cannot take.
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        runtime = _runtime(item.config)
+        if runtime is not None:
+            runtime.finish_item(item, nextitem)
+            runtime.current_item = None
 
 
 @pytest.hookimpl(wrapper=True)
