@@ -550,6 +550,37 @@ def count_all(
         return {c.key: Counted(float(n)) for c, n in zip(configs, counts, strict=True)}
 
 
+def print_counts(
+    suite: str,
+    configs: Sequence[Config],
+    venvs: Mapping[str, ReadyVenv],
+    ratios: Sequence[Ratio],
+    titles: Mapping[str, str],
+) -> int:
+    """The ``--instructions`` run of a suite: count every configuration, print the tables."""
+    counted = count_all(configs, venvs)
+    print(f"loopwarden bench: {suite}, instructions (valgrind) at {git_revision()}")
+    print(render_counts(configs, counted, ratios, titles))
+    return 0
+
+
+def profile_matching(
+    patterns: str, configs: Sequence[Config], venvs: Mapping[str, ReadyVenv], top: int
+) -> int:
+    """The ``--profile`` run of a suite: profile each configuration ``patterns`` matches."""
+    import fnmatch
+
+    wanted = [p.strip() for p in patterns.split(",") if p.strip()]
+    chosen = [c for c in configs if any(fnmatch.fnmatchcase(c.key, p) for p in wanted)]
+    if not chosen:
+        raise BenchError(f"--profile {patterns!r} matches no configuration")
+    for c in chosen:
+        check_header(venvs[c.venv], c)
+        run_config(venvs[c.venv], c)  # warm bytecode caches first, and check the run
+        print(profile_config(venvs[c.venv], c, REPO_ROOT / "src", top))
+    return 0
+
+
 def render_counts(
     configs: Sequence[Config],
     counted: Mapping[str, Counted],

@@ -350,26 +350,11 @@ def guards(args: argparse.Namespace) -> int:
             check_guards_detect(venvs[on.venv], on, off, ini)
 
     if args.profile:
-        patterns = [p.strip() for p in args.profile.split(",") if p.strip()]
-        chosen = [c for c in configs if any(fnmatch.fnmatchcase(c.key, p) for p in patterns)]
-        if not chosen:
-            raise h.BenchError(f"--profile {args.profile!r} matches no configuration")
-        for c in chosen:
-            h.check_header(venvs[c.venv], c)
-            h.run_config(venvs[c.venv], c)  # warm bytecode caches first, and check the run
-            print(h.profile_config(venvs[c.venv], c, h.REPO_ROOT / "src", args.profile_top))
-        return 0
+        return h.profile_matching(args.profile, configs, venvs, args.profile_top)
 
-    titles = {
-        T: f"{n_trivial} trivial tests (`await asyncio.sleep(0)`; floor: `pass`)",
-        F: f"{n_fixture} tests, each with a function- and a session-scoped async-generator fixture",
-    }
-    titles = {g: t for g, t in titles.items() if any(c.group == g for c in configs)}
+    titles = r.suite_titles(configs, n_trivial, n_fixture)
     if args.instructions:
-        counted = h.count_all(configs, venvs)
-        print(f"loopwarden bench: guards, instructions (valgrind) at {h.git_revision()}")
-        print(h.render_counts(configs, counted, ratios, titles))
-        return 0
+        return h.print_counts("guards", configs, venvs, ratios, titles)
 
     h.log(f"bench: {len(configs)} configurations x {args.rounds} rounds (+ warm-up)")
     samples = h.measure_rounds(configs, venvs, args.rounds)

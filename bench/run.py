@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -249,6 +250,16 @@ def _runner_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def suite_titles(configs: Sequence[h.Config], n_trivial: int, n_fixture: int) -> dict[str, str]:
+    """The headings of the groups ``configs`` covers."""
+    titles = {
+        "trivial": f"{n_trivial} trivial tests (`await asyncio.sleep(0)`; floor: `pass`)",
+        "fixtures": f"{n_fixture} tests, each with a function- and a session-scoped "
+        "async-generator fixture",
+    }
+    return {g: t for g, t in titles.items() if any(c.group == g for c in configs)}
+
+
 def _floor_flags(venv: h.ReadyVenv) -> tuple[str, ...]:
     """``-p no:X`` for every pytest plugin loopwarden registers, read from the venv itself."""
     names = sorted(name for name, dist in venv.pytest11.items() if dist == "loopwarden")
@@ -410,26 +421,11 @@ def runner(args: argparse.Namespace) -> int:
         ratios = [r for r in ratios if r.numerator in keys and r.denominator in keys]
 
     if args.profile:
-        patterns = [p.strip() for p in args.profile.split(",") if p.strip()]
-        chosen = [c for c in configs if any(fnmatch.fnmatchcase(c.key, p) for p in patterns)]
-        if not chosen:
-            raise h.BenchError(f"--profile {args.profile!r} matches no configuration")
-        for c in chosen:
-            h.check_header(venvs[c.venv], c)
-            h.run_config(venvs[c.venv], c)  # warm bytecode caches first, and check the run
-            print(h.profile_config(venvs[c.venv], c, h.REPO_ROOT / "src", args.profile_top))
-        return 0
+        return h.profile_matching(args.profile, configs, venvs, args.profile_top)
 
-    titles = {
-        T: f"{n_trivial} trivial tests (`await asyncio.sleep(0)`; floor: `pass`)",
-        F: f"{n_fixture} tests, each with a function- and a session-scoped async-generator fixture",
-    }
-    titles = {g: t for g, t in titles.items() if any(c.group == g for c in configs)}
+    titles = suite_titles(configs, n_trivial, n_fixture)
     if args.instructions:
-        counted = h.count_all(configs, venvs)
-        print(f"loopwarden bench: runner, instructions (valgrind) at {h.git_revision()}")
-        print(h.render_counts(configs, counted, ratios, titles))
-        return 0
+        return h.print_counts("runner", configs, venvs, ratios, titles)
 
     h.log(f"bench: {len(configs)} configurations x {args.rounds} rounds (+ warm-up)")
     samples = h.measure_rounds(configs, venvs, args.rounds)
