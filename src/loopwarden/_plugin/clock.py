@@ -28,7 +28,7 @@ from loopwarden._core._clock import Clock, monotonic_follows_loop
 from loopwarden._core._loop import WardenLoop
 from loopwarden._plugin import _settings
 from loopwarden._plugin._loops import live_loops, on_new_loop, warn_if_foreign
-from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg
+from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg, register_per_test
 
 # Per test: does it run in virtual time? And does time.monotonic() follow the loop's clock?
 VIRTUAL = pytest.StashKey[bool]()
@@ -155,11 +155,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     clocks = session.config.stash.get(CLOCKS, None)
     if clocks is None:
         return
-    if (
-        any(item.stash.get(VIRTUAL, False) for item in session.items)
-    ) and not session.config.pluginmanager.has_plugin("loopwarden-virtual-tests"):
+    if any(item.stash.get(VIRTUAL, False) for item in session.items):
         # Only a session with a test in virtual time pays for the per-test hooks.
-        session.config.pluginmanager.register(VirtualTests(clocks), "loopwarden-virtual-tests")
+        register_per_test(session.config, VirtualTests(clocks), "loopwarden-virtual-tests")
 
 
 class VirtualTests:

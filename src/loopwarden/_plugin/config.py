@@ -82,6 +82,13 @@ def forget_marker_args(item: pytest.Item) -> None:
         del item.stash[_MARKER_ARGS]
 
 
+def register_per_test(config: pytest.Config, plugin: object, name: str) -> None:
+    """Register ``plugin``, an object of per-test hooks, once: only sessions that need a
+    capability's per-test hooks pay for them (each hook call costs, even one that does nothing)."""
+    if not config.pluginmanager.has_plugin(name):
+        config.pluginmanager.register(plugin, name)
+
+
 def _marker_error(item: pytest.Item) -> str | None:
     for mark in item.iter_markers("loopwarden"):
         if mark.args:

@@ -29,7 +29,7 @@ from loopwarden._core._fuzz import FuzzScheduler
 from loopwarden._core._loop import WardenLoop
 from loopwarden._plugin import _settings
 from loopwarden._plugin._loops import live_loops, on_new_loop, warn_if_foreign
-from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg
+from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg, register_per_test
 
 #: The parameter that carries the run index (a fixture of that name returns it).
 FUZZ_ARG = "_loopwarden_fuzz_run"
@@ -175,11 +175,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     fuzz = session.config.stash.get(FUZZ, None)
     if fuzz is None:
         return
-    if (
-        fuzz.outcomes or any(SEED in item.stash for item in session.items)
-    ) and not session.config.pluginmanager.has_plugin("loopwarden-fuzz-runs"):
+    if fuzz.outcomes or any(SEED in item.stash for item in session.items):
         # Only a session that fuzzes or replays pays for the per-test hooks.
-        session.config.pluginmanager.register(FuzzRuns(fuzz), "loopwarden-fuzz-runs")
+        register_per_test(session.config, FuzzRuns(fuzz), "loopwarden-fuzz-runs")
 
 
 class FuzzRuns:

@@ -27,7 +27,7 @@ import pytest
 
 from loopwarden._core._loop import WardenLoop, new_loop
 from loopwarden._plugin._runtime import FixtureOwner, claimed_elsewhere
-from loopwarden._plugin.config import STATE, Mode
+from loopwarden._plugin.config import STATE, Mode, register_per_test
 
 
 @dataclass
@@ -144,11 +144,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     guard, state = config.stash.get(GUARD, None), config.stash.get(STATE, None)
     if guard is None or state is None:
         return
-    if (
-        state.mode is Mode.GUARD or any(NEEDS_LOOP_FROM_US in item.stash for item in session.items)
-    ) and not config.pluginmanager.has_plugin("loopwarden-owned-tests"):
+    if state.mode is Mode.GUARD or any(NEEDS_LOOP_FROM_US in item.stash for item in session.items):
         # Own runner with no unittest or foreign-runner tests: no per-test hook at all.
-        config.pluginmanager.register(OwnedTests(guard), "loopwarden-owned-tests")
+        register_per_test(config, OwnedTests(guard), "loopwarden-owned-tests")
 
 
 class OwnedTests:

@@ -22,7 +22,7 @@ from loopwarden._plugin._runtime import (
     claimed_elsewhere,
     marker_loop_scope,
 )
-from loopwarden._plugin.config import STATE, Mode
+from loopwarden._plugin.config import STATE, Mode, register_per_test
 
 RUNTIME = pytest.StashKey[Runtime]()
 
@@ -58,7 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.getoption("lw_asyncio_debug", False)
     )
     runtime = config.stash[RUNTIME] = Runtime(test_scope, fixture_scope, debug=debug)
-    config.pluginmanager.register(OwnRunner(runtime), "loopwarden-own-runner")
+    register_per_test(config, OwnRunner(runtime), "loopwarden-own-runner")
 
 
 def _asyncio_scopes_set(config: pytest.Config) -> bool:
