@@ -112,10 +112,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return f"loopwarden: virtual time on for every test ({clocks.source})"
 
 
-def pytest_itemcollected(item: pytest.Item) -> None:
-    clocks = item.config.stash.get(CLOCKS, None)
-    if clocks is None:
-        return
+def _collected(clocks: Clocks, item: pytest.Item) -> None:
     found, raw = marker_arg(item, "virtual_time")
     if found:
         if not isinstance(raw, bool):
@@ -155,6 +152,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     clocks = session.config.stash.get(CLOCKS, None)
     if clocks is None:
         return
+    for item in session.items:
+        _collected(clocks, item)
     if any(item.stash.get(VIRTUAL, False) for item in session.items):
         # Only a session with a test in virtual time pays for the per-test hooks.
         register_per_test(session.config, VirtualTests(clocks), "loopwarden-virtual-tests")

@@ -249,10 +249,11 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"loopwarden {__version__}: limited ({state.reason}; guards are off)"
 
 
-def pytest_itemcollected(item: pytest.Item) -> None:
-    error = _marker_error(item)
-    if error is not None:
-        item.stash[MARKER_ERROR] = error
+def pytest_collection_finish(session: pytest.Session) -> None:
+    for item in session.items:
+        error = _marker_error(item)
+        if error is not None:
+            item.stash[MARKER_ERROR] = error
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -339,7 +339,7 @@ def _read_plan(path: Path) -> Plan:
         ) from None
 
 
-# First: the clock plugin reads the test's markers when the item is collected. (The fuzz
+# Before the clock plugin reads the test's markers, once collection is finished. (The fuzz
 # plugin's seeds do not interfere: a replay run is not fuzzed, so it gives no test a seed.)
 @pytest.hookimpl(tryfirst=True)
 def pytest_itemcollected(item: pytest.Item) -> None:

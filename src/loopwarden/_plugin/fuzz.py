@@ -147,11 +147,7 @@ def _loopwarden_fuzz_run(request: pytest.FixtureRequest) -> int:
     return int(request.param)
 
 
-@pytest.hookimpl(tryfirst=True)  # before the own runner wraps async test functions
-def pytest_itemcollected(item: pytest.Item) -> None:
-    fuzz = item.config.stash.get(FUZZ, None)
-    if fuzz is None or not isinstance(item, pytest.Function):
-        return
+def _collected(fuzz: Fuzz, item: pytest.Function) -> None:
     found, _ = marker_arg(item, "fuzz")
     if found:
         runs = _runs_for(item, fuzz.runs)
@@ -171,10 +167,14 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         item.stash[SEED] = seed_for(base_nodeid(item.nodeid), run)
 
 
+@pytest.hookimpl(tryfirst=True)  # before the own runner wraps async test functions
 def pytest_collection_finish(session: pytest.Session) -> None:
     fuzz = session.config.stash.get(FUZZ, None)
     if fuzz is None:
         return
+    for item in session.items:
+        if isinstance(item, pytest.Function):
+            _collected(fuzz, item)
     if fuzz.outcomes or any(SEED in item.stash for item in session.items):
         # Only a session that fuzzes or replays pays for the per-test hooks.
         register_per_test(session.config, FuzzRuns(fuzz), "loopwarden-fuzz-runs")

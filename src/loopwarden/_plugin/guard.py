@@ -134,17 +134,17 @@ def _needs_policy(item: pytest.Item) -> bool:
     return claimed_elsewhere(item)
 
 
-def pytest_itemcollected(item: pytest.Item) -> None:
-    if _needs_policy(item):
-        item.stash[NEEDS_LOOP_FROM_US] = True
-
-
 def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     guard, state = config.stash.get(GUARD, None), config.stash.get(STATE, None)
     if guard is None or state is None:
         return
-    if state.mode is Mode.GUARD or any(NEEDS_LOOP_FROM_US in item.stash for item in session.items):
+    needs_us = False
+    for item in session.items:
+        if _needs_policy(item):
+            item.stash[NEEDS_LOOP_FROM_US] = True
+            needs_us = True
+    if state.mode is Mode.GUARD or needs_us:
         # Own runner with no unittest or foreign-runner tests: no per-test hook at all.
         register_per_test(config, OwnedTests(guard), "loopwarden-owned-tests")
 

@@ -613,15 +613,18 @@ def _tap_warnings(guard: LeakGuard) -> None:
     warnings._showwarnmsg = _showwarnmsg  # type: ignore[attr-defined]
 
 
-def pytest_itemcollected(item: pytest.Item) -> None:
-    marker = item.get_closest_marker("allow_leaks")
-    if marker is None or _guard(item.config) is None:
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if _guard(session.config) is None:
         return
-    try:
-        item.stash[ALLOW] = _findings.parse_allow_leaks(marker.args, marker.kwargs)
-    except ValueError as exc:
-        message = f"loopwarden: {item.nodeid}: @pytest.mark.allow_leaks {exc}."
-        raise pytest.UsageError(message) from None
+    for item in session.items:
+        marker = item.get_closest_marker("allow_leaks")
+        if marker is None:
+            continue
+        try:
+            item.stash[ALLOW] = _findings.parse_allow_leaks(marker.args, marker.kwargs)
+        except ValueError as exc:
+            message = f"loopwarden: {item.nodeid}: @pytest.mark.allow_leaks {exc}."
+            raise pytest.UsageError(message) from None
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -72,10 +72,18 @@ def _runtime(config: pytest.Config) -> Runtime | None:
     return config.stash.get(RUNTIME, None)
 
 
-def pytest_itemcollected(item: pytest.Item) -> None:
-    runtime = _runtime(item.config)
-    if runtime is None or not isinstance(item, pytest.Function):
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # One pass over the selected tests, not a hook call per collected item: a hook call costs
+    # even when it does nothing, and most tests need nothing here.
+    runtime = _runtime(session.config)
+    if runtime is None:
         return
+    for item in session.items:
+        if isinstance(item, pytest.Function):
+            _collected(runtime, item)
+
+
+def _collected(runtime: Runtime, item: pytest.Function) -> None:
     cls = item.cls
     if cls is not None and issubclass(cls, unittest.TestCase):
         return  # unittest runs these itself (IsolatedAsyncioTestCase: see the guard plugin)

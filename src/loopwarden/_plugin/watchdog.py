@@ -170,19 +170,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.add_cleanup(watch.watchdog.close)
 
 
-def pytest_itemcollected(item: pytest.Item) -> None:
-    if WATCHDOG not in item.config.stash:
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if WATCHDOG not in session.config.stash:
         return
-    found, raw = marker_arg(item, "timeout")
-    if not found:
-        return
-    try:
-        item.stash[TIMEOUT] = _settings._seconds(str(raw))
-    except ValueError as exc:
-        raise pytest.UsageError(
-            f"loopwarden: {item.nodeid}: @pytest.mark.loopwarden(timeout={raw!r}) is not valid; "
-            f"{exc}."
-        ) from None
+    for item in session.items:
+        found, raw = marker_arg(item, "timeout")
+        if not found:
+            continue
+        try:
+            item.stash[TIMEOUT] = _settings._seconds(str(raw))
+        except ValueError as exc:
+            raise pytest.UsageError(
+                f"loopwarden: {item.nodeid}: @pytest.mark.loopwarden(timeout={raw!r}) is not "
+                f"valid; {exc}."
+            ) from None
 
 
 def _phase(item: pytest.Item, phase: str) -> Generator[None, None, None]:
