@@ -104,3 +104,53 @@ def test_thread_start_recording_nests() -> None:
     record_thread_starts(False)
     # Back to what it was (the plugin of this very run may hold a recording of its own).
     assert threading.Thread.start is before
+
+
+def test_threads_started_since_a_mark() -> None:
+    import threading
+
+    from loopwarden._core._threads import record_thread_starts, started_since, thread_mark
+
+    stop = threading.Event()
+    record_thread_starts(True)
+    try:
+        older = threading.Thread(target=stop.wait)
+        older.start()
+        mark = thread_mark()
+        assert isinstance(mark, int)  # counted: nothing is enumerated per check
+        assert started_since(mark) == set()
+        newer = threading.Thread(target=stop.wait)
+        newer.start()
+        assert started_since(mark) == {newer}
+    finally:
+        stop.set()
+        record_thread_starts(False)
+    older.join()
+    newer.join()
+    assert started_since(mark) == set()  # ended threads are not "started since"
+
+
+def test_threads_started_since_when_starts_are_not_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from loopwarden._core._threads import started_since, thread_mark
+
+    # Someone else's wrapper in place of ours (or no recording at all): starts are not counted.
+    original = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        original(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    stop = threading.Event()
+    mark = thread_mark()
+    assert isinstance(mark, frozenset)  # falls back to the threads alive
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert started_since(mark) == {thread}
+    finally:
+        stop.set()
+        thread.join()

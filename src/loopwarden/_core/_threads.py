@@ -14,6 +14,7 @@ timeout, an idle ``concurrent.futures`` worker) and calls everything else workin
 from __future__ import annotations
 
 import contextlib
+import itertools
 import platform
 import sys
 import threading
@@ -174,13 +175,16 @@ def where(thread: threading.Thread) -> Site | None:
 
 # -- where threads were started --------------------------------------------------------------
 
-# thread -> (site, user site) of the code that called its start(); see record_thread_starts().
-_STARTED_AT: weakref.WeakKeyDictionary[threading.Thread, tuple[Site | None, Site | None]] = (
+# thread -> (start number, site, user site) of the code that called its start(); see
+# record_thread_starts().
+_STARTED_AT: weakref.WeakKeyDictionary[threading.Thread, tuple[int, Site | None, Site | None]] = (
     weakref.WeakKeyDictionary()
 )
 _original_start: Callable[[threading.Thread], None] | None = None
 _wrapper: Callable[[threading.Thread], None] | None = None
 _users = 0
+_START_NUMBERS = itertools.count(1)  # next() is atomic: threads may start threads concurrently
+_last_start = 0
 
 
 def record_thread_starts(enabled: bool) -> None:
@@ -202,9 +206,12 @@ def record_thread_starts(enabled: bool) -> None:
         _original_start = original
 
         def start(self: threading.Thread) -> None:
+            global _last_start
+            number = next(_START_NUMBERS)
             # (A Thread subclass that is not weak-referenceable is not recorded.)
             with contextlib.suppress(TypeError):
-                _STARTED_AT[self] = creation_sites(1)
+                _STARTED_AT[self] = (number, *creation_sites(1))
+            _last_start = number
             original(self)
 
         _wrapper = start
@@ -221,4 +228,33 @@ def record_thread_starts(enabled: bool) -> None:
 
 def started_at(thread: threading.Thread) -> tuple[Site | None, Site | None]:
     """``(site, user_site)`` where ``thread`` was started, when recorded; else ``(None, None)``."""
-    return _STARTED_AT.get(thread, (None, None))
+    recorded = _STARTED_AT.get(thread)
+    return (None, None) if recorded is None else (recorded[1], recorded[2])
+
+
+ThreadMark = int | frozenset[threading.Thread]
+
+
+def thread_mark() -> ThreadMark:
+    """Mark the threads alive now, to ask :func:`started_since` which ones came after.
+
+    While starts are recorded (see :func:`record_thread_starts`) the mark is a number, and
+    nothing is enumerated until a thread has started: that is what makes a per-test check cheap.
+    Otherwise it is the set of threads alive.
+    """
+    if _wrapper is not None and threading.Thread.start is _wrapper:
+        return _last_start
+    return frozenset(threading.enumerate())
+
+
+def started_since(mark: ThreadMark) -> set[threading.Thread]:
+    """The threads alive now that started after :func:`thread_mark` returned ``mark``."""
+    if isinstance(mark, int):
+        if _last_start == mark:
+            return set()
+        return {
+            thread
+            for thread, recorded in list(_STARTED_AT.items())
+            if recorded[0] > mark and thread.is_alive()
+        }
+    return {thread for thread in threading.enumerate() if thread not in mark}

@@ -19,6 +19,7 @@ import pytest
 from loopwarden._core._registry import CapturedContext, TaskOrigin
 from loopwarden._core._sites import _LIBRARY_DIRS, Site, _is_library, _is_machinery
 from loopwarden._core._snapshot import Leftovers
+from loopwarden._plugin._stash import peek
 
 # Per test id: the findings made while its phases ran (hangs, blocking calls) and those of its
 # leak check, until its teardown report carries them (see publish).
@@ -38,7 +39,8 @@ def publish(config: pytest.Config, nodeid: str, findings: list[Finding], *, leak
 
 def take_published(config: pytest.Config, nodeid: str) -> list[Finding]:
     """The findings published for ``nodeid``, forgotten here."""
-    table = config.stash.get(_PUBLISHED, None)
+    stash = config.stash
+    table = peek(stash, _PUBLISHED, None)
     entry = table.pop(nodeid, None) if table else None
     return [*entry[0], *entry[1]] if entry is not None else []
 

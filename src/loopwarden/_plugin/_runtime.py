@@ -28,6 +28,7 @@ from loopwarden._core._driver import Driver
 from loopwarden._core._lifecycle import close_loop
 from loopwarden._core._loop import WardenLoop, new_loop
 from loopwarden._plugin import _compat
+from loopwarden._plugin._stash import peek
 
 SCOPES = ("function", "class", "module", "package", "session")
 _RANK = {scope: rank for rank, scope in enumerate(SCOPES)}
@@ -233,7 +234,7 @@ class Runtime:
 
     def item_state(self, item: pytest.Item) -> ItemState:
         """Which loop ``item`` runs in; decided once, at its first async step."""
-        state = item.stash.get(ITEM_STATE, None)
+        state = peek(item.stash, ITEM_STATE, None)
         if state is None:
             state = ItemState(self._choose_loop(item))
             item.stash[ITEM_STATE] = state
@@ -375,7 +376,7 @@ class Runtime:
 
     def finish_item(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         """After a test's teardown: end its driver, close loops whose scope ended."""
-        state = item.stash.get(ITEM_STATE, None)
+        state = peek(item.stash, ITEM_STATE, None)
         if state is not None:
             if state.driver is not None:
                 state.driver.stop()

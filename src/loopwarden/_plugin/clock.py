@@ -154,7 +154,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     for item in session.items:
         _collected(clocks, item)
-    if any(item.stash.get(VIRTUAL, False) for item in session.items):
+    if any(VIRTUAL in item.stash for item in session.items):
         # Only a session with a test in virtual time pays for the per-test hooks.
         register_per_test(session.config, VirtualTests(clocks), "loopwarden-virtual-tests")
 

@@ -21,6 +21,7 @@ import pytest
 
 from loopwarden._core import _sites
 from loopwarden._plugin import _settings
+from loopwarden._plugin._stash import peek
 from loopwarden._version import __version__
 
 GUARD_MIN_PYTEST_ASYNCIO = (1, 4)
@@ -64,13 +65,14 @@ def marker_arg(item: pytest.Item, key: str) -> tuple[bool, object]:
     its module's ``pytestmark`` sets. The markers are read once per test (each plugin asks);
     call :func:`forget_marker_args` after adding a marker to a collected test.
     """
-    args = item.stash.get(_MARKER_ARGS, None)
+    stash = item.stash
+    args = peek(stash, _MARKER_ARGS, None)
     if args is None:
         args = {}
         for mark in item.iter_markers("loopwarden"):
             for name, value in mark.kwargs.items():
                 args.setdefault(name, value)
-        item.stash[_MARKER_ARGS] = args
+        stash[_MARKER_ARGS] = args
     if key in args:
         return True, args[key]
     return False, None
@@ -258,6 +260,5 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    error = item.stash.get(MARKER_ERROR, None)
-    if error is not None:
-        pytest.fail(error, pytrace=False)
+    if MARKER_ERROR in item.stash:  # (not Stash.get: a miss raises and catches KeyError)
+        pytest.fail(item.stash[MARKER_ERROR], pytrace=False)

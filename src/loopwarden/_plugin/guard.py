@@ -48,6 +48,8 @@ class Guard:
         loop = self._newest() if self._newest is not None else None
         if loop is not None and not loop.is_closed():
             return loop
+        if not self.loops:  # walking even an empty weak set is not free, and this runs per phase
+            return None
         return next((loop for loop in list(self.loops) if not loop.is_closed()), None)
 
     def make_loop(self) -> WardenLoop:

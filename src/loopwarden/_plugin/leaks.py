@@ -41,11 +41,12 @@ from loopwarden._core._snapshot import (
     adopt,
     leftovers,
 )
-from loopwarden._core._threads import record_thread_starts
+from loopwarden._core._threads import ThreadMark, record_thread_starts, started_since, thread_mark
 from loopwarden._plugin import _findings, _settings
 from loopwarden._plugin._findings import AllowList, Finding, Sites
 from loopwarden._plugin._loops import live_loops
 from loopwarden._plugin._runtime import ITEM_STATE, FixtureOwner
+from loopwarden._plugin._stash import peek
 from loopwarden._plugin.config import STATE, Mode
 
 # How long loopwarden waits for leftover tasks to accept cancellation, and for threads a test
@@ -67,7 +68,7 @@ class LeakWarning(pytest.PytestWarning):
 class TestWatch:
     """What was alive when a test started: threads and each live loop's transports."""
 
-    threads: frozenset[threading.Thread]
+    threads: ThreadMark
     transports: dict[int, frozenset[Any]]
 
 
@@ -130,7 +131,7 @@ class LeakGuard:
 
     def watch(self) -> TestWatch:
         return TestWatch(
-            frozenset(threading.enumerate()),
+            thread_mark(),
             {id(loop): _transports(loop) for loop in self.live_loops()},
         )
 
@@ -484,10 +485,10 @@ def _take_late(loop: WardenLoop, finished: set[Hashable]) -> list[Any]:
     return late
 
 
-def _new_threads(
-    before: frozenset[threading.Thread], ignore: set[threading.Thread]
-) -> list[ThreadLeft]:
-    started = set(threading.enumerate()).difference(before, ignore)
+def _new_threads(before: ThreadMark, ignore: set[threading.Thread]) -> list[ThreadLeft]:
+    started = started_since(before)
+    if started and ignore:
+        started -= ignore
     if not started:
         return []
     new = [t for t in started if t.is_alive() and not _is_pool_thread(t)]
@@ -511,7 +512,6 @@ GUARD = pytest.StashKey[LeakGuard]()
 _NOT_SET = object()
 WATCH = pytest.StashKey[TestWatch]()
 ALLOW = pytest.StashKey[AllowList]()
-_FIXTURE_WATCH = pytest.StashKey[dict[str, frozenset[threading.Thread]]]()
 
 
 def _guard(config: pytest.Config) -> LeakGuard | None:
@@ -647,11 +647,11 @@ def pytest_fixture_setup(
     if guard is None or fixturedef.scope == "function":
         return (yield)
     # Threads a wider fixture starts belong to it, not to the test that happened to set it up.
-    before = frozenset(threading.enumerate())
+    before = thread_mark()
     try:
         value = yield
     finally:
-        guard.fixture_threads.update(t for t in threading.enumerate() if t not in before)
+        guard.fixture_threads.update(started_since(before))
     owner = FixtureOwner.of(fixturedef, request)
     guard.wide_values[owner] = value
     return value
@@ -700,7 +700,7 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> str:
     """Check what the test left, record the findings; the failure text ("" when clean)."""
     watch = item.stash.get(WATCH, None)
     # The runner's per-test driver ends first: what its last loop run frees is this test's.
-    item_state = item.stash.get(ITEM_STATE, None)
+    item_state = peek(item.stash, ITEM_STATE, None)
     if item_state is not None and item_state.driver is not None:
         item_state.driver.stop()
     loops = guard.live_loops()
@@ -714,7 +714,7 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> str:
     fixture_findings = [f for _, found in fixture_reports for f in found]
     guard.current = None
     guard.test_code = None
-    allow = item.stash.get(ALLOW, None)
+    allow = peek(item.stash, ALLOW, None)
     for finding in findings:
         if allow is not None and allow.allows(finding):
             finding.status = "allowed"

@@ -29,6 +29,7 @@ from loopwarden._core._watchdog import Armed, HangReport, Watchdog, idle_driver
 from loopwarden._plugin import _settings, guard, runner
 from loopwarden._plugin._findings import Finding, publish
 from loopwarden._plugin._runtime import ITEM_STATE
+from loopwarden._plugin._stash import peek
 from loopwarden._plugin.clock import VIRTUAL
 from loopwarden._plugin.config import STATE, Mode, marker_arg
 from loopwarden._plugin.leaks import GUARD
@@ -57,7 +58,7 @@ class Watch:
 
     def loop_for(self, item: pytest.Item) -> WardenLoop | None:
         """The loop this test's phases run on, when there is one already."""
-        state = item.stash.get(ITEM_STATE, None)
+        state = peek(item.stash, ITEM_STATE, None)
         if state is not None:
             return state.loop_state.loop
         stash = self.config.stash
@@ -69,9 +70,9 @@ class Watch:
 
     def arm(self, item: pytest.Item, phase: str) -> bool:
         stash = item.stash
-        timeout = stash.get(TIMEOUT, self.timeout)
+        timeout = peek(stash, TIMEOUT, self.timeout)
         # In virtual time the watchdog is armed even with no deadline: an idle loop is reported.
-        if not timeout and not self.blocking and not stash.get(VIRTUAL, False):
+        if not timeout and not self.blocking and VIRTUAL not in stash:
             return False
         loop = self.loop_for(item)
         self.item = item
