@@ -364,6 +364,38 @@ def test_allow_leaks_marker_lets_named_things_through(pytester, run):
     )
 
 
+def test_findings_of_xdist_workers_reach_the_controllers_summary(pytester, run):
+    # Reports are read only where needed: in a worker once it has findings, and always in the
+    # xdist controller, which receives them on the reports.
+    pytester.makepyfile(
+        test_workers="""
+        import asyncio, pytest
+
+        async def poll():
+            await asyncio.sleep(3600)  # sleep-ok: parked forever, cancelled by the guard
+
+        async def test_clean():
+            await asyncio.sleep(0)
+
+        @pytest.mark.allow_leaks(tasks="poll", reason="the poller is stopped by the app")
+        async def test_allowed():
+            asyncio.create_task(poll())
+
+        async def test_leaks():
+            asyncio.create_task(poll())
+        """
+    )
+    result = run("-n", "2")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= loopwarden =*",
+            "1 finding failing in 1 test",
+            "1 finding allowed by @pytest.mark.allow_leaks in 1 test",
+        ]
+    )
+
+
 @pytest.mark.parametrize(
     ("marker", "message"),
     [

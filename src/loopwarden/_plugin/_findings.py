@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,12 @@ from loopwarden._plugin._stash import peek
 # Per test id: the findings made while its phases ran (hangs, blocking calls) and those of its
 # leak check, until its teardown report carries them (see publish).
 _PUBLISHED = pytest.StashKey[dict[str, tuple[list["Finding"], list["Finding"]]]]()
+_ON_FIRST_PUBLISH = pytest.StashKey[Callable[[], None]]()
+
+
+def on_first_publish(config: pytest.Config, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once, when the session's first findings are published."""
+    config.stash[_ON_FIRST_PUBLISH] = callback
 
 
 def publish(config: pytest.Config, nodeid: str, findings: list[Finding], *, leaks: bool) -> None:
@@ -32,7 +38,12 @@ def publish(config: pytest.Config, nodeid: str, findings: list[Finding], *, leak
     Called only when there are findings, so a clean test costs nothing here. The phases' findings
     come first in the report, then the leak check's.
     """
-    table = config.stash.setdefault(_PUBLISHED, {})
+    stash = config.stash
+    if _ON_FIRST_PUBLISH in stash:
+        callback = stash[_ON_FIRST_PUBLISH]
+        del stash[_ON_FIRST_PUBLISH]
+        callback()
+    table = stash.setdefault(_PUBLISHED, {})
     phases, leak_check = table.setdefault(nodeid, ([], []))
     (leak_check if leaks else phases).extend(findings)
 

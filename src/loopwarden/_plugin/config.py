@@ -251,14 +251,24 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"loopwarden {__version__}: limited ({state.reason}; guards are off)"
 
 
+# Last: the other plugins' passes note the marker errors they find (fuzz=, virtual_time=…).
+@pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
+    failing = False
     for item in session.items:
         error = _marker_error(item)
         if error is not None:
             item.stash[MARKER_ERROR] = error
+        failing = failing or MARKER_ERROR in item.stash
+    if failing:
+        register_per_test(session.config, MarkerErrors(), "loopwarden-marker-errors")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if MARKER_ERROR in item.stash:  # (not Stash.get: a miss raises and catches KeyError)
-        pytest.fail(item.stash[MARKER_ERROR], pytrace=False)
+class MarkerErrors:
+    """The per-test hook, in sessions where a test's loopwarden marker is wrong: fail it."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        error = peek(item.stash, MARKER_ERROR, None)
+        if error is not None:
+            pytest.fail(error, pytrace=False)

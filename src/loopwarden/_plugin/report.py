@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 
 from loopwarden._plugin import _settings
-from loopwarden._plugin._findings import Finding, take_published
-from loopwarden._plugin.config import STATE
+from loopwarden._plugin._findings import Finding, on_first_publish, take_published
+from loopwarden._plugin.config import STATE, register_per_test
 from loopwarden._version import __version__
 
 BASELINE_VERSION = 1
@@ -92,7 +92,9 @@ FINDINGS_ATTR = "loopwarden"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(Reporter(config), "loopwarden-reporter")
+    reporter = Reporter(config)
+    config.pluginmanager.register(reporter, "loopwarden-reporter")
+    on_first_publish(config, reporter.follow_reports)
 
 
 class Reporter:
@@ -101,6 +103,51 @@ class Reporter:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.collected = Collected()
+
+    def follow_reports(self) -> None:
+        """Read every test report from now on (a hook call per phase of every test).
+
+        Only sessions that need it pay for it: one that writes ``--lw-report`` (every test's
+        outcome), an xdist controller (the workers' findings arrive on their reports), and any
+        session once a test has findings to attach to its report.
+        """
+        register_per_test(self.config, Reports(self.config, self.collected), "loopwarden-reports")
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        config = self.config
+        controller = not hasattr(config, "workerinput") and config.pluginmanager.has_plugin(
+            "dsession"
+        )
+        if controller or _settings.read(config, "report").value:
+            self.follow_reports()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
+        from loopwarden._plugin.leaks import GUARD
+
+        guard = self.config.stash.get(GUARD, None)
+        if guard is not None:
+            self.collected.late.extend(f.to_json() for f in guard.late)
+        try:
+            return (yield)
+        finally:
+            if not hasattr(self.config, "workerinput"):
+                _write_outputs(self.config, self.collected)
+                failing_late = guard is not None and guard.action == "error"
+                if failing_late and self.collected.late and session.exitstatus == 0:
+                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not hasattr(self.config, "workerinput"):
+            _summary(terminalreporter, self.config, self.collected)
+
+
+class Reports:
+    """The per-test hook: each test's outcome and findings, from its reports."""
+
+    def __init__(self, config: pytest.Config, collected: Collected) -> None:
+        self.config = config
+        self.collected = collected
 
     # First: the teardown report takes the test's findings before anyone reads it (the doctor)
     # or sends it to the controller (an xdist worker).
@@ -126,26 +173,6 @@ class Reporter:
             if report.outcome == "failed" and entry["outcome"] == "passed":
                 entry["outcome"] = "error"
             entry["findings"].extend(getattr(report, FINDINGS_ATTR, None) or ())
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
-        from loopwarden._plugin.leaks import GUARD
-
-        guard = self.config.stash.get(GUARD, None)
-        if guard is not None:
-            self.collected.late.extend(f.to_json() for f in guard.late)
-        try:
-            return (yield)
-        finally:
-            if not hasattr(self.config, "workerinput"):
-                _write_outputs(self.config, self.collected)
-                failing_late = guard is not None and guard.action == "error"
-                if failing_late and self.collected.late and session.exitstatus == 0:
-                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not hasattr(self.config, "workerinput"):
-            _summary(terminalreporter, self.config, self.collected)
 
 
 def _write_outputs(config: pytest.Config, collected: Collected) -> None:
