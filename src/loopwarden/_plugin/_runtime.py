@@ -28,7 +28,7 @@ from loopwarden._core._driver import Driver
 from loopwarden._core._lifecycle import close_loop
 from loopwarden._core._loop import WardenLoop, new_loop
 from loopwarden._plugin import _compat
-from loopwarden._plugin._stash import peek
+from loopwarden._plugin._stash import marker_names, peek
 
 SCOPES = ("function", "class", "module", "package", "session")
 _RANK = {scope: rank for rank, scope in enumerate(SCOPES)}
@@ -103,11 +103,12 @@ def async_kind(func: object) -> str | None:
 
 def claimed_elsewhere(item: pytest.Item) -> bool:
     """True for tests another async plugin runs: anyio (marker or backend fixture), trio."""
-    return (
-        item.get_closest_marker("anyio") is not None
-        or item.get_closest_marker("trio") is not None
-        or "anyio_backend" in getattr(item, "fixturenames", ())
+    return not _OTHER_RUNNERS.isdisjoint(marker_names(item)) or "anyio_backend" in getattr(
+        item, "fixturenames", ()
     )
+
+
+_OTHER_RUNNERS = frozenset({"anyio", "trio"})
 
 
 @dataclass

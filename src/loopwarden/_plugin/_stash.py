@@ -18,3 +18,25 @@ def peek(stash: pytest.Stash, key: pytest.StashKey[_T], default: _D) -> _T | _D:
     state of an async test, an allow-list).
     """
     return stash[key] if key in stash else default  # noqa: SIM401 (the point of it)
+
+
+_MARKER_NAMES = pytest.StashKey[frozenset[str]]()
+
+
+def marker_names(item: pytest.Item) -> frozenset[str]:
+    """The names of every marker that applies to ``item`` (its own and its parents'), read once.
+
+    Each ``get_closest_marker`` walks the test's node chain; the plugins ask several names of
+    every test.
+    """
+    stash = item.stash
+    names = peek(stash, _MARKER_NAMES, None)
+    if names is None:
+        names = stash[_MARKER_NAMES] = frozenset(mark.name for mark in item.iter_markers())
+    return names
+
+
+def forget_marker_names(item: pytest.Item) -> None:
+    """Read the test's marker names again at the next :func:`marker_names` (after add_marker)."""
+    if _MARKER_NAMES in item.stash:
+        del item.stash[_MARKER_NAMES]

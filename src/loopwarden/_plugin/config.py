@@ -21,7 +21,7 @@ import pytest
 
 from loopwarden._core import _sites
 from loopwarden._plugin import _settings
-from loopwarden._plugin._stash import peek
+from loopwarden._plugin._stash import forget_marker_names, peek
 from loopwarden._version import __version__
 
 GUARD_MIN_PYTEST_ASYNCIO = (1, 4)
@@ -79,9 +79,10 @@ def marker_arg(item: pytest.Item, key: str) -> tuple[bool, object]:
 
 
 def forget_marker_args(item: pytest.Item) -> None:
-    """Read the test's loopwarden markers again at the next :func:`marker_arg`."""
+    """Read the test's markers again at the next :func:`marker_arg` (and ``marker_names``)."""
     if _MARKER_ARGS in item.stash:
         del item.stash[_MARKER_ARGS]
+    forget_marker_names(item)
 
 
 def register_per_test(config: pytest.Config, plugin: object, name: str) -> None:

@@ -22,6 +22,7 @@ from loopwarden._plugin._runtime import (
     claimed_elsewhere,
     marker_loop_scope,
 )
+from loopwarden._plugin._stash import marker_names
 from loopwarden._plugin.config import STATE, Mode, register_per_test
 
 RUNTIME = pytest.StashKey[Runtime]()
@@ -125,10 +126,10 @@ def _collected(runtime: Runtime, item: pytest.Function) -> None:
 
 
 def _marked(item: pytest.Item) -> bool:
-    return (
-        item.get_closest_marker("asyncio") is not None
-        or item.get_closest_marker("loopwarden") is not None
-    )
+    return not _RUN_MARKERS.isdisjoint(marker_names(item))
+
+
+_RUN_MARKERS = frozenset({"asyncio", "loopwarden"})
 
 
 def _marked_directly(item: pytest.Function) -> bool:
