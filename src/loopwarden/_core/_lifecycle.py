@@ -12,20 +12,26 @@ import asyncio
 import asyncio.runners
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from loopwarden._core._loop import WardenLoop
+from loopwarden._core._records import Record
 from loopwarden._core._snapshot import Leftovers, TaskLeft
 from loopwarden._core._tasks import await_chain, coro_name
 
 
-@dataclass
-class CloseReport:
+class CloseReport(Record):
     """What :func:`close_loop` had to clean up: tasks it cancelled and tasks that resisted."""
 
-    cancelled: list[TaskLeft] = field(default_factory=list)
-    resisted: list[TaskLeft] = field(default_factory=list)
+    cancelled: list[TaskLeft]
+    resisted: list[TaskLeft]
+    _fields = ("cancelled", "resisted")
+
+    def __init__(
+        self, cancelled: list[TaskLeft] | None = None, resisted: list[TaskLeft] | None = None
+    ) -> None:
+        self.cancelled = [] if cancelled is None else cancelled
+        self.resisted = [] if resisted is None else resisted
 
 
 def _describe(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> TaskLeft:

@@ -34,16 +34,15 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from loopwarden._core._records import Record
 from loopwarden._core._threads import inspect, where
 
 _monotonic = time.monotonic
 
 
-@dataclass
-class QuietPolicy:
+class QuietPolicy(Record):
     """The real-time allowances of the quiet check (seconds).
 
     Attributes:
@@ -56,10 +55,23 @@ class QuietPolicy:
             ``on_idle`` callback is called.
     """
 
-    cushion: float = 0.002
-    in_flight: float = 1.0
-    poll: float = 0.005
-    idle_grace: float = 0.05
+    cushion: float
+    in_flight: float
+    poll: float
+    idle_grace: float
+    _fields = ("cushion", "in_flight", "poll", "idle_grace")
+
+    def __init__(
+        self,
+        cushion: float = 0.002,
+        in_flight: float = 1.0,
+        poll: float = 0.005,
+        idle_grace: float = 0.05,
+    ) -> None:
+        self.cushion = cushion
+        self.in_flight = in_flight
+        self.poll = poll
+        self.idle_grace = idle_grace
 
 
 class Quiet:

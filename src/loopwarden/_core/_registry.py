@@ -13,14 +13,13 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import Hashable
-from dataclasses import dataclass, field
 from typing import Any
 
+from loopwarden._core._records import Record
 from loopwarden._core._sites import Site, creation_sites, creation_stack
 
 
-@dataclass(frozen=True, slots=True)
-class TaskOrigin:
+class TaskOrigin(Record):
     """How a task, timer or resource came to be.
 
     Attributes:
@@ -33,8 +32,22 @@ class TaskOrigin:
 
     site: Site | None
     owner: Hashable | None
-    user_site: Site | None = None
-    stack: tuple[Site, ...] = ()
+    user_site: Site | None
+    stack: tuple[Site, ...]
+    __slots__ = ("owner", "site", "stack", "user_site")
+    _fields = ("site", "owner", "user_site", "stack")
+
+    def __init__(
+        self,
+        site: Site | None,
+        owner: Hashable | None,
+        user_site: Site | None = None,
+        stack: tuple[Site, ...] = (),
+    ) -> None:
+        self.site = site
+        self.owner = owner
+        self.user_site = user_site
+        self.stack = stack
 
     def describe(self) -> str:
         """``path:line in func`` plus ``(from path:line in func)`` when created inside a library."""
@@ -45,8 +58,7 @@ class TaskOrigin:
         return f"{self.site} (from {self.user_site})"
 
 
-@dataclass(frozen=True, slots=True)
-class CapturedContext:
+class CapturedContext(Record):
     """A context passed to the loop's exception handler, with the owner it is attributed to.
 
     ``owner`` is the owner that created the task or future named in the context when there is one
@@ -56,7 +68,16 @@ class CapturedContext:
 
     context: dict[str, Any]
     owner: Hashable | None
-    origin: TaskOrigin | None = None
+    origin: TaskOrigin | None
+    __slots__ = ("context", "origin", "owner")
+    _fields = ("context", "owner", "origin")
+
+    def __init__(
+        self, context: dict[str, Any], owner: Hashable | None, origin: TaskOrigin | None = None
+    ) -> None:
+        self.context = context
+        self.owner = owner
+        self.origin = origin
 
     @property
     def message(self) -> str:
@@ -77,8 +98,7 @@ def set_capture_stacks(enabled: bool) -> None:
     _CAPTURE_STACKS[0] = enabled
 
 
-@dataclass(slots=True)
-class Registry:
+class Registry(Record):
     """Creation records for tasks and timers on one loop, and the exception contexts it saw.
 
     Attributes:
@@ -87,21 +107,35 @@ class Registry:
         capture_stacks: also record the full creation stack of each task (costly; off by default).
     """
 
-    owner: Hashable | None = None
-    capture_stacks: bool = field(default_factory=lambda: _CAPTURE_STACKS[0])
-    _tasks: weakref.WeakKeyDictionary[asyncio.Future[Any], TaskOrigin] = field(
-        default_factory=weakref.WeakKeyDictionary
-    )
-    _timers: weakref.WeakKeyDictionary[asyncio.TimerHandle, TaskOrigin] = field(
-        default_factory=weakref.WeakKeyDictionary
-    )
-    _objects: weakref.WeakKeyDictionary[object, TaskOrigin] = field(
-        default_factory=weakref.WeakKeyDictionary
-    )
-    contexts: list[CapturedContext] = field(default_factory=list)
+    owner: Hashable | None
+    capture_stacks: bool
+    _tasks: weakref.WeakKeyDictionary[asyncio.Future[Any], TaskOrigin]
+    _timers: weakref.WeakKeyDictionary[asyncio.TimerHandle, TaskOrigin]
+    _objects: weakref.WeakKeyDictionary[object, TaskOrigin]
+    contexts: list[CapturedContext]
     #: Owners that created something here (a task, timer, server, connection, executor job…)
     #: since they were last checked: an owner not in it has nothing on this loop to look for.
-    touched: set[Hashable] = field(default_factory=set)
+    touched: set[Hashable]
+    __slots__ = ("_objects", "_tasks", "_timers", "capture_stacks", "contexts", "owner", "touched")
+    _fields = ("owner", "capture_stacks", "_tasks", "_timers", "_objects", "contexts", "touched")
+
+    def __init__(
+        self,
+        owner: Hashable | None = None,
+        capture_stacks: bool | None = None,
+        _tasks: weakref.WeakKeyDictionary[asyncio.Future[Any], TaskOrigin] | None = None,
+        _timers: weakref.WeakKeyDictionary[asyncio.TimerHandle, TaskOrigin] | None = None,
+        _objects: weakref.WeakKeyDictionary[object, TaskOrigin] | None = None,
+        contexts: list[CapturedContext] | None = None,
+        touched: set[Hashable] | None = None,
+    ) -> None:
+        self.owner = owner
+        self.capture_stacks = _CAPTURE_STACKS[0] if capture_stacks is None else capture_stacks
+        self._tasks = weakref.WeakKeyDictionary() if _tasks is None else _tasks
+        self._timers = weakref.WeakKeyDictionary() if _timers is None else _timers
+        self._objects = weakref.WeakKeyDictionary() if _objects is None else _objects
+        self.contexts = [] if contexts is None else contexts
+        self.touched = set() if touched is None else touched
 
     def record_object(self, obj: object, origin: TaskOrigin) -> None:
         """Remember where a library object was made (an aiohttp session), for late reports."""

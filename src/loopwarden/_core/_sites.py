@@ -12,8 +12,9 @@ import os
 import sys
 import sysconfig
 import traceback
-from dataclasses import dataclass
 from types import FrameType
+
+from loopwarden._core._records import Record
 
 # Frames from these directories are machinery, not the user's code: asyncio itself, the
 # standard library modules it calls through (contextlib, functools), and loopwarden.
@@ -27,13 +28,19 @@ _SKIP_FILES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Site:
+class Site(Record):
     """A place in source code: ``path:line in function``."""
 
     filename: str
     lineno: int
     function: str
+    __slots__ = ("filename", "function", "lineno")
+    _fields = ("filename", "lineno", "function")
+
+    def __init__(self, filename: str, lineno: int, function: str) -> None:
+        self.filename = filename
+        self.lineno = lineno
+        self.function = function
 
     def __str__(self) -> str:
         return f"{self.filename}:{self.lineno} in {self.function}"

@@ -15,21 +15,19 @@ The leak guard builds its policy (what counts, allow-lists, cleanup) on these.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import threading
 from collections.abc import Hashable
-from dataclasses import dataclass, field
 from typing import Any
 
 from loopwarden._core._loop import WardenLoop
+from loopwarden._core._records import Record
 from loopwarden._core._registry import TaskOrigin
 from loopwarden._core._sites import Site
 from loopwarden._core._tasks import await_chain, coro_name
 from loopwarden._core._threads import started_at
 
 
-@dataclass(frozen=True, slots=True)
-class TaskLeft:
+class TaskLeft(Record):
     """A task still pending: its name, coroutine, creation record and where it is parked."""
 
     task: asyncio.Task[Any]
@@ -37,37 +35,78 @@ class TaskLeft:
     coro: str
     origin: TaskOrigin | None
     parked_at: tuple[Site, ...]
+    __slots__ = ("coro", "name", "origin", "parked_at", "task")
+    _fields = ("task", "name", "coro", "origin", "parked_at")
+
+    def __init__(
+        self,
+        task: asyncio.Task[Any],
+        name: str,
+        coro: str,
+        origin: TaskOrigin | None,
+        parked_at: tuple[Site, ...],
+    ) -> None:
+        self.task = task
+        self.name = name
+        self.coro = coro
+        self.origin = origin
+        self.parked_at = parked_at
 
 
-@dataclass(frozen=True, slots=True)
-class TimerLeft:
+class TimerLeft(Record):
     """A ``call_later``/``call_at`` handle neither run nor cancelled."""
 
     handle: asyncio.TimerHandle
     callback: str
     when: float
     origin: TaskOrigin | None
+    __slots__ = ("callback", "handle", "origin", "when")
+    _fields = ("handle", "callback", "when", "origin")
+
+    def __init__(
+        self, handle: asyncio.TimerHandle, callback: str, when: float, origin: TaskOrigin | None
+    ) -> None:
+        self.handle = handle
+        self.callback = callback
+        self.when = when
+        self.origin = origin
 
 
-@dataclass(frozen=True, slots=True)
-class ResourceLeft:
+class ResourceLeft(Record):
     """An open server, connection or subprocess transport, or unfinished executor work."""
 
     kind: str
     obj: object
     description: str
     origin: TaskOrigin | None
+    __slots__ = ("description", "kind", "obj", "origin")
+    _fields = ("kind", "obj", "description", "origin")
+
+    def __init__(self, kind: str, obj: object, description: str, origin: TaskOrigin | None) -> None:
+        self.kind = kind
+        self.obj = obj
+        self.description = description
+        self.origin = origin
 
 
-@dataclass(frozen=True, slots=True)
-class ThreadLeft:
+class ThreadLeft(Record):
     """A thread started after the snapshot and still alive."""
 
     thread: threading.Thread
     name: str
     target: str
     #: Where it was started (see :func:`loopwarden._core._threads.record_thread_starts`).
-    origin: TaskOrigin | None = None
+    origin: TaskOrigin | None
+    __slots__ = ("name", "origin", "target", "thread")
+    _fields = ("thread", "name", "target", "origin")
+
+    def __init__(
+        self, thread: threading.Thread, name: str, target: str, origin: TaskOrigin | None = None
+    ) -> None:
+        self.thread = thread
+        self.name = name
+        self.target = target
+        self.origin = origin
 
     @classmethod
     def of(cls, thread: threading.Thread) -> ThreadLeft:
@@ -81,14 +120,27 @@ class ThreadLeft:
         )
 
 
-@dataclass(slots=True)
-class Leftovers:
+class Leftovers(Record):
     """Everything an owner left alive on a loop (plus ownerless new threads/transports)."""
 
-    tasks: list[TaskLeft] = field(default_factory=list)
-    timers: list[TimerLeft] = field(default_factory=list)
-    resources: list[ResourceLeft] = field(default_factory=list)
-    threads: list[ThreadLeft] = field(default_factory=list)
+    tasks: list[TaskLeft]
+    timers: list[TimerLeft]
+    resources: list[ResourceLeft]
+    threads: list[ThreadLeft]
+    __slots__ = ("resources", "tasks", "threads", "timers")
+    _fields = ("tasks", "timers", "resources", "threads")
+
+    def __init__(
+        self,
+        tasks: list[TaskLeft] | None = None,
+        timers: list[TimerLeft] | None = None,
+        resources: list[ResourceLeft] | None = None,
+        threads: list[ThreadLeft] | None = None,
+    ) -> None:
+        self.tasks = [] if tasks is None else tasks
+        self.timers = [] if timers is None else timers
+        self.resources = [] if resources is None else resources
+        self.threads = [] if threads is None else threads
 
     def __bool__(self) -> bool:
         return bool(self.tasks or self.timers or self.resources or self.threads)
@@ -110,12 +162,19 @@ def _executor_threads(loop: asyncio.AbstractEventLoop) -> set[threading.Thread]:
     return set(threads)
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
+class Snapshot(Record):
     """Ownerless state at one moment: live threads and the loop's socket transports."""
 
     threads: frozenset[threading.Thread]
     transports: frozenset[asyncio.BaseTransport]
+    __slots__ = ("threads", "transports")
+    _fields = ("threads", "transports")
+
+    def __init__(
+        self, threads: frozenset[threading.Thread], transports: frozenset[asyncio.BaseTransport]
+    ) -> None:
+        self.threads = threads
+        self.transports = transports
 
     def new_since(self, loop: asyncio.AbstractEventLoop) -> Leftovers:
         """Threads and transports alive now that were not in this snapshot.
@@ -214,7 +273,7 @@ def adopt(loop: WardenLoop, obj: object, owner: Hashable) -> None:
         except TypeError:  # not weak-referenceable: recorded nowhere
             return
         if origin is not None:
-            table[obj] = dataclasses.replace(origin, owner=owner)
+            table[obj] = origin.replace(owner=owner)
             registry.touched.add(owner)
             return
     if isinstance(obj, asyncio.BaseTransport):

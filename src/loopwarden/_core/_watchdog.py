@@ -42,11 +42,11 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field, replace
 from types import FrameType
 from typing import Any, Literal, TypeAlias
 
 from loopwarden._core._loop import WardenLoop
+from loopwarden._core._records import Record
 from loopwarden._core._registry import TaskOrigin
 from loopwarden._core._sites import _ASYNCIO_DIR, Site, _is_library, _is_machinery
 from loopwarden._core._tasks import _frame_and_next, await_chain, blocked_on, coro_name
@@ -78,8 +78,7 @@ class Stage(enum.IntEnum):
     LAST_RESORT = 4
 
 
-@dataclass(frozen=True, slots=True)
-class HungTask:
+class HungTask(Record):
     """A task pending when a phase timed out.
 
     Attributes:
@@ -100,8 +99,30 @@ class HungTask:
     origin: TaskOrigin | None
     chain: tuple[Site, ...]
     waiting_on: str
-    is_test: bool = False
-    running: bool = False
+    is_test: bool
+    running: bool
+    __slots__ = ("chain", "coro", "is_test", "name", "origin", "running", "task", "waiting_on")
+    _fields = ("task", "name", "coro", "origin", "chain", "waiting_on", "is_test", "running")
+
+    def __init__(
+        self,
+        task: asyncio.Future[Any],
+        name: str,
+        coro: str,
+        origin: TaskOrigin | None,
+        chain: tuple[Site, ...],
+        waiting_on: str,
+        is_test: bool = False,
+        running: bool = False,
+    ) -> None:
+        self.task = task
+        self.name = name
+        self.coro = coro
+        self.origin = origin
+        self.chain = chain
+        self.waiting_on = waiting_on
+        self.is_test = is_test
+        self.running = running
 
     def headline(self, root: str | None = None) -> str:
         """``Task 'name' (coro)`` plus ``— the test`` or where it was created."""
@@ -126,8 +147,7 @@ class HungTask:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class HangReport:
+class HangReport(Record):
     """What a phase was doing when it outlived its timeout.
 
     Attributes:
@@ -156,13 +176,73 @@ class HangReport:
     grace: float
     stage: Stage
     loop_state: LoopState
-    tasks: tuple[HungTask, ...] = ()
-    stack: tuple[Site, ...] = ()
-    thread: str = ""
-    running: HungTask | None = None
-    not_interrupted: str = ""
-    late_stack: tuple[Site, ...] = ()
-    idle: bool = False
+    tasks: tuple[HungTask, ...]
+    stack: tuple[Site, ...]
+    thread: str
+    running: HungTask | None
+    not_interrupted: str
+    late_stack: tuple[Site, ...]
+    idle: bool
+    __slots__ = (
+        "grace",
+        "idle",
+        "late_stack",
+        "loop_state",
+        "not_interrupted",
+        "owner",
+        "phase",
+        "running",
+        "stack",
+        "stage",
+        "tasks",
+        "thread",
+        "timeout",
+    )
+    _fields = (
+        "phase",
+        "owner",
+        "timeout",
+        "grace",
+        "stage",
+        "loop_state",
+        "tasks",
+        "stack",
+        "thread",
+        "running",
+        "not_interrupted",
+        "late_stack",
+        "idle",
+    )
+
+    def __init__(
+        self,
+        phase: str,
+        owner: Hashable,
+        timeout: float,
+        grace: float,
+        stage: Stage,
+        loop_state: LoopState,
+        tasks: tuple[HungTask, ...] = (),
+        stack: tuple[Site, ...] = (),
+        thread: str = "",
+        running: HungTask | None = None,
+        not_interrupted: str = "",
+        late_stack: tuple[Site, ...] = (),
+        idle: bool = False,
+    ) -> None:
+        self.phase = phase
+        self.owner = owner
+        self.timeout = timeout
+        self.grace = grace
+        self.stage = stage
+        self.loop_state = loop_state
+        self.tasks = tasks
+        self.stack = stack
+        self.thread = thread
+        self.running = running
+        self.not_interrupted = not_interrupted
+        self.late_stack = late_stack
+        self.idle = idle
 
     @property
     def test_task(self) -> HungTask | None:
@@ -263,8 +343,7 @@ class HangReport:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class BlockingEvent:
+class BlockingEvent(Record):
     """One loop iteration that held the event loop longer than the threshold.
 
     Attributes:
@@ -286,6 +365,26 @@ class BlockingEvent:
     stack: tuple[Site, ...]
     owner: Hashable
     phase: str
+    __slots__ = ("duration", "owner", "phase", "site", "stack", "threshold", "user_site")
+    _fields = ("duration", "threshold", "site", "user_site", "stack", "owner", "phase")
+
+    def __init__(
+        self,
+        duration: float,
+        threshold: float,
+        site: Site | None,
+        user_site: Site | None,
+        stack: tuple[Site, ...],
+        owner: Hashable,
+        phase: str,
+    ) -> None:
+        self.duration = duration
+        self.threshold = threshold
+        self.site = site
+        self.user_site = user_site
+        self.stack = stack
+        self.owner = owner
+        self.phase = phase
 
     def summary(self, root: str | None = None) -> str:
         """``loopwarden: the event loop was blocked for 0.31 s (threshold 0.1 s) at …``."""
@@ -313,8 +412,7 @@ class BlockingEvent:
         return "\n".join(self.lines(root))
 
 
-@dataclass(frozen=True, slots=True)
-class Armed:
+class Armed(Record):
     """What happened while the watchdog was armed, returned by :meth:`Watchdog.disarm`.
 
     Attributes:
@@ -323,9 +421,21 @@ class Armed:
         interrupted: :class:`HangInterrupt` was raised in the main thread.
     """
 
-    hang: HangReport | None = None
-    blocking: tuple[BlockingEvent, ...] = ()
-    interrupted: bool = False
+    hang: HangReport | None
+    blocking: tuple[BlockingEvent, ...]
+    interrupted: bool
+    __slots__ = ("blocking", "hang", "interrupted")
+    _fields = ("hang", "blocking", "interrupted")
+
+    def __init__(
+        self,
+        hang: HangReport | None = None,
+        blocking: tuple[BlockingEvent, ...] = (),
+        interrupted: bool = False,
+    ) -> None:
+        self.hang = hang
+        self.blocking = blocking
+        self.interrupted = interrupted
 
     @property
     def found(self) -> bool:
@@ -350,8 +460,7 @@ _NOTHING = Armed()
 _ARMED, _ASKED, _ANSWERED, _STACKED, _DONE = range(5)
 
 
-@dataclass(slots=True, eq=False)
-class _Arm:
+class _Arm(Record):
     timeout: float
     loop: asyncio.AbstractEventLoop | None
     phase: str
@@ -359,20 +468,114 @@ class _Arm:
     on_hang: Callable[[HangReport], None] | None
     is_test: Callable[[asyncio.Future[Any]], bool] | None
     blocking: float
-    watching: bool  # the loop keeps a heartbeat for us
-    thread: int  # the thread that armed: the one running the phase
+    watching: bool
+    thread: int
     armed_at: float
-    next_at: float  # when the next escalation step is due
+    next_at: float
     poll: float
-    step: int = _ARMED
-    answered: bool = False
-    idle: bool = False
-    report: HangReport | None = None
-    interrupted: bool = False
-    events: list[BlockingEvent] = field(default_factory=list)
-    sample_key: float = 0.0  # busy_since() of the iteration the sample belongs to
-    sample: tuple[Site, ...] = ()
-    skip_before: float = 0.0  # iterations that started earlier are not reported
+    step: int
+    answered: bool
+    idle: bool
+    report: HangReport | None
+    interrupted: bool
+    events: list[BlockingEvent]
+    sample_key: float
+    sample: tuple[Site, ...]
+    skip_before: float
+    __slots__ = (
+        "answered",
+        "armed_at",
+        "blocking",
+        "events",
+        "idle",
+        "interrupted",
+        "is_test",
+        "loop",
+        "next_at",
+        "on_hang",
+        "owner",
+        "phase",
+        "poll",
+        "report",
+        "sample",
+        "sample_key",
+        "skip_before",
+        "step",
+        "thread",
+        "timeout",
+        "watching",
+    )
+    _fields = (
+        "timeout",
+        "loop",
+        "phase",
+        "owner",
+        "on_hang",
+        "is_test",
+        "blocking",
+        "watching",
+        "thread",
+        "armed_at",
+        "next_at",
+        "poll",
+        "step",
+        "answered",
+        "idle",
+        "report",
+        "interrupted",
+        "events",
+        "sample_key",
+        "sample",
+        "skip_before",
+    )
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def __init__(
+        self,
+        timeout: float,
+        loop: asyncio.AbstractEventLoop | None,
+        phase: str,
+        owner: Hashable,
+        on_hang: Callable[[HangReport], None] | None,
+        is_test: Callable[[asyncio.Future[Any]], bool] | None,
+        blocking: float,
+        watching: bool,
+        thread: int,
+        armed_at: float,
+        next_at: float,
+        poll: float,
+        step: int = _ARMED,
+        answered: bool = False,
+        idle: bool = False,
+        report: HangReport | None = None,
+        interrupted: bool = False,
+        events: list[BlockingEvent] | None = None,
+        sample_key: float = 0.0,
+        sample: tuple[Site, ...] = (),
+        skip_before: float = 0.0,
+    ) -> None:
+        self.timeout = timeout
+        self.loop = loop
+        self.phase = phase
+        self.owner = owner
+        self.on_hang = on_hang
+        self.is_test = is_test
+        self.blocking = blocking
+        self.watching = watching
+        self.thread = thread
+        self.armed_at = armed_at
+        self.next_at = next_at
+        self.poll = poll
+        self.step = step
+        self.answered = answered
+        self.idle = idle
+        self.report = report
+        self.interrupted = interrupted
+        self.events = [] if events is None else events
+        self.sample_key = sample_key
+        self.sample = sample
+        self.skip_before = skip_before
 
 
 class Watchdog:
@@ -692,7 +895,7 @@ class Watchdog:
             return None
         arm.step = _DONE
         late = _thread_stack(_running_thread(loop) or arm.thread)
-        report = replace(arm.report, stage=Stage.LAST_RESORT, late_stack=late)
+        report = arm.report.replace(stage=Stage.LAST_RESORT, late_stack=late)
         arm.report = report
         on_last_resort = self._on_last_resort
         if on_last_resort is None:
@@ -766,7 +969,7 @@ class Watchdog:
                     idle=arm.idle,
                 )
             else:  # the loop came back after a HangInterrupt
-                arm.report = replace(arm.report, tasks=tasks)
+                arm.report = arm.report.replace(tasks=tasks)
             report = arm.report
         if arm.on_hang is not None:
             arm.on_hang(report)

@@ -11,11 +11,11 @@ import os
 import re
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from loopwarden._core._records import Record
 from loopwarden._core._registry import CapturedContext, TaskOrigin
 from loopwarden._core._sites import _LIBRARY_DIRS, Site, _is_library, _is_machinery
 from loopwarden._core._snapshot import Leftovers
@@ -94,8 +94,7 @@ ADVICE = {
 }
 
 
-@dataclass(slots=True)
-class Finding:
+class Finding(Record):
     """One thing a guard found.
 
     Attributes:
@@ -115,11 +114,33 @@ class Finding:
     kind: str
     name: str
     message: str
-    site: str | None = None
-    user_site: str | None = None
-    detail: list[str] = field(default_factory=list)
-    owner: str = ""
-    status: str = "new"
+    site: str | None
+    user_site: str | None
+    detail: list[str]
+    owner: str
+    status: str
+    __slots__ = ("detail", "kind", "message", "name", "owner", "site", "status", "user_site")
+    _fields = ("kind", "name", "message", "site", "user_site", "detail", "owner", "status")
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        message: str,
+        site: str | None = None,
+        user_site: str | None = None,
+        detail: list[str] | None = None,
+        owner: str = "",
+        status: str = "new",
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.message = message
+        self.site = site
+        self.user_site = user_site
+        self.detail = [] if detail is None else detail
+        self.owner = owner
+        self.status = status
 
     def lines(self) -> list[str]:
         out = [f"  {self.message}"]

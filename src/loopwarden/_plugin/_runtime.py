@@ -19,7 +19,6 @@ import asyncio
 import inspect
 import warnings
 from collections.abc import Callable, Coroutine, Generator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -27,6 +26,7 @@ import pytest
 from loopwarden._core._driver import Driver
 from loopwarden._core._lifecycle import close_loop
 from loopwarden._core._loop import WardenLoop, new_loop
+from loopwarden._core._records import Record
 from loopwarden._plugin import _compat
 from loopwarden._plugin._stash import marker_names, peek
 
@@ -38,13 +38,18 @@ def wider(a: str, b: str) -> str:
     return a if _RANK[a] >= _RANK[b] else b
 
 
-@dataclass(frozen=True)
-class FixtureOwner:
+class FixtureOwner(Record):
     """Owner token for what a wider-scoped fixture creates (leaks are attributed to it)."""
 
     name: str
     scope: str
     nodeid: str
+    _fields = ("name", "scope", "nodeid")
+
+    def __init__(self, name: str, scope: str, nodeid: str) -> None:
+        self.name = name
+        self.scope = scope
+        self.nodeid = nodeid
 
     def __str__(self) -> str:
         return f"{self.scope}-scoped fixture {self.name!r}"
@@ -55,14 +60,26 @@ class FixtureOwner:
         return cls(fixturedef.argname, fixturedef.scope, request.node.nodeid)
 
 
-@dataclass
-class LoopState:
+class LoopState(Record):
     """One loop of the session, the node whose scope it lives for, and its long-lived driver."""
 
     scope: str
     node: pytest.Item | pytest.Collector | pytest.Session
     loop: WardenLoop
     driver: Driver
+    _fields = ("scope", "node", "loop", "driver")
+
+    def __init__(
+        self,
+        scope: str,
+        node: pytest.Item | pytest.Collector | pytest.Session,
+        loop: WardenLoop,
+        driver: Driver,
+    ) -> None:
+        self.scope = scope
+        self.node = node
+        self.loop = loop
+        self.driver = driver
 
     def describe(self) -> str:
         if self.scope == "session":
@@ -72,12 +89,16 @@ class LoopState:
         return f"the loop of {self.scope} {self.node.nodeid}"
 
 
-@dataclass
-class ItemState:
+class ItemState(Record):
     """Which loop a test runs in, and its function driver (created at its first async step)."""
 
     loop_state: LoopState
-    driver: Driver | None = None
+    driver: Driver | None
+    _fields = ("loop_state", "driver")
+
+    def __init__(self, loop_state: LoopState, driver: Driver | None = None) -> None:
+        self.loop_state = loop_state
+        self.driver = driver
 
     def function_driver(self, item: pytest.Item) -> Driver:
         if self.driver is None:
@@ -111,19 +132,48 @@ def claimed_elsewhere(item: pytest.Item) -> bool:
 _OTHER_RUNNERS = frozenset({"anyio", "trio"})
 
 
-@dataclass
-class Runtime:
+class Runtime(Record):
     """All loops of the session and the rules choosing between them."""
 
     default_test_scope: str
-    default_fixture_scope: str | None  # None: a fixture's own scope ("fixture-scope")
-    debug: bool = False
-    loops: dict[tuple[str, str], LoopState] = field(default_factory=dict)
-    current_item: pytest.Item | None = None
+    default_fixture_scope: str | None
+    debug: bool
+    loops: dict[tuple[str, str], LoopState]
+    current_item: pytest.Item | None
     # Called with each loop the runtime creates (the clock and fuzz plugins set it up).
-    new_loop_hooks: list[Callable[[WardenLoop], None]] = field(default_factory=list)
-    _fixture_scopes: dict[object, str] = field(default_factory=dict)
-    _kinds: dict[object, str | None] = field(default_factory=dict)
+    new_loop_hooks: list[Callable[[WardenLoop], None]]
+    _fixture_scopes: dict[object, str]
+    _kinds: dict[object, str | None]
+    _fields = (
+        "default_test_scope",
+        "default_fixture_scope",
+        "debug",
+        "loops",
+        "current_item",
+        "new_loop_hooks",
+        "_fixture_scopes",
+        "_kinds",
+    )
+
+    def __init__(
+        self,
+        default_test_scope: str,
+        default_fixture_scope: str | None,
+        debug: bool = False,
+        loops: dict[tuple[str, str], LoopState] | None = None,
+        current_item: pytest.Item | None = None,
+        new_loop_hooks: list[Callable[[WardenLoop], None]] | None = None,
+        _fixture_scopes: dict[object, str] | None = None,
+        _kinds: dict[object, str | None] | None = None,
+    ) -> None:
+        self.default_test_scope = default_test_scope
+        self.default_fixture_scope = default_fixture_scope
+        self.debug = debug
+        self.loops = {} if loops is None else loops
+        self.current_item = current_item
+        self.new_loop_hooks = [] if new_loop_hooks is None else new_loop_hooks
+        self._fixture_scopes = {} if _fixture_scopes is None else _fixture_scopes
+        self._kinds = {} if _kinds is None else _kinds
 
     # -- loops --------------------------------------------------------------------------------
 

@@ -7,23 +7,42 @@ one is a :class:`pytest.UsageError` naming the key, the value and what is allowe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
 
+from loopwarden._core._records import Record
 
-@dataclass(frozen=True)
-class Setting:
+
+class Setting(Record):
     """One setting: its name, help, allowed values (None: any) and default."""
 
     name: str
     help: str
     default: str
-    choices: tuple[str, ...] | None = None
+    choices: tuple[str, ...] | None
     # Checks and converts a raw value; raises ValueError with the reason when it is not valid.
-    convert: Callable[[str], object] | None = None
-    boolean: bool = False
-    metavar: str | None = None
+    convert: Callable[[str], object] | None
+    boolean: bool
+    metavar: str | None
+    _fields = ("name", "help", "default", "choices", "convert", "boolean", "metavar")
+
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        default: str,
+        choices: tuple[str, ...] | None = None,
+        convert: Callable[[str], object] | None = None,
+        boolean: bool = False,
+        metavar: str | None = None,
+    ) -> None:
+        self.name = name
+        self.help = help
+        self.default = default
+        self.choices = choices
+        self.convert = convert
+        self.boolean = boolean
+        self.metavar = metavar
 
     @property
     def ini(self) -> str:
@@ -266,12 +285,16 @@ def add_asyncio_compat_options(parser: pytest.Parser) -> None:
     )
 
 
-@dataclass(frozen=True)
-class Value:
+class Value(Record):
     """A setting's effective value and where it came from (for messages and the header)."""
 
     value: str
     source: str
+    _fields = ("value", "source")
+
+    def __init__(self, value: str, source: str) -> None:
+        self.value = value
+        self.source = source
 
     @property
     def explicit(self) -> bool:

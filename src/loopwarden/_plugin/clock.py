@@ -20,12 +20,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Generator
-from dataclasses import dataclass, field
 
 import pytest
 
 from loopwarden._core._clock import Clock, monotonic_follows_loop
 from loopwarden._core._loop import WardenLoop
+from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
 from loopwarden._plugin._loops import live_loops, on_new_loop, warn_if_foreign
 from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg, register_per_test
@@ -36,23 +36,52 @@ MONOTONIC = pytest.StashKey[bool]()
 CLOCKS = pytest.StashKey["Clocks"]()
 
 
-@dataclass
-class Clocks:
+class Clocks(Record):
     """The session's virtual-time state: the default, and the test running in virtual time."""
 
     config: pytest.Config
     default: bool
     source: str
-    monotonic: bool = False
-    current: pytest.Item | None = None
-    following: contextlib.ExitStack | None = None
+    monotonic: bool
+    current: pytest.Item | None
+    following: contextlib.ExitStack | None
     # Threads alive when the session started (pytest's, xdist's, the interpreter's): background.
     # Every thread started later — by a test or by a fixture of any scope — may call back into
     # the loop, so it holds the clock while it works (a parked one does not).
-    baseline: set[int] = field(default_factory=set)
+    baseline: set[int]
     # loopwarden_virtual_peer_wait: how long an unanswered request to an outside peer holds the
     # clock (QuietPolicy.in_flight).
-    peer_wait: float = 1.0
+    peer_wait: float
+    _fields = (
+        "config",
+        "default",
+        "source",
+        "monotonic",
+        "current",
+        "following",
+        "baseline",
+        "peer_wait",
+    )
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        default: bool,
+        source: str,
+        monotonic: bool = False,
+        current: pytest.Item | None = None,
+        following: contextlib.ExitStack | None = None,
+        baseline: set[int] | None = None,
+        peer_wait: float = 1.0,
+    ) -> None:
+        self.config = config
+        self.default = default
+        self.source = source
+        self.monotonic = monotonic
+        self.current = current
+        self.following = following
+        self.baseline = set() if baseline is None else baseline
+        self.peer_wait = peer_wait
 
     def switch_on(self, loop: WardenLoop) -> None:
         loop.quiet.on_idle = lambda: self._idle(loop)

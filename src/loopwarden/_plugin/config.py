@@ -15,11 +15,11 @@ import enum
 import importlib.metadata
 import importlib.util
 import sys
-from dataclasses import dataclass
 
 import pytest
 
 from loopwarden._core import _sites
+from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
 from loopwarden._plugin._stash import forget_marker_names, peek
 from loopwarden._version import __version__
@@ -33,8 +33,7 @@ class Mode(enum.Enum):
     LIMITED = "limited"
 
 
-@dataclass(frozen=True)
-class State:
+class State(Record):
     """The session's resolved configuration (in ``config.stash[STATE]``)."""
 
     mode: Mode
@@ -44,6 +43,33 @@ class State:
     loop: str
     loop_source: str
     pytest_asyncio_version: str | None
+    _fields = (
+        "mode",
+        "reason",
+        "auto",
+        "mode_source",
+        "loop",
+        "loop_source",
+        "pytest_asyncio_version",
+    )
+
+    def __init__(
+        self,
+        mode: Mode,
+        reason: str,
+        auto: bool,
+        mode_source: str,
+        loop: str,
+        loop_source: str,
+        pytest_asyncio_version: str | None,
+    ) -> None:
+        self.mode = mode
+        self.reason = reason
+        self.auto = auto
+        self.mode_source = mode_source
+        self.loop = loop
+        self.loop_source = loop_source
+        self.pytest_asyncio_version = pytest_asyncio_version
 
 
 STATE = pytest.StashKey[State]()

@@ -29,13 +29,13 @@ import os
 import sys
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from loopwarden._core import _sites
 from loopwarden._core._loop import WardenLoop
+from loopwarden._core._records import Record
 from loopwarden._core._snapshot import adopt
 from loopwarden._plugin import _compat, _settings
 from loopwarden._plugin._runtime import FixtureOwner
@@ -54,13 +54,18 @@ POSTGRES = "postgresql"
 _POSTGRES_WORDS = ("postgresql", "postgres", "postgresql+asyncpg")
 
 
-@dataclass(frozen=True)
-class DbChoice:
+class DbChoice(Record):
     """What ``loopwarden_db_url`` asks for: a kind and, for a server the user runs, its URL."""
 
-    kind: str  # "sqlite" (temp file), "postgresql" (throwaway server) or "url"
-    url: str = ""
-    source: str = "default"
+    kind: str
+    url: str
+    source: str
+    _fields = ("kind", "url", "source")
+
+    def __init__(self, kind: str, url: str = "", source: str = "default") -> None:
+        self.kind = kind
+        self.url = url
+        self.source = source
 
 
 DB_CHOICE = pytest.StashKey[DbChoice]()

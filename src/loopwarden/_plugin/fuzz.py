@@ -20,13 +20,13 @@ import re
 import shlex
 import zlib
 from collections.abc import Generator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from loopwarden._core._fuzz import FuzzScheduler
 from loopwarden._core._loop import WardenLoop
+from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
 from loopwarden._plugin._loops import live_loops, on_new_loop, warn_if_foreign
 from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg, register_per_test
@@ -49,24 +49,45 @@ def base_nodeid(nodeid: str) -> str:
     return _FUZZ_ID.sub("", nodeid)
 
 
-@dataclass
-class Outcome:
+class Outcome(Record):
     """What happened to the runs of one test."""
 
-    runs: int = 0
-    fifo_failed: bool = False
-    failed: list[int] = field(default_factory=list)  # seeds of failed fuzzed runs
+    runs: int
+    fifo_failed: bool
+    failed: list[int]
+    _fields = ("runs", "fifo_failed", "failed")
+
+    def __init__(
+        self, runs: int = 0, fifo_failed: bool = False, failed: list[int] | None = None
+    ) -> None:
+        self.runs = runs
+        self.fifo_failed = fifo_failed
+        self.failed = [] if failed is None else failed
 
 
-@dataclass
-class Fuzz:
+class Fuzz(Record):
     """The session's fuzzing state."""
 
     config: pytest.Config
     runs: int
     replay: int | None
-    current: FuzzScheduler | None = None
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    current: FuzzScheduler | None
+    outcomes: dict[str, Outcome]
+    _fields = ("config", "runs", "replay", "current", "outcomes")
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        runs: int,
+        replay: int | None,
+        current: FuzzScheduler | None = None,
+        outcomes: dict[str, Outcome] | None = None,
+    ) -> None:
+        self.config = config
+        self.runs = runs
+        self.replay = replay
+        self.current = current
+        self.outcomes = {} if outcomes is None else outcomes
 
     def install(self, loop: WardenLoop) -> None:
         if self.current is not None:

@@ -20,28 +20,51 @@ import warnings
 import weakref
 from collections.abc import Callable, Generator, Hashable, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from loopwarden._core._loop import WardenLoop, new_loop
+from loopwarden._core._records import Record
 from loopwarden._plugin._runtime import FixtureOwner, claimed_elsewhere
 from loopwarden._plugin.config import STATE, Mode, register_per_test
 
 
-@dataclass
-class Guard:
+class Guard(Record):
     """Loops loopwarden created for other runners, and the owner of what is created on them."""
 
-    owner: Hashable | None = None
-    loops: weakref.WeakSet[WardenLoop] = field(default_factory=weakref.WeakSet)
-    foreign_factories: bool = False
+    owner: Hashable | None
+    loops: weakref.WeakSet[WardenLoop]
+    foreign_factories: bool
     # Set by the leak guard: sees what a runner's close would cancel silently.
-    on_runner_close: Callable[[WardenLoop], None] | None = None
+    on_runner_close: Callable[[WardenLoop], None] | None
     # Called with each loop made (the clock and fuzz plugins set it up for the current test).
-    new_loop_hooks: list[Callable[[WardenLoop], None]] = field(default_factory=list)
-    _newest: weakref.ref[WardenLoop] | None = None
+    new_loop_hooks: list[Callable[[WardenLoop], None]]
+    _newest: weakref.ref[WardenLoop] | None
+    _fields = (
+        "owner",
+        "loops",
+        "foreign_factories",
+        "on_runner_close",
+        "new_loop_hooks",
+        "_newest",
+    )
+
+    def __init__(
+        self,
+        owner: Hashable | None = None,
+        loops: weakref.WeakSet[WardenLoop] | None = None,
+        foreign_factories: bool = False,
+        on_runner_close: Callable[[WardenLoop], None] | None = None,
+        new_loop_hooks: list[Callable[[WardenLoop], None]] | None = None,
+        _newest: weakref.ref[WardenLoop] | None = None,
+    ) -> None:
+        self.owner = owner
+        self.loops = weakref.WeakSet() if loops is None else loops
+        self.foreign_factories = foreign_factories
+        self.on_runner_close = on_runner_close
+        self.new_loop_hooks = [] if new_loop_hooks is None else new_loop_hooks
+        self._newest = _newest
 
     def newest_live(self) -> WardenLoop | None:
         """The loop made last, if still open; else any open loop of ours (None if none)."""

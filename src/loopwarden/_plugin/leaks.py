@@ -25,13 +25,13 @@ import threading
 import types
 import warnings
 from collections.abc import Generator, Hashable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from loopwarden._core._lifecycle import CloseReport, clean_up, hook_runner_close
 from loopwarden._core._loop import WardenLoop
+from loopwarden._core._records import Record
 from loopwarden._core._registry import CapturedContext, set_capture_stacks
 from loopwarden._core._snapshot import (
     Leftovers,
@@ -64,41 +64,93 @@ class LeakWarning(pytest.PytestWarning):
     """Findings of the leak guard when ``loopwarden_leaks = warn`` (or baselined/recorded)."""
 
 
-@dataclass
-class TestWatch:
+class TestWatch(Record):
     """What was alive when a test started: threads and each live loop's transports."""
 
     threads: ThreadMark
     transports: dict[int, frozenset[Any]]
+    _fields = ("threads", "transports")
+
+    def __init__(self, threads: ThreadMark, transports: dict[int, frozenset[Any]]) -> None:
+        self.threads = threads
+        self.transports = transports
 
 
-@dataclass
-class LeakGuard:
+class LeakGuard(Record):
     """The session's leak guard: settings, the coroutine-warning tap, pending findings."""
 
     action: str
     sites: Sites
-    baseline: Any = None  # _report.Baseline, when a baseline file is in use
-    current: str | None = None
+    baseline: Any
+    current: str | None
     # The code of the test function running now (its task is the test, not a leak).
-    test_code: types.CodeType | None = None
-    dropped: list[tuple[str | None, str, tuple[tuple[str, int, str], ...]]] = field(
-        default_factory=list
-    )
+    test_code: types.CodeType | None
+    dropped: list[tuple[str | None, str, tuple[tuple[str, int, str], ...]]]
     # Findings made before the owner's own check (a runner closed the loop first).
-    pending: dict[Hashable, list[Finding]] = field(default_factory=dict)
-    pending_notes: dict[Hashable, list[str]] = field(default_factory=dict)
+    pending: dict[Hashable, list[Finding]]
+    pending_notes: dict[Hashable, list[str]]
     # Wider fixtures torn down during a test's teardown: (failure text, findings) per test.
-    fixture_reports: dict[str | None, list[tuple[str, list[Finding]]]] = field(default_factory=dict)
-    fixture_threads: set[threading.Thread] = field(default_factory=set)
-    finished: set[Hashable] = field(default_factory=set)
-    late: list[Finding] = field(default_factory=list)
-    loops: list[Any] = field(default_factory=list)  # callables returning live loops
+    fixture_reports: dict[str | None, list[tuple[str, list[Finding]]]]
+    fixture_threads: set[threading.Thread]
+    finished: set[Hashable]
+    late: list[Finding]
+    loops: list[Any]
     # The session's watchdog (set when it arms): cleanup is bounded by its own deadline and
     # must not count against a phase's timeout.
-    watchdog: Any = None
+    watchdog: Any
     # The values of the wider-scoped fixtures alive now: what they hold is theirs.
-    wide_values: dict[FixtureOwner, object] = field(default_factory=dict)
+    wide_values: dict[FixtureOwner, object]
+    _fields = (
+        "action",
+        "sites",
+        "baseline",
+        "current",
+        "test_code",
+        "dropped",
+        "pending",
+        "pending_notes",
+        "fixture_reports",
+        "fixture_threads",
+        "finished",
+        "late",
+        "loops",
+        "watchdog",
+        "wide_values",
+    )
+
+    def __init__(
+        self,
+        action: str,
+        sites: Sites,
+        baseline: Any = None,
+        current: str | None = None,
+        test_code: types.CodeType | None = None,
+        dropped: list[tuple[str | None, str, tuple[tuple[str, int, str], ...]]] | None = None,
+        pending: dict[Hashable, list[Finding]] | None = None,
+        pending_notes: dict[Hashable, list[str]] | None = None,
+        fixture_reports: dict[str | None, list[tuple[str, list[Finding]]]] | None = None,
+        fixture_threads: set[threading.Thread] | None = None,
+        finished: set[Hashable] | None = None,
+        late: list[Finding] | None = None,
+        loops: list[Any] | None = None,
+        watchdog: Any = None,
+        wide_values: dict[FixtureOwner, object] | None = None,
+    ) -> None:
+        self.action = action
+        self.sites = sites
+        self.baseline = baseline
+        self.current = current
+        self.test_code = test_code
+        self.dropped = [] if dropped is None else dropped
+        self.pending = {} if pending is None else pending
+        self.pending_notes = {} if pending_notes is None else pending_notes
+        self.fixture_reports = {} if fixture_reports is None else fixture_reports
+        self.fixture_threads = set() if fixture_threads is None else fixture_threads
+        self.finished = set() if finished is None else finished
+        self.late = [] if late is None else late
+        self.loops = [] if loops is None else loops
+        self.watchdog = watchdog
+        self.wide_values = {} if wide_values is None else wide_values
 
     # -- sources of loops ---------------------------------------------------------------------
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Generator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
 from loopwarden._plugin._findings import Finding, on_first_publish, take_published
 from loopwarden._plugin.config import STATE, register_per_test
@@ -35,14 +35,26 @@ from loopwarden._version import __version__
 BASELINE_VERSION = 1
 
 
-@dataclass
-class Baseline:
+class Baseline(Record):
     """Known findings per owner; recorded when the file does not exist yet."""
 
     path: Path
     recording: bool
-    known: dict[str, set[str]] = field(default_factory=dict)
-    seen: dict[str, set[str]] = field(default_factory=dict)
+    known: dict[str, set[str]]
+    seen: dict[str, set[str]]
+    _fields = ("path", "recording", "known", "seen")
+
+    def __init__(
+        self,
+        path: Path,
+        recording: bool,
+        known: dict[str, set[str]] | None = None,
+        seen: dict[str, set[str]] | None = None,
+    ) -> None:
+        self.path = path
+        self.recording = recording
+        self.known = {} if known is None else known
+        self.seen = {} if seen is None else seen
 
     def classify(self, owner: str, finding: Finding) -> None:
         """Mark ``finding`` recorded or baselined when the baseline covers it."""
@@ -76,12 +88,20 @@ def load_baseline(config: pytest.Config) -> Baseline | None:
     return Baseline(path, recording=False, known=known)
 
 
-@dataclass
-class Collected:
+class Collected(Record):
     """Findings of the whole run, as the process that sees every report collects them."""
 
-    tests: dict[str, dict[str, Any]] = field(default_factory=dict)
-    late: list[dict[str, Any]] = field(default_factory=list)
+    tests: dict[str, dict[str, Any]]
+    late: list[dict[str, Any]]
+    _fields = ("tests", "late")
+
+    def __init__(
+        self,
+        tests: dict[str, dict[str, Any]] | None = None,
+        late: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.tests = {} if tests is None else tests
+        self.late = [] if late is None else late
 
     @property
     def total(self) -> int:

@@ -1,0 +1,41 @@
+"""Record: the dataclass behaviour loopwarden's data classes keep without a dataclass's import cost."""
+
+from __future__ import annotations
+
+import pytest
+
+from loopwarden._core._registry import TaskOrigin
+from loopwarden._core._sites import Site
+from loopwarden._core._watchdog import Armed
+
+
+def test_a_record_reads_and_compares_as_the_dataclass_did() -> None:
+    site = Site("app.py", 3, "main")
+    origin = TaskOrigin(site, "test_a")
+    assert repr(origin) == (
+        "TaskOrigin(site=Site(filename='app.py', lineno=3, function='main'), owner='test_a', "
+        "user_site=None, stack=())"
+    )
+    assert origin == TaskOrigin(Site("app.py", 3, "main"), "test_a")
+    assert origin != TaskOrigin(site, "test_b")
+    assert origin != (site, "test_a", None, ())  # a record equals only its own kind
+    assert len({origin, TaskOrigin(Site("app.py", 3, "main"), "test_a")}) == 1
+
+
+def test_replace_copies_with_changes_and_names_a_wrong_field() -> None:
+    origin = TaskOrigin(Site("app.py", 3, "main"), "test_a")
+    moved = origin.replace(owner="the session fixture")
+    assert (moved.site, moved.owner) == (origin.site, "the session fixture")
+    assert origin.owner == "test_a"
+    with pytest.raises(TypeError, match="TaskOrigin has no field 'ownr'"):
+        origin.replace(ownr="x")
+
+
+def test_defaults_are_fresh_per_record() -> None:
+    from loopwarden._core._registry import Registry
+
+    first, second = Registry(), Registry()
+    first.touched.add("test_a")
+    first.contexts.append(None)  # type: ignore[arg-type]
+    assert (second.touched, second.contexts) == (set(), [])
+    assert Armed() == Armed(None, (), False)
