@@ -1,4 +1,4 @@
-"""Record: the dataclass behaviour loopwarden's data classes keep without a dataclass's import cost."""
+"""Record: the dataclass behaviour our data classes keep, without the import cost."""
 
 from __future__ import annotations
 
