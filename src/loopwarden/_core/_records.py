@@ -1,8 +1,8 @@
 """``Record``: the base of loopwarden's small data classes.
 
 They were dataclasses. Creating a dataclass compiles its generated methods at import, about a
-millisecond each: the 35 on the plugin's import path cost 146 M instructions of every pytest
-start (as much as 70 k per test over a 2000-test run). A ``Record`` subclass writes its
+millisecond each: the 34 on the plugin's import path cost 109 M instructions of every pytest
+start (55 k per test over a 2000-test run). A ``Record`` subclass writes its
 ``__init__`` out and lists its fields in ``_fields``; the base derives the rest from them at no
 import cost:
 
