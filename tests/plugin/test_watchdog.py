@@ -163,6 +163,24 @@ def test_a_bad_timeout_is_a_usage_error(pytester, own):
     )
 
 
+def test_a_bad_timeout_on_a_deselected_test_does_not_stop_the_run(pytester, own):
+    # Markers are read for the tests that run.
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.loopwarden(timeout="soon")
+        async def test_broken():
+            pass
+
+        async def test_fine():
+            pass
+        """
+    )
+    result = own("-k", "fine")
+    result.assert_outcomes(passed=1, deselected=1)
+
+
 @pytest.mark.parametrize(
     ("ours", "theirs", "first"), [("0.3", "30", "loopwarden"), ("30", "1", "pytest-timeout")]
 )
