@@ -154,3 +154,36 @@ def test_threads_started_since_when_starts_are_not_recorded(
     finally:
         stop.set()
         thread.join()
+
+
+def test_threads_started_since_while_other_threads_start_threads() -> None:
+    # Other threads add to the start records while a check reads them: the check must not fail
+    # with "dictionary changed size during iteration".
+    import threading
+
+    from loopwarden._core import _threads
+    from loopwarden._core._threads import record_thread_starts, started_since, thread_mark
+
+    stop = threading.Event()
+
+    def keep_starting() -> None:
+        while not stop.is_set():
+            worker = threading.Thread(target=len, args=((),))
+            worker.start()
+            worker.join()
+
+    record_thread_starts(True)
+    starters = [threading.Thread(target=keep_starting) for _ in range(3)]
+    try:
+        mark = thread_mark()
+        for starter in starters:
+            starter.start()
+        assert isinstance(mark, int)
+        while _threads._last_start < mark + 1000:  # checks while 1000 threads start
+            started_since(mark)
+        assert set(starters) <= started_since(mark)
+    finally:
+        stop.set()
+        for starter in starters:
+            starter.join()
+        record_thread_starts(False)

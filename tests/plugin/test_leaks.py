@@ -327,6 +327,49 @@ def test_wider_fixture_leaks_are_reported_at_its_teardown_naming_it(pytester, ru
     )
 
 
+def test_a_wider_fixture_leak_is_reported_when_the_last_test_failed_its_setup(pytester, run):
+    # test_two's wrong marker fails its setup before the leak guard's setup hook runs; its
+    # teardown still ends the module's fixture, and what that fixture left is still reported.
+    pytester.makepyfile(
+        test_fix="""
+        import asyncio, pytest
+
+        async def heartbeat():
+            while True:
+                await asyncio.sleep(3600)  # sleep-ok: parked forever, cancelled by the guard
+
+        @pytest.fixture(scope="module")
+        async def service():
+            asyncio.create_task(heartbeat(), name="heartbeat")
+            yield "svc"
+
+        async def test_one(service):
+            assert service == "svc"
+
+        @pytest.mark.loopwarden(bogus=1)
+        async def test_two(service):
+            pass
+        """
+    )
+    if run.mode == "guard":
+        pytester.makeini(
+            "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = module\n"
+            "asyncio_default_test_loop_scope = module\n"
+        )
+    result = run()
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at setup of test_two _*",
+            "loopwarden: test_fix.py::test_two: @pytest.mark.loopwarden(bogus=...) is not an "
+            "argument loopwarden knows; *",
+            "*_ ERROR at teardown of test_two _*",
+            "loopwarden: the module-scoped fixture 'service' left 1 task behind after teardown:",
+            "  task 'heartbeat' running heartbeat() is still pending",
+        ]
+    )
+
+
 def test_allow_leaks_marker_lets_named_things_through(pytester, run):
     pytester.makepyfile(
         test_allowed="""

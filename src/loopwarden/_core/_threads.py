@@ -252,9 +252,12 @@ def started_since(mark: ThreadMark) -> set[threading.Thread]:
     if isinstance(mark, int):
         if _last_start == mark:
             return set()
-        return {
-            thread
-            for thread, recorded in list(_STARTED_AT.items())
-            if recorded[0] > mark and thread.is_alive()
-        }
+        # threading.enumerate() takes threading's lock; walking _STARTED_AT would not, and other
+        # threads may be starting threads (and adding to it) right now.
+        started = set()
+        for thread in threading.enumerate():
+            recorded = _STARTED_AT.get(thread)
+            if recorded is not None and recorded[0] > mark:
+                started.add(thread)
+        return started
     return {thread for thread in threading.enumerate() if thread not in mark}

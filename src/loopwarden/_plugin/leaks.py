@@ -730,6 +730,11 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     guard = _guard(item.config)
     if guard is None:
         return (yield)
+    if guard.current is None:
+        # The test's setup failed before the leak guard's setup hook ran (a wrong marker): what
+        # its teardown finalises (the last test of a module ends the module's fixtures) is still
+        # reported under this test.
+        guard.current = item.nodeid
     try:
         result = yield
     except BaseException as exc:
