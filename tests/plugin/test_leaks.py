@@ -282,9 +282,8 @@ def test_threads_a_test_starts_must_be_finished(pytester, run):
     )
 
 
-def test_wider_fixture_leaks_are_reported_at_its_teardown_naming_it(pytester, run):
-    pytester.makepyfile(
-        test_fix="""
+# A module-scoped async fixture that leaves its heartbeat task running (created at line 9).
+LEAKY_MODULE_SERVICE = """
         import asyncio, pytest
 
         async def heartbeat():
@@ -295,7 +294,22 @@ def test_wider_fixture_leaks_are_reported_at_its_teardown_naming_it(pytester, ru
         async def service():
             asyncio.create_task(heartbeat(), name="heartbeat")
             yield "svc"
+"""
 
+
+def _module_loops(pytester, run):
+    if run.mode == "guard":
+        # Tests share the module's loop with the module-scoped fixtures.
+        pytester.makeini(
+            "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = module\n"
+            "asyncio_default_test_loop_scope = module\n"
+        )
+
+
+def test_wider_fixture_leaks_are_reported_at_its_teardown_naming_it(pytester, run):
+    pytester.makepyfile(
+        test_fix=LEAKY_MODULE_SERVICE
+        + """
         @pytest.fixture(scope="module")
         async def tidy_service():
             task = asyncio.create_task(heartbeat())
@@ -309,12 +323,7 @@ def test_wider_fixture_leaks_are_reported_at_its_teardown_naming_it(pytester, ru
             assert tidy_service == "tidy"
         """
     )
-    if run.mode == "guard":
-        # Tests share the module's loop with the module-scoped fixtures.
-        pytester.makeini(
-            "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = module\n"
-            "asyncio_default_test_loop_scope = module\n"
-        )
+    _module_loops(pytester, run)
     result = run()
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(
@@ -331,18 +340,8 @@ def test_a_wider_fixture_leak_is_reported_when_the_last_test_failed_its_setup(py
     # test_two's wrong marker fails its setup before the leak guard's setup hook runs; its
     # teardown still ends the module's fixture, and what that fixture left is still reported.
     pytester.makepyfile(
-        test_fix="""
-        import asyncio, pytest
-
-        async def heartbeat():
-            while True:
-                await asyncio.sleep(3600)  # sleep-ok: parked forever, cancelled by the guard
-
-        @pytest.fixture(scope="module")
-        async def service():
-            asyncio.create_task(heartbeat(), name="heartbeat")
-            yield "svc"
-
+        test_fix=LEAKY_MODULE_SERVICE
+        + """
         async def test_one(service):
             assert service == "svc"
 
@@ -351,11 +350,7 @@ def test_a_wider_fixture_leak_is_reported_when_the_last_test_failed_its_setup(py
             pass
         """
     )
-    if run.mode == "guard":
-        pytester.makeini(
-            "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = module\n"
-            "asyncio_default_test_loop_scope = module\n"
-        )
+    _module_loops(pytester, run)
     result = run()
     result.assert_outcomes(passed=1, errors=2)
     result.stdout.fnmatch_lines(
