@@ -98,6 +98,10 @@ def set_capture_stacks(enabled: bool) -> None:
     _CAPTURE_STACKS[0] = enabled
 
 
+# The record of every task loopwarden itself runs (shared: records are never changed in place).
+_UNOWNED = TaskOrigin(None, None)
+
+
 class Registry(Record):
     """Creation records for tasks and timers on one loop, and the exception contexts it saw.
 
@@ -172,7 +176,7 @@ class Registry(Record):
 
     def record_unowned(self, task: asyncio.Future[Any]) -> None:
         """Record one of loopwarden's own tasks: what it runs is attributed to :attr:`owner`."""
-        self._tasks[task] = TaskOrigin(None, None)
+        self._tasks[task] = _UNOWNED
 
     def tasks_of(self, owner: Hashable) -> list[asyncio.Future[Any]]:
         """The live tasks (done or not) that ``owner`` created."""

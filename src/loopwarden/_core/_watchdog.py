@@ -59,6 +59,10 @@ INTERRUPT_SIGNAL: int | None = getattr(signal, "SIGUSR2", None)
 
 # How often the blocking detector looks at a busy loop, at most.
 _MIN_POLL = 0.01
+# Bound once: arm() runs three times per test. (A test's ``monotonic=True`` replaces the
+# ``time.monotonic`` attribute; deadlines stay in real time.)
+_monotonic = time.monotonic
+_get_ident = threading.get_ident
 _STACK_LIMIT = 200
 
 PhaseTask: TypeAlias = "asyncio.Future[Any] | Callable[[asyncio.Future[Any]], bool]"
@@ -461,6 +465,12 @@ _ARMED, _ASKED, _ANSWERED, _STACKED, _DONE = range(5)
 
 
 class _Arm(Record):
+    """One arming: what is watched, and how far its escalation got.
+
+    Made three times per test, so only what :meth:`Watchdog.arm` knows is set per instance; the
+    escalation state starts from the class's defaults (no ``__slots__``, for that reason).
+    """
+
     timeout: float
     loop: asyncio.AbstractEventLoop | None
     phase: str
@@ -473,38 +483,15 @@ class _Arm(Record):
     armed_at: float
     next_at: float
     poll: float
-    step: int
-    answered: bool
-    idle: bool
-    report: HangReport | None
-    interrupted: bool
-    events: list[BlockingEvent]
-    sample_key: float
-    sample: tuple[Site, ...]
-    skip_before: float
-    __slots__ = (
-        "answered",
-        "armed_at",
-        "blocking",
-        "events",
-        "idle",
-        "interrupted",
-        "is_test",
-        "loop",
-        "next_at",
-        "on_hang",
-        "owner",
-        "phase",
-        "poll",
-        "report",
-        "sample",
-        "sample_key",
-        "skip_before",
-        "step",
-        "thread",
-        "timeout",
-        "watching",
-    )
+    step: int = _ARMED
+    answered: bool = False
+    idle: bool = False
+    report: HangReport | None = None
+    interrupted: bool = False
+    events: tuple[BlockingEvent, ...] = ()
+    sample_key: float = 0.0
+    sample: tuple[Site, ...] = ()
+    skip_before: float = 0.0
     _fields = (
         "timeout",
         "loop",
@@ -545,15 +532,6 @@ class _Arm(Record):
         armed_at: float,
         next_at: float,
         poll: float,
-        step: int = _ARMED,
-        answered: bool = False,
-        idle: bool = False,
-        report: HangReport | None = None,
-        interrupted: bool = False,
-        events: list[BlockingEvent] | None = None,
-        sample_key: float = 0.0,
-        sample: tuple[Site, ...] = (),
-        skip_before: float = 0.0,
     ) -> None:
         self.timeout = timeout
         self.loop = loop
@@ -567,15 +545,6 @@ class _Arm(Record):
         self.armed_at = armed_at
         self.next_at = next_at
         self.poll = poll
-        self.step = step
-        self.answered = answered
-        self.idle = idle
-        self.report = report
-        self.interrupted = interrupted
-        self.events = [] if events is None else events
-        self.sample_key = sample_key
-        self.sample = sample
-        self.skip_before = skip_before
 
 
 class Watchdog:
@@ -606,7 +575,10 @@ class Watchdog:
     ) -> None:
         self._grace = grace
         self._on_last_resort = on_last_resort
-        self._cond = threading.Condition(threading.Lock())
+        # arm() and disarm() take the lock itself (a C-level context manager); the thread waits
+        # on the condition built on it.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._arm: _Arm | None = None
         self._thread: threading.Thread | None = None
         self._wake_at = math.inf  # when the thread will wake on its own (under the lock)
@@ -655,19 +627,15 @@ class Watchdog:
         Raises:
             RuntimeError: if already armed, or closed.
         """
-        if self._closed:
+        if self._arm is not None or self._signal_state is None or self._thread is None:
+            self._first_arm_checks()
+        elif self._closed:
             raise RuntimeError("the watchdog is closed")
-        if self._arm is not None:
-            raise RuntimeError(f"the watchdog is already armed for {self._arm.phase!r}")
-        if self._signal_state is None and threading.current_thread() is threading.main_thread():
-            self._install_signal()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="loopwarden-watchdog")
-            self._thread.daemon = True
-            self._thread.start()
-        watching = blocking > 0 and isinstance(loop, WardenLoop) and self._beat(loop, blocking)
+        watching = blocking > 0 and self._beat(loop, blocking)
         is_test = _is_task(test_task) if isinstance(test_task, asyncio.Future) else test_task
-        now = time.monotonic()
+        now = _monotonic()
+        next_at = now + timeout if timeout > 0 else math.inf
+        poll = blocking / 2 if blocking > _MIN_POLL * 2 else _MIN_POLL
         # Positional: half the cost of keywords, and this runs three times per test.
         arm = _Arm(
             timeout,
@@ -678,18 +646,34 @@ class Watchdog:
             is_test,
             blocking,
             watching,
-            threading.get_ident(),  # thread
+            _get_ident(),  # thread
             now,  # armed_at
-            now + timeout if timeout > 0 else math.inf,  # next_at
-            max(blocking / 2, _MIN_POLL),  # poll
+            next_at,
+            poll,
         )
-        if watching and loop.is_running():  # type: ignore[union-attr]
-            arm.skip_before = now  # (another thread's loop) an iteration under way is not ours
-        first_wake = min(arm.next_at, now + arm.poll) if watching else arm.next_at
-        with self._cond:
+        first_wake = next_at
+        if watching:
+            if loop.is_running():  # type: ignore[union-attr]
+                arm.skip_before = now  # (another thread's loop) an iteration under way is not ours
+            if now + poll < first_wake:
+                first_wake = now + poll
+        with self._lock:
             self._arm = arm
             if self._wake_at > first_wake:
                 self._cond.notify()
+
+    def _first_arm_checks(self) -> None:
+        """What :meth:`arm` checks only until the thread runs: misuse, the signal, the thread."""
+        if self._closed:
+            raise RuntimeError("the watchdog is closed")
+        if self._arm is not None:
+            raise RuntimeError(f"the watchdog is already armed for {self._arm.phase!r}")
+        if self._signal_state is None and threading.current_thread() is threading.main_thread():
+            self._install_signal()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="loopwarden-watchdog")
+            self._thread.daemon = True
+            self._thread.start()
 
     def report_idle(self, loop: asyncio.AbstractEventLoop) -> bool:
         """From ``loop``'s thread: the armed phase's loop is idle in virtual time — a hang.
@@ -717,7 +701,7 @@ class Watchdog:
         An iteration still blocking at this moment is reported with its duration so far.
         """
         self._interrupting = None  # first: no HangInterrupt from here on
-        with self._cond:
+        with self._lock:
             arm = self._arm
             if arm is None:
                 return _NOTHING
@@ -734,7 +718,7 @@ class Watchdog:
                 # The heartbeat stays on: the next phase most often runs on the same loop.
         if arm.report is None and not arm.events:
             return _NOTHING
-        return Armed(arm.report, tuple(arm.events), arm.interrupted)
+        return Armed(arm.report, arm.events, arm.interrupted)
 
     def suspend(self) -> None:
         """Stop the clock, e.g. while a debugger holds the test: no expiry, no blocking reports."""
@@ -768,17 +752,23 @@ class Watchdog:
                     arm.sample_key, arm.sample = 0.0, ()
             self._cond.notify()
 
-    def _beat(self, loop: WardenLoop, blocking: float) -> bool:
+    def _beat(self, loop: asyncio.AbstractEventLoop | None, blocking: float) -> bool:
         """Keep ``loop``'s heartbeat at ``blocking`` for this arming; False if it cannot.
 
         The heartbeat outlives :meth:`disarm`, so re-arming on the same loop (the next phase, the
         next test on a session loop) only drops what it recorded in between; another loop's
         heartbeat stops first. Keeping it costs two clock reads per loop iteration.
         """
+        if loop is None:
+            return False
         beating = self._beating
-        if beating is not None and beating[0]() is loop and beating[1] == blocking:
-            loop.drop_blocks()  # iterations between armed phases are nobody's
-            return True
+        if beating is not None and beating[1] == blocking:
+            current = beating[0]()
+            if current is loop and current is not None:
+                current.drop_blocks()  # iterations between armed phases are nobody's
+                return True
+        if not isinstance(loop, WardenLoop):
+            return False
         self._stop_beat()
         if not loop.watch_blocks(blocking):
             return False
@@ -1001,8 +991,8 @@ class Watchdog:
             return
         stack = arm.sample if arm.sample_key == start else ()
         site, user_site = _pick_sites(stack) if stack else (None, None)
-        arm.events.append(
-            BlockingEvent(end - start, arm.blocking, site, user_site, stack, arm.owner, arm.phase)
+        arm.events += (
+            BlockingEvent(end - start, arm.blocking, site, user_site, stack, arm.owner, arm.phase),
         )
 
 

@@ -32,6 +32,34 @@ def live_loops(config: pytest.Config) -> list[WardenLoop]:
     return found
 
 
+class LiveLoops:
+    """:func:`live_loops` for one session, as a callable that looks the state up only once.
+
+    Call it only after every plugin's configure hook ran (from the first test on): it keeps the
+    own runner's and the loop guard's state from its first call.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.sources: tuple[Any, Any] | None = None
+
+    def __call__(self) -> list[WardenLoop]:
+        sources = self.sources
+        if sources is None:
+            from loopwarden._plugin import guard, runner
+
+            stash = self.config.stash
+            sources = self.sources = (
+                stash.get(runner.RUNTIME, None),
+                stash.get(guard.GUARD, None),
+            )
+        runtime, loop_guard = sources
+        found = [state.loop for state in runtime.loops.values()] if runtime is not None else []
+        if loop_guard is not None and loop_guard.loops:
+            found.extend(loop for loop in list(loop_guard.loops) if not loop.is_closed())
+        return found
+
+
 def on_new_loop(config: pytest.Config, hook: Callable[[WardenLoop], None]) -> None:
     """Call ``hook`` with every loop loopwarden makes from now on: the own runner's and those
     it makes for pytest-asyncio, unittest and anyio. Call it from ``pytest_sessionstart``, after

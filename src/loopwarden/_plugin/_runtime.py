@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import warnings
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
@@ -130,6 +131,20 @@ def claimed_elsewhere(item: pytest.Item) -> bool:
 
 
 _OTHER_RUNNERS = frozenset({"anyio", "trio"})
+
+
+def unittest_subclass(cls: type[Any] | None, name: str = "TestCase") -> bool:
+    """Is ``cls`` a subclass of ``unittest.TestCase`` (or of ``unittest.<name>``)?
+
+    Asked without importing unittest: a class can only derive from its classes once their module
+    is imported, and the import would cost every pytest start a few milliseconds.
+    """
+    if cls is None:
+        return False
+    module = sys.modules.get(
+        "unittest.async_case" if name == "IsolatedAsyncioTestCase" else "unittest.case"
+    )
+    return module is not None and issubclass(cls, getattr(module, name))
 
 
 class Runtime(Record):
@@ -465,7 +480,10 @@ def marker_loop_scope(item: pytest.Item) -> None:
 
 
 def _marker_loop_scope(item: pytest.Item) -> tuple[str | None, str]:
+    names = marker_names(item)
     for name in ("loopwarden", "asyncio"):
+        if name not in names:
+            continue
         scope = None
         for marker in item.iter_markers(name):
             scope = marker.kwargs.get("loop_scope") or marker.kwargs.get("scope")

@@ -21,7 +21,7 @@ import pytest
 from loopwarden._core import _sites
 from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
-from loopwarden._plugin._stash import forget_marker_names, peek
+from loopwarden._plugin._stash import forget_marker_names, marker_names, peek
 from loopwarden._version import __version__
 
 GUARD_MIN_PYTEST_ASYNCIO = (1, 4)
@@ -95,9 +95,12 @@ def marker_arg(item: pytest.Item, key: str) -> tuple[bool, object]:
     args = peek(stash, _MARKER_ARGS, None)
     if args is None:
         args = {}
-        for mark in item.iter_markers("loopwarden"):
-            for name, value in mark.kwargs.items():
-                args.setdefault(name, value)
+        # The names are read once per test anyway: most tests have no loopwarden marker, and
+        # this spares them another walk up the node chain.
+        if "loopwarden" in marker_names(item):
+            for mark in item.iter_markers("loopwarden"):
+                for name, value in mark.kwargs.items():
+                    args.setdefault(name, value)
         stash[_MARKER_ARGS] = args
     if key in args:
         return True, args[key]
@@ -119,6 +122,8 @@ def register_per_test(config: pytest.Config, plugin: object, name: str) -> None:
 
 
 def _marker_error(item: pytest.Item) -> str | None:
+    if "loopwarden" not in marker_names(item):
+        return None
     for mark in item.iter_markers("loopwarden"):
         if mark.args:
             return (

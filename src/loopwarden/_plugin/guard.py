@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import unittest
 import warnings
 import weakref
 from collections.abc import Callable, Generator, Hashable, Mapping
@@ -26,7 +25,7 @@ import pytest
 
 from loopwarden._core._loop import WardenLoop, new_loop
 from loopwarden._core._records import Record
-from loopwarden._plugin._runtime import FixtureOwner, claimed_elsewhere
+from loopwarden._plugin._runtime import FixtureOwner, claimed_elsewhere, unittest_subclass
 from loopwarden._plugin.config import STATE, Mode, register_per_test
 
 
@@ -118,11 +117,7 @@ def pytest_asyncio_loop_factories(
 @contextmanager
 def _loops_from(guard: Guard, cls: type[Any] | None) -> Generator[None, None, None]:
     """Make asyncio.Runner-based runners (unittest, anyio) create loopwarden's loops."""
-    if (
-        sys.version_info >= (3, 13)
-        and cls is not None
-        and issubclass(cls, unittest.IsolatedAsyncioTestCase)
-    ):
+    if sys.version_info >= (3, 13) and unittest_subclass(cls, "IsolatedAsyncioTestCase"):
         if getattr(cls, "loop_factory", None) is not None:
             yield  # the test case chose its own loop
             return
@@ -153,8 +148,7 @@ def _loops_from(guard: Guard, cls: type[Any] | None) -> Generator[None, None, No
 
 
 def _needs_policy(item: pytest.Item) -> bool:
-    cls = getattr(item, "cls", None)
-    if cls is not None and issubclass(cls, unittest.IsolatedAsyncioTestCase):
+    if unittest_subclass(getattr(item, "cls", None), "IsolatedAsyncioTestCase"):
         return True
     return claimed_elsewhere(item)
 

@@ -44,9 +44,9 @@ from loopwarden._core._snapshot import (
 from loopwarden._core._threads import ThreadMark, record_thread_starts, started_since, thread_mark
 from loopwarden._plugin import _findings, _settings
 from loopwarden._plugin._findings import AllowList, Finding, Sites
-from loopwarden._plugin._loops import live_loops
+from loopwarden._plugin._loops import LiveLoops
 from loopwarden._plugin._runtime import ITEM_STATE, FixtureOwner
-from loopwarden._plugin._stash import peek
+from loopwarden._plugin._stash import marker_names, peek
 from loopwarden._plugin.config import STATE, Mode
 
 # How long loopwarden waits for leftover tasks to accept cancellation, and for threads a test
@@ -182,10 +182,10 @@ class LeakGuard(Record):
     # -- checks -------------------------------------------------------------------------------
 
     def watch(self) -> TestWatch:
-        return TestWatch(
-            thread_mark(),
-            {id(loop): _transports(loop) for loop in self.live_loops()},
-        )
+        transports = {}
+        for loop in self.live_loops():
+            transports[id(loop)] = _transports(loop)
+        return TestWatch(thread_mark(), transports)
 
     def check(
         self,
@@ -201,7 +201,7 @@ class LeakGuard(Record):
         findings = list(self.pending.pop(owner, ())) if self.pending else []
         notes: list[str] = self.pending_notes.pop(owner, []) if self.pending_notes else []
         for loop in self.live_loops() if loops is None else loops:
-            before = watch.transports.get(id(loop), frozenset()) if watch is not None else None
+            before = watch.transports.get(id(loop), _NO_TRANSPORTS) if watch is not None else None
             registry = loop.registry
             if (
                 owner not in registry.touched
@@ -239,7 +239,7 @@ class LeakGuard(Record):
             if not loop.is_running():
                 # Checked and cleaned up: what it creates from now on is news again.
                 loop.registry.touched.discard(owner)
-        if isinstance(owner, str):
+        if self.dropped and isinstance(owner, str):
             findings.extend(self.take_dropped(owner))
         threads = _new_threads(watch.threads, self.fixture_threads) if watch is not None else []
         if threads:
@@ -431,10 +431,13 @@ def _new_transports(loop: asyncio.AbstractEventLoop, before: frozenset[Any]) -> 
     return any(t is not None and t not in before for t in list(table.values()))
 
 
+_NO_TRANSPORTS: frozenset[Any] = frozenset()
+
+
 def _transports(loop: asyncio.AbstractEventLoop) -> frozenset[Any]:
     table = getattr(loop, "_transports", None)
     if not table:
-        return frozenset()
+        return _NO_TRANSPORTS
     return frozenset(t for t in list(table.values()) if t is not None)
 
 
@@ -642,7 +645,7 @@ def _track_aiohttp_sessions(config: pytest.Config) -> None:
 def _connect_loops(config: pytest.Config, guard: LeakGuard) -> None:
     from loopwarden._plugin import guard as guard_plugin
 
-    guard.loops.append(lambda: live_loops(config))
+    guard.loops.append(LiveLoops(config))
     loop_guard = config.stash.get(guard_plugin.GUARD, None)
     if loop_guard is not None:
         loop_guard.on_runner_close = guard.before_runner_close
@@ -669,6 +672,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if _guard(session.config) is None:
         return
     for item in session.items:
+        if "allow_leaks" not in marker_names(item):
+            continue
         marker = item.get_closest_marker("allow_leaks")
         if marker is None:
             continue
@@ -755,7 +760,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
 
 def _finish(item: pytest.Item, guard: LeakGuard) -> str:
     """Check what the test left, record the findings; the failure text ("" when clean)."""
-    watch = item.stash.get(WATCH, None)
+    watch = peek(item.stash, WATCH, None)
     # The runner's per-test driver ends first: what its last loop run frees is this test's.
     item_state = peek(item.stash, ITEM_STATE, None)
     if item_state is not None and item_state.driver is not None:
@@ -766,11 +771,15 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> str:
         # not fired by a virtual clock.
         if loop.virtual_time:
             loop.set_virtual_time(False)
-    findings, notes = guard.check(item.nodeid, watch, loops)
-    fixture_reports = guard.fixture_reports.pop(item.nodeid, [])
-    fixture_findings = [f for _, found in fixture_reports for f in found]
+    nodeid = item.nodeid
+    findings, notes = guard.check(nodeid, watch, loops)
+    fixture_reports = guard.fixture_reports.pop(nodeid, None) if guard.fixture_reports else None
     guard.current = None
     guard.test_code = None
+    if not findings and not fixture_reports:
+        return ""  # the usual case: nothing left behind
+    fixture_reports = fixture_reports or []
+    fixture_findings = [f for _, found in fixture_reports for f in found]
     allow = peek(item.stash, ALLOW, None)
     for finding in findings:
         if allow is not None and allow.allows(finding):

@@ -9,7 +9,6 @@ and swapped back when it returns. Sync tests never touch a loop.
 from __future__ import annotations
 
 import inspect
-import unittest
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -21,6 +20,7 @@ from loopwarden._plugin._runtime import (
     Runtime,
     claimed_elsewhere,
     marker_loop_scope,
+    unittest_subclass,
 )
 from loopwarden._plugin._stash import marker_names
 from loopwarden._plugin.config import STATE, Mode, register_per_test
@@ -85,8 +85,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _collected(runtime: Runtime, item: pytest.Function) -> None:
-    cls = item.cls
-    if cls is not None and issubclass(cls, unittest.TestCase):
+    if unittest_subclass(item.cls):
         return  # unittest runs these itself (IsolatedAsyncioTestCase: see the guard plugin)
     func = item.obj
     if inspect.iscoroutinefunction(func):

@@ -55,17 +55,25 @@ class Watch:
         self.root = str(config.rootpath)
         self.watchdog = Watchdog(on_last_resort=self.last_resort)
         self.item: pytest.Item | None = None
+        self.started = False
+        # Where loops come from, looked up at the first arming (after every configure hook).
+        self.sources: tuple[Any, Any] | None = None
 
     def loop_for(self, item: pytest.Item) -> WardenLoop | None:
         """The loop this test's phases run on, when there is one already."""
-        state = peek(item.stash, ITEM_STATE, None)
-        if state is not None:
-            return state.loop_state.loop
-        stash = self.config.stash
-        runtime = stash.get(runner.RUNTIME, None)
+        stash = item.stash
+        if ITEM_STATE in stash:
+            return stash[ITEM_STATE].loop_state.loop
+        sources = self.sources
+        if sources is None:
+            stash = self.config.stash
+            sources = self.sources = (
+                stash.get(runner.RUNTIME, None),
+                stash.get(guard.GUARD, None),
+            )
+        runtime, loop_guard = sources
         if runtime is not None and runtime.loops:
             return next(iter(runtime.loops.values())).loop
-        loop_guard = stash.get(guard.GUARD, None)
         return loop_guard.newest_live() if loop_guard is not None else None
 
     def arm(self, item: pytest.Item, phase: str) -> bool:
@@ -77,7 +85,6 @@ class Watch:
         loop = self.loop_for(item)
         self.item = item
         watchdog = self.watchdog
-        started = watchdog.thread is not None
         watchdog.arm(
             timeout=timeout,
             loop=loop,
@@ -87,7 +94,8 @@ class Watch:
             blocking=self.blocking if isinstance(loop, WardenLoop) else 0.0,
             test_task=_runs_the_phase,
         )
-        if not started:
+        if not self.started:
+            self.started = True
             # The leak guard must not count the watchdog's thread, and bounds its cleanup by
             # suspending the watchdog.
             leaks = self.config.stash.get(GUARD, None)
@@ -187,25 +195,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             ) from None
 
 
-def _phase(item: pytest.Item, phase: str) -> Generator[None, None, None]:
+def _arm(item: pytest.Item, phase: str) -> Watch | None:
+    """Arm the watchdog for this phase; the session's :class:`Watch` if it was armed."""
     watch = item.config.stash.get(WATCHDOG, None)
     if watch is None or not watch.arm(item, phase):
-        return (yield)
-    failure: str | None = None
-    try:
-        result = yield
-    except BaseException:
-        armed = watch.watchdog.disarm()
-        failure = _record(item, watch, armed) if armed.found else None
-        if failure is None:
-            raise
-    else:
-        armed = watch.watchdog.disarm()
-        failure = _record(item, watch, armed) if armed.found else None
-        if failure is None:
-            return result
-    __tracebackhide__ = True
-    pytest.fail(failure, pytrace=False)
+        return None
+    return watch
+
+
+def _disarm(item: pytest.Item, watch: Watch) -> str | None:
+    """Disarm after the phase; the failure text if the watchdog found it hung or blocking."""
+    armed = watch.watchdog.disarm()
+    return _record(item, watch, armed) if armed.found else None
 
 
 def _record(item: pytest.Item, watch: Watch, armed: Armed) -> str | None:
@@ -244,19 +245,63 @@ def _record(item: pytest.Item, watch: Watch, armed: Armed) -> str | None:
     return "\n\n".join(texts) if texts else None
 
 
+# The three phases written out: a shared generator delegated to with ``yield from`` costs a
+# frame per resume, three times per test.
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    return (yield from _phase(item, "setup"))
+    watch = _arm(item, "setup")
+    if watch is None:
+        return (yield)
+    try:
+        result = yield
+    except BaseException:
+        failure = _disarm(item, watch)  # a hang's failure replaces the phase's own error
+        if failure is None:
+            raise
+    else:
+        failure = _disarm(item, watch)
+        if failure is None:
+            return result
+    __tracebackhide__ = True
+    pytest.fail(failure, pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    return (yield from _phase(item, "call"))
+    watch = _arm(item, "call")
+    if watch is None:
+        return (yield)
+    try:
+        result = yield
+    except BaseException:
+        failure = _disarm(item, watch)  # a hang's failure replaces the phase's own error
+        if failure is None:
+            raise
+    else:
+        failure = _disarm(item, watch)
+        if failure is None:
+            return result
+    __tracebackhide__ = True
+    pytest.fail(failure, pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
-    return (yield from _phase(item, "teardown"))
+    watch = _arm(item, "teardown")
+    if watch is None:
+        return (yield)
+    try:
+        result = yield
+    except BaseException:
+        failure = _disarm(item, watch)  # a hang's failure replaces the phase's own error
+        if failure is None:
+            raise
+    else:
+        failure = _disarm(item, watch)
+        if failure is None:
+            return result
+    __tracebackhide__ = True
+    pytest.fail(failure, pytrace=False)
 
 
 def pytest_enter_pdb(config: pytest.Config) -> None:
