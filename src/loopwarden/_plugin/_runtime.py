@@ -133,6 +133,13 @@ def claimed_elsewhere(item: pytest.Item) -> bool:
 _OTHER_RUNNERS = frozenset({"anyio", "trio"})
 
 
+def class_of(item: pytest.Item) -> type[Any] | None:
+    """The class a test function is defined in, or None (``item.cls`` without its walk up the
+    node chain: a test method's parent node is its class)."""
+    parent = item.parent
+    return parent.obj if isinstance(parent, pytest.Class) else None
+
+
 def unittest_subclass(cls: type[Any] | None, name: str = "TestCase") -> bool:
     """Is ``cls`` a subclass of ``unittest.TestCase`` (or of ``unittest.<name>``)?
 

@@ -25,7 +25,12 @@ import pytest
 
 from loopwarden._core._loop import WardenLoop, new_loop
 from loopwarden._core._records import Record
-from loopwarden._plugin._runtime import FixtureOwner, claimed_elsewhere, unittest_subclass
+from loopwarden._plugin._runtime import (
+    FixtureOwner,
+    claimed_elsewhere,
+    class_of,
+    unittest_subclass,
+)
 from loopwarden._plugin.config import STATE, Mode, register_per_test
 
 
@@ -148,7 +153,7 @@ def _loops_from(guard: Guard, cls: type[Any] | None) -> Generator[None, None, No
 
 
 def _needs_policy(item: pytest.Item) -> bool:
-    if unittest_subclass(getattr(item, "cls", None), "IsolatedAsyncioTestCase"):
+    if unittest_subclass(class_of(item), "IsolatedAsyncioTestCase"):
         return True
     return claimed_elsewhere(item)
 

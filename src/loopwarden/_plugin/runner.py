@@ -18,7 +18,9 @@ from loopwarden._plugin import _settings
 from loopwarden._plugin._runtime import (
     ASYNC_ITEM,
     Runtime,
+    async_kind,
     claimed_elsewhere,
+    class_of,
     marker_loop_scope,
     unittest_subclass,
 )
@@ -85,10 +87,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _collected(runtime: Runtime, item: pytest.Function) -> None:
-    if unittest_subclass(item.cls):
+    if unittest_subclass(class_of(item)):
         return  # unittest runs these itself (IsolatedAsyncioTestCase: see the guard plugin)
     func = item.obj
-    if inspect.iscoroutinefunction(func):
+    kind = async_kind(func)
+    if kind == "coro":
         if claimed_elsewhere(item):
             return
         state = item.config.stash[STATE]
@@ -103,7 +106,7 @@ def _collected(runtime: Runtime, item: pytest.Function) -> None:
         item.stash[ASYNC_ITEM] = "coro"
         marker_loop_scope(item)
         item.obj = _test_runner(runtime, item, func)
-    elif inspect.isasyncgenfunction(func):
+    elif kind == "agen":
         if claimed_elsewhere(item):
             return
         item.obj = _failing(
@@ -112,7 +115,11 @@ def _collected(runtime: Runtime, item: pytest.Function) -> None:
             "test coroutine; a test cannot yield.\nFix: remove the 'yield' (or, if it is meant "
             "to be a fixture, decorate it with @pytest.fixture).",
         )
-    elif inspect.iscoroutinefunction(inspect.unwrap(func)) and not claimed_elsewhere(item):
+    elif (
+        hasattr(func, "__wrapped__")
+        and inspect.iscoroutinefunction(inspect.unwrap(func))
+        and not claimed_elsewhere(item)
+    ):
         item.obj = _sync_wrapper_check(func, item.name)
     elif _marked_directly(item):
         item.warn(
@@ -135,7 +142,7 @@ def _marked_directly(item: pytest.Function) -> bool:
     # Only a marker on the function itself: a module-wide `pytestmark = pytest.mark.asyncio`
     # legitimately covers sync tests too.
     # @pytest.mark.loopwarden(timeout=...) also applies to sync tests.
-    return any(
+    return bool(item.own_markers) and any(
         mark.name == "asyncio" or (mark.name == "loopwarden" and "timeout" not in mark.kwargs)
         for mark in item.own_markers
     )

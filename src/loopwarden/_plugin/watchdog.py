@@ -29,7 +29,6 @@ from loopwarden._core._watchdog import Armed, HangReport, Watchdog, idle_driver
 from loopwarden._plugin import _settings, guard, runner
 from loopwarden._plugin._findings import Finding, publish
 from loopwarden._plugin._runtime import ITEM_STATE
-from loopwarden._plugin._stash import peek
 from loopwarden._plugin.clock import VIRTUAL
 from loopwarden._plugin.config import STATE, Mode, marker_arg
 from loopwarden._plugin.leaks import GUARD
@@ -59,11 +58,8 @@ class Watch:
         # Where loops come from, looked up at the first arming (after every configure hook).
         self.sources: tuple[Any, Any] | None = None
 
-    def loop_for(self, item: pytest.Item) -> WardenLoop | None:
-        """The loop this test's phases run on, when there is one already."""
-        stash = item.stash
-        if ITEM_STATE in stash:
-            return stash[ITEM_STATE].loop_state.loop
+    def session_loop(self) -> WardenLoop | None:
+        """The loop a test's phases run on, for a test the own runner has not placed."""
         sources = self.sources
         if sources is None:
             stash = self.config.stash
@@ -77,12 +73,16 @@ class Watch:
         return loop_guard.newest_live() if loop_guard is not None else None
 
     def arm(self, item: pytest.Item, phase: str) -> bool:
+        # Three times per test: the stash is read directly (see _stash.peek).
         stash = item.stash
-        timeout = peek(stash, TIMEOUT, self.timeout)
+        timeout = stash[TIMEOUT] if TIMEOUT in stash else self.timeout  # noqa: SIM401
         # In virtual time the watchdog is armed even with no deadline: an idle loop is reported.
         if not timeout and not self.blocking and VIRTUAL not in stash:
             return False
-        loop = self.loop_for(item)
+        if ITEM_STATE in stash:
+            loop: WardenLoop | None = stash[ITEM_STATE].loop_state.loop
+        else:
+            loop = self.session_loop()
         self.item = item
         watchdog = self.watchdog
         watchdog.arm(
@@ -206,7 +206,9 @@ def _arm(item: pytest.Item, phase: str) -> Watch | None:
 def _disarm(item: pytest.Item, watch: Watch) -> str | None:
     """Disarm after the phase; the failure text if the watchdog found it hung or blocking."""
     armed = watch.watchdog.disarm()
-    return _record(item, watch, armed) if armed.found else None
+    if armed.hang is None and not armed.blocking:  # (Armed.found, without a property call)
+        return None
+    return _record(item, watch, armed)
 
 
 def _record(item: pytest.Item, watch: Watch, armed: Armed) -> str | None:
