@@ -40,6 +40,13 @@ from loopwarden._core._quiet import Quiet
 from loopwarden._core._registry import Registry, TaskOrigin
 
 _monotonic = time.monotonic
+# The coroutines a loop's owner runs on it to shut it down.
+_LOOP_SHUTDOWN = frozenset(
+    {
+        asyncio.BaseEventLoop.shutdown_asyncgens.__code__,
+        asyncio.BaseEventLoop.shutdown_default_executor.__code__,
+    }
+)
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
@@ -284,7 +291,12 @@ class WardenLoop(asyncio.SelectorEventLoop):
 
     def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
         task = super().create_task(coro, **kwargs)
-        self.registry.record_task(task)
+        if getattr(coro, "cr_code", None) in _LOOP_SHUTDOWN:
+            # asyncio.Runner's close, after every test pytest-asyncio runs: no user line made it
+            # (finding one would walk the whole test runner's stack), and no test owns it.
+            self.registry.record_unowned(task)
+        else:
+            self.registry.record_task(task)
         return task
 
     def call_at(

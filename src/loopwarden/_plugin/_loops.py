@@ -55,7 +55,7 @@ class LiveLoops:
             )
         runtime, loop_guard = sources
         found = [state.loop for state in runtime.loops.values()] if runtime is not None else []
-        if loop_guard is not None and loop_guard.loops:
+        if loop_guard is not None and loop_guard.made_any and loop_guard.loops:
             found.extend(loop for loop in list(loop_guard.loops) if not loop.is_closed())
         return found
 

@@ -69,6 +69,8 @@ class Guard(Record):
         self.on_runner_close = on_runner_close
         self.new_loop_hooks = [] if new_loop_hooks is None else new_loop_hooks
         self._newest = _newest
+        #: Whether any loop was made: the own runner's sessions ask per test, and mostly none was.
+        self.made_any = _newest is not None
 
     def newest_live(self) -> WardenLoop | None:
         """The loop made last, if still open; else any open loop of ours (None if none)."""
@@ -82,6 +84,7 @@ class Guard(Record):
     def make_loop(self) -> WardenLoop:
         loop = new_loop()
         self._newest = weakref.ref(loop)
+        self.made_any = True
         loop.set_owner(self.owner)
         loop.on_runner_close = self.on_runner_close
         self.loops.add(loop)
