@@ -69,6 +69,30 @@ def test_a_task_inherits_the_owner_of_the_task_that_created_it():
     assert run(main) == ["fixture-x", "test-b"]
 
 
+def test_asyncio_runner_shutdown_tasks_belong_to_no_test():
+    # asyncio.Runner (pytest-asyncio, unittest) closes every loop it made by running these two
+    # coroutines on it: they are nobody's leak, and no user line made them.
+    loop = new_loop()
+    loop.set_owner("test-c")
+    seen = []
+    create_task = loop.create_task
+
+    def recording(coro, **kwargs):
+        task = create_task(coro, **kwargs)  # SITE-RECORDING
+        seen.append((coro.__qualname__, loop.registry.origin_of(task)))
+        return task
+
+    loop.create_task = recording
+    with asyncio.Runner(loop_factory=lambda: loop) as runner:
+        runner.run(asyncio.sleep(0))
+    # (the user's line is the wrapper's here: it calls create_task on the runner's behalf)
+    assert [(name, origin.owner, origin.site) for name, origin in seen] == [
+        ("sleep", "test-c", Site(HERE, line_of("SITE-RECORDING"), "recording")),
+        ("BaseEventLoop.shutdown_asyncgens", None, None),
+        ("BaseEventLoop.shutdown_default_executor", None, None),
+    ]
+
+
 def test_timer_sites_are_recorded():
     async def main(loop: WardenLoop):
         handle = loop.call_later(10, print)  # SITE-TIMER
