@@ -163,6 +163,78 @@ def test_scheduler_seam_reorders_ready_batches_and_is_removable():
         loop.close()
 
 
+class CountIterations:
+    """A scheduler that keeps FIFO order and counts the loop's iterations."""
+
+    def __init__(self) -> None:
+        self.iterations = 0
+
+    def reorder(self, ready: collections.deque) -> None:
+        self.iterations += 1
+
+
+async def awaits_once() -> str:
+    await asyncio.sleep(0)
+    return "done"
+
+
+def test_run_until_done_stops_in_the_iteration_the_future_completes():
+    counts = {}
+    for how in ("run_until_complete", "run_until_done"):
+        loop = new_loop()
+        try:
+            counter = CountIterations()
+            loop.set_scheduler(counter)
+            task = loop.create_task(awaits_once())
+            assert getattr(loop, how)(task) == "done"
+            counts[how] = counter.iterations
+            assert loop.__dict__["_run_once"] == loop._lw_run_once_scheduled  # scheduler kept
+            loop.set_scheduler(None)
+            assert "_run_once" not in loop.__dict__
+        finally:
+            loop.close()
+    # run_until_complete waits one more iteration for its done callback.
+    assert counts == {"run_until_complete": 3, "run_until_done": 2}
+
+
+def test_run_until_done_runs_what_the_last_step_scheduled():
+    ran: list[str] = []
+
+    async def schedules_on_its_way_out() -> None:
+        await asyncio.sleep(0)
+        asyncio.get_running_loop().call_soon(ran.append, "callback")
+
+    loop = new_loop()
+    try:
+        loop.run_until_done(loop.create_task(schedules_on_its_way_out()))
+        assert ran == ["callback"]  # as run_until_complete would: one more iteration
+        assert "_run_once" not in loop.__dict__
+    finally:
+        loop.close()
+
+
+def test_run_until_done_raises_as_run_until_complete():
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("boom")
+
+    async def stops_the_loop() -> None:
+        asyncio.get_running_loop().stop()
+        await asyncio.sleep(1)
+
+    loop = new_loop()
+    try:
+        with pytest.raises(ValueError, match="boom"):
+            loop.run_until_done(loop.create_task(fails()))
+        task = loop.create_task(stops_the_loop())
+        with pytest.raises(RuntimeError, match=r"^Event loop stopped before Future completed\.$"):
+            loop.run_until_done(task)
+        task.cancel()
+        loop.run_until_complete(asyncio.wait([task]))
+    finally:
+        loop.close()
+
+
 def test_servers_connections_and_executor_work_are_recorded():
     async def main(loop: WardenLoop):
         loop.set_owner("net-test")

@@ -128,7 +128,7 @@ class Driver:
         if registry is not None:
             previous, registry.owner = registry.owner, owner
         try:
-            return loop.run_until_complete(done)
+            return _run(loop, done)
         except BaseException as exc:
             if not done.done() and _ends_here(exc):
                 if self._busy:
@@ -159,7 +159,7 @@ class Driver:
         if registry is not None:
             previous, registry.owner = registry.owner, owner
         try:
-            return loop.run_until_complete(task)
+            return _run(loop, task)
         except BaseException as exc:
             if not task.done() and _ends_here(exc):
                 _end(loop, task, task)
@@ -181,6 +181,15 @@ class Driver:
         done: asyncio.Future[None] = self.loop.create_future()
         self._submit(_STOP, done)
         self.loop.run_until_complete(self.task)
+
+
+def _run(loop: asyncio.AbstractEventLoop, future: asyncio.Future[_T]) -> _T:
+    # A WardenLoop stops one iteration sooner (see WardenLoop.run_until_done).
+    run_until_done = getattr(loop, "run_until_done", None)
+    if run_until_done is not None:
+        result: _T = run_until_done(future)
+        return result
+    return loop.run_until_complete(future)
 
 
 #: How long an interrupted step may take to end after it is cancelled.

@@ -82,6 +82,9 @@ class WardenLoop(asyncio.SelectorEventLoop):
         self._lw_now: float | None = None  # the clock's reading while virtual time is on
         self._lw_skipped = 0.0
         self._lw_scheduler: Scheduler | None = None
+        # What run_until_done waits for, and whether it gave the loop its one extra iteration.
+        self._lw_until: asyncio.Future[Any] | None = None
+        self._lw_until_extra = False
         self._lw_servers: weakref.WeakKeyDictionary[asyncio.Server, TaskOrigin] = (
             weakref.WeakKeyDictionary()
         )
@@ -193,6 +196,49 @@ class WardenLoop(asyncio.SelectorEventLoop):
         if scheduler is not None:
             scheduler.reorder(self._ready)  # type: ignore[attr-defined]
         super()._run_once()  # type: ignore[misc]
+
+    # -- running until a future is done ------------------------------------------------------
+
+    def run_until_done(self, future: asyncio.Future[_T]) -> _T:
+        """``run_until_complete(future)`` for a future of this loop, one iteration shorter.
+
+        ``run_until_complete`` learns that the future is done from a done callback, which runs
+        in the iteration after. This stops at the end of the iteration in which the future
+        completes, unless that iteration left callbacks ready to run: then it runs one more
+        iteration, as ``run_until_complete`` does, so that what the last step scheduled still
+        runs now (and under the same owner). A test that awaits once takes two iterations
+        instead of three.
+
+        Raises:
+            RuntimeError: as ``run_until_complete``: the loop is running or closed, or it was
+                stopped before the future completed.
+        """
+        self._lw_until = future
+        self._lw_until_extra = False
+        self._run_once = self._lw_run_once_until
+        try:
+            self.run_forever()
+        finally:
+            self._lw_until = None
+            if self._lw_scheduler is None:
+                self.__dict__.pop("_run_once", None)
+            else:
+                self._run_once = self._lw_run_once_scheduled
+        if not future.done():
+            raise RuntimeError("Event loop stopped before Future completed.")
+        return future.result()
+
+    def _lw_run_once_until(self) -> None:
+        scheduler = self._lw_scheduler
+        if scheduler is not None:
+            scheduler.reorder(self._ready)  # type: ignore[attr-defined]
+        super()._run_once()  # type: ignore[misc]
+        until = self._lw_until
+        if until is not None and until.done():
+            if self._ready and not self._lw_until_extra:  # type: ignore[attr-defined]
+                self._lw_until_extra = True
+            else:
+                self.stop()
 
     # -- heartbeat (for the watchdog's blocking-call detector) -------------------------------
 
