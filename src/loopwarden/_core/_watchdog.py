@@ -710,11 +710,12 @@ class Watchdog:
                 loop = arm.loop
                 assert isinstance(loop, WardenLoop)
                 if self._suspended_at is None:
-                    for start, end in loop.take_blocks():
-                        self._record_block(arm, start, end)
-                    busy, now = loop.busy_since(), time.monotonic()
-                    if busy and now - busy > arm.blocking:
-                        self._record_block(arm, busy, now)
+                    if loop._lw_blocks:  # (take_blocks(), without a call when there are none)
+                        for start, end in loop.take_blocks():
+                            self._record_block(arm, start, end)
+                    busy = loop._lw_busy_since  # (busy_since())
+                    if busy and _monotonic() - busy > arm.blocking:
+                        self._record_block(arm, busy, _monotonic())
                 # The heartbeat stays on: the next phase most often runs on the same loop.
         if arm.report is None and not arm.events:
             return _NOTHING
@@ -765,7 +766,8 @@ class Watchdog:
         if beating is not None and beating[1] == blocking:
             current = beating[0]()
             if current is loop and current is not None:
-                current.drop_blocks()  # iterations between armed phases are nobody's
+                if current._lw_blocks:  # (drop_blocks(): iterations between phases are nobody's)
+                    current._lw_blocks.clear()
                 return True
         if not isinstance(loop, WardenLoop):
             return False

@@ -32,7 +32,15 @@ def marker_names(item: pytest.Item) -> frozenset[str]:
     stash = item.stash
     names = peek(stash, _MARKER_NAMES, None)
     if names is None:
-        names = stash[_MARKER_NAMES] = frozenset(mark.name for mark in item.iter_markers())
+        # What item.iter_markers() walks (each node's own_markers, up to the session), without
+        # its two generators per node.
+        found = set()
+        node: pytest.Item | pytest.Collector | None = item
+        while node is not None:
+            for mark in node.own_markers:
+                found.add(mark.name)
+            node = node.parent
+        names = stash[_MARKER_NAMES] = frozenset(found)
     return names
 
 

@@ -29,6 +29,7 @@ from loopwarden._core._loop import WardenLoop
 from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
 from loopwarden._plugin._loops import live_loops, on_new_loop, warn_if_foreign
+from loopwarden._plugin._stash import marker_names
 from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg, register_per_test
 
 #: The parameter that carries the run index (a fixture of that name returns it).
@@ -155,6 +156,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     if not inspect.iscoroutinefunction(metafunc.function):
         return
+    if fuzz.runs < 2 and "loopwarden" not in marker_names(metafunc.definition):
+        return  # no schedules to fuzz, and no marker asking for some
     runs = _runs_for(metafunc.definition, fuzz.runs)
     if isinstance(runs, str) or runs < 2:
         return  # a bad marker fails the test at setup (see pytest_itemcollected)
