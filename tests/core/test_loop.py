@@ -231,8 +231,21 @@ def test_run_until_done_raises_as_run_until_complete():
             loop.run_until_done(task)
         task.cancel()
         loop.run_until_complete(asyncio.wait([task]))
+
+        async def calls_it_from_inside() -> None:
+            inner = loop.create_future()
+            inner.set_result(None)
+            with pytest.raises(RuntimeError, match=r"^This event loop is already running$"):
+                loop.run_until_done(inner)
+            await asyncio.sleep(0)
+
+        # The run under way is not disturbed: it still ends when its own task is done.
+        loop.run_until_done(loop.create_task(calls_it_from_inside()))
+        assert "_run_once" not in loop.__dict__
     finally:
         loop.close()
+    with pytest.raises(RuntimeError, match=r"^Event loop is closed$"):
+        loop.run_until_done(loop.create_future())
 
 
 def test_servers_connections_and_executor_work_are_recorded():

@@ -213,6 +213,9 @@ class WardenLoop(asyncio.SelectorEventLoop):
             RuntimeError: as ``run_until_complete``: the loop is running or closed, or it was
                 stopped before the future completed.
         """
+        if self.is_running() or self.is_closed():
+            # Raises before touching anything: the state below belongs to the run under way.
+            return self.run_until_complete(future)
         self._lw_until = future
         self._lw_until_extra = False
         self._run_once = self._lw_run_once_until
