@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import socket
 import threading
 
 import pytest
@@ -209,6 +210,71 @@ def test_run_until_done_runs_what_the_last_step_scheduled():
         loop.run_until_done(loop.create_task(schedules_on_its_way_out()))
         assert ran == ["callback"]  # as run_until_complete would: one more iteration
         assert "_run_once" not in loop.__dict__
+    finally:
+        loop.close()
+
+
+def test_run_until_done_gives_due_timers_and_io_their_iteration():
+    # What run_until_complete's last iteration runs still runs: a timer that fell due and I/O
+    # that became ready in the future's last step.
+    ran: list[object] = []
+    reader, writer = socket.socketpair()
+
+    async def leaves_a_timer_and_a_byte() -> None:
+        await asyncio.sleep(0)
+        loop = asyncio.get_running_loop()
+        loop.call_later(0, ran.append, "timer")
+        writer.send(b"x")
+
+    loop = new_loop()
+    try:
+        loop.add_reader(reader, lambda: ran.append(reader.recv(1)))
+        loop.run_until_done(loop.create_task(leaves_a_timer_and_a_byte()))
+        assert sorted(ran, key=str) == [b"x", "timer"]
+        # Still watched, nothing to read: that extra iteration must not wait for it.
+        waited: list[str] = []
+
+        def waited_for_the_reader() -> None:
+            waited.append("waited")
+            loop.stop()
+
+        safety = loop.call_later(5, waited_for_the_reader)
+        loop.run_until_done(loop.create_task(asyncio.sleep(0)))
+        assert waited == []
+        safety.cancel()
+        loop.remove_reader(reader)
+        done = loop.create_future()
+        done.set_result("already")
+        assert loop.run_until_done(done) == "already"  # a done future: no iteration to wait on
+    finally:
+        loop.close()
+        reader.close()
+        writer.close()
+
+
+def test_run_until_done_keeps_stopping_when_the_scheduler_changes_inside():
+    loop = new_loop()
+    late: list[str] = []
+
+    async def swaps_schedulers() -> None:
+        this = asyncio.get_running_loop()
+        this.set_scheduler(CountIterations())
+        await asyncio.sleep(0)
+        this.set_scheduler(None)
+        await asyncio.sleep(0)
+
+    try:
+
+        def ran_on() -> None:
+            late.append("ran on")
+            loop.stop()
+
+        # Were the stop lost, the loop would run on until this timer.
+        safety = loop.call_later(5, ran_on)
+        loop.run_until_done(loop.create_task(swaps_schedulers()))
+        assert late == []
+        assert "_run_once" not in loop.__dict__
+        safety.cancel()
     finally:
         loop.close()
 

@@ -231,3 +231,22 @@ def test_next_to_pytest_timeout_the_shorter_deadline_fires(pytester, run, ours, 
     else:
         result.stdout.fnmatch_lines(["*Failed: Timeout (>1.0s) from pytest-timeout."])
         result.stdout.no_fnmatch_line("*loopwarden_timeout*")
+
+
+def test_a_loops_shutdown_task_counts_as_the_task_running_the_phase():
+    # asyncio.Runner's close (pytest-asyncio, unittest) runs these on the test's loop in its
+    # teardown: a hang there is cancelled like a hung fixture step, not left running.
+    import asyncio
+
+    from loopwarden._core._loop import new_loop
+    from loopwarden._plugin.watchdog import _runs_the_phase
+
+    loop = new_loop()
+    try:
+        shutdown = loop.create_task(loop.shutdown_asyncgens())
+        executor = loop.create_task(loop.shutdown_default_executor())
+        users = loop.create_task(asyncio.sleep(0))
+        assert [_runs_the_phase(t) for t in (shutdown, executor, users)] == [True, True, False]
+        loop.run_until_complete(asyncio.gather(shutdown, executor, users))
+    finally:
+        loop.close()

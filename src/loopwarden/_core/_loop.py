@@ -40,7 +40,7 @@ from loopwarden._core._quiet import Quiet
 from loopwarden._core._registry import Registry, TaskOrigin
 
 _monotonic = time.monotonic
-# The coroutines a loop's owner runs on it to shut it down.
+# The coroutines a loop's owner runs on it to shut it down (see is_shutdown_task).
 _LOOP_SHUTDOWN = frozenset(
     {
         asyncio.BaseEventLoop.shutdown_asyncgens.__code__,
@@ -186,7 +186,9 @@ class WardenLoop(asyncio.SelectorEventLoop):
         if release is not None and previous is not scheduler:
             release(self._ready)  # type: ignore[attr-defined]
         self._lw_scheduler = scheduler
-        if scheduler is None:
+        if self._lw_until is not None:
+            pass  # inside run_until_done: its step applies the scheduler and must stay in place
+        elif scheduler is None:
             self.__dict__.pop("_run_once", None)
         else:
             self._run_once = self._lw_run_once_scheduled
@@ -200,21 +202,31 @@ class WardenLoop(asyncio.SelectorEventLoop):
     # -- running until a future is done ------------------------------------------------------
 
     def run_until_done(self, future: asyncio.Future[_T]) -> _T:
-        """``run_until_complete(future)`` for a future of this loop, one iteration shorter.
+        """``run_until_complete(future)`` for a pending future of this loop, one iteration shorter.
 
         ``run_until_complete`` learns that the future is done from a done callback, which runs
         in the iteration after. This stops at the end of the iteration in which the future
-        completes, unless that iteration left callbacks ready to run: then it runs one more
-        iteration, as ``run_until_complete`` does, so that what the last step scheduled still
-        runs now (and under the same owner). A test that awaits once takes two iterations
-        instead of three.
+        completes, unless that iteration left something the next one would do: callbacks ready
+        to run, a timer due, or a file descriptor watched besides the loop's own wake-up pipe.
+        Then it runs one more iteration, as ``run_until_complete`` does, so what the last step
+        scheduled still runs now (and under the same owner). A test that awaits once takes two
+        iterations instead of three.
+
+        Anything else (a future already done, of another loop, or not a future) goes to
+        ``run_until_complete``, which raises as it always does.
 
         Raises:
             RuntimeError: as ``run_until_complete``: the loop is running or closed, or it was
                 stopped before the future completed.
         """
-        if self.is_running() or self.is_closed():
-            # Raises before touching anything: the state below belongs to the run under way.
+        if (
+            self.is_running()
+            or self.is_closed()
+            or not isinstance(future, asyncio.Future)
+            or future.done()
+            or future.get_loop() is not self
+        ):
+            # run_until_complete raises before touching anything of a run under way.
             return self.run_until_complete(future)
         self._lw_until = future
         self._lw_until_extra = False
@@ -237,11 +249,24 @@ class WardenLoop(asyncio.SelectorEventLoop):
             scheduler.reorder(self._ready)  # type: ignore[attr-defined]
         super()._run_once()  # type: ignore[misc]
         until = self._lw_until
-        if until is not None and until.done():
-            if self._ready and not self._lw_until_extra:  # type: ignore[attr-defined]
+        if until is not None and until.done() and not self._lw_until_extra:
+            if self._lw_more_to_do():
+                # One more iteration, exactly as run_until_complete's done callback gives it:
+                # with a callback ready, so its select() does not wait.
                 self._lw_until_extra = True
+                self.call_soon(self.stop)
             else:
                 self.stop()
+
+    def _lw_more_to_do(self) -> bool:
+        """Would another iteration run something now (what run_until_complete's last one runs)?"""
+        if self._ready:  # type: ignore[attr-defined]
+            return True
+        scheduled = self._scheduled  # type: ignore[attr-defined]
+        if scheduled and scheduled[0].when() <= self.time() + self._clock_resolution:  # type: ignore[attr-defined]
+            return True
+        # I/O that may be ready: anything watched besides the self-pipe.
+        return len(self._selector.get_map()) > 1  # type: ignore[attr-defined]
 
     # -- heartbeat (for the watchdog's blocking-call detector) -------------------------------
 
@@ -513,6 +538,12 @@ class _WardenSocketTransport(_SocketTransport):  # type: ignore[misc]
     def _read_ready__data_received(self) -> None:
         self._lw_received = _monotonic()
         super()._read_ready__data_received()
+
+
+def is_shutdown_task(task: asyncio.Future[Any]) -> bool:
+    """Does ``task`` run one of a loop's own shutdown coroutines (async generators, executor)?"""
+    get_coro = getattr(task, "get_coro", None)
+    return getattr(get_coro() if get_coro is not None else None, "cr_code", None) in _LOOP_SHUTDOWN
 
 
 def new_loop() -> WardenLoop:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import sysconfig
 import traceback
 from types import FrameType
 
@@ -56,28 +57,16 @@ class Site(Record):
 
 
 # Installed libraries and the standard library: a site in them is where a task was made, but the
-# line a user wants to see is the first one in their own code that led there. Read at the first
-# site lookup: importing sysconfig and its build data costs every pytest start a few milliseconds.
-_LIBRARY_DIRS_FOUND: tuple[str, ...] | None = None
-
-
-def library_dirs() -> tuple[str, ...]:
-    """The standard library's and site-packages' directories, each ending in a separator."""
-    global _LIBRARY_DIRS_FOUND
-    if _LIBRARY_DIRS_FOUND is None:
-        import sysconfig
-
-        paths = sysconfig.get_paths()
-        _LIBRARY_DIRS_FOUND = tuple(
-            sorted(
-                {
-                    os.path.join(os.path.abspath(p), "")
-                    for key in ("stdlib", "platstdlib", "purelib", "platlib")
-                    if (p := paths.get(key))
-                }
-            )
-        )
-    return _LIBRARY_DIRS_FOUND
+# line a user wants to see is the first one in their own code that led there.
+_LIBRARY_DIRS = tuple(
+    sorted(
+        {
+            os.path.join(os.path.abspath(p), "")
+            for key in ("stdlib", "platstdlib", "purelib", "platlib")
+            if (p := sysconfig.get_paths().get(key))
+        }
+    )
+)
 
 
 # What a file's frames are, by file name (cached: a few hundred files, millions of lookups).
@@ -107,7 +96,7 @@ def _kind(filename: str) -> int:
             kind = _MACHINERY
         elif filename in _BOUNDARY_FILES:
             kind = _BOUNDARY
-        elif filename.startswith(library_dirs()):
+        elif filename.startswith(_LIBRARY_DIRS):
             kind = _LIBRARY
         else:
             kind = _USER

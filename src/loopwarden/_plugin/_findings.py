@@ -17,7 +17,7 @@ import pytest
 
 from loopwarden._core._records import Record
 from loopwarden._core._registry import CapturedContext, TaskOrigin
-from loopwarden._core._sites import Site, _is_library, _is_machinery, library_dirs
+from loopwarden._core._sites import _LIBRARY_DIRS, Site, _is_library, _is_machinery
 from loopwarden._core._snapshot import Leftovers
 from loopwarden._plugin._stash import peek
 
@@ -206,7 +206,7 @@ class Sites:
         relative = site.relative_to(self.root)
         if relative is site:
             # Outside the project: name library files by their import path (aiohttp/helpers.py).
-            for prefix in library_dirs():
+            for prefix in _LIBRARY_DIRS:
                 if site.filename.startswith(prefix):
                     relative = Site(site.filename[len(prefix) :], site.lineno, site.function)
                     break

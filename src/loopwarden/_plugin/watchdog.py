@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from loopwarden._core._lifecycle import cancel_tasks
-from loopwarden._core._loop import WardenLoop
+from loopwarden._core._loop import WardenLoop, is_shutdown_task
 from loopwarden._core._watchdog import Armed, HangReport, Watchdog, idle_driver
 from loopwarden._plugin import _settings, guard, runner
 from loopwarden._plugin._findings import Finding, publish
@@ -129,9 +129,12 @@ def _runs_the_phase(task: asyncio.Future[Any]) -> bool:
     registry = getattr(loop, "registry", None)
     origin = registry.origin_of(task) if registry is not None else None
     # pytest-asyncio (and unittest, anyio) run each test and fixture step through
-    # asyncio.Runner: its task is created from the runner's code.
+    # asyncio.Runner: its task is created from the runner's code. Closing a runner's loop runs
+    # the loop's shutdown tasks, recorded with no site.
     site = origin.site if origin is not None else None
-    return site is not None and (
+    if site is None:
+        return is_shutdown_task(task)
+    return (
         "pytest_asyncio" in site.filename
         or "anyio" in site.filename
         or site.filename.endswith(os.path.join("unittest", "async_case.py"))
