@@ -279,6 +279,51 @@ def test_run_until_done_keeps_stopping_when_the_scheduler_changes_inside():
         loop.close()
 
 
+def test_run_until_done_leaves_no_stop_behind_for_the_next_run():
+    reader, writer = socket.socketpair()
+
+    async def stops_the_loop_itself() -> None:
+        await asyncio.sleep(0)
+        asyncio.get_running_loop().stop()
+
+    async def interrupts_after_it() -> None:
+        await asyncio.sleep(0)
+        asyncio.get_running_loop().call_soon(_raise_keyboard_interrupt)
+
+    loop = new_loop()
+    try:
+        loop.add_reader(reader, reader.recv, 1)  # watched: each run gets its extra iteration
+        loop.run_until_done(loop.create_task(stops_the_loop_itself()))
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_done(loop.create_task(interrupts_after_it()))
+        # Either run could have left its stop queued, ending this one after its first iteration.
+        assert loop.run_until_done(loop.create_task(awaits_once())) == "done"
+        loop.remove_reader(reader)
+    finally:
+        loop.close()
+        reader.close()
+        writer.close()
+
+
+def _raise_keyboard_interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+def test_run_until_done_waits_for_a_step_the_scheduler_holds_back():
+    class Holding(CountIterations):
+        holding = 1  # as FuzzScheduler.holding: a task step it took out of the ready queue
+
+    loop = new_loop()
+    try:
+        counter = Holding()
+        loop.set_scheduler(counter)
+        loop.run_until_done(loop.create_task(awaits_once()))
+        assert counter.iterations == 3  # the held step gets its iteration, as before
+    finally:
+        loop.set_scheduler(None)
+        loop.close()
+
+
 def test_run_until_done_raises_as_run_until_complete():
     async def fails() -> None:
         await asyncio.sleep(0)

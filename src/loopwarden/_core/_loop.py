@@ -85,6 +85,7 @@ class WardenLoop(asyncio.SelectorEventLoop):
         # What run_until_done waits for, and whether it gave the loop its one extra iteration.
         self._lw_until: asyncio.Future[Any] | None = None
         self._lw_until_extra = False
+        self._lw_until_stop: asyncio.Handle | None = None
         self._lw_servers: weakref.WeakKeyDictionary[asyncio.Server, TaskOrigin] = (
             weakref.WeakKeyDictionary()
         )
@@ -235,6 +236,9 @@ class WardenLoop(asyncio.SelectorEventLoop):
             self.run_forever()
         finally:
             self._lw_until = None
+            stop, self._lw_until_stop = self._lw_until_stop, None
+            if stop is not None:
+                stop.cancel()  # the run ended otherwise (an interrupt): not the next run's stop
             if self._lw_scheduler is None:
                 self.__dict__.pop("_run_once", None)
             else:
@@ -250,18 +254,20 @@ class WardenLoop(asyncio.SelectorEventLoop):
         super()._run_once()  # type: ignore[misc]
         until = self._lw_until
         if until is not None and until.done() and not self._lw_until_extra:
+            if self._stopping:  # type: ignore[attr-defined]
+                return  # someone stopped the loop in this iteration: it ends here anyway
             if self._lw_more_to_do():
                 # One more iteration, exactly as run_until_complete's done callback gives it:
                 # with a callback ready, so its select() does not wait.
                 self._lw_until_extra = True
-                self.call_soon(self.stop)
+                self._lw_until_stop = self.call_soon(self.stop)
             else:
                 self.stop()
 
     def _lw_more_to_do(self) -> bool:
         """Would another iteration run something now (what run_until_complete's last one runs)?"""
-        if self._ready:  # type: ignore[attr-defined]
-            return True
+        if self._ready or getattr(self._lw_scheduler, "holding", 0):  # type: ignore[attr-defined]
+            return True  # (a step the fuzz scheduler holds back comes back next iteration)
         scheduled = self._scheduled  # type: ignore[attr-defined]
         if scheduled and scheduled[0].when() <= self.time() + self._clock_resolution:  # type: ignore[attr-defined]
             return True
