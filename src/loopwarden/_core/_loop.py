@@ -208,7 +208,8 @@ class WardenLoop(asyncio.SelectorEventLoop):
         ``run_until_complete`` learns that the future is done from a done callback, which runs
         in the iteration after. This stops at the end of the iteration in which the future
         completes, unless that iteration left something the next one would do: callbacks ready
-        to run, a timer due, or a file descriptor watched besides the loop's own wake-up pipe.
+        to run, a timer due, a file descriptor watched besides the loop's own wake-up pipe, or a
+        task step the scheduler holds back.
         Then it runs one more iteration, as ``run_until_complete`` does, so what the last step
         scheduled still runs now (and under the same owner). A test that awaits once takes two
         iterations instead of three.
