@@ -3,31 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from loopwarden._core._loop import WardenLoop
 
+if TYPE_CHECKING:
+    from loopwarden._plugin._runtime import Runtime
+    from loopwarden._plugin.guard import Guard
+
 _KEYS: list[Any] = []
 
 
-def live_loops(config: pytest.Config) -> list[WardenLoop]:
-    """The own runner's loops, then the loops made for pytest-asyncio, unittest and anyio.
-
-    Looked up on each call (several per test: keep it cheap): the plugins' configure hooks run
-    in no set order, so the state is read from the stash each time.
-    """
+def loop_sources(config: pytest.Config) -> tuple[Runtime | None, Guard | None]:
+    """The own runner's state and the loop guard's (either None when that plugin is off)."""
     if not _KEYS:
         from loopwarden._plugin import guard, runner
 
         _KEYS[:] = (runner.RUNTIME, guard.GUARD)
     runtime_key, guard_key = _KEYS
     stash = config.stash
-    runtime = stash.get(runtime_key, None)
+    return stash.get(runtime_key, None), stash.get(guard_key, None)
+
+
+def live_loops(config: pytest.Config) -> list[WardenLoop]:
+    """The own runner's loops, then the loops made for pytest-asyncio, unittest and anyio.
+
+    Looked up on each call: the plugins' configure hooks run in no set order, so the state is
+    read from the stash each time (see :class:`LiveLoops` for the per-test path).
+    """
+    return _open_loops(*loop_sources(config))
+
+
+def _open_loops(runtime: Runtime | None, loop_guard: Guard | None) -> list[WardenLoop]:
     found = [state.loop for state in runtime.loops.values()] if runtime is not None else []
-    loop_guard = stash.get(guard_key, None)
-    if loop_guard is not None and loop_guard.loops:
+    if loop_guard is not None and loop_guard.made_any and loop_guard.loops:
         found.extend(loop for loop in list(loop_guard.loops) if not loop.is_closed())
     return found
 
@@ -41,23 +52,13 @@ class LiveLoops:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.sources: tuple[Any, Any] | None = None
+        self.sources: tuple[Runtime | None, Guard | None] | None = None
 
     def __call__(self) -> list[WardenLoop]:
         sources = self.sources
         if sources is None:
-            from loopwarden._plugin import guard, runner
-
-            stash = self.config.stash
-            sources = self.sources = (
-                stash.get(runner.RUNTIME, None),
-                stash.get(guard.GUARD, None),
-            )
-        runtime, loop_guard = sources
-        found = [state.loop for state in runtime.loops.values()] if runtime is not None else []
-        if loop_guard is not None and loop_guard.made_any and loop_guard.loops:
-            found.extend(loop for loop in list(loop_guard.loops) if not loop.is_closed())
-        return found
+            sources = self.sources = loop_sources(self.config)
+        return _open_loops(*sources)
 
 
 def on_new_loop(config: pytest.Config, hook: Callable[[WardenLoop], None]) -> None:

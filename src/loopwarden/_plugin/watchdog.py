@@ -19,19 +19,24 @@ import asyncio
 import os
 import sys
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from loopwarden._core._lifecycle import cancel_tasks
 from loopwarden._core._loop import WardenLoop, is_shutdown_task
 from loopwarden._core._watchdog import Armed, HangReport, Watchdog, idle_driver
-from loopwarden._plugin import _settings, guard, runner
+from loopwarden._plugin import _settings
 from loopwarden._plugin._findings import Finding, publish
+from loopwarden._plugin._loops import loop_sources
 from loopwarden._plugin._runtime import ITEM_STATE
 from loopwarden._plugin.clock import VIRTUAL
 from loopwarden._plugin.config import STATE, Mode, marker_arg
 from loopwarden._plugin.leaks import GUARD
+
+if TYPE_CHECKING:
+    from loopwarden._plugin._runtime import Runtime
+    from loopwarden._plugin.guard import Guard
 
 WATCHDOG = pytest.StashKey["Watch"]()
 TIMEOUT = pytest.StashKey[float]()
@@ -56,17 +61,13 @@ class Watch:
         self.item: pytest.Item | None = None
         self.started = False
         # Where loops come from, looked up at the first arming (after every configure hook).
-        self.sources: tuple[Any, Any] | None = None
+        self.sources: tuple[Runtime | None, Guard | None] | None = None
 
     def session_loop(self) -> WardenLoop | None:
         """The loop a test's phases run on, for a test the own runner has not placed."""
         sources = self.sources
         if sources is None:
-            stash = self.config.stash
-            sources = self.sources = (
-                stash.get(runner.RUNTIME, None),
-                stash.get(guard.GUARD, None),
-            )
+            sources = self.sources = loop_sources(self.config)
         runtime, loop_guard = sources
         if runtime is not None and runtime.loops:
             return next(iter(runtime.loops.values())).loop
