@@ -331,7 +331,7 @@ def test_run_until_done_raises_as_run_until_complete():
 
     async def stops_the_loop() -> None:
         asyncio.get_running_loop().stop()
-        await asyncio.sleep(1)
+        await asyncio.sleep(1)  # sleep-ok: parked, cancelled below
 
     loop = new_loop()
     try:
