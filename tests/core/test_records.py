@@ -39,3 +39,24 @@ def test_defaults_are_fresh_per_record() -> None:
     first.contexts.append(None)  # type: ignore[arg-type]
     assert (second.touched, second.contexts) == (set(), [])
     assert Armed() == Armed(None, (), False)
+
+
+def test_a_fixture_owner_is_equal_and_hashed_by_all_its_fields() -> None:
+    # Its comparison is written out (owners are compared for every record of a loop): it must
+    # still agree with the fields, as Record's generic one does.
+    from loopwarden._plugin._runtime import FixtureOwner
+
+    owner = FixtureOwner("server", "module", "tests/test_api.py")
+    same = FixtureOwner("server", "module", "tests/test_api.py")
+    assert owner == same
+    assert hash(owner) == hash(same)
+    assert len({owner, same}) == 1
+    for other in (
+        FixtureOwner("client", "module", "tests/test_api.py"),
+        FixtureOwner("server", "session", "tests/test_api.py"),
+        FixtureOwner("server", "module", "tests/test_db.py"),
+    ):
+        assert owner != other
+    assert owner != ("server", "module", "tests/test_api.py")  # an owner equals only its kind
+    assert owner != "tests/test_api.py::test_a"  # nor a test's owner token
+    assert str(owner) == "module-scoped fixture 'server'"

@@ -55,6 +55,16 @@ class FixtureOwner(Record):
     def __str__(self) -> str:
         return f"{self.scope}-scoped fixture {self.name!r}"
 
+    # Written out (Record's are generic): an owner is hashed and compared for every record of a
+    # loop it is checked on, and pytest-asyncio's loop-factory fixture has one per test.
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not FixtureOwner:
+            return NotImplemented
+        return self.name == other.name and self.scope == other.scope and self.nodeid == other.nodeid
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.scope, self.nodeid))
+
     @classmethod
     def of(cls, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> FixtureOwner:
         """The owner of what ``fixturedef`` creates, from inside its setup or finalizer hooks."""

@@ -21,6 +21,10 @@ def peek(stash: pytest.Stash, key: pytest.StashKey[_T], default: _D) -> _T | _D:
 
 
 _MARKER_NAMES = pytest.StashKey[frozenset[str]]()
+# One set object per distinct combination of names, shared by the tests that have it: a test
+# suite keeps its items (and so their stashes) to the end, and every object each one keeps makes
+# the garbage collector's full passes longer and more frequent.
+_NAME_SETS: dict[frozenset[str], frozenset[str]] = {}
 
 
 def marker_names(item: pytest.Item) -> frozenset[str]:
@@ -40,7 +44,8 @@ def marker_names(item: pytest.Item) -> frozenset[str]:
             for mark in node.own_markers:
                 found.add(mark.name)
             node = node.parent
-        names = stash[_MARKER_NAMES] = frozenset(found)
+        names = frozenset(found)
+        names = stash[_MARKER_NAMES] = _NAME_SETS.setdefault(names, names)
     return names
 
 

@@ -15,6 +15,8 @@ import enum
 import importlib.metadata
 import importlib.util
 import sys
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import pytest
 
@@ -81,7 +83,8 @@ MARKER_ERROR = pytest.StashKey[str]()
 
 
 # The merged keyword arguments of a test's loopwarden markers, closest first (see marker_arg).
-_MARKER_ARGS = pytest.StashKey[dict[str, object]]()
+_MARKER_ARGS = pytest.StashKey[Mapping[str, object]]()
+_NO_MARKER_ARGS: Mapping[str, object] = MappingProxyType({})
 
 
 def marker_arg(item: pytest.Item, key: str) -> tuple[bool, object]:
@@ -94,13 +97,15 @@ def marker_arg(item: pytest.Item, key: str) -> tuple[bool, object]:
     stash = item.stash
     args = peek(stash, _MARKER_ARGS, None)
     if args is None:
-        args = {}
         # The names are read once per test anyway: most tests have no loopwarden marker, and
-        # this spares them another walk up the node chain.
+        # this spares them another walk up the node chain (and a dict of their own).
         if "loopwarden" in marker_names(item):
+            args = {}
             for mark in item.iter_markers("loopwarden"):
                 for name, value in mark.kwargs.items():
                     args.setdefault(name, value)
+        else:
+            args = _NO_MARKER_ARGS
         stash[_MARKER_ARGS] = args
     if key in args:
         return True, args[key]

@@ -96,7 +96,15 @@ class Guard(Record):
 
     def set_owner(self, owner: Hashable | None) -> None:
         self.owner = owner
-        for loop in list(self.loops):
+        loops = self.loops
+        # The usual case, several times per test in guard mode: one open loop, the newest (a walk
+        # of the weak set costs more than the rest of this together).
+        newest = self._newest() if self._newest is not None else None
+        if newest is not None and len(loops) == 1 and newest in loops:
+            if not newest.is_closed():
+                newest.set_owner(owner)
+            return
+        for loop in list(loops):
             if not loop.is_closed():
                 loop.set_owner(owner)
 

@@ -184,7 +184,9 @@ class LeakGuard(Record):
     def watch(self) -> TestWatch:
         transports = {}
         for loop in self.live_loops():
-            transports[id(loop)] = _transports(loop)
+            found = _transports(loop)
+            if found:  # (a loop left out has none: check() reads it as _NO_TRANSPORTS)
+                transports[id(loop)] = found
         return TestWatch(thread_mark(), transports)
 
     def check(
@@ -197,7 +199,6 @@ class LeakGuard(Record):
 
         ``loops``: the live loops, when the caller has them already.
         """
-        label = str(owner)
         findings = list(self.pending.pop(owner, ())) if self.pending else []
         notes: list[str] = self.pending_notes.pop(owner, []) if self.pending_notes else []
         for loop in self.live_loops() if loops is None else loops:
@@ -209,6 +210,7 @@ class LeakGuard(Record):
                 and (before is None or not _new_transports(loop, before))
             ):
                 continue  # the owner made nothing here and nothing was reported: nothing to do
+            label = str(owner)
             stopped: list[asyncio.Future[Any]] = []
             left = _left(loop, owner, before, self.test_code, stopped)
             if stopped and not loop.is_running():
@@ -245,7 +247,7 @@ class LeakGuard(Record):
         if threads:
             findings.extend(
                 _findings.from_leftovers(
-                    Leftovers(threads=self.held_threads(threads)), self.sites, label
+                    Leftovers(threads=self.held_threads(threads)), self.sites, str(owner)
                 )
             )
         self.finished.add(owner)
@@ -760,7 +762,11 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
 
 def _finish(item: pytest.Item, guard: LeakGuard) -> str:
     """Check what the test left, record the findings; the failure text ("" when clean)."""
-    watch = peek(item.stash, WATCH, None)
+    stash = item.stash
+    watch = None
+    if WATCH in stash:
+        watch = stash[WATCH]
+        del stash[WATCH]  # a finished test's item is kept to the end of the session: keep it lean
     # The runner's per-test driver ends first: what its last loop run frees is this test's.
     item_state = peek(item.stash, ITEM_STATE, None)
     if item_state is not None and item_state.driver is not None:

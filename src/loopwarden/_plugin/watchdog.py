@@ -60,6 +60,9 @@ class Watch:
         self.watchdog = Watchdog(on_last_resort=self.last_resort)
         self.item: pytest.Item | None = None
         self.started = False
+        # Whether any test has a timeout of its own (set at collection): most sessions have none,
+        # and the three phases of every test need not look.
+        self.own_timeouts = False
         # Where loops come from, looked up at the first arming (after every configure hook).
         self.sources: tuple[Runtime | None, Guard | None] | None = None
 
@@ -76,7 +79,7 @@ class Watch:
     def arm(self, item: pytest.Item, phase: str) -> bool:
         # Three times per test: the stash is read directly (see _stash.peek).
         stash = item.stash
-        timeout = stash[TIMEOUT] if TIMEOUT in stash else self.timeout  # noqa: SIM401
+        timeout = stash[TIMEOUT] if self.own_timeouts and TIMEOUT in stash else self.timeout
         # In virtual time the watchdog is armed even with no deadline: an idle loop is reported.
         if not timeout and not self.blocking and VIRTUAL not in stash:
             return False
@@ -184,12 +187,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if WATCHDOG not in session.config.stash:
+    watch = session.config.stash.get(WATCHDOG, None)
+    if watch is None:
         return
     for item in session.items:
         found, raw = marker_arg(item, "timeout")
         if not found:
             continue
+        watch.own_timeouts = True
         try:
             item.stash[TIMEOUT] = _settings._seconds(str(raw))
         except ValueError as exc:
