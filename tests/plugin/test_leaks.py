@@ -336,6 +336,35 @@ def test_wider_fixture_leaks_are_reported_at_its_teardown_naming_it(pytester, ru
     )
 
 
+def test_a_wider_fixture_parametrized_per_test_leaks_as_the_test(pytester, run):
+    # Parametrized with scope="function", a module fixture is set up and torn down for each test
+    # (pytest-asyncio's own loop-factory fixture is one): what it leaves is the test's.
+    pytester.makepyfile(
+        test_fix=LEAKY_MODULE_SERVICE
+        + """
+        @pytest.mark.parametrize("service", ["a"], indirect=True, scope="function")
+        async def test_one(service):
+            assert service == "svc"
+
+        async def test_two():
+            mine = asyncio.current_task()
+            assert [t for t in asyncio.all_tasks() if t.get_name() == "heartbeat"] == []
+        """
+    )
+    _module_loops(pytester, run)
+    result = run()
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_one[[]a[]] _*",
+            "loopwarden: test_one[[]a[]] left 1 task behind after teardown:",
+            "  task 'heartbeat' running heartbeat() is still pending",
+            "      created at test_fix.py:9 in service",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*module-scoped fixture*")
+
+
 def test_a_wider_fixture_leak_is_reported_when_the_last_test_failed_its_setup(pytester, run):
     # test_two's wrong marker fails its setup before the leak guard's setup hook runs; its
     # teardown still ends the module's fixture, and what that fixture left is still reported.

@@ -38,8 +38,8 @@ def live_loops(config: pytest.Config) -> list[WardenLoop]:
 
 def _open_loops(runtime: Runtime | None, loop_guard: Guard | None) -> list[WardenLoop]:
     found = [state.loop for state in runtime.loops.values()] if runtime is not None else []
-    if loop_guard is not None and loop_guard.made_any and loop_guard.loops:
-        found.extend(loop for loop in list(loop_guard.loops) if not loop.is_closed())
+    if loop_guard is not None and loop_guard.made_any:
+        found.extend(loop_guard.open_loops())
     return found
 
 

@@ -372,13 +372,17 @@ class Runtime(Record):
         return self.loop_for(self.default_test_scope, item)
 
     def driver_for_fixture(
-        self, fixturedef: pytest.FixtureDef[Any], item: pytest.Item
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest, item: pytest.Item
     ) -> tuple[Driver, object]:
         """The driver that runs this fixture's steps, and the owner its creations belong to."""
         if fixturedef.scope == "function":
             return self.item_state(item).function_driver(item), item.nodeid
         scope = self.fixture_loop_scope(fixturedef, item)
         state = self.loop_for(scope, item)
+        if request.scope == "function":
+            # Parametrized per test (``indirect=True, scope="function"``): it runs in the loop of
+            # its declared scope, but lives for one test, and what it makes is that test's.
+            return state.driver, item.nodeid
         node = self._scope_node(item, fixturedef.scope)
         return state.driver, FixtureOwner(fixturedef.argname, fixturedef.scope, node.nodeid)
 
@@ -392,7 +396,7 @@ class Runtime(Record):
         """A synchronous stand-in for an async fixture function, which pytest then calls."""
         original = _bind(fixturedef.func, request)
         name = fixturedef.argname
-        driver, owner = self.driver_for_fixture(fixturedef, item)
+        driver, owner = self.driver_for_fixture(fixturedef, request, item)
 
         def check_not_running() -> None:
             if driver.loop.is_running():

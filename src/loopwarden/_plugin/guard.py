@@ -94,19 +94,22 @@ class Guard(Record):
             hook(loop)
         return loop
 
-    def set_owner(self, owner: Hashable | None) -> None:
-        self.owner = owner
+    def open_loops(self) -> list[WardenLoop]:
+        """The loops made here that are still open (closing one forgets it)."""
         loops = self.loops
-        # The usual case, several times per test in guard mode: one open loop, the newest (a walk
-        # of the weak set costs more than the rest of this together).
+        if not loops:  # between tests in guard mode: the test's loop closed with its runner
+            return []
+        # The usual case, several times per test in guard mode: one open loop, the newest. A walk
+        # of the weak set costs more than the rest of this together.
         newest = self._newest() if self._newest is not None else None
         if newest is not None and len(loops) == 1 and newest in loops:
-            if not newest.is_closed():
-                newest.set_owner(owner)
-            return
-        for loop in list(loops):
-            if not loop.is_closed():
-                loop.set_owner(owner)
+            return [] if newest.is_closed() else [newest]
+        return [loop for loop in list(loops) if not loop.is_closed()]
+
+    def set_owner(self, owner: Hashable | None) -> None:
+        self.owner = owner
+        for loop in self.open_loops():
+            loop.set_owner(owner)
 
 
 GUARD = pytest.StashKey[Guard]()
@@ -216,7 +219,9 @@ class OwnedTests:
         self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
     ) -> Generator[None, object, object]:
         guard = self.guard
-        if fixturedef.scope == "function" or guard.owner is None:
+        # The request's scope: a fixture parametrized per test lives for one test (see the leak
+        # guard's pytest_fixture_setup).
+        if request.scope == "function" or guard.owner is None:
             return (yield)
         # What a wider fixture creates belongs to it (and is checked at its teardown), not to
         # the test that happened to set it up.

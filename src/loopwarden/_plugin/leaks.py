@@ -332,9 +332,17 @@ class LeakGuard(Record):
 
     def before_runner_close(self, loop: WardenLoop) -> None:
         """``asyncio.Runner.close`` is about to cancel this loop's tasks: report them first."""
-        for owner in _owners_on(loop, self.current):
+        # The usual case (pytest-asyncio closes a runner after each test): no task, timer or
+        # resource alive, so nothing to find but the test's failed tasks that nobody read.
+        quiet = _nothing_alive(loop)
+        owners: list[Hashable]
+        if quiet:
+            owners = [] if self.current is None else [self.current]
+        else:
+            owners = _owners_on(loop, self.current)
+        for owner in owners:
             found = _unretrieved(loop, owner, self.sites, str(owner))
-            left = _left(loop, owner, None, self.test_code)
+            left = _NOTHING_LEFT if quiet else _left(loop, owner, None, self.test_code)
             if left:
                 found.extend(_findings.from_leftovers(left, self.sites, str(owner)))
                 report = self.clean_up(loop, left)
@@ -403,6 +411,18 @@ def _cleanup_note(report: CloseReport) -> str:
     return "loopwarden cancelled and closed what was left."
 
 
+def _nothing_alive(loop: WardenLoop) -> bool:
+    """No pending task, no timer and no recorded resource on ``loop``: nobody left anything."""
+    return (
+        not loop._scheduled  # type: ignore[attr-defined]
+        and not loop._lw_servers
+        and not loop._lw_connections
+        and not loop._lw_subprocesses
+        and not loop._lw_executor_work
+        and not asyncio.all_tasks(loop)
+    )
+
+
 def _owners_on(loop: WardenLoop, current: Hashable | None) -> list[Hashable]:
     """Every owner that has a task, timer or resource alive on ``loop`` (and ``current``)."""
     registry = loop.registry
@@ -434,6 +454,7 @@ def _new_transports(loop: asyncio.AbstractEventLoop, before: frozenset[Any]) -> 
 
 
 _NO_TRANSPORTS: frozenset[Any] = frozenset()
+_NOTHING_LEFT = Leftovers()  # (read only: a loop with nothing alive has nothing to clean up)
 
 
 def _transports(loop: asyncio.AbstractEventLoop) -> frozenset[Any]:
@@ -703,7 +724,10 @@ def pytest_fixture_setup(
     fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
 ) -> Generator[None, Any, Any]:
     guard = _guard(request.config)
-    if guard is None or fixturedef.scope == "function":
+    # The request's scope, not the fixture's: a fixture parametrized per test (pytest-asyncio's
+    # loop-factory fixture, or ``indirect=True, scope="function"``) lives for one test, whatever
+    # scope it was declared with, and what it makes is that test's.
+    if guard is None or request.scope == "function":
         return (yield)
     # Threads a wider fixture starts belong to it, not to the test that happened to set it up.
     before = thread_mark()
@@ -720,7 +744,7 @@ def pytest_fixture_post_finalizer(
     fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
 ) -> None:
     guard = _guard(request.config)
-    if guard is None or fixturedef.scope == "function":
+    if guard is None or request.scope == "function":  # (as in pytest_fixture_setup)
         return
     owner = FixtureOwner.of(fixturedef, request)
     if guard.wide_values.pop(owner, _NOT_SET) is _NOT_SET:
