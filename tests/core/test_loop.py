@@ -392,6 +392,42 @@ def test_servers_connections_and_executor_work_are_recorded():
     assert exec_origin.site.filename == HERE
 
 
+def test_each_loop_makes_its_own_tables_at_their_first_entry():
+    # Until something is recorded, a loop's tables are one shared, read-only empty stand-in: a
+    # write that missed _lw_table would fail here rather than record into every loop at once.
+    first, second = new_loop(), new_loop()
+    try:
+        for loop in (first, second):
+            assert not loop._lw_servers and not loop._lw_connections and not loop._lw_writers
+            assert loop._lw_executor_work.get(object()) is None
+        with pytest.raises(TypeError):
+            first._lw_servers[object()] = None  # type: ignore[index]
+
+        async def serve_and_call():
+            server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"ping")
+            return server, writer
+
+        server, writer = first.run_until_complete(serve_and_call())
+        assert list(first._lw_servers) == [server]
+        assert writer.transport in first._lw_connections
+        assert writer.transport in first._lw_writers
+        assert not second._lw_servers and not second._lw_connections and not second._lw_writers
+
+        async def close():
+            writer.close()
+            await writer.wait_closed()
+            server.close()
+            await server.wait_closed()
+
+        first.run_until_complete(close())
+    finally:
+        first.close()
+        second.close()
+
+
 def test_new_loop_is_a_loop_factory():
     with asyncio.Runner(loop_factory=new_loop) as runner:
         assert isinstance(runner.get_loop(), WardenLoop)

@@ -32,8 +32,10 @@ import math
 import sys
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Set as AbstractSet
 from concurrent.futures import Executor
+from types import MappingProxyType
 from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
 
 from loopwarden._core._quiet import Quiet
@@ -50,6 +52,8 @@ _LOOP_SHUTDOWN = frozenset(
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
+# The stand-in for a WardenLoop's weak tables until their first entry: empty, read-only.
+_NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
 
 
 class Scheduler(Protocol):
@@ -75,6 +79,17 @@ class WardenLoop(asyncio.SelectorEventLoop):
     #: :func:`loopwarden._core._lifecycle.hook_runner_close` is installed.
     on_runner_close: Callable[[WardenLoop], None] | None = None
 
+    # What is made on the loop, with its creation record: weak tables, each made at its first
+    # entry (see _lw_table). Until then the class's empty stand-in answers every read. Most loops
+    # never get one (pytest-asyncio makes a loop per test), and five weak tables cost a third as
+    # much as the loop itself.
+    _lw_servers: Mapping[asyncio.Server, TaskOrigin] = _NO_ENTRIES
+    _lw_subprocesses: Mapping[asyncio.BaseTransport, TaskOrigin] = _NO_ENTRIES
+    _lw_connections: Mapping[asyncio.BaseTransport, TaskOrigin] = _NO_ENTRIES
+    _lw_executor_work: Mapping[asyncio.Future[Any], TaskOrigin] = _NO_ENTRIES
+    # Connections that sent something since they last received (see _WardenSocketTransport).
+    _lw_writers: AbstractSet[_WardenSocketTransport] = frozenset()
+
     def __init__(self, selector: Any = None) -> None:
         super().__init__(selector)
         self.registry = Registry()
@@ -86,30 +101,24 @@ class WardenLoop(asyncio.SelectorEventLoop):
         self._lw_until: asyncio.Future[Any] | None = None
         self._lw_until_extra = False
         self._lw_until_stop: asyncio.Handle | None = None
-        self._lw_servers: weakref.WeakKeyDictionary[asyncio.Server, TaskOrigin] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._lw_subprocesses: weakref.WeakKeyDictionary[asyncio.BaseTransport, TaskOrigin] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._lw_connections: weakref.WeakKeyDictionary[asyncio.BaseTransport, TaskOrigin] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._lw_executor_work: weakref.WeakKeyDictionary[asyncio.Future[Any], TaskOrigin] = (
-            weakref.WeakKeyDictionary()
-        )
         # Heartbeat: see watch_blocks(). Iterations longer than the threshold are queued as
         # (start, end) pairs for the watchdog; a deque because two threads append and pop.
         self._lw_busy_since = 0.0
         self._lw_block_threshold = math.inf
         self._lw_blocks: collections.deque[tuple[float, float]] = collections.deque()
         self._lw_select = self._selector.select  # type: ignore[attr-defined]
-        # Connections that sent something since they last received (see _WardenSocketTransport).
-        self._lw_writers: weakref.WeakSet[_WardenSocketTransport] = weakref.WeakSet()
         self._lw_inner_select: Callable[[float | None], Any] = self._lw_select
         self.quiet = Quiet(self, self._lw_quiet_select)
         #: Called with the loop once it is closed (e.g. to forget it).
         self.close_hooks: list[Callable[[WardenLoop], None]] = []
+
+    def _lw_table(self, name: str) -> Any:
+        """The weak table ``name`` (one of the ``_lw_*`` tables above), made if it is not yet."""
+        table = self.__dict__.get(name)
+        if table is None:
+            table = weakref.WeakSet() if name == "_lw_writers" else weakref.WeakKeyDictionary()
+            setattr(self, name, table)
+        return table
 
     def close(self) -> None:
         super().close()
@@ -395,19 +404,19 @@ class WardenLoop(asyncio.SelectorEventLoop):
         self, executor: Executor | None, func: Callable[[Unpack[_Ts]], _T], *args: *_Ts
     ) -> asyncio.Future[_T]:
         future = super().run_in_executor(executor, func, *args)
-        self._lw_executor_work[future] = self.registry.origin_here()
+        self._lw_table("_lw_executor_work")[future] = self.registry.origin_here()
         return future
 
     async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
         origin = self.registry.origin_here()
         server = await super().create_server(*args, **kwargs)
-        self._lw_servers[server] = origin
+        self._lw_table("_lw_servers")[server] = origin
         return server
 
     async def create_unix_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
         origin = self.registry.origin_here()
         server = await super().create_unix_server(*args, **kwargs)
-        self._lw_servers[server] = origin
+        self._lw_table("_lw_servers")[server] = origin
         return server
 
     def _accept_connection(
@@ -450,38 +459,38 @@ class WardenLoop(asyncio.SelectorEventLoop):
         transport = _WardenSocketTransport(self, sock, protocol, waiter, extra, server)
         origin = self._lw_servers.get(server) if server is not None else None
         if origin is not None:
-            self._lw_connections[transport] = origin
+            self._lw_table("_lw_connections")[transport] = origin
             self.registry.touched.add(origin.owner)
         return transport
 
     async def create_connection(self, *args: Any, **kwargs: Any) -> Any:
         origin = self.registry.origin_here()
         transport, protocol = await super().create_connection(*args, **kwargs)
-        self._lw_connections[transport] = origin
+        self._lw_table("_lw_connections")[transport] = origin
         return transport, protocol
 
     async def create_unix_connection(self, *args: Any, **kwargs: Any) -> Any:
         origin = self.registry.origin_here()
         transport, protocol = await super().create_unix_connection(*args, **kwargs)
-        self._lw_connections[transport] = origin
+        self._lw_table("_lw_connections")[transport] = origin
         return transport, protocol
 
     async def create_datagram_endpoint(self, *args: Any, **kwargs: Any) -> Any:
         origin = self.registry.origin_here()
         transport, protocol = await super().create_datagram_endpoint(*args, **kwargs)
-        self._lw_connections[transport] = origin
+        self._lw_table("_lw_connections")[transport] = origin
         return transport, protocol
 
     async def subprocess_exec(self, *args: Any, **kwargs: Any) -> Any:
         origin = self.registry.origin_here()
         transport, protocol = await super().subprocess_exec(*args, **kwargs)
-        self._lw_subprocesses[transport] = origin
+        self._lw_table("_lw_subprocesses")[transport] = origin
         return transport, protocol
 
     async def subprocess_shell(self, *args: Any, **kwargs: Any) -> Any:
         origin = self.registry.origin_here()
         transport, protocol = await super().subprocess_shell(*args, **kwargs)
-        self._lw_subprocesses[transport] = origin
+        self._lw_table("_lw_subprocesses")[transport] = origin
         return transport, protocol
 
     def abandon_default_executor(self) -> None:
@@ -529,14 +538,14 @@ class _WardenSocketTransport(_SocketTransport):  # type: ignore[misc]
         super().write(data)
         if data:
             self._lw_sent = _monotonic()
-            self._loop._lw_writers.add(self)
+            self._loop._lw_table("_lw_writers").add(self)
 
     if "writelines" in vars(_SocketTransport):
 
         def writelines(self, list_of_data: Any) -> None:
             super().writelines(list_of_data)
             self._lw_sent = _monotonic()
-            self._loop._lw_writers.add(self)
+            self._loop._lw_table("_lw_writers").add(self)
 
     def _read_ready__get_buffer(self) -> None:
         self._lw_received = _monotonic()

@@ -277,5 +277,5 @@ def adopt(loop: WardenLoop, obj: object, owner: Hashable) -> None:
             registry.touched.add(owner)
             return
     if isinstance(obj, asyncio.BaseTransport):
-        loop._lw_connections[obj] = TaskOrigin(None, owner)
+        loop._lw_table("_lw_connections")[obj] = TaskOrigin(None, owner)
         registry.touched.add(owner)
