@@ -399,7 +399,8 @@ def test_each_loop_makes_its_own_tables_at_their_first_entry():
     try:
         for loop in (first, second):
             assert not loop._lw_servers and not loop._lw_connections and not loop._lw_writers
-            assert loop._lw_executor_work.get(object()) is None
+            assert dict(loop._lw_executor_work) == {}
+            assert "_lw_servers" not in vars(loop)
         with pytest.raises(TypeError):
             first._lw_servers[object()] = None  # type: ignore[index]
 

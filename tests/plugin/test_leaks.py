@@ -365,6 +365,29 @@ def test_a_wider_fixture_parametrized_per_test_leaks_as_the_test(pytester, run):
     result.stdout.no_fnmatch_line("*module-scoped fixture*")
 
 
+def test_a_class_fixture_of_a_test_outside_a_class_is_checked_at_its_teardown(pytester, run):
+    # pytest ends a class-scoped fixture with the test when there is no class; what it left is
+    # still reported, naming it.
+    pytester.makepyfile(
+        test_fix=LEAKY_MODULE_SERVICE.replace('scope="module"', 'scope="class"')
+        + """
+        async def test_one(service):
+            assert service == "svc"
+        """
+    )
+    _module_loops(pytester, run)
+    result = run()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_one _*",
+            "loopwarden: the class-scoped fixture 'service' left 1 task behind after teardown:",
+            "  task 'heartbeat' running heartbeat() is still pending",
+            "      created at test_fix.py:9 in service",
+        ]
+    )
+
+
 def test_a_wider_fixture_leak_is_reported_when_the_last_test_failed_its_setup(pytester, run):
     # test_two's wrong marker fails its setup before the leak guard's setup hook runs; its
     # teardown still ends the module's fixture, and what that fixture left is still reported.

@@ -184,7 +184,7 @@ class Quiet:
 
     def _in_flight(self) -> str | None:
         writers: weakref.WeakSet[Any] | None = getattr(self.loop, "_lw_writers", None)
-        if not writers:
+        if not writers:  # (the loop's read-only stand-in until its first entry is empty)
             return None
         now = _monotonic()
         local: set[Any] | None = None

@@ -383,8 +383,9 @@ class Runtime(Record):
             # Parametrized per test (``indirect=True, scope="function"``): it runs in the loop of
             # its declared scope, but lives for one test, and what it makes is that test's.
             return state.driver, item.nodeid
-        node = self._scope_node(item, fixturedef.scope)
-        return state.driver, FixtureOwner(fixturedef.argname, fixturedef.scope, node.nodeid)
+        # The owner the leak guard checks at the fixture's teardown: the request's node, which
+        # for a class-scoped fixture of a test outside a class is the test itself.
+        return state.driver, FixtureOwner.of(fixturedef, request)
 
     def fixture_wrapper(
         self,

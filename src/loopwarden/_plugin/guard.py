@@ -219,9 +219,9 @@ class OwnedTests:
         self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
     ) -> Generator[None, object, object]:
         guard = self.guard
-        # The request's scope: a fixture parametrized per test lives for one test (see the leak
-        # guard's pytest_fixture_setup).
-        if request.scope == "function" or guard.owner is None:
+        # A fixture parametrized per test is the test's too (see the leak guard's
+        # pytest_fixture_setup).
+        if fixturedef.scope == "function" or request.scope == "function" or guard.owner is None:
             return (yield)
         # What a wider fixture creates belongs to it (and is checked at its teardown), not to
         # the test that happened to set it up.

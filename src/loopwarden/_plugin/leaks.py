@@ -724,10 +724,11 @@ def pytest_fixture_setup(
     fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
 ) -> Generator[None, Any, Any]:
     guard = _guard(request.config)
-    # The request's scope, not the fixture's: a fixture parametrized per test (pytest-asyncio's
-    # loop-factory fixture, or ``indirect=True, scope="function"``) lives for one test, whatever
-    # scope it was declared with, and what it makes is that test's.
-    if guard is None or request.scope == "function":
+    # A fixture is the test's when declared function-scoped, or when parametrized per test
+    # (pytest-asyncio's loop-factory fixture, ``indirect=True, scope="function"``): it lives for
+    # one test then, whatever scope it was declared with. (As the own runner and the loop guard
+    # attribute what it makes.)
+    if guard is None or fixturedef.scope == "function" or request.scope == "function":
         return (yield)
     # Threads a wider fixture starts belong to it, not to the test that happened to set it up.
     before = thread_mark()
@@ -744,7 +745,7 @@ def pytest_fixture_post_finalizer(
     fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
 ) -> None:
     guard = _guard(request.config)
-    if guard is None or request.scope == "function":  # (as in pytest_fixture_setup)
+    if guard is None or fixturedef.scope == "function" or request.scope == "function":
         return
     owner = FixtureOwner.of(fixturedef, request)
     if guard.wide_values.pop(owner, _NOT_SET) is _NOT_SET:
