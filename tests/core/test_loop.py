@@ -429,6 +429,37 @@ def test_each_loop_makes_its_own_tables_at_their_first_entry():
         second.close()
 
 
+@pytest.mark.parametrize("marked_by", ["start counter", "thread set"])
+def test_background_threads_are_those_alive_when_the_loop_was_made(marked_by, monkeypatch):
+    # The quiet check's baseline is read at its first use, from a mark taken when the loop was
+    # made: a thread started in between is not background.
+    from loopwarden._core import _quiet
+    from loopwarden._core._threads import record_thread_starts
+
+    if marked_by == "thread set":
+        monkeypatch.setattr(_quiet, "thread_mark", lambda: frozenset(threading.enumerate()))
+    release = threading.Event()
+    early = threading.Thread(target=release.wait, name="early")
+    late = threading.Thread(target=release.wait, name="late")
+    early.start()
+    record_thread_starts(True)
+    loop = new_loop()
+    try:
+        late.start()
+        baseline = loop.quiet.baseline
+        assert early.ident in baseline
+        assert threading.main_thread().ident in baseline
+        assert late.ident not in baseline
+        loop.quiet.reset_baseline({1})
+        assert loop.quiet.baseline == {1}
+    finally:
+        record_thread_starts(False)
+        release.set()
+        early.join()
+        late.join()
+        loop.close()
+
+
 def test_new_loop_is_a_loop_factory():
     with asyncio.Runner(loop_factory=new_loop) as runner:
         assert isinstance(runner.get_loop(), WardenLoop)

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loopwarden._core._records import Record
-from loopwarden._core._threads import inspect, where
+from loopwarden._core._threads import ThreadMark, inspect, started_since, thread_mark, where
 
 _monotonic = time.monotonic
 
@@ -88,8 +88,11 @@ class Quiet:
         self._install = install
         self._installed = False
         self.raw_select: Callable[[float | None], list[Any]] = loop._selector.select  # type: ignore[attr-defined]
-        self.baseline: set[int] = set()
-        self.reset_baseline()
+        # Threads alive now are background. Their idents are read at the first check, from a
+        # mark taken now (a start counter while thread starts are recorded, which costs nothing
+        # here): most loops never run a quiet check, or get the session's baseline first.
+        self._baseline: set[int] | None = None
+        self._baseline_mark: ThreadMark = thread_mark()
         self.settlers: list[asyncio.Future[None]] = []
         # eventually()'s waiters: (future, iteration it was added in, more callbacks ran after).
         self.steppers: list[tuple[asyncio.Future[None], int, bool]] = []
@@ -111,11 +114,25 @@ class Quiet:
 
     # -- configuration ----------------------------------------------------------------------
 
+    @property
+    def baseline(self) -> set[int]:
+        """The idents of the background threads (see :meth:`reset_baseline`)."""
+        baseline = self._baseline
+        if baseline is None:
+            mark = self._baseline_mark
+            if isinstance(mark, int):  # the threads alive now, but those started since the mark
+                started = started_since(mark)
+                alive = [t for t in threading.enumerate() if t not in started]
+            else:  # the threads alive at the mark
+                alive = list(mark)
+            baseline = self._baseline = {t.ident for t in alive if t.ident is not None}
+        return baseline
+
     def reset_baseline(self, baseline: set[int] | None = None) -> None:
         """Threads alive now (or the idents given) are background: only others hold the loop."""
         if baseline is None:
             baseline = {t.ident for t in threading.enumerate() if t.ident is not None}
-        self.baseline = baseline
+        self._baseline = baseline
 
     def refresh(self) -> None:
         """Install the select wrapper while someone needs it; remove it when nobody does."""
