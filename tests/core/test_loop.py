@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from loopwarden._core._loop import WardenLoop, new_loop
+from loopwarden._core._registry import TaskOrigin
 from loopwarden._core._sites import Site
 
 HERE = __file__
@@ -424,6 +425,15 @@ def test_each_loop_makes_its_own_tables_at_their_first_entry():
             await server.wait_closed()
 
         first.run_until_complete(close())
+        # The registry's timer and library-object tables, likewise.
+        timer = second.call_later(60, print)
+        assert second.registry.origin_of(timer) is not None
+        assert not first.registry._timers
+        origin = TaskOrigin(None, "test_a")
+        first.registry.record_object(server, origin)
+        assert first.registry.origin_of(server) is origin
+        assert not second.registry._objects
+        timer.cancel()
     finally:
         first.close()
         second.close()

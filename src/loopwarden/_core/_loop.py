@@ -35,11 +35,10 @@ import weakref
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from collections.abc import Set as AbstractSet
 from concurrent.futures import Executor
-from types import MappingProxyType
 from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
 
 from loopwarden._core._quiet import Quiet
-from loopwarden._core._registry import Registry, TaskOrigin
+from loopwarden._core._registry import NO_ENTRIES, Registry, TaskOrigin
 
 _monotonic = time.monotonic
 # The coroutines a loop's owner runs on it to shut it down (see is_shutdown_task).
@@ -53,7 +52,7 @@ _LOOP_SHUTDOWN = frozenset(
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
 # The stand-in for a WardenLoop's weak tables until their first entry: empty, read-only.
-_NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
+_NO_ENTRIES = NO_ENTRIES
 
 
 class Scheduler(Protocol):

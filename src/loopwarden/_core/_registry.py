@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from loopwarden._core._records import Record
@@ -100,6 +101,9 @@ def set_capture_stacks(enabled: bool) -> None:
 
 # The record of every task loopwarden itself runs (shared: records are never changed in place).
 _UNOWNED = TaskOrigin(None, None)
+# The stand-in for a weak table until its first entry: empty and read-only, shared by every loop
+# (most loops pytest-asyncio makes, one per test, never record a timer or a library object).
+NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
 
 
 class Registry(Record):
@@ -114,8 +118,9 @@ class Registry(Record):
     owner: Hashable | None
     capture_stacks: bool
     _tasks: weakref.WeakKeyDictionary[asyncio.Future[Any], TaskOrigin]
-    _timers: weakref.WeakKeyDictionary[asyncio.TimerHandle, TaskOrigin]
-    _objects: weakref.WeakKeyDictionary[object, TaskOrigin]
+    # NO_ENTRIES until the first entry.
+    _timers: Mapping[asyncio.TimerHandle, TaskOrigin]
+    _objects: Mapping[object, TaskOrigin]
     contexts: list[CapturedContext]
     #: Owners that created something here (a task, timer, server, connection, executor job…)
     #: since they were last checked: an owner not in it has nothing on this loop to look for.
@@ -128,23 +133,26 @@ class Registry(Record):
         owner: Hashable | None = None,
         capture_stacks: bool | None = None,
         _tasks: weakref.WeakKeyDictionary[asyncio.Future[Any], TaskOrigin] | None = None,
-        _timers: weakref.WeakKeyDictionary[asyncio.TimerHandle, TaskOrigin] | None = None,
-        _objects: weakref.WeakKeyDictionary[object, TaskOrigin] | None = None,
+        _timers: Mapping[asyncio.TimerHandle, TaskOrigin] | None = None,
+        _objects: Mapping[object, TaskOrigin] | None = None,
         contexts: list[CapturedContext] | None = None,
         touched: set[Hashable] | None = None,
     ) -> None:
         self.owner = owner
         self.capture_stacks = _CAPTURE_STACKS[0] if capture_stacks is None else capture_stacks
         self._tasks = weakref.WeakKeyDictionary() if _tasks is None else _tasks
-        self._timers = weakref.WeakKeyDictionary() if _timers is None else _timers
-        self._objects = weakref.WeakKeyDictionary() if _objects is None else _objects
+        self._timers = NO_ENTRIES if _timers is None else _timers
+        self._objects = NO_ENTRIES if _objects is None else _objects
         self.contexts = [] if contexts is None else contexts
         self.touched = set() if touched is None else touched
 
     def record_object(self, obj: object, origin: TaskOrigin) -> None:
         """Remember where a library object was made (an aiohttp session), for late reports."""
+        objects = self._objects
+        if not isinstance(objects, weakref.WeakKeyDictionary):  # NO_ENTRIES until now
+            objects = self._objects = weakref.WeakKeyDictionary()
         with contextlib.suppress(TypeError):  # not weak-referenceable: nothing to name later
-            self._objects[obj] = origin
+            objects[obj] = origin
 
     def record_task(self, task: asyncio.Future[Any], depth: int = 1) -> TaskOrigin:
         """Record ``task`` as created now, at the caller's first user frame."""
@@ -184,7 +192,10 @@ class Registry(Record):
 
     def record_timer(self, handle: asyncio.TimerHandle, depth: int = 1) -> None:
         """Record where a ``call_at``/``call_later`` timer was scheduled."""
-        self._timers[handle] = self.origin_here(depth + 1)
+        timers = self._timers
+        if not isinstance(timers, weakref.WeakKeyDictionary):  # NO_ENTRIES until now
+            timers = self._timers = weakref.WeakKeyDictionary()
+        timers[handle] = self.origin_here(depth + 1)
 
     def origin_of(self, obj: object) -> TaskOrigin | None:
         """The creation record of a task or timer handle, or None if it was not seen created."""
