@@ -297,6 +297,16 @@ LEAKY_MODULE_SERVICE = """
 """
 
 
+def _heartbeat_left(test, by):
+    """The report, at ``test``'s teardown, of LEAKY_MODULE_SERVICE's task left by ``by``."""
+    return [
+        f"*_ ERROR at teardown of {test} _*",
+        f"loopwarden: {by} left 1 task behind after teardown:",
+        "  task 'heartbeat' running heartbeat() is still pending",
+        "      created at test_fix.py:9 in service",
+    ]
+
+
 def _module_loops(pytester, run):
     if run.mode == "guard":
         # Tests share the module's loop with the module-scoped fixtures.
@@ -326,14 +336,7 @@ def test_wider_fixture_leaks_are_reported_at_its_teardown_naming_it(pytester, ru
     _module_loops(pytester, run)
     result = run()
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(
-        [
-            "*_ ERROR at teardown of test_two _*",
-            "loopwarden: the module-scoped fixture 'service' left 1 task behind after teardown:",
-            "  task 'heartbeat' running heartbeat() is still pending",
-            "      created at test_fix.py:9 in service",
-        ]
-    )
+    result.stdout.fnmatch_lines(_heartbeat_left("test_two", "the module-scoped fixture 'service'"))
 
 
 def test_a_wider_fixture_parametrized_per_test_leaks_as_the_test(pytester, run):
@@ -347,21 +350,13 @@ def test_a_wider_fixture_parametrized_per_test_leaks_as_the_test(pytester, run):
             assert service == "svc"
 
         async def test_two():
-            mine = asyncio.current_task()
             assert [t for t in asyncio.all_tasks() if t.get_name() == "heartbeat"] == []
         """
     )
     _module_loops(pytester, run)
     result = run()
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(
-        [
-            "*_ ERROR at teardown of test_one[[]a[]] _*",
-            "loopwarden: test_one[[]a[]] left 1 task behind after teardown:",
-            "  task 'heartbeat' running heartbeat() is still pending",
-            "      created at test_fix.py:9 in service",
-        ]
-    )
+    result.stdout.fnmatch_lines(_heartbeat_left("test_one[[]a[]]", "test_one[[]a[]]"))
     result.stdout.no_fnmatch_line("*module-scoped fixture*")
 
 
@@ -378,14 +373,7 @@ def test_a_class_fixture_of_a_test_outside_a_class_is_checked_at_its_teardown(py
     _module_loops(pytester, run)
     result = run()
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        [
-            "*_ ERROR at teardown of test_one _*",
-            "loopwarden: the class-scoped fixture 'service' left 1 task behind after teardown:",
-            "  task 'heartbeat' running heartbeat() is still pending",
-            "      created at test_fix.py:9 in service",
-        ]
-    )
+    result.stdout.fnmatch_lines(_heartbeat_left("test_one", "the class-scoped fixture 'service'"))
 
 
 def test_a_wider_fixture_leak_is_reported_when_the_last_test_failed_its_setup(pytester, run):
