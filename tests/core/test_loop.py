@@ -404,6 +404,8 @@ def test_each_loop_makes_its_own_tables_at_their_first_entry():
             assert "_lw_servers" not in vars(loop)
         with pytest.raises(TypeError):
             first._lw_servers[object()] = None  # type: ignore[index]
+        with pytest.raises(AttributeError, match=r"^WardenLoop has no weak table '_lw_server'$"):
+            first._lw_table("_lw_server")
 
         async def serve_and_call():
             server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)

@@ -51,8 +51,10 @@ _LOOP_SHUTDOWN = frozenset(
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
-# The stand-in for a WardenLoop's weak tables until their first entry: empty, read-only.
-_NO_ENTRIES = NO_ENTRIES
+# The weak tables a WardenLoop makes at their first entry (see WardenLoop._lw_table).
+_LW_TABLES = frozenset(
+    {"_lw_servers", "_lw_subprocesses", "_lw_connections", "_lw_executor_work", "_lw_writers"}
+)
 
 
 class Scheduler(Protocol):
@@ -82,10 +84,10 @@ class WardenLoop(asyncio.SelectorEventLoop):
     # entry (see _lw_table). Until then the class's empty stand-in answers every read. Most loops
     # never get one (pytest-asyncio makes a loop per test), and five weak tables cost a third as
     # much as the loop itself.
-    _lw_servers: Mapping[asyncio.Server, TaskOrigin] = _NO_ENTRIES
-    _lw_subprocesses: Mapping[asyncio.BaseTransport, TaskOrigin] = _NO_ENTRIES
-    _lw_connections: Mapping[asyncio.BaseTransport, TaskOrigin] = _NO_ENTRIES
-    _lw_executor_work: Mapping[asyncio.Future[Any], TaskOrigin] = _NO_ENTRIES
+    _lw_servers: Mapping[asyncio.Server, TaskOrigin] = NO_ENTRIES
+    _lw_subprocesses: Mapping[asyncio.BaseTransport, TaskOrigin] = NO_ENTRIES
+    _lw_connections: Mapping[asyncio.BaseTransport, TaskOrigin] = NO_ENTRIES
+    _lw_executor_work: Mapping[asyncio.Future[Any], TaskOrigin] = NO_ENTRIES
     # Connections that sent something since they last received (see _WardenSocketTransport).
     _lw_writers: AbstractSet[_WardenSocketTransport] = frozenset()
 
@@ -115,9 +117,20 @@ class WardenLoop(asyncio.SelectorEventLoop):
         """The weak table ``name`` (one of the ``_lw_*`` tables above), made if it is not yet."""
         table = self.__dict__.get(name)
         if table is None:
+            if name not in _LW_TABLES:  # a misspelt name would record into a table nobody reads
+                raise AttributeError(f"WardenLoop has no weak table {name!r}")
             table = weakref.WeakSet() if name == "_lw_writers" else weakref.WeakKeyDictionary()
             setattr(self, name, table)
         return table
+
+    def lw_resources(self) -> tuple[Mapping[Any, TaskOrigin], ...]:
+        """The resource tables: servers, connections, subprocesses, executor work."""
+        return (
+            self._lw_servers,
+            self._lw_connections,
+            self._lw_subprocesses,
+            self._lw_executor_work,
+        )
 
     def close(self) -> None:
         super().close()

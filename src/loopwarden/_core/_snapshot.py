@@ -262,10 +262,7 @@ def adopt(loop: WardenLoop, obj: object, owner: Hashable) -> None:
     tables: list[Any] = [
         registry._tasks,
         registry._timers,
-        loop._lw_servers,
-        loop._lw_connections,
-        loop._lw_subprocesses,
-        loop._lw_executor_work,
+        *loop.lw_resources(),
     ]
     for table in tables:
         try:

@@ -71,6 +71,17 @@ class FixtureOwner(Record):
         return cls(fixturedef.argname, fixturedef.scope, request.node.nodeid)
 
 
+def lives_per_test(fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> bool:
+    """Is this fixture the test's: declared function-scoped, or parametrized per test?
+
+    A fixture parametrized with ``indirect=True, scope="function"`` (pytest-asyncio's loop-factory
+    fixture is one) is set up and torn down for each test, whatever scope it was declared with:
+    what it makes is the test's, not a wider fixture's, in the leak guard, the loop guard and the
+    own runner alike.
+    """
+    return fixturedef.scope == "function" or request.scope == "function"
+
+
 class LoopState(Record):
     """One loop of the session, the node whose scope it lives for, and its long-lived driver."""
 

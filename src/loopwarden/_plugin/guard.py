@@ -29,6 +29,7 @@ from loopwarden._plugin._runtime import (
     FixtureOwner,
     claimed_elsewhere,
     class_of,
+    lives_per_test,
     unittest_subclass,
 )
 from loopwarden._plugin.config import STATE, Mode, register_per_test
@@ -219,9 +220,7 @@ class OwnedTests:
         self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
     ) -> Generator[None, object, object]:
         guard = self.guard
-        # A fixture parametrized per test is the test's too (see the leak guard's
-        # pytest_fixture_setup).
-        if fixturedef.scope == "function" or request.scope == "function" or guard.owner is None:
+        if guard.owner is None or lives_per_test(fixturedef, request):
             return (yield)
         # What a wider fixture creates belongs to it (and is checked at its teardown), not to
         # the test that happened to set it up.

@@ -45,7 +45,7 @@ from loopwarden._core._threads import ThreadMark, record_thread_starts, started_
 from loopwarden._plugin import _findings, _settings
 from loopwarden._plugin._findings import AllowList, Finding, Sites
 from loopwarden._plugin._loops import LiveLoops
-from loopwarden._plugin._runtime import ITEM_STATE, FixtureOwner
+from loopwarden._plugin._runtime import ITEM_STATE, FixtureOwner, lives_per_test
 from loopwarden._plugin._stash import marker_names, peek
 from loopwarden._plugin.config import STATE, Mode
 
@@ -415,10 +415,7 @@ def _nothing_alive(loop: WardenLoop) -> bool:
     """No pending task, no timer and no recorded resource on ``loop``: nobody left anything."""
     return (
         not loop._scheduled  # type: ignore[attr-defined]
-        and not loop._lw_servers
-        and not loop._lw_connections
-        and not loop._lw_subprocesses
-        and not loop._lw_executor_work
+        and not any(loop.lw_resources())
         and not asyncio.all_tasks(loop)
     )
 
@@ -434,12 +431,7 @@ def _owners_on(loop: WardenLoop, current: Hashable | None) -> list[Hashable]:
         origin = registry.origin_of(thing)
         if origin is not None and origin.owner is not None:
             owners[origin.owner] = None
-    for table in (
-        loop._lw_servers,
-        loop._lw_connections,
-        loop._lw_subprocesses,
-        loop._lw_executor_work,
-    ):
+    for table in loop.lw_resources():
         for origin in list(table.values()) if table else ():
             if origin.owner is not None:
                 owners[origin.owner] = None
@@ -724,11 +716,7 @@ def pytest_fixture_setup(
     fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
 ) -> Generator[None, Any, Any]:
     guard = _guard(request.config)
-    # A fixture is the test's when declared function-scoped, or when parametrized per test
-    # (pytest-asyncio's loop-factory fixture, ``indirect=True, scope="function"``): it lives for
-    # one test then, whatever scope it was declared with. (As the own runner and the loop guard
-    # attribute what it makes.)
-    if guard is None or fixturedef.scope == "function" or request.scope == "function":
+    if guard is None or lives_per_test(fixturedef, request):
         return (yield)
     # Threads a wider fixture starts belong to it, not to the test that happened to set it up.
     before = thread_mark()
@@ -745,7 +733,7 @@ def pytest_fixture_post_finalizer(
     fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
 ) -> None:
     guard = _guard(request.config)
-    if guard is None or fixturedef.scope == "function" or request.scope == "function":
+    if guard is None or lives_per_test(fixturedef, request):
         return
     owner = FixtureOwner.of(fixturedef, request)
     if guard.wide_values.pop(owner, _NOT_SET) is _NOT_SET:
@@ -793,7 +781,7 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> str:
         watch = stash[WATCH]
         del stash[WATCH]  # a finished test's item is kept to the end of the session: keep it lean
     # The runner's per-test driver ends first: what its last loop run frees is this test's.
-    item_state = peek(item.stash, ITEM_STATE, None)
+    item_state = peek(stash, ITEM_STATE, None)
     if item_state is not None and item_state.driver is not None:
         item_state.driver.stop()
     loops = guard.live_loops()
