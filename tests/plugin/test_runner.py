@@ -576,3 +576,43 @@ def test_entry_points_can_be_switched_off_one_by_one(pytester, own):
     assert outcomes.get("failed", 0) + outcomes.get("skipped", 0) == 1
     assert "passed" not in outcomes
     result.stdout.fnmatch_lines(["*async def functions are not natively supported*"])
+
+
+def test_blocking_the_main_plugin_switches_all_of_loopwarden_off(pytester, run):
+    # Each part of loopwarden is its own entry point; -p no:loopwarden must stop them all, not
+    # leave them reading settings nobody registered (it ended in an INTERNALERROR).
+    pytester.makeconftest(
+        """
+        def pytest_sessionfinish(session):
+            names = sorted(
+                getattr(plugin, "__name__", type(plugin).__name__)
+                for plugin in session.config.pluginmanager.get_plugins()
+                if "loopwarden" in getattr(plugin, "__name__", type(plugin).__module__)
+            )
+            print("\\nloopwarden plugins:", names)
+        """
+    )
+    pytester.makepyfile(
+        """
+        import asyncio
+
+        def test_sync():
+            pass
+
+        async def test_async():
+            print("loop:", type(asyncio.get_running_loop()).__name__)
+        """
+    )
+    result = run("-p", "no:loopwarden", "-s")
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    result.stdout.no_fnmatch_line("loopwarden 0*")
+    # The components plugin only defines fixtures: nothing of it runs unless a test asks.
+    result.stdout.fnmatch_lines(["loopwarden plugins: ['loopwarden._plugin.components']"])
+    if run.mode == "guard":
+        result.assert_outcomes(passed=2)
+        result.stdout.fnmatch_lines(["*loop: _UnixSelectorEventLoop*"])
+    else:
+        outcomes = result.parseoutcomes()
+        assert outcomes.get("failed", 0) + outcomes.get("skipped", 0) == 1
+        assert outcomes.get("passed") == 1
+        result.stdout.fnmatch_lines(["*async def functions are not natively supported*"])

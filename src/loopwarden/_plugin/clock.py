@@ -28,7 +28,14 @@ from loopwarden._core._loop import WardenLoop
 from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
 from loopwarden._plugin._loops import live_loops, on_new_loop, warn_if_foreign
-from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg, register_per_test
+from loopwarden._plugin.config import (
+    MARKER_ERROR,
+    STATE,
+    Mode,
+    marker_arg,
+    register_per_test,
+    stands_down,
+)
 
 # Per test: does it run in virtual time? And does time.monotonic() follow the loop's clock?
 VIRTUAL = pytest.StashKey[bool]()
@@ -111,6 +118,8 @@ class Clocks(Record):
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if stands_down(config, __name__):
+        return
     state = config.stash.get(STATE, None)
     if state is None or state.mode is Mode.LIMITED:
         return

@@ -119,6 +119,21 @@ def forget_marker_args(item: pytest.Item) -> None:
     forget_marker_names(item)
 
 
+def stands_down(config: pytest.Config, plugin_module: str) -> bool:
+    """Unregister the plugin ``plugin_module`` when this main plugin is blocked; whether it did.
+
+    Each part of loopwarden is a pytest plugin of its own (one entry point each), so that one can
+    be switched off alone. ``-p no:loopwarden`` blocks this one, which registers the settings and
+    resolves the mode; every other part calls this first in its ``pytest_configure`` and leaves,
+    with none of its hooks left to run. (The components plugin only defines fixtures: they stay,
+    unused unless a test asks for them.)
+    """
+    if config.pluginmanager.is_registered(sys.modules[__name__]):
+        return False
+    config.pluginmanager.unregister(sys.modules[plugin_module])
+    return True
+
+
 def register_per_test(config: pytest.Config, plugin: object, name: str) -> None:
     """Register ``plugin``, an object of per-test hooks, once: only sessions that need a
     capability's per-test hooks pay for them (each hook call costs, even one that does nothing)."""

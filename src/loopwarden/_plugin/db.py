@@ -39,6 +39,7 @@ from loopwarden._core._records import Record
 from loopwarden._core._snapshot import adopt
 from loopwarden._plugin import _compat, _settings
 from loopwarden._plugin._runtime import FixtureOwner
+from loopwarden._plugin.config import stands_down
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -87,6 +88,8 @@ def _parse(raw: str, source: str) -> DbChoice:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if stands_down(config, __name__):
+        return
     setting = _settings.read(config, "db_url")
     config.stash[DB_CHOICE] = _parse(setting.value, setting.source)
 

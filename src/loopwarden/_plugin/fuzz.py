@@ -30,7 +30,14 @@ from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
 from loopwarden._plugin._loops import live_loops, on_new_loop, warn_if_foreign
 from loopwarden._plugin._stash import marker_names
-from loopwarden._plugin.config import MARKER_ERROR, STATE, Mode, marker_arg, register_per_test
+from loopwarden._plugin.config import (
+    MARKER_ERROR,
+    STATE,
+    Mode,
+    marker_arg,
+    register_per_test,
+    stands_down,
+)
 
 #: The parameter that carries the run index (a fixture of that name returns it).
 FUZZ_ARG = "_loopwarden_fuzz_run"
@@ -102,6 +109,8 @@ class Fuzz(Record):
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if stands_down(config, __name__):
+        return
     state = config.stash.get(STATE, None)
     if state is None or state.mode is Mode.LIMITED:
         return

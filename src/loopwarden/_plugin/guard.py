@@ -32,7 +32,7 @@ from loopwarden._plugin._runtime import (
     lives_per_test,
     unittest_subclass,
 )
-from loopwarden._plugin.config import STATE, Mode, register_per_test
+from loopwarden._plugin.config import STATE, Mode, register_per_test, stands_down
 
 
 class Guard(Record):
@@ -119,6 +119,8 @@ NEEDS_LOOP_FROM_US = pytest.StashKey[bool]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if stands_down(config, __name__):
+        return
     config.stash[GUARD] = Guard()
 
 

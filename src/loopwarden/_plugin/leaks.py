@@ -47,7 +47,7 @@ from loopwarden._plugin._findings import AllowList, Finding, Sites
 from loopwarden._plugin._loops import LiveLoops
 from loopwarden._plugin._runtime import ITEM_STATE, FixtureOwner, lives_per_test
 from loopwarden._plugin._stash import marker_names, peek
-from loopwarden._plugin.config import STATE, Mode
+from loopwarden._plugin.config import STATE, Mode, stands_down
 
 # How long loopwarden waits for leftover tasks to accept cancellation, and for threads a test
 # started to finish, before reporting them as resisting.
@@ -590,6 +590,8 @@ def _guard(config: pytest.Config) -> LeakGuard | None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if stands_down(config, __name__):
+        return
     config.addinivalue_line(
         "markers",
         "allow_leaks(tasks=, timers=, threads=, resources=, errors=, reason=): let this test "

@@ -29,7 +29,7 @@ import pytest
 from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
 from loopwarden._plugin._findings import Finding, on_first_publish, take_published
-from loopwarden._plugin.config import STATE, register_per_test
+from loopwarden._plugin.config import STATE, register_per_test, stands_down
 from loopwarden._version import __version__
 
 BASELINE_VERSION = 1
@@ -112,6 +112,8 @@ FINDINGS_ATTR = "loopwarden"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if stands_down(config, __name__):
+        return
     reporter = Reporter(config)
     config.pluginmanager.register(reporter, "loopwarden-reporter")
     on_first_publish(config, reporter.follow_reports)

@@ -25,13 +25,15 @@ from loopwarden._plugin._runtime import (
     unittest_subclass,
 )
 from loopwarden._plugin._stash import marker_names
-from loopwarden._plugin.config import STATE, Mode, register_per_test
+from loopwarden._plugin.config import STATE, Mode, register_per_test, stands_down
 
 RUNTIME = pytest.StashKey[Runtime]()
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if stands_down(config, __name__):
+        return
     state = config.stash.get(STATE, None)
     if state is None or state.mode is not Mode.OWN:
         return

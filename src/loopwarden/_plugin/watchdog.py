@@ -31,7 +31,7 @@ from loopwarden._plugin._findings import Finding, publish
 from loopwarden._plugin._loops import loop_sources
 from loopwarden._plugin._runtime import ITEM_STATE
 from loopwarden._plugin.clock import VIRTUAL
-from loopwarden._plugin.config import STATE, Mode, marker_arg
+from loopwarden._plugin.config import STATE, Mode, marker_arg, stands_down
 from loopwarden._plugin.leaks import GUARD
 
 if TYPE_CHECKING:
@@ -170,6 +170,8 @@ def _cancel_test_task(report: HangReport) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if stands_down(config, __name__):
+        return
     config.addinivalue_line(
         "markers",
         "loopwarden(timeout=SECONDS): change loopwarden_timeout for this test (0 turns it off).",
