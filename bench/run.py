@@ -88,6 +88,36 @@ def pytest_asyncio_loop_factories(config, item):
     return {"stdlib": asyncio.new_event_loop}
 """
 
+# The least an asyncio test runner can do, as a reference point between the floor and the tools:
+# one loop for the session, each async test run to completion on it. No guards, no async
+# fixtures, no error messages; what is left above it is what a runner's features cost.
+BARE_RUNNER_CONFTEST = """\
+import asyncio
+import inspect
+
+import pytest
+
+_loop = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    func = pyfuncitem.obj
+    if not inspect.iscoroutinefunction(func):
+        return None
+    global _loop
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    _loop.run_until_complete(func(**args))
+    return True
+
+
+def pytest_sessionfinish(session):
+    if _loop is not None:
+        _loop.close()
+"""
+
 ANYIO_CONFTEST = """\
 import pytest
 
@@ -298,6 +328,7 @@ def runner(args: argparse.Namespace) -> int:
     suites = h.fresh_dir(h.SUITES_DIR)
     T, F = "trivial", "fixtures"
     write_trivial(suites / "trivial-floor", n_trivial, "sync", EMPTY_INI)
+    write_trivial(suites / "trivial-bare", n_trivial, "async", EMPTY_INI, BARE_RUNNER_CONFTEST)
     write_trivial(suites / "trivial-loopwarden", n_trivial, "async", EMPTY_INI)
     write_trivial(suites / "trivial-loopwarden-pa-ini", n_trivial, "async", PYTEST_ASYNCIO_INI)
     write_trivial(suites / "trivial-pytest-asyncio", n_trivial, "async", PYTEST_ASYNCIO_INI)
@@ -323,6 +354,7 @@ def runner(args: argparse.Namespace) -> int:
     # intended mode, and nothing else.
     expect = {
         "floor": ((), ("plugins:",)),
+        "bare": ((), ("plugins:",)),
         "loopwarden-sync": ((": own runner",), ("asyncio-", "anyio-")),
         "loopwarden": ((": own runner",), ("asyncio-", "anyio-")),
         "loopwarden-pa-ini": ((": own runner",), ("asyncio-", "anyio-")),
@@ -351,6 +383,7 @@ def runner(args: argparse.Namespace) -> int:
 
     configs = [
         config(T, "floor", "sync floor (pytest only)", "loopwarden", floor_flags),
+        config(T, "bare", "bare runner (no guards, conftest)", "loopwarden", floor_flags),
         config(T, "loopwarden-sync", "sync tests, loopwarden active", "loopwarden"),
         config(T, "loopwarden", "loopwarden own runner", "loopwarden"),
         config(T, "loopwarden-pa-ini", "loopwarden, pytest-asyncio's ini", "loopwarden"),
@@ -393,6 +426,8 @@ def runner(args: argparse.Namespace) -> int:
             f"{T}/pytest-asyncio-factory",
         ),
         h.Ratio("anyio / pytest-asyncio", f"{T}/anyio", f"{T}/pytest-asyncio"),
+        h.Ratio("bare runner / pytest-asyncio", f"{T}/bare", f"{T}/pytest-asyncio"),
+        h.Ratio("loopwarden / bare runner", f"{T}/loopwarden", f"{T}/bare"),
         h.Ratio(
             "sync tests: loopwarden active / not installed", f"{T}/loopwarden-sync", f"{T}/floor"
         ),
