@@ -128,9 +128,12 @@ def stands_down(config: pytest.Config, plugin_module: str) -> bool:
     with none of its hooks left to run. (The components plugin only defines fixtures: they stay,
     unused unless a test asks for them.)
     """
-    if config.pluginmanager.is_registered(sys.modules[__name__]):
+    manager = config.pluginmanager
+    if manager.is_registered(sys.modules[__name__]):
         return False
-    config.pluginmanager.unregister(sys.modules[plugin_module])
+    plugin = sys.modules[plugin_module]
+    if manager.is_registered(plugin):  # (pluggy refuses to unregister a plugin twice)
+        manager.unregister(plugin)
     return True
 
 
