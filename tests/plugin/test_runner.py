@@ -565,6 +565,74 @@ def test_xdist_one_loop_per_worker(pytester, own):
     assert all(len(loops) == 1 for loops in per_worker.values())
 
 
+def test_other_plugins_see_the_test_function_and_a_sync_call(pytester, own):
+    # Outside its setup..teardown an async test's item.obj is its own coroutine function; a
+    # pytest_pyfunc_call wrapper sees an ordinary (sync) call; a second run of the protocol, as
+    # rerun plugins do it, swaps it again.
+    pytester.makeconftest(
+        """
+        import inspect
+        import pytest
+        from _pytest.runner import runtestprotocol
+
+        def kind(obj):
+            return "coroutine function" if inspect.iscoroutinefunction(obj) else "sync"
+
+        def pytest_collection_finish(session):
+            for item in session.items:
+                print(f"\\ncollected {item.name}: {kind(item.obj)}")
+
+        @pytest.hookimpl(wrapper=True)
+        def pytest_pyfunc_call(pyfuncitem):
+            unwrapped = inspect.unwrap(pyfuncitem.obj)
+            print(f"\\ncall {pyfuncitem.name}: {kind(pyfuncitem.obj)} around {kind(unwrapped)}")
+            return (yield)
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_protocol(item, nextitem):
+            item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+            for _ in range(2 if item.name == "test_twice" else 1):
+                runtestprotocol(item, nextitem=nextitem)
+            item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+            print(f"\\nafter {item.name}: {kind(item.obj)}")
+            return True
+        """
+    )
+    pytester.makepyfile(
+        """
+        import asyncio
+
+        runs = []
+
+        async def test_twice():
+            runs.append(asyncio.current_task().get_name())
+
+        class TestInClass:
+            async def test_method(self):
+                assert isinstance(self, TestInClass)
+
+        def test_ran_twice():
+            assert len(runs) == 2
+        """
+    )
+    result = own("-s")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "collected test_twice: coroutine function",
+            "collected test_method: coroutine function",
+            "collected test_ran_twice: sync",
+            "call test_twice: sync around coroutine function",
+            "call test_twice: sync around coroutine function",
+            "after test_twice: coroutine function",
+            "call test_method: sync around coroutine function",
+            "after test_method: coroutine function",
+            "call test_ran_twice: sync around sync",
+            "after test_ran_twice: sync",
+        ]
+    )
+
+
 def test_entry_points_can_be_switched_off_one_by_one(pytester, own):
     pytester.makepyfile(
         """

@@ -1,14 +1,15 @@
 """The own runner: runs ``async def`` tests and async fixtures when pytest-asyncio is not active.
 
-Async test functions are swapped, once at collection, for a synchronous stand-in that runs the
-coroutine on the test's loop, so pytest's own ``pytest_pyfunc_call`` (and every plugin wrapping it)
-sees an ordinary call. Async fixtures are swapped the same way inside ``pytest_fixture_setup``,
-and swapped back when it returns. Sync tests never touch a loop.
+An async test function is swapped, from the test's setup to its teardown, for a synchronous
+stand-in that runs the coroutine on the test's loop, so pytest's own ``pytest_pyfunc_call`` (and
+every plugin wrapping it) sees an ordinary call. Async fixtures are swapped the same way inside
+``pytest_fixture_setup``, and swapped back when it returns. Sync tests never touch a loop.
 """
 
 from __future__ import annotations
 
 import inspect
+import types
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -105,9 +106,10 @@ def _collected(runtime: Runtime, item: pytest.Function) -> None:
                 "@pytest.mark.loopwarden.\nFix: mark the test, or set loopwarden_mode = auto.",
             )
             return
+        # The stand-in is made at the test's setup (see OwnRunner), not here: items live to the end
+        # of the session, and a stand-in is six objects for the garbage collector to walk.
         item.stash[ASYNC_ITEM] = "coro"
         marker_loop_scope(item)
-        item.obj = _test_runner(runtime, item, func)
     elif kind == "agen":
         if claimed_elsewhere(item):
             return
@@ -172,6 +174,17 @@ def _test_runner(runtime: Runtime, item: pytest.Item, func: Callable[..., Any]) 
     return run_async_test
 
 
+# run_async_test's code, shared by every stand-in: how a stand-in is told from the test function.
+_STAND_IN = next(c for c in _test_runner.__code__.co_consts if isinstance(c, types.CodeType))
+
+
+def _put_back(item: pytest.Item) -> None:
+    """After an async test's teardown: its own function again, in place of the stand-in."""
+    obj = item.obj  # type: ignore[attr-defined]
+    if getattr(obj, "__code__", None) is _STAND_IN:
+        item.obj = obj.__wrapped__  # type: ignore[attr-defined]
+
+
 def _failing(func: Callable[..., Any], message: str) -> Any:
     def fail_test(**kwargs: Any) -> None:
         __tracebackhide__ = True
@@ -218,6 +231,9 @@ class OwnRunner:
         runtime = self.runtime
         runtime.current_item = item
         if ASYNC_ITEM in item.stash:
+            obj = item.obj  # type: ignore[attr-defined]
+            if getattr(obj, "__code__", None) is not _STAND_IN:  # (not yet: a rerun's setup)
+                item.obj = _test_runner(runtime, item, obj)  # type: ignore[attr-defined]
             # Decide the test's loop before any fixture runs, so a conflict fails at setup.
             runtime.item_state(item)
 
@@ -252,6 +268,8 @@ def pytest_runtest_teardown(
         if runtime is not None:
             runtime.finish_item(item, nextitem)
             runtime.current_item = None
+            if ASYNC_ITEM in item.stash:
+                _put_back(item)
 
 
 @pytest.hookimpl(wrapper=True)
