@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import socket
 import threading
+import weakref
 
 import pytest
 
+from loopwarden._core._clock import settle
 from loopwarden._core._loop import WardenLoop, new_loop
+from loopwarden._core._quiet import quiet_of
 from loopwarden._core._registry import TaskOrigin
 from loopwarden._core._sites import Site
 
@@ -439,6 +443,52 @@ def test_each_loop_makes_its_own_tables_at_their_first_entry():
     finally:
         first.close()
         second.close()
+
+
+class _Reverse:
+    def reorder(self, ready: collections.deque) -> None:
+        ready.reverse()
+
+
+@pytest.mark.parametrize(
+    "state", ["fresh", "heartbeat on", "virtual time on", "settled", "scheduler set"]
+)
+def test_a_closed_loop_is_freed_at_once(state):
+    # pytest-asyncio drops a loop per test: a reference cycle through the loop would leave each
+    # one, and everything it holds, to the cyclic garbage collector.
+    loop = new_loop()
+    if state == "heartbeat on":
+        assert loop.watch_blocks(0.5)
+    elif state == "virtual time on":
+        loop.set_virtual_time(True)
+    elif state == "settled":
+        loop.run_until_complete(settle())
+    elif state == "scheduler set":
+        loop.set_scheduler(_Reverse())
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()
+    gone = weakref.ref(loop)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        del loop
+        assert gone() is None
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def test_the_quiet_check_of_a_plain_loop_does_not_keep_it_alive():
+    loop = asyncio.new_event_loop()
+    quiet = quiet_of(loop)
+    assert quiet.loop is loop
+    loop.close()
+    gone = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert gone() is None
+    with pytest.raises(RuntimeError, match=r"^this quiet check's event loop no longer exists$"):
+        _ = quiet.loop
 
 
 @pytest.mark.parametrize("marked_by", ["start counter", "thread set"])

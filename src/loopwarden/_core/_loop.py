@@ -109,7 +109,7 @@ class WardenLoop(asyncio.SelectorEventLoop):
         self._lw_blocks: collections.deque[tuple[float, float]] = collections.deque()
         self._lw_select = self._selector.select  # type: ignore[attr-defined]
         self._lw_inner_select: Callable[[float | None], Any] = self._lw_select
-        self.quiet = Quiet(self, self._lw_quiet_select)
+        self.quiet = Quiet(self, _install_quiet_select)
         #: Called with the loop once it is closed (e.g. to forget it).
         self.close_hooks: list[Callable[[WardenLoop], None]] = []
 
@@ -133,7 +133,18 @@ class WardenLoop(asyncio.SelectorEventLoop):
         )
 
     def close(self) -> None:
+        selector = self._selector  # type: ignore[attr-defined]
         super().close()
+        # The select wrappers and the fuzzed step are bound to this loop and kept on its
+        # selector and in its own dict: references back to it that would leave a dropped loop
+        # (pytest-asyncio drops one per test) to the cyclic garbage collector.
+        # So are the quiet check's clock callbacks, set while virtual time is on. A closed loop
+        # never runs again.
+        if selector is not None:
+            vars(selector).pop("select", None)
+        self.__dict__.pop("_run_once", None)
+        quiet = self.quiet
+        quiet.jump = quiet.flow = quiet.on_idle = None
         hooks, self.close_hooks = self.close_hooks, []
         for hook in hooks:
             hook(self)
@@ -577,3 +588,9 @@ def is_shutdown_task(task: asyncio.Future[Any]) -> bool:
 def new_loop() -> WardenLoop:
     """Create a :class:`WardenLoop`; usable as ``loop_factory`` for :class:`asyncio.Runner`."""
     return WardenLoop()
+
+
+def _install_quiet_select(loop: asyncio.AbstractEventLoop, on: bool) -> None:
+    """A WardenLoop's quiet check puts its select wrapper in place (or takes it out) this way."""
+    assert isinstance(loop, WardenLoop)
+    loop._lw_quiet_select(on)

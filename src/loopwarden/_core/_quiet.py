@@ -82,8 +82,15 @@ class Quiet:
     flight). Use it from the loop's thread.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, install: Callable[[bool], None]) -> None:
-        self.loop = loop
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        install: Callable[[asyncio.AbstractEventLoop, bool], None],
+    ) -> None:
+        # Held weakly: the loop holds its quiet check, and a reference back would make every
+        # dropped loop (one per test, with pytest-asyncio) garbage that only the cyclic collector
+        # frees. ``install(loop, on)`` takes the loop for the same reason.
+        self._loop = weakref.ref(loop)
         self.policy = QuietPolicy()
         self._install = install
         self._installed = False
@@ -112,6 +119,14 @@ class Quiet:
         # The threads last seen parked, and where (see working()).
         self._parked: dict[int, object] = {}
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop this check watches."""
+        loop = self._loop()
+        if loop is None:
+            raise RuntimeError("this quiet check's event loop no longer exists")
+        return loop
+
     # -- configuration ----------------------------------------------------------------------
 
     @property
@@ -139,7 +154,7 @@ class Quiet:
         wanted = self.jump is not None or bool(self.settlers) or bool(self.steppers)
         if wanted != self._installed:
             self._installed = wanted
-            self._install(wanted)
+            self._install(self.loop, wanted)
 
     def add_settler(self, future: asyncio.Future[None]) -> None:
         self.settlers.append(future)
@@ -272,8 +287,9 @@ class Quiet:
 
     def why_not_quiet(self) -> str:
         """A sentence for error messages: what kept the loop from being quiet."""
-        ready: Any = getattr(self.loop, "_ready", ())
-        current = asyncio.current_task(self.loop) if self.loop.is_running() else None
+        loop = self.loop
+        ready: Any = getattr(loop, "_ready", ())
+        current = asyncio.current_task(loop) if loop.is_running() else None
         others = [h for h in ready if not _resumes(h, current)]
         if others:
             shown = ", ".join(_describe_handle(h) for h in others[:3])
@@ -320,9 +336,10 @@ class Quiet:
                 return []  # what on_idle made ready runs on the next iteration
             return self._stepped(raw(None))
         # Move the clock onto the next timer (``timeout`` is capped at a day).
-        scheduled: Any = getattr(self.loop, "_scheduled", None)
-        due = scheduled[0].when() if scheduled else self.loop.time() + timeout
-        if due > self.loop.time():
+        loop = self.loop
+        scheduled: Any = getattr(loop, "_scheduled", None)
+        due = scheduled[0].when() if scheduled else loop.time() + timeout
+        if due > loop.time():
             self.jumps += 1
             self.jump(due)
         return self._stepped([])
@@ -393,9 +410,9 @@ def quiet_of(loop: asyncio.AbstractEventLoop) -> Quiet:
             "or loopwarden.new_loop()."
         )
 
-    def install(on: bool) -> None:
+    def install(loop: asyncio.AbstractEventLoop, on: bool) -> None:
         if on:
-            selector.select = quiet.select
+            selector.select = _QUIET[loop].select
         else:
             vars(selector).pop("select", None)
 
