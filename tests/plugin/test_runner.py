@@ -567,10 +567,11 @@ def test_xdist_one_loop_per_worker(pytester, own):
 
 def test_other_plugins_see_the_test_function_and_a_sync_call(pytester, own):
     # Outside its setup..teardown an async test's item.obj is its own coroutine function; a
-    # pytest_pyfunc_call wrapper sees an ordinary (sync) call; a second run of the protocol, as
-    # rerun plugins do it, swaps it again.
+    # pytest_pyfunc_call wrapper sees an ordinary (sync) call, and may wrap it in turn (pytest's
+    # --trace does); a second run of the protocol, as rerun plugins do it, swaps it again.
     pytester.makeconftest(
         """
+        import functools
         import inspect
         import pytest
         from _pytest.runner import runtestprotocol
@@ -584,8 +585,15 @@ def test_other_plugins_see_the_test_function_and_a_sync_call(pytester, own):
 
         @pytest.hookimpl(wrapper=True)
         def pytest_pyfunc_call(pyfuncitem):
-            unwrapped = inspect.unwrap(pyfuncitem.obj)
-            print(f"\\ncall {pyfuncitem.name}: {kind(pyfuncitem.obj)} around {kind(unwrapped)}")
+            inner = pyfuncitem.obj
+            print(f"\\ncall {pyfuncitem.name}: {kind(inner)} around {kind(inspect.unwrap(inner))}")
+
+            # As pytest's --trace does: wrap the function in turn, and leave it wrapped.
+            @functools.wraps(inner)
+            def traced(*args, **kwargs):
+                return inner(*args, **kwargs)
+
+            pyfuncitem.obj = traced
             return (yield)
 
         @pytest.hookimpl(tryfirst=True)

@@ -140,8 +140,9 @@ class WardenLoop(asyncio.SelectorEventLoop):
         # (pytest-asyncio drops one per test) to the cyclic garbage collector.
         # So are the quiet check's clock callbacks, set while virtual time is on. A closed loop
         # never runs again.
-        if selector is not None:
-            vars(selector).pop("select", None)
+        overrides = getattr(selector, "__dict__", None)  # (None: closed before, or no dict)
+        if overrides is not None:
+            overrides.pop("select", None)
         self.__dict__.pop("_run_once", None)
         quiet = self.quiet
         quiet.jump = quiet.flow = quiet.on_idle = None

@@ -200,7 +200,7 @@ def _collected(fuzz: Fuzz, item: pytest.Function) -> None:
         item.stash[SEED] = seed_for(base_nodeid(item.nodeid), run)
 
 
-@pytest.hookimpl(tryfirst=True)  # before the own runner wraps async test functions
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     fuzz = session.config.stash.get(FUZZ, None)
     if fuzz is None:

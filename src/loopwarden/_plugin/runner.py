@@ -9,7 +9,6 @@ every plugin wrapping it) sees an ordinary call. Async fixtures are swapped the 
 from __future__ import annotations
 
 import inspect
-import types
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -174,15 +173,9 @@ def _test_runner(runtime: Runtime, item: pytest.Item, func: Callable[..., Any]) 
     return run_async_test
 
 
-# run_async_test's code, shared by every stand-in: how a stand-in is told from the test function.
-_STAND_IN = next(c for c in _test_runner.__code__.co_consts if isinstance(c, types.CodeType))
-
-
-def _put_back(item: pytest.Item) -> None:
-    """After an async test's teardown: its own function again, in place of the stand-in."""
-    obj = item.obj  # type: ignore[attr-defined]
-    if getattr(obj, "__code__", None) is _STAND_IN:
-        item.obj = obj.__wrapped__  # type: ignore[attr-defined]
+# An async test's own function, kept from its setup to its teardown while the stand-in is in its
+# place (see OwnRunner.pytest_runtest_setup).
+_OWN_FUNCTION = pytest.StashKey[Callable[..., Any]]()
 
 
 def _failing(func: Callable[..., Any], message: str) -> Any:
@@ -230,10 +223,15 @@ class OwnRunner:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         runtime = self.runtime
         runtime.current_item = item
-        if ASYNC_ITEM in item.stash:
-            obj = item.obj  # type: ignore[attr-defined]
-            if getattr(obj, "__code__", None) is not _STAND_IN:  # (not yet: a rerun's setup)
-                item.obj = _test_runner(runtime, item, obj)  # type: ignore[attr-defined]
+        stash = item.stash
+        if ASYNC_ITEM in stash:
+            # Kept until the teardown puts it back; still there if a rerun plugin ran this setup
+            # again without a teardown in between.
+            if _OWN_FUNCTION in stash:
+                func = stash[_OWN_FUNCTION]
+            else:
+                func = stash[_OWN_FUNCTION] = item.obj  # type: ignore[attr-defined]
+            item.obj = _test_runner(runtime, item, func)  # type: ignore[attr-defined]
             # Decide the test's loop before any fixture runs, so a conflict fails at setup.
             runtime.item_state(item)
 
@@ -264,12 +262,16 @@ def pytest_runtest_teardown(
     try:
         return (yield)
     finally:
+        stash = item.stash
+        if _OWN_FUNCTION in stash:
+            # The test's own function, whatever item.obj is now (pytest's --trace wraps the
+            # stand-in in turn, and does not unwrap it).
+            item.obj = stash[_OWN_FUNCTION]  # type: ignore[attr-defined]
+            del stash[_OWN_FUNCTION]
         runtime = _runtime(item.config)
         if runtime is not None:
             runtime.finish_item(item, nextitem)
             runtime.current_item = None
-            if ASYNC_ITEM in item.stash:
-                _put_back(item)
 
 
 @pytest.hookimpl(wrapper=True)
