@@ -135,11 +135,11 @@ class WardenLoop(asyncio.SelectorEventLoop):
     def close(self) -> None:
         selector = self._selector  # type: ignore[attr-defined]
         super().close()
-        # The select wrappers and the fuzzed step are bound to this loop and kept on its
-        # selector and in its own dict: references back to it that would leave a dropped loop
-        # (pytest-asyncio drops one per test) to the cyclic garbage collector.
-        # So are the quiet check's clock callbacks, set while virtual time is on. A closed loop
-        # never runs again.
+        # What is bound to this loop and kept where the loop reaches it refers back to it: the
+        # select wrappers (on its selector), the fuzzed step (in its own dict), the quiet check's
+        # clock callbacks (set while virtual time is on). Left in place, every dropped loop
+        # (pytest-asyncio drops one per test) would wait for the cyclic garbage collector. A
+        # closed loop never runs again.
         overrides = getattr(selector, "__dict__", None)  # (None: closed before, or no dict)
         if overrides is not None:
             overrides.pop("select", None)

@@ -24,7 +24,7 @@ from loopwarden._plugin._runtime import (
     marker_loop_scope,
     unittest_subclass,
 )
-from loopwarden._plugin._stash import marker_names
+from loopwarden._plugin._stash import marker_names, peek
 from loopwarden._plugin.config import STATE, Mode, register_per_test, stands_down
 
 RUNTIME = pytest.StashKey[Runtime]()
@@ -262,14 +262,14 @@ def pytest_runtest_teardown(
     try:
         return (yield)
     finally:
-        stash = item.stash
-        if _OWN_FUNCTION in stash:
-            # The test's own function, whatever item.obj is now (pytest's --trace wraps the
-            # stand-in in turn, and does not unwrap it).
-            item.obj = stash[_OWN_FUNCTION]  # type: ignore[attr-defined]
-            del stash[_OWN_FUNCTION]
-        runtime = _runtime(item.config)
+        runtime = peek(item.config.stash, RUNTIME, None)  # (None in guard mode: a miss, cheaply)
         if runtime is not None:
+            stash = item.stash
+            if _OWN_FUNCTION in stash:
+                # First, and the test's own function whatever item.obj is now (pytest's --trace
+                # wraps the stand-in in turn, and does not unwrap it).
+                item.obj = stash[_OWN_FUNCTION]  # type: ignore[attr-defined]
+                del stash[_OWN_FUNCTION]
             runtime.finish_item(item, nextitem)
             runtime.current_item = None
 
