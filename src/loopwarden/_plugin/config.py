@@ -125,8 +125,8 @@ def stands_down(config: pytest.Config, plugin_module: str) -> bool:
     Each part of loopwarden is a pytest plugin of its own (one entry point each), so that one can
     be switched off alone. ``-p no:loopwarden`` blocks this one, which registers the settings and
     resolves the mode; every other part calls this first in its ``pytest_configure`` and leaves,
-    with none of its hooks left to run. (The components plugin only defines fixtures: they stay,
-    unused unless a test asks for them.)
+    with none of its hooks left to run. (Fixtures stay: pytest reads a plugin's fixtures when it
+    registers it. The components plugin, which only defines fixtures, does not call this.)
     """
     manager = config.pluginmanager
     if manager.is_registered(sys.modules[__name__]):
