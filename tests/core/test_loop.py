@@ -541,3 +541,41 @@ def test_creation_stacks_only_when_asked(capture):
         assert any(s.function == "main" and s.filename == HERE for s in origin.stack)
     else:
         assert origin.stack == ()
+
+
+def test_an_echo_round_trip_over_tcp():
+    """Every client and server connection goes through WardenLoop._make_socket_transport (Python
+    3.15 passes it the connection's context: it failed there with a TypeError)."""
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.readline())
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    async def main(loop: WardenLoop) -> bytes:
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"ping\n")
+        reply = await reader.readline()
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        return reply
+
+    assert run(main) == b"ping\n"
+
+
+def test_make_socket_transport_takes_what_asyncio_passes():
+    """A private-asyncio canary: WardenLoop overrides _make_socket_transport, so a new Python that
+    passes it a new argument breaks this test, not a user's suite."""
+    import inspect
+
+    base = inspect.signature(asyncio.selector_events.BaseSelectorEventLoop._make_socket_transport)
+    ours = inspect.signature(WardenLoop._make_socket_transport)
+    assert [(p.name, p.kind) for p in base.parameters.values()] == [
+        (p.name, p.kind) for p in ours.parameters.values()
+    ][: len(base.parameters)]
+    assert set(ours.parameters) - set(base.parameters) <= {"context"}

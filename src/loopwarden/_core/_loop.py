@@ -476,11 +476,18 @@ class WardenLoop(asyncio.SelectorEventLoop):
         *,
         extra: Any = None,
         server: Any = None,
+        context: contextvars.Context | None = None,
     ) -> Any:
         # As BaseSelectorEventLoop does, with a transport that notes when it sends and receives.
         if sys.version_info >= (3, 12):
             self._ensure_fd_no_transport(sock)  # type: ignore[attr-defined]
-        transport = _WardenSocketTransport(self, sock, protocol, waiter, extra, server)
+        if context is None:
+            transport = _WardenSocketTransport(self, sock, protocol, waiter, extra, server)
+        else:
+            # Python 3.15 runs a connection's protocol callbacks in the context it was made in.
+            transport = _WardenSocketTransport(
+                self, sock, protocol, waiter, extra, server, context=context
+            )
         origin = self._lw_servers.get(server) if server is not None else None
         if origin is not None:
             self._lw_table("_lw_connections")[transport] = origin

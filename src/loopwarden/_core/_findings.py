@@ -1,0 +1,529 @@
+"""Findings: what the guards found wrong with one test, as data, as text and as JSON.
+
+A :class:`Finding` is built from the core's records (leftover tasks, timers, resources, threads,
+captured exception-handler contexts, never-awaited coroutines) and carries everything a person
+or the doctor needs: what it is, where it was created, and the few lines that explain it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import traceback
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from loopwarden._core._records import Record
+from loopwarden._core._registry import CapturedContext, TaskOrigin
+from loopwarden._core._sites import _LIBRARY_DIRS, Site, _is_library, _is_machinery
+from loopwarden._core._snapshot import Leftovers
+
+# The allow_leaks marker's keywords and the finding kinds each one covers.
+ALLOW_GROUPS: dict[str, frozenset[str]] = {
+    "tasks": frozenset({"task", "task-destroyed"}),
+    "timers": frozenset({"timer"}),
+    "threads": frozenset({"thread"}),
+    "resources": frozenset(
+        {"server", "connection", "transport", "subprocess", "executor", "unclosed"}
+    ),
+    "errors": frozenset({"callback-error", "task-exception", "coroutine"}),
+}
+
+# Kinds that are about something left running (a "leak") rather than an error that happened.
+_LEFT_RUNNING = frozenset(
+    {"task", "timer", "thread", "server", "connection", "transport", "subprocess", "executor"}
+)
+
+#: What to do about each kind of finding (the doctor's summary reuses it).
+ADVICE = {
+    "task": "cancel and await background tasks in the fixture that started them (or use a "
+    "TaskGroup inside the test)",
+    "timer": "keep the handle of call_later()/call_at() and cancel it in teardown",
+    "thread": "join threads you start, or run blocking work with asyncio.to_thread(); a "
+    "library's worker thread (a database driver's) ends when what started it is closed "
+    "(await engine.dispose())",
+    "server": "close the server (server.close(); await server.wait_closed()) in teardown",
+    "connection": "close connections in teardown (writer.close(); await writer.wait_closed())",
+    "transport": "close both ends of every connection in teardown",
+    "subprocess": "await proc.wait() (or proc.communicate()) before the test ends",
+    "executor": "await the executor future before the test ends",
+    "unclosed": "close sessions in the fixture's teardown ('async with', or await "
+    "session.close()), or inject one shared session — see docs/how-to/leaks.md",
+    "coroutine": "await the coroutine (or pass it to asyncio.create_task and await the task)",
+    "task-exception": "await the task (or call task.result()) so its exception is seen",
+    "task-destroyed": "keep a reference to each task you create and await it",
+    "callback-error": "a callback or task crashed in the background; fix the error above",
+}
+
+
+class Finding(Record):
+    """One thing a guard found.
+
+    Attributes:
+        kind: what it is (``task``, ``timer``, ``thread``, ``server``, ``connection``,
+            ``transport``, ``subprocess``, ``executor``, ``unclosed``, ``coroutine``,
+            ``task-exception``, ``task-destroyed``, ``callback-error``, ``hang``, ``blocking``).
+        name: a short identity used by allow-lists and the baseline (a coroutine's qualified
+            name, a callback, a thread's target, …): stable across runs.
+        message: one line saying what it is.
+        site: where it was created (``path:line in function``), relative to the rootdir.
+        user_site: when ``site`` is inside a library, the user's line that led there.
+        detail: further lines (the await chain, a traceback, a creation stack).
+        owner: the test node id, or the fixture that owns it.
+        status: ``new`` (counts), ``allowed`` (marker), ``baselined`` (in the baseline file).
+    """
+
+    kind: str
+    name: str
+    message: str
+    site: str | None
+    user_site: str | None
+    detail: list[str]
+    owner: str
+    status: str
+    __slots__ = ("detail", "kind", "message", "name", "owner", "site", "status", "user_site")
+    _fields = ("kind", "name", "message", "site", "user_site", "detail", "owner", "status")
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        message: str,
+        site: str | None = None,
+        user_site: str | None = None,
+        detail: list[str] | None = None,
+        owner: str = "",
+        status: str = "new",
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.message = message
+        self.site = site
+        self.user_site = user_site
+        self.detail = [] if detail is None else detail
+        self.owner = owner
+        self.status = status
+
+    def lines(self) -> list[str]:
+        out = [f"  {self.message}"]
+        if self.site is not None:
+            where = f"      created at {self.site}"
+            if self.user_site is not None:
+                where += f" (from {self.user_site})"
+            out.append(where)
+        out.extend(f"      {line}" for line in self.detail)
+        return out
+
+    def signature(self) -> str:
+        """A line-number-free key for the baseline: kind, name and the creating function."""
+        where = ""
+        site = self.user_site or self.site
+        # A thread's key stays kind and name: baselines recorded before threads had a start
+        # site keep matching, and so do runs where the start was not recorded.
+        if site is not None and self.kind != "thread":
+            path, _, rest = site.partition(":")
+            function = rest.partition(" in ")[2]
+            where = f"@{path}:{function}"
+        return f"{self.kind}:{self.name}{where}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "message": self.message,
+            "site": self.site,
+            "user_site": self.user_site,
+            "detail": list(self.detail),
+            "owner": self.owner,
+            "status": self.status,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Finding:
+        return cls(
+            kind=str(data["kind"]),
+            name=str(data["name"]),
+            message=str(data["message"]),
+            site=data.get("site"),
+            user_site=data.get("user_site"),
+            detail=[str(line) for line in data.get("detail", ())],
+            owner=str(data.get("owner", "")),
+            status=str(data.get("status", "new")),
+        )
+
+
+class Sites:
+    """Formats sites relative to the rootdir (shorter, and stable across machines)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def text(self, text: str) -> str:
+        """``text`` with absolute paths below the root made relative (asyncio's messages)."""
+        return text.replace(os.path.join(self.root, ""), "")
+
+    def site(self, site: Site | None) -> str | None:
+        if site is None:
+            return None
+        relative = site.relative_to(self.root)
+        if relative is site:
+            # Outside the project: name library files by their import path (aiohttp/helpers.py).
+            for prefix in _LIBRARY_DIRS:
+                if site.filename.startswith(prefix):
+                    relative = Site(site.filename[len(prefix) :], site.lineno, site.function)
+                    break
+        return str(relative)
+
+    def origin(self, origin: TaskOrigin | None) -> tuple[str | None, str | None]:
+        if origin is None:
+            return None, None
+        return self.site(origin.site), self.site(origin.user_site)
+
+    def chain(self, frames: Iterable[Site]) -> str:
+        """An await chain on one line: user frames with their place, asyncio's by name."""
+        parts = []
+        for frame in frames:
+            if _is_machinery(frame.filename):
+                parts.append(f"asyncio {frame.function}()")
+            else:
+                place = frame.relative_to(self.root)
+                parts.append(f"{frame.function}() at {place.filename}:{place.lineno}")
+        return " -> ".join(parts)
+
+    def stack(self, origin: TaskOrigin | None) -> list[str]:
+        if origin is None or not origin.stack:
+            return []
+        return ["creation stack (most recent call last):"] + [
+            f"  {self.site(site)}" for site in origin.stack
+        ]
+
+
+def from_leftovers(left: Leftovers, sites: Sites, owner: str) -> list[Finding]:
+    """Findings for everything still alive after a test (or fixture) ended."""
+    found: list[Finding] = []
+    for task in left.tasks:
+        site, user_site = sites.origin(task.origin)
+        detail = []
+        if task.parked_at:
+            detail.append(f"parked at: {sites.chain(task.parked_at)}")
+        detail.extend(sites.stack(task.origin))
+        found.append(
+            Finding(
+                "task",
+                task.coro,
+                f"task {task.name!r} running {task.coro}() is still pending",
+                site,
+                user_site,
+                detail,
+                owner,
+            )
+        )
+    for timer in left.timers:
+        site, user_site = sites.origin(timer.origin)
+        found.append(
+            Finding(
+                "timer",
+                timer.callback,
+                f"timer calling {timer.callback}() was neither run nor cancelled",
+                site,
+                user_site,
+                sites.stack(timer.origin),
+                owner,
+            )
+        )
+    for resource in left.resources:
+        site, user_site = sites.origin(resource.origin)
+        found.append(
+            Finding(
+                resource.kind,
+                _resource_name(resource.kind, resource.description),
+                f"{resource.kind} still open: {resource.description}"
+                if resource.kind != "executor"
+                else f"executor work still running: {resource.description}",
+                site,
+                user_site,
+                sites.stack(resource.origin),
+                owner,
+            )
+        )
+    for thread in left.threads:
+        site, user_site = sites.origin(thread.origin)
+        found.append(
+            Finding(
+                "thread",
+                thread.target,
+                f"thread {thread.name!r} (target {thread.target}) is still alive",
+                site,
+                user_site,
+                [],
+                owner,
+            )
+        )
+    return found
+
+
+def _resource_name(kind: str, description: str) -> str:
+    # Addresses and object ids change from run to run; the kind and class do not.
+    match = re.match(r"<(\w+)", description)
+    return match.group(1) if match else kind
+
+
+# Messages asyncio and aiohttp pass to the loop's exception handler, and what they mean.
+_UNRETRIEVED = "Task exception was never retrieved"
+_DESTROYED = "Task was destroyed but it is pending!"
+_UNCLOSED = re.compile(r"^Unclosed (client session|connector|response|connection)")
+
+
+def from_context(captured: CapturedContext, sites: Sites, owner: str) -> Finding:
+    """A finding for one context the loop's exception handler received."""
+    context = captured.context
+    message = sites.text(captured.message)
+    exc = captured.exception
+    site, user_site = sites.origin(captured.origin)
+    detail: list[str] = []
+    if exc is not None:
+        detail = _traceback_lines(exc, sites)
+    if message == _UNRETRIEVED:
+        task = context.get("future") or context.get("task")
+        name = _task_coro(task)
+        return Finding(
+            "task-exception",
+            name,
+            f"task running {name}() failed and nobody retrieved its exception: {_exc_line(exc)}",
+            site,
+            user_site,
+            detail,
+            owner,
+        )
+    if message == _DESTROYED:
+        task = context.get("task")
+        name = _task_coro(task)
+        if site is None:
+            # Collected with its reference cycle: the registry's weak entry is gone, but the
+            # coroutine still says where it is defined.
+            code = getattr(getattr(task, "get_coro", lambda: None)(), "cr_code", None)
+            if code is not None:
+                site = sites.site(Site(code.co_filename, code.co_firstlineno, code.co_name))
+                detail = [
+                    "(where it was created is unknown: it was collected with its reference "
+                    "cycle; the site above is where its coroutine is defined)"
+                ]
+        return Finding(
+            "task-destroyed",
+            name,
+            f"task running {name}() was garbage-collected while still pending",
+            site,
+            user_site,
+            detail,
+            owner,
+        )
+    unclosed = _UNCLOSED.match(message)
+    if unclosed is not None:
+        what = unclosed.group(1)
+        return Finding(
+            "unclosed",
+            what,
+            f"{message.rstrip('.')} (reported by the library when it was garbage-collected)",
+            site,
+            user_site,
+            [],
+            owner,
+        )
+    return Finding(
+        "callback-error",
+        type(exc).__qualname__ if exc is not None else message,
+        f"the event loop's exception handler was called: {message}"
+        + (f": {_exc_line(exc)}" if exc is not None else ""),
+        site,
+        user_site,
+        detail,
+        owner,
+    )
+
+
+def never_awaited(
+    coro_name: str, origin: Iterable[tuple[str, int, str]], sites: Sites, owner: str
+) -> Finding:
+    """A coroutine that was created and dropped without being awaited.
+
+    When a library made the coroutine (an ``AsyncMock`` call runs in ``unittest/mock.py``), the
+    finding's ``user_site`` is the first frame of the user's own code that led there, as for
+    tasks and timers.
+    """
+    frames = [
+        Site(filename, lineno, function)
+        for filename, lineno, function in origin
+        if not _is_machinery(filename)
+    ]
+    site = user_site = None
+    detail = []
+    if frames:
+        site = sites.site(frames[0])
+        if _is_library(frames[0].filename):
+            user = next((f for f in frames if not _is_library(f.filename)), None)
+            user_site = sites.site(user)
+        if len(frames) > 1:
+            detail = ["created via (most recent call first):"] + [
+                f"  {sites.site(frame)}" for frame in frames
+            ]
+    return Finding(
+        "coroutine",
+        coro_name,
+        f"coroutine {coro_name}() was never awaited",
+        site,
+        user_site,
+        detail,
+        owner,
+    )
+
+
+def _task_coro(task: object) -> str:
+    get_coro = getattr(task, "get_coro", None)
+    coro = get_coro() if get_coro is not None else None
+    code = getattr(coro, "cr_code", None)
+    if code is not None:
+        return str(code.co_qualname)
+    return type(coro).__qualname__ if coro is not None else repr(task)
+
+
+def _exc_line(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no exception"
+    text = str(exc)
+    return f"{type(exc).__qualname__}: {text}" if text else type(exc).__qualname__
+
+
+def _traceback_lines(exc: BaseException, sites: Sites) -> list[str]:
+    lines = ["traceback (most recent call last):"]
+    entries = [
+        entry
+        for entry in traceback.extract_tb(exc.__traceback__)
+        if not _is_machinery(entry.filename)
+    ]
+    for entry in entries[-6:]:
+        site = Site(entry.filename, entry.lineno or 0, entry.name)
+        lines.append(f"  {sites.site(site)}")
+        if entry.line:
+            lines.append(f"    {entry.line.strip()}")
+    lines.append(_exc_line(exc))
+    return lines
+
+
+# -- allow-lists -----------------------------------------------------------------------------
+
+
+class AllowList:
+    """What one test's ``@pytest.mark.allow_leaks(...)`` lets through."""
+
+    def __init__(self, patterns: dict[str, list[re.Pattern[str]] | bool], reason: str) -> None:
+        self.patterns = patterns
+        self.reason = reason
+
+    def allows(self, finding: Finding) -> bool:
+        for group, kinds in ALLOW_GROUPS.items():
+            if finding.kind not in kinds or group not in self.patterns:
+                continue
+            rule = self.patterns[group]
+            if rule is True:
+                return True
+            if isinstance(rule, list) and any(
+                p.search(finding.name) or p.search(finding.message) for p in rule
+            ):
+                return True
+        return False
+
+
+def parse_allow_leaks(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> AllowList:
+    """Validate the marker's arguments; raises ValueError saying what is wrong and the fix."""
+    allowed = ", ".join([*ALLOW_GROUPS, "reason"])
+    if args:
+        raise ValueError(f"takes keyword arguments only ({allowed}), got positional {args!r}")
+    unknown = sorted(set(kwargs) - {*ALLOW_GROUPS, "reason"})
+    if unknown:
+        raise ValueError(f"got unknown keyword {unknown[0]!r}; allowed: {allowed}")
+    reason = kwargs.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValueError(
+            "needs reason='...' saying why the leak is acceptable (it is shown in reports)"
+        )
+    patterns: dict[str, list[re.Pattern[str]] | bool] = {}
+    for group in ALLOW_GROUPS:
+        if group not in kwargs:
+            continue
+        value = kwargs[group]
+        if value is True:
+            patterns[group] = True
+            continue
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+            raise ValueError(
+                f"{group}= must be True, a regular expression, or a list of them; got {value!r}"
+            )
+        compiled = []
+        for item in items:
+            try:
+                compiled.append(re.compile(item))
+            except re.error as exc:
+                raise ValueError(
+                    f"{group}={item!r} is not a valid regular expression: {exc}"
+                ) from None
+        patterns[group] = compiled
+    if not patterns:
+        raise ValueError(
+            f"allows nothing; name what to allow with one of: {', '.join(ALLOW_GROUPS)}"
+        )
+    return AllowList(patterns, reason.strip())
+
+
+# -- the text of a teardown failure -----------------------------------------------------------
+
+
+def _count(findings: list[Finding]) -> str:
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.kind] = counts.get(finding.kind, 0) + 1
+    parts = []
+    for kind, number in counts.items():
+        noun = _NOUNS.get(kind, kind)
+        parts.append(f"{number} {noun}{'' if number == 1 else 's'}")
+    return ", ".join(parts)
+
+
+_NOUNS = {
+    "task": "task",
+    "timer": "timer",
+    "thread": "thread",
+    "server": "server",
+    "connection": "connection",
+    "transport": "transport",
+    "subprocess": "subprocess",
+    "executor": "executor job",
+    "unclosed": "unclosed session",
+    "coroutine": "never-awaited coroutine",
+    "task-exception": "unretrieved task exception",
+    "task-destroyed": "destroyed pending task",
+    "callback-error": "background error",
+}
+
+
+def describe(findings: list[Finding], who: str, cleanup: list[str]) -> str:
+    """The text of a leak failure: a headline, each finding, what was cleaned up, the fix."""
+    left = [f for f in findings if f.kind in _LEFT_RUNNING]
+    errors = [f for f in findings if f.kind not in _LEFT_RUNNING]
+    heads = []
+    if left:
+        heads.append(f"left {_count(left)} behind after teardown")
+    if errors:
+        heads.append(("and had " if left else "had ") + _count(errors))
+    lines = [f"loopwarden: {who} {' '.join(heads)}:"]
+    for finding in findings:
+        lines.extend(finding.lines())
+    lines.extend(cleanup)
+    kinds = list(dict.fromkeys(f.kind for f in findings))
+    advice = "; ".join(ADVICE[k] for k in kinds if k in ADVICE)
+    lines.append(f"Fix: {advice}.")
+    return "\n".join(lines)
+
+
+def relative_root(rootpath: os.PathLike[str] | str) -> Sites:
+    return Sites(os.fspath(rootpath))
