@@ -7,14 +7,21 @@ import loopwarden
 
 def test_public_names():
     assert sorted(loopwarden.__all__) == [
+        "BlockingWarning",
         "Clock",
         "EventuallyTimeout",
+        "HangInterrupt",
+        "LeakCheck",
+        "LeakWarning",
+        "LeaksFound",
         "LoopIdle",
+        "LoopwardenError",
         "SettleTimeout",
         "WardenLoop",
         "__version__",
         "eventually",
         "new_loop",
+        "no_leaks",
         "settle",
         "virtual_time",
     ]
@@ -28,11 +35,34 @@ def test_core_does_not_import_pytest():
 
     code = (
         "import sys, loopwarden, loopwarden._core._snapshot, loopwarden._core._driver, "
-        "loopwarden._core._lifecycle, loopwarden._core._clock; "
+        "loopwarden._core._lifecycle, loopwarden._core._clock, loopwarden._core._leaks, "
+        "loopwarden._core._findings, loopwarden._core._no_leaks; "
         "print('pytest' in sys.modules, '_pytest' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_errors_and_warnings_are_importable_from_loopwarden():
+    """Users filter and catch them by these names (filterwarnings = error::loopwarden.X)."""
+    import warnings
+
+    import pytest
+
+    assert issubclass(loopwarden.LeaksFound, loopwarden.LoopwardenError)
+    assert issubclass(loopwarden.LeaksFound, AssertionError)
+    for name in ("SettleTimeout", "EventuallyTimeout", "LoopIdle", "HangInterrupt"):
+        assert issubclass(getattr(loopwarden, name), loopwarden.LoopwardenError), name
+    for name in ("LeakWarning", "BlockingWarning"):
+        category = getattr(loopwarden, name)
+        assert issubclass(category, pytest.PytestWarning), name
+        assert f"{category.__module__}.{category.__qualname__}" == f"loopwarden.{name}"
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", category=category)
+            with pytest.raises(category):
+                warnings.warn(category("x"), stacklevel=1)
+    with pytest.raises(AttributeError, match="module 'loopwarden' has no attribute 'Nope'"):
+        _ = loopwarden.Nope  # type: ignore[attr-defined]
 
 
 def test_cli_version():

@@ -1,30 +1,60 @@
 """loopwarden: asyncio test suites you can trust.
 
 The public API is what this module exports; everything under a ``_`` module is private.
+``LeakWarning`` and ``BlockingWarning`` are pytest warnings: they are loaded (with pytest) only
+when asked for, so ``import loopwarden`` stays free of pytest.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from loopwarden._core._clock import Clock as Clock
-from loopwarden._core._clock import EventuallyTimeout as EventuallyTimeout
-from loopwarden._core._clock import LoopIdle as LoopIdle
-from loopwarden._core._clock import SettleTimeout as SettleTimeout
 from loopwarden._core._clock import eventually as eventually
 from loopwarden._core._clock import settle as settle
 from loopwarden._core._clock import virtual_time as virtual_time
 from loopwarden._core._loop import WardenLoop as WardenLoop
 from loopwarden._core._loop import new_loop as new_loop
+from loopwarden._core._no_leaks import LeakCheck as LeakCheck
+from loopwarden._core._no_leaks import no_leaks as no_leaks
+from loopwarden._exceptions import EventuallyTimeout as EventuallyTimeout
+from loopwarden._exceptions import HangInterrupt as HangInterrupt
+from loopwarden._exceptions import LeaksFound as LeaksFound
+from loopwarden._exceptions import LoopIdle as LoopIdle
+from loopwarden._exceptions import LoopwardenError as LoopwardenError
+from loopwarden._exceptions import SettleTimeout as SettleTimeout
 from loopwarden._version import __version__ as __version__
 
+if TYPE_CHECKING:
+    from loopwarden._warnings import BlockingWarning as BlockingWarning
+    from loopwarden._warnings import LeakWarning as LeakWarning
+
 __all__ = [
+    "BlockingWarning",
     "Clock",
     "EventuallyTimeout",
+    "HangInterrupt",
+    "LeakCheck",
+    "LeakWarning",
+    "LeaksFound",
     "LoopIdle",
+    "LoopwardenError",
     "SettleTimeout",
     "WardenLoop",
     "__version__",
     "eventually",
     "new_loop",
+    "no_leaks",
     "settle",
     "virtual_time",
 ]
+
+_WARNINGS = frozenset({"BlockingWarning", "LeakWarning"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WARNINGS:
+        from loopwarden import _warnings
+
+        return getattr(_warnings, name)
+    raise AttributeError(f"module 'loopwarden' has no attribute {name!r}")

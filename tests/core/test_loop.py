@@ -579,3 +579,75 @@ def test_make_socket_transport_takes_what_asyncio_passes():
         (p.name, p.kind) for p in ours.parameters.values()
     ][: len(base.parameters)]
     assert set(ours.parameters) - set(base.parameters) <= {"context"}
+
+
+def test_instruments_hear_of_tasks_and_real_waits_and_cost_nothing_once_removed():
+    loop = new_loop()
+    heard: list[tuple[str, object]] = []
+
+    class Instrument:
+        def task_created(self, task):
+            # (asyncio.create_task(name=...) names a task after the loop made it, on 3.11.)
+            heard.append(("task", task.get_coro().__name__))
+
+        def before_select(self, timeout):
+            heard.append(("before", timeout))
+
+        def after_select(self, timeout, events):
+            heard.append(("after", (timeout, len(events))))
+
+    class OnlyTasks:
+        def task_created(self, task):
+            heard.append(("only-tasks", task.get_coro().__name__))
+
+    async def main():
+        asyncio.create_task(asyncio.sleep(0))
+        await asyncio.sleep(0.01)
+
+    instrument, only_tasks = Instrument(), OnlyTasks()
+    try:
+        loop.add_instrument(instrument)
+        loop.add_instrument(only_tasks)
+        loop.add_instrument(instrument)  # (once is enough)
+        # No heartbeat and no virtual time: the instrumented select is the selector's own.
+        assert loop._selector.select == loop._lw_instrumented_select
+        loop.run_until_complete(main())
+        tasks = [what for kind, what in heard if kind in ("task", "only-tasks")]
+        assert tasks == ["main", "main", "sleep", "sleep"]
+        waits = [what for kind, what in heard if kind == "after"]
+        assert any(timeout and timeout > 0 and events == 0 for timeout, events in waits), waits
+        assert heard.count(("before", 0)) == heard.count(("after", (0, 0)))
+        loop.remove_instrument(instrument)
+        loop.remove_instrument(instrument)  # (nothing happens)
+        assert "select" not in vars(loop._selector)  # the selector's own select() again
+        heard.clear()
+        loop.run_until_complete(main())
+        assert [kind for kind, _ in heard] == ["only-tasks", "only-tasks"]
+        loop.remove_instrument(only_tasks)
+        assert (loop._lw_on_task, loop._lw_on_select) == ((), None)
+    finally:
+        loop.close()
+
+
+def test_instruments_see_the_waits_under_the_heartbeat_and_the_quiet_check():
+    """Whichever select wrappers are on (the blocking check's, virtual time's), the real wait is
+    the instrument's; a closed loop drops its instruments."""
+    loop = new_loop()
+    waited: list[float | None] = []
+
+    class Instrument:
+        def after_select(self, timeout, events):
+            waited.append(timeout)
+
+    loop.watch_blocks(10.0)
+    loop.add_instrument(Instrument())
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert any(timeout for timeout in waited)
+    waited.clear()
+    loop.set_virtual_time(True)
+    loop.run_until_complete(asyncio.sleep(3600))  # the clock jumps: no real wait for the timer
+    assert all(not timeout or timeout < 1 for timeout in waited), waited
+    loop.set_virtual_time(False)
+    loop.watch_blocks(None)
+    loop.close()
+    assert loop._lw_instruments == ()

@@ -1,13 +1,16 @@
-"""leftovers() finds what an owner left alive; Snapshot.new_since finds new threads."""
+"""leftovers() finds what an owner left alive; the leak engine finds the threads started since a
+mark."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 
+from loopwarden._core._leaks import _new_threads
 from loopwarden._core._lifecycle import cancel_tasks, close_loop
 from loopwarden._core._loop import new_loop
-from loopwarden._core._snapshot import leftovers, take_snapshot
+from loopwarden._core._snapshot import leftovers
+from loopwarden._core._threads import thread_mark
 
 HERE = __file__
 
@@ -85,7 +88,7 @@ def test_a_task_that_resists_cancellation_is_reported_not_awaited_forever():
 
 def test_new_threads_are_found_and_executor_workers_are_not():
     loop = new_loop()
-    before = take_snapshot(loop)
+    before = thread_mark()
     release = threading.Event()
 
     def idle():
@@ -95,14 +98,14 @@ def test_new_threads_are_found_and_executor_workers_are_not():
     thread.start()
     loop.run_until_complete(loop.run_in_executor(None, lambda: None))
     try:
-        found = before.new_since(loop)
-        assert [(t.name, t.target) for t in found.threads] == [
+        found = _new_threads(before, set())
+        assert [(t.name, t.target) for t in found] == [
             ("stray", "test_new_threads_are_found_and_executor_workers_are_not.<locals>.idle")
         ]
     finally:
         release.set()
         thread.join()
-    assert not before.new_since(loop).threads
+    assert not _new_threads(before, set())
     close_loop(loop)
 
 

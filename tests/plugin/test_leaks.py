@@ -711,3 +711,103 @@ def test_an_unclosed_aiohttp_session_names_the_line_that_made_it(pytester, run):
             "      created at test_session.py:6 in __init__",
         ]
     )
+
+
+SAME_VERDICT = """
+import asyncio, threading
+import aiohttp
+import pytest
+
+release = threading.Event()
+
+async def test_call_soon():
+    asyncio.get_running_loop().call_soon(print, "soon")
+
+async def test_call_later_within_the_grace():
+    asyncio.get_running_loop().call_later(0.1, print, "later")
+
+async def numbers():
+    try:
+        for i in range(10):
+            yield i
+            await asyncio.sleep(0)
+    finally:
+        await asyncio.sleep(0)
+
+async def test_async_for_left_by_an_exception():
+    with pytest.raises(ValueError):
+        async for _ in numbers():
+            raise ValueError
+
+async def test_task():
+    asyncio.create_task(asyncio.sleep(100), name="sleeper")
+    await asyncio.sleep(0)
+
+async def test_timer():
+    asyncio.get_running_loop().call_later(30, print, "late")
+
+async def test_thread():
+    threading.Thread(target=release.wait, name="waiter", daemon=True).start()
+
+async def test_transport():
+    loop = asyncio.get_running_loop()
+    await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+
+async def test_session():
+    aiohttp.ClientSession()
+
+async def test_zz_next_test_is_clean():
+    release.set()
+"""
+
+
+def test_the_same_leaks_get_the_same_verdict_in_both_modes(pytester, run):
+    """One leak engine checks both modes: a callback or a short timer that runs within the grace,
+    and asyncio's own aclose() of an async generator left by an exception, are no leak in either
+    (guard mode used to report the last two); a task, timer, thread, transport and unclosed
+    session are the same findings in both."""
+    pytester.makepyfile(test_verdicts=SAME_VERDICT)
+    result = run()
+    result.assert_outcomes(passed=9, errors=5)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_task _*",
+            "loopwarden: test_task left 1 task behind after teardown:",
+            "  task 'sleeper' running sleep() is still pending",
+            "      created at test_verdicts.py:27 in test_task",
+            "      parked at: asyncio sleep()",
+            "loopwarden cancelled and closed what was left.",
+            "Fix: cancel and await background tasks in the fixture that started them (or use a "
+            "TaskGroup inside the test).",
+            "*_ ERROR at teardown of test_timer _*",
+            "loopwarden: test_timer left 1 timer behind after teardown:",
+            "  timer calling print() was neither run nor cancelled",
+            "      created at test_verdicts.py:31 in test_timer",
+            "loopwarden cancelled and closed what was left.",
+            "Fix: keep the handle of call_later()/call_at() and cancel it in teardown.",
+            "*_ ERROR at teardown of test_thread _*",
+            "loopwarden: test_thread left 1 thread behind after teardown:",
+            "  thread 'waiter' (target Event.wait) is still alive",
+            "      created at test_verdicts.py:34 in test_thread",
+            "Fix: join threads you start, *",
+            "*_ ERROR at teardown of test_transport _*",
+            "loopwarden: test_transport left 1 connection behind after teardown:",
+            "  connection still open: <_SelectorDatagramTransport fd=* read=polling *>",
+            "      created at test_verdicts.py:38 in test_transport",
+            "loopwarden cancelled and closed what was left.",
+            "Fix: close connections in teardown (writer.close(); await writer.wait_closed()).",
+            "*_ ERROR at teardown of test_session _*",
+            "loopwarden: test_session had 1 unclosed session:",
+            "  Unclosed client session (reported by the library when it was garbage-collected)",
+            "      created at test_verdicts.py:41 in test_session",
+            "Fix: close sessions in the fixture's teardown *",
+        ]
+    )
+    errors = [line for line in result.stdout.lines if line.startswith("ERROR test_verdicts")]
+    assert [line.split(" - ")[0] for line in errors] == [
+        "ERROR test_verdicts.py::test_task",
+        "ERROR test_verdicts.py::test_timer",
+        "ERROR test_verdicts.py::test_thread",
+        "ERROR test_verdicts.py::test_transport",
+        "ERROR test_verdicts.py::test_session",
+    ]

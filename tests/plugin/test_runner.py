@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 import loopwarden
 
 FIXTURES_OF_EVERY_KIND = """
@@ -641,19 +645,103 @@ def test_other_plugins_see_the_test_function_and_a_sync_call(pytester, own):
     )
 
 
-def test_entry_points_can_be_switched_off_one_by_one(pytester, own):
+SWITCHED_OFF = {
+    "runner": "async tests are not run by loopwarden's own runner",
+    "guard": "loops of pytest-asyncio, unittest and anyio are not loopwarden's, and not guarded",
+    "leaks": "no leak checks (loopwarden_leaks_baseline in the ini file has no effect)",
+    "report": "no terminal summary, JSON report or leak baseline (loopwarden_report, "
+    "loopwarden_leaks_baseline in the ini file have no effect)",
+    "watchdog": "no timeouts, hang reports or blocking checks",
+    "clock": "no virtual time",
+    "fuzz": "no schedule fuzzing",
+    "db": "no database fixtures",
+    "components": "no server and mock fixtures",
+}
+
+
+@pytest.mark.parametrize("part", list(SWITCHED_OFF))
+def test_each_part_can_be_switched_off_alone(pytester, own, part):
+    """With the leak baseline, the JSON report and the doctor in use, the run works without any
+    one part, and its header says what that part's absence switches off. (A baseline with the
+    report plugin off marked every leak "recorded", was never written, and no leak failed.)"""
+    pytester.makeini(
+        "[pytest]\nloopwarden_leaks_baseline = baseline.json\nloopwarden_report = report.json\n"
+    )
     pytester.makepyfile(
         """
-        async def test_it():
+        import asyncio
+
+        async def test_leaks():
+            asyncio.get_running_loop().call_later(30, print)
+
+        async def test_clean():
+            await asyncio.sleep(0)
+
+        def test_sync():
             pass
         """
     )
-    result = own("-p", "no:loopwarden.runner")
-    # pytest < 8.4 skips an unhandled async test with a warning; newer versions fail it.
+    result = own(
+        "-p",
+        f"no:loopwarden.{part}",
+        "-p",
+        "loopwarden._plugin.doctor",
+        "--lw-doctor=doctor.jsonl",
+    )
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    result.stdout.fnmatch_lines(
+        [f"loopwarden: loopwarden.{part} is switched off: {SWITCHED_OFF[part]}"]
+    )
+    written = sorted(p.name for p in pytester.path.iterdir() if p.suffix in (".json", ".jsonl"))
+    records = [
+        json.loads(line) for line in (pytester.path / "doctor.jsonl").read_text().splitlines()
+    ]
+    assert [r.get("nodeid", r["event"]) for r in records] == [
+        "collected",
+        "test_each_part_can_be_switched_off_alone.py::test_leaks",
+        "test_each_part_can_be_switched_off_alone.py::test_clean",
+        "test_each_part_can_be_switched_off_alone.py::test_sync",
+    ]
     outcomes = result.parseoutcomes()
-    assert outcomes.get("failed", 0) + outcomes.get("skipped", 0) == 1
-    assert "passed" not in outcomes
-    result.stdout.fnmatch_lines(["*async def functions are not natively supported*"])
+    if part == "runner":
+        # pytest < 8.4 skips an unhandled async test with a warning; newer versions fail it.
+        assert outcomes.get("failed", 0) + outcomes.get("skipped", 0) == 2
+        result.stdout.fnmatch_lines(["*async def functions are not natively supported*"])
+        assert written == ["baseline.json", "doctor.jsonl", "report.json"]
+    elif part == "leaks":
+        result.assert_outcomes(passed=3)
+        assert written == ["doctor.jsonl", "report.json"]
+    elif part == "report":
+        # No baseline: the leak fails its test, as without one.
+        result.assert_outcomes(passed=3, errors=1)
+        result.stdout.fnmatch_lines(["loopwarden: test_leaks left 1 timer behind after teardown:"])
+        assert written == ["doctor.jsonl"]
+    else:
+        # The leak is recorded into the new baseline: a warning, not a failure.
+        result.assert_outcomes(passed=3, warnings=1)
+        result.stdout.fnmatch_lines(["*baseline recorded: *baseline.json*"])
+        assert written == ["baseline.json", "doctor.jsonl", "report.json"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "part", "what"),
+    [
+        ("--lw-report=r.json", "report", "no terminal summary, JSON report or leak baseline"),
+        ("--lw-leaks-baseline=b.json", "leaks", "no leak checks"),
+        ("--lw-timeout=5", "watchdog", "no timeouts, hang reports or blocking checks"),
+    ],
+)
+def test_a_flag_that_needs_a_switched_off_part_is_a_usage_error(pytester, own, flag, part, what):
+    pytester.makepyfile("def test_it():\n    pass\n")
+    result = own("-p", f"no:loopwarden.{part}", flag)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    option = flag.split("=")[0]
+    result.stderr.fnmatch_lines(
+        [
+            f"ERROR: loopwarden: {option} needs loopwarden.{part}, which -p no:loopwarden.{part} "
+            f"switches off ({what}). Leave out one of the two."
+        ]
+    )
 
 
 def test_blocking_the_main_plugin_switches_all_of_loopwarden_off(pytester, run):

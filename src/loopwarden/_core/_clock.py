@@ -27,37 +27,12 @@ from typing import Any, TypeVar
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._quiet import Quiet, quiet_of
 from loopwarden._core._watchdog import _dump_tasks
+from loopwarden._exceptions import EventuallyTimeout, LoopIdle, SettleTimeout
 
 _T = TypeVar("_T")
 
 #: settle()'s and eventually()'s default deadline, in seconds.
 DEFAULT_TIMEOUT = 5.0
-
-
-class SettleTimeout(AssertionError):
-    """:func:`settle` reached its deadline: the loop never became quiet.
-
-    ``str()`` says what kept it busy and lists every pending task with the line it is parked on.
-    """
-
-
-class EventuallyTimeout(AssertionError):
-    """:func:`eventually`'s predicate did not hold by the deadline.
-
-    ``str()`` shows the predicate's last value (or the exception it raised) and every pending task.
-    """
-
-    def __init__(self, message: str, last: object) -> None:
-        super().__init__(message)
-        #: The predicate's last value, or the exception it last raised.
-        self.last = last
-
-
-class LoopIdle(RuntimeError):
-    """Inside :func:`virtual_time`, the loop had nothing scheduled and nothing working: a hang.
-
-    Raised in the task that entered the block, instead of waiting forever.
-    """
 
 
 def _tasks_text(loop: asyncio.AbstractEventLoop, me: asyncio.Task[Any] | None) -> str:

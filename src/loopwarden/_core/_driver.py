@@ -199,7 +199,7 @@ END_TIMEOUT = 2.0
 def _ends_here(exc: BaseException) -> bool:
     # The watchdog's own interrupt comes after the step ignored a cancellation already; the
     # watchdog ends that step itself, within its own deadline.
-    from loopwarden._core._watchdog import HangInterrupt
+    from loopwarden._exceptions import HangInterrupt
 
     return not isinstance(exc, HangInterrupt)
 

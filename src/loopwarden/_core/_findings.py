@@ -506,13 +506,18 @@ _NOUNS = {
 }
 
 
-def describe(findings: list[Finding], who: str, cleanup: list[str]) -> str:
-    """The text of a leak failure: a headline, each finding, what was cleaned up, the fix."""
+def describe(
+    findings: list[Finding], who: str, cleanup: list[str], when: str = "after teardown"
+) -> str:
+    """The text of a leak failure: a headline, each finding, what was cleaned up, the fix.
+
+    ``when``: when the check ran, for the headline ("left 1 task behind after teardown").
+    """
     left = [f for f in findings if f.kind in _LEFT_RUNNING]
     errors = [f for f in findings if f.kind not in _LEFT_RUNNING]
     heads = []
     if left:
-        heads.append(f"left {_count(left)} behind after teardown")
+        heads.append(f"left {_count(left)} behind {when}")
     if errors:
         heads.append(("and had " if left else "had ") + _count(errors))
     lines = [f"loopwarden: {who} {' '.join(heads)}:"]

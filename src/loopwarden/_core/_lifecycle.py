@@ -104,20 +104,55 @@ def clean_up(loop: asyncio.AbstractEventLoop, left: Leftovers, timeout: float) -
     return report
 
 
+async def aclean_up(loop: asyncio.AbstractEventLoop, left: Leftovers, within: float) -> CloseReport:
+    """:func:`clean_up` from a coroutine on the running ``loop`` (which it cannot run itself)."""
+    for timer in left.timers:
+        timer.handle.cancel()
+    for resource in left.resources:
+        obj: Any = resource.obj
+        if resource.kind == "executor":
+            obj.cancel()
+            if isinstance(loop, WardenLoop):
+                loop.abandon_default_executor()
+        elif resource.kind in ("connection", "transport", "subprocess", "server"):
+            obj.close()
+    report = CloseReport()
+    pending = [t.task for t in left.tasks if not t.task.done()]
+    if pending:
+        report.cancelled = [_describe(loop, t) for t in pending]
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=within)
+        resisting = [t for t in pending if not t.done()]
+        report.resisted = [_describe(loop, t) for t in resisting]
+        for task in resisting:
+            coro: Any = task.get_coro()
+            with contextlib.suppress(RuntimeError):
+                coro.close()
+            task.cancel()
+        if resisting:
+            await asyncio.wait(resisting, timeout=within)
+            for task in resisting:
+                if task.done() and not task.cancelled():
+                    task.exception()
+    await asyncio.sleep(0)  # let closed servers and transports detach their sockets
+    return report
+
+
 RunnerCloseHook = Callable[[WardenLoop], None]
 
 
-def hook_runner_close() -> bool:
+def hook_runner_close() -> Callable[[], None]:
     """Make ``asyncio.Runner.close`` call ``loop.on_runner_close`` first on a WardenLoop.
 
-    Idempotent. Returns False when this Python's ``asyncio.runners`` has no ``_cancel_all_tasks``
-    (then runners cancel leftovers unseen, as before).
+    Returns the undo (a session's cleanup calls it). Nested calls (a pytest session run inside
+    another) leave the hook to the first, whose undo removes it. A Python whose
+    ``asyncio.runners`` has no ``_cancel_all_tasks`` is left alone: runners then cancel leftovers
+    unseen, as before.
     """
     original = getattr(asyncio.runners, "_cancel_all_tasks", None)
-    if original is None:
-        return False
-    if getattr(original, "_loopwarden", False):
-        return True
+    if original is None or getattr(original, "_loopwarden", False):
+        return _nothing_to_undo
 
     def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
         hook = getattr(loop, "on_runner_close", None)
@@ -127,7 +162,16 @@ def hook_runner_close() -> bool:
 
     _cancel_all_tasks._loopwarden = True  # type: ignore[attr-defined]
     asyncio.runners._cancel_all_tasks = _cancel_all_tasks  # type: ignore[attr-defined]
-    return True
+
+    def undo() -> None:
+        if asyncio.runners._cancel_all_tasks is _cancel_all_tasks:  # type: ignore[attr-defined]
+            asyncio.runners._cancel_all_tasks = original  # type: ignore[attr-defined]
+
+    return undo
+
+
+def _nothing_to_undo() -> None:
+    pass
 
 
 def close_loop(loop: asyncio.AbstractEventLoop, timeout: float = 5.0) -> CloseReport:

@@ -90,6 +90,17 @@ class WardenLoop(asyncio.SelectorEventLoop):
     _lw_executor_work: Mapping[asyncio.Future[Any], TaskOrigin] = NO_ENTRIES
     # Connections that sent something since they last received (see _WardenSocketTransport).
     _lw_writers: AbstractSet[_WardenSocketTransport] = frozenset()
+    # Instruments (see add_instrument), and their hooks cached per event: none by default, and
+    # then nothing is called.
+    _lw_instruments: tuple[object, ...] = ()
+    _lw_on_task: tuple[Callable[[asyncio.Task[Any]], object], ...] = ()
+    _lw_on_select: (
+        tuple[
+            tuple[Callable[[float | None], object], ...],
+            tuple[Callable[[float | None, list[Any]], object], ...],
+        ]
+        | None
+    ) = None
 
     def __init__(self, selector: Any = None) -> None:
         super().__init__(selector)
@@ -107,7 +118,9 @@ class WardenLoop(asyncio.SelectorEventLoop):
         self._lw_busy_since = 0.0
         self._lw_block_threshold = math.inf
         self._lw_blocks: collections.deque[tuple[float, float]] = collections.deque()
-        self._lw_select = self._selector.select  # type: ignore[attr-defined]
+        # The selector's own select(); _lw_select is it, or its instrumented wrapper.
+        self._lw_raw_select: Callable[[float | None], Any] = self._selector.select  # type: ignore[attr-defined]
+        self._lw_select = self._lw_raw_select
         self._lw_inner_select: Callable[[float | None], Any] = self._lw_select
         self.quiet = Quiet(self, _install_quiet_select)
         #: Called with the loop once it is closed (e.g. to forget it).
@@ -146,6 +159,10 @@ class WardenLoop(asyncio.SelectorEventLoop):
         self.__dict__.pop("_run_once", None)
         quiet = self.quiet
         quiet.jump = quiet.flow = quiet.on_idle = None
+        if self._lw_instruments:
+            self._lw_instruments = ()
+            self._lw_on_task = ()
+            self._lw_on_select = None
         hooks, self.close_hooks = self.close_hooks, []
         for hook in hooks:
             hook(self)
@@ -202,10 +219,66 @@ class WardenLoop(asyncio.SelectorEventLoop):
             return
         if self._lw_block_threshold != math.inf:
             selector.select = self._lw_heartbeat_select
-        elif self._lw_inner_select is not self._lw_select:
+        elif self._lw_inner_select is not self._lw_raw_select:
             selector.select = self._lw_inner_select
         else:
             vars(selector).pop("select", None)
+
+    # -- instruments ------------------------------------------------------------------------
+
+    def add_instrument(self, instrument: object) -> None:
+        """Tell ``instrument`` what the loop does, from now until it is removed or the loop closes.
+
+        An instrument is any object with some of these methods (each one it lacks costs nothing):
+
+        - ``task_created(task)``: a task was created on the loop (its creation record is in
+          :attr:`registry` already);
+        - ``before_select(timeout)`` and ``after_select(timeout, events)``: around each real wait
+          for I/O, ``timeout`` as the loop passes it (None: no timer pending; 0: a poll).
+
+        They run in the loop's thread, inside the loop: keep them short, and let nothing escape.
+        """
+        if instrument not in self._lw_instruments:
+            self._lw_instruments = (*self._lw_instruments, instrument)
+            self._lw_refresh_instruments()
+
+    def remove_instrument(self, instrument: object) -> None:
+        """Stop telling ``instrument`` (nothing happens if it was not added)."""
+        if instrument in self._lw_instruments:
+            self._lw_instruments = tuple(i for i in self._lw_instruments if i is not instrument)
+            self._lw_refresh_instruments()
+
+    def _lw_refresh_instruments(self) -> None:
+        instruments = self._lw_instruments
+        self._lw_on_task = tuple(
+            hook for i in instruments if (hook := getattr(i, "task_created", None)) is not None
+        )
+        before = tuple(
+            pre for i in instruments if (pre := getattr(i, "before_select", None)) is not None
+        )
+        after = tuple(
+            post for i in instruments if (post := getattr(i, "after_select", None)) is not None
+        )
+        self._lw_on_select = (before, after) if before or after else None
+        select = self._lw_raw_select if self._lw_on_select is None else self._lw_instrumented_select
+        if self._lw_inner_select is self._lw_select:
+            self._lw_inner_select = select
+        self._lw_select = select
+        self.quiet.raw_select = select
+        if not self.is_closed():
+            self._lw_place_select()
+
+    def _lw_instrumented_select(self, timeout: float | None = None) -> Any:
+        hooks = self._lw_on_select
+        if hooks is None:  # (removed while a wrapper still held this method)
+            return self._lw_raw_select(timeout)
+        before, after = hooks
+        for pre in before:
+            pre(timeout)
+        events = self._lw_raw_select(timeout)
+        for post in after:
+            post(timeout, events)
+        return events
 
     # -- scheduling seam --------------------------------------------------------------------
 
@@ -411,6 +484,8 @@ class WardenLoop(asyncio.SelectorEventLoop):
             self.registry.record_unowned(task)
         else:
             self.registry.record_task(task)
+        for hook in self._lw_on_task:
+            hook(task)
         return task
 
     def call_at(

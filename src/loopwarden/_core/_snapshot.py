@@ -1,15 +1,10 @@
-"""Snapshot and diff primitives: what is alive on a loop, and what an owner left behind.
+"""What an owner left behind on a loop, as records: :func:`leftovers` and :func:`adopt`.
 
-Two complementary views, both cheap enough to run around every test:
-
-- :func:`leftovers` collects everything a given *owner* created on a :class:`WardenLoop` that is
-  still alive — pending tasks, live timers, unfinished executor work, open servers, connections and
-  subprocess transports. Attribution is by creation owner, so nothing needs to be recorded before
-  the test starts.
-- :func:`take_snapshot` / :meth:`Snapshot.new_since` diff the things that have no owner: threads,
-  and socket transports the loop made itself (accepted connections).
-
-The leak guard builds its policy (what counts, allow-lists, cleanup) on these.
+:func:`leftovers` collects everything a given *owner* created on a :class:`WardenLoop` that is
+still alive — pending tasks, live timers, unfinished executor work, open servers, connections and
+subprocess transports. Attribution is by creation owner, so nothing needs to be recorded before
+the owner starts. What has no owner (threads, transports a loop made itself) the leak engine
+(``_leaks.py``) diffs against a mark taken when the owner started.
 """
 
 from __future__ import annotations
@@ -154,59 +149,6 @@ def _callback_name(handle: asyncio.Handle) -> str:
     if callback is None:
         return repr(handle)
     return getattr(callback, "__qualname__", None) or repr(callback)
-
-
-def _executor_threads(loop: asyncio.AbstractEventLoop) -> set[threading.Thread]:
-    executor = getattr(loop, "_default_executor", None)
-    threads = getattr(executor, "_threads", ()) if executor is not None else ()
-    return set(threads)
-
-
-class Snapshot(Record):
-    """Ownerless state at one moment: live threads and the loop's socket transports."""
-
-    threads: frozenset[threading.Thread]
-    transports: frozenset[asyncio.BaseTransport]
-    __slots__ = ("threads", "transports")
-    _fields = ("threads", "transports")
-
-    def __init__(
-        self, threads: frozenset[threading.Thread], transports: frozenset[asyncio.BaseTransport]
-    ) -> None:
-        self.threads = threads
-        self.transports = transports
-
-    def new_since(self, loop: asyncio.AbstractEventLoop) -> Leftovers:
-        """Threads and transports alive now that were not in this snapshot.
-
-        Threads of the loop's default executor are not counted: the pool keeps its workers.
-        """
-        now = take_snapshot(loop)
-        left = Leftovers()
-        pool = _executor_threads(loop)
-        for thread in now.threads - self.threads:
-            if thread in pool or not thread.is_alive():
-                continue
-            left.threads.append(ThreadLeft.of(thread))
-        for transport in now.transports - self.transports:
-            if transport.is_closing():
-                continue
-            left.resources.append(ResourceLeft("transport", transport, repr(transport), None))
-        return left
-
-
-def _loop_transports(loop: asyncio.AbstractEventLoop) -> frozenset[asyncio.BaseTransport]:
-    # Selector loops keep their socket transports by file descriptor; other loops do not expose
-    # them, and then only owner-attributed connections are seen.
-    transports = getattr(loop, "_transports", None)
-    if transports is None:
-        return frozenset()
-    return frozenset(t for t in list(transports.values()) if t is not None)
-
-
-def take_snapshot(loop: asyncio.AbstractEventLoop) -> Snapshot:
-    """Record the live threads and the loop's socket transports."""
-    return Snapshot(frozenset(threading.enumerate()), _loop_transports(loop))
 
 
 def leftovers(loop: WardenLoop, owner: Hashable) -> Leftovers:

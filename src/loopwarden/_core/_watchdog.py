@@ -50,6 +50,7 @@ from loopwarden._core._records import Record
 from loopwarden._core._registry import TaskOrigin
 from loopwarden._core._sites import _ASYNCIO_DIR, Site, _is_library, _is_machinery
 from loopwarden._core._tasks import _frame_and_next, await_chain, blocked_on, coro_name
+from loopwarden._exceptions import HangInterrupt
 
 #: The signal that interrupts the main thread. Not SIGALRM (pytest-timeout's signal method uses
 #: it), not SIGINT (pytest's Ctrl-C: a KeyboardInterrupt ends the whole session), and not SIGUSR1,
@@ -445,17 +446,6 @@ class Armed(Record):
     def found(self) -> bool:
         """A hang or a blocking iteration was seen."""
         return self.hang is not None or bool(self.blocking)
-
-
-class HangInterrupt(Exception):
-    """Raised in the main thread by the watchdog to stop code that blocks past its timeout.
-
-    ``str()`` is a one-line summary; :attr:`report` carries the whole :class:`HangReport`.
-    """
-
-    def __init__(self, report: HangReport) -> None:
-        super().__init__(report.summary())
-        self.report = report
 
 
 _NOTHING = Armed()

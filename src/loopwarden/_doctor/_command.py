@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     from loopwarden._doctor import _diagnosis as diag
     from loopwarden._doctor import _runs
     from loopwarden._doctor._text import render
-    from loopwarden._plugin.fuzz import base_nodeid
+    from loopwarden._plugin._keys import base_nodeid
 
     cwd = Path.cwd()
     if not Path(args.path).exists():

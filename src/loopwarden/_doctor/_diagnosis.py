@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loopwarden._plugin._findings import ADVICE
+from loopwarden._core._findings import ADVICE
 
 SCHEMA_VERSION = 1
 
@@ -251,7 +251,7 @@ def leaked(record: dict[str, Any]) -> bool:
 
 
 def _fuzz_outcomes(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    from loopwarden._plugin.fuzz import base_nodeid
+    from loopwarden._plugin._keys import base_nodeid
 
     by_test: dict[str, dict[str, Any]] = {}
     for record in records:

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from loopwarden._core._loop import WardenLoop
+from loopwarden._plugin._keys import LOOP_GUARD, RUNTIME
 
 if TYPE_CHECKING:
     from loopwarden._plugin._runtime import Runtime
     from loopwarden._plugin.guard import Guard
 
-_KEYS: list[Any] = []
-
 
 def loop_sources(config: pytest.Config) -> tuple[Runtime | None, Guard | None]:
     """The own runner's state and the loop guard's (either None when that plugin is off)."""
-    if not _KEYS:
-        from loopwarden._plugin import guard, runner
-
-        _KEYS[:] = (runner.RUNTIME, guard.GUARD)
-    runtime_key, guard_key = _KEYS
     stash = config.stash
-    return stash.get(runtime_key, None), stash.get(guard_key, None)
+    return stash.get(RUNTIME, None), stash.get(LOOP_GUARD, None)
 
 
 def live_loops(config: pytest.Config) -> list[WardenLoop]:
@@ -65,21 +59,19 @@ def on_new_loop(config: pytest.Config, hook: Callable[[WardenLoop], None]) -> No
     """Call ``hook`` with every loop loopwarden makes from now on: the own runner's and those
     it makes for pytest-asyncio, unittest and anyio. Call it from ``pytest_sessionstart``, after
     every plugin's configure hook has made its state."""
-    from loopwarden._plugin import guard, runner
 
-    runtime = config.stash.get(runner.RUNTIME, None)
+    runtime = config.stash.get(RUNTIME, None)
     if runtime is not None:
         runtime.new_loop_hooks.append(hook)
-    loop_guard = config.stash.get(guard.GUARD, None)
+    loop_guard = config.stash.get(LOOP_GUARD, None)
     if loop_guard is not None:
         loop_guard.new_loop_hooks.append(hook)
 
 
 def warn_if_foreign(item: pytest.Item, feature: str, instead: str) -> None:
     """Warn that ``feature`` cannot apply: the project supplies pytest-asyncio's loops itself."""
-    from loopwarden._plugin import guard
 
-    loop_guard = item.config.stash.get(guard.GUARD, None)
+    loop_guard = item.config.stash.get(LOOP_GUARD, None)
     if loop_guard is not None and loop_guard.foreign_factories:
         item.warn(
             pytest.PytestWarning(

@@ -27,6 +27,7 @@ from loopwarden._core._clock import Clock, monotonic_follows_loop
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
+from loopwarden._plugin._keys import VIRTUAL
 from loopwarden._plugin._loops import live_loops, on_new_loop, warn_if_foreign
 from loopwarden._plugin.config import (
     MARKER_ERROR,
@@ -38,7 +39,6 @@ from loopwarden._plugin.config import (
 )
 
 # Per test: does it run in virtual time? And does time.monotonic() follow the loop's clock?
-VIRTUAL = pytest.StashKey[bool]()
 MONOTONIC = pytest.StashKey[bool]()
 CLOCKS = pytest.StashKey["Clocks"]()
 
@@ -109,11 +109,8 @@ class Clocks(Record):
             self.switch_on(loop)
 
     def _idle(self, loop: WardenLoop) -> None:
-        from loopwarden._plugin.watchdog import WATCHDOG
-
-        watch = self.config.stash.get(WATCHDOG, None)
-        if watch is not None and self.current is not None:
-            watch.watchdog.report_idle(loop)
+        if self.current is not None:
+            self.config.hook.pytest_loopwarden_loop_idle(config=self.config, loop=loop)
 
 
 @pytest.hookimpl(trylast=True)

@@ -45,6 +45,8 @@ class State(Record):
     loop: str
     loop_source: str
     pytest_asyncio_version: str | None
+    # The parts switched off with -p no:loopwarden.X: one header line each.
+    switched_off: list[str]
     _fields = (
         "mode",
         "reason",
@@ -53,6 +55,7 @@ class State(Record):
         "loop",
         "loop_source",
         "pytest_asyncio_version",
+        "switched_off",
     )
 
     def __init__(
@@ -64,6 +67,7 @@ class State(Record):
         loop: str,
         loop_source: str,
         pytest_asyncio_version: str | None,
+        switched_off: list[str] | None = None,
     ) -> None:
         self.mode = mode
         self.reason = reason
@@ -72,9 +76,64 @@ class State(Record):
         self.loop = loop
         self.loop_source = loop_source
         self.pytest_asyncio_version = pytest_asyncio_version
+        self.switched_off = [] if switched_off is None else switched_off
 
 
 STATE = pytest.StashKey[State]()
+
+# Each part of loopwarden that can be switched off alone (-p no:NAME): what goes with it, and the
+# settings that then have no effect.
+PARTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "loopwarden.runner": ("async tests are not run by loopwarden's own runner", ()),
+    "loopwarden.guard": (
+        "loops of pytest-asyncio, unittest and anyio are not loopwarden's, and not guarded",
+        (),
+    ),
+    "loopwarden.leaks": ("no leak checks", ("leaks", "leaks_stacks", "leaks_baseline")),
+    "loopwarden.report": (
+        "no terminal summary, JSON report or leak baseline",
+        ("report", "leaks_baseline"),
+    ),
+    "loopwarden.watchdog": (
+        "no timeouts, hang reports or blocking checks",
+        ("timeout", "blocking", "blocking_action"),
+    ),
+    "loopwarden.clock": (
+        "no virtual time",
+        ("virtual_time", "virtual_monotonic", "virtual_peer_wait"),
+    ),
+    "loopwarden.fuzz": ("no schedule fuzzing", ("fuzz_runs", "fuzz_seed")),
+    "loopwarden.db": ("no database fixtures", ("db_url",)),
+    "loopwarden.components": ("no server and mock fixtures", ()),
+}
+
+
+def switched_off(config: pytest.Config) -> list[str]:
+    """One line per part switched off with ``-p no:NAME``; a setting given on the command line
+    that needs a switched-off part is a usage error, one from an ini file is named as void."""
+    manager = config.pluginmanager
+    lines = []
+    for part, (what, names) in PARTS.items():
+        if not manager.is_blocked(part):
+            continue
+        void = []
+        for name in names:
+            value = _settings.read(config, name)
+            if not value.explicit:
+                continue
+            if value.source.startswith("--"):
+                raise pytest.UsageError(
+                    f"loopwarden: {value.source} needs {part}, which -p no:{part} switches off "
+                    f"({what}). Leave out one of the two."
+                )
+            void.append(value.source)
+        line = f"{part} is switched off: {what}"
+        if void:
+            verb = "has" if len(void) == 1 else "have"
+            line += f" ({', '.join(void)} in the ini file {verb} no effect)"
+        lines.append(line)
+    return lines
+
 
 #: The keyword arguments ``@pytest.mark.loopwarden(...)`` takes (each plugin reads its own).
 MARKER_KEYS = ("fuzz", "loop_scope", "monotonic", "timeout", "virtual_time")
@@ -182,6 +241,12 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from loopwarden._plugin import _hookspecs
+
+    pluginmanager.add_hookspecs(_hookspecs)
+
+
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     _settings.add_options(parser)
     if not _pytest_asyncio_available(pluginmanager):
@@ -255,6 +320,7 @@ def _hook_dispatch_files() -> frozenset[str]:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     state = _resolve(config)
+    state.switched_off = switched_off(config)
     config.stash[STATE] = state
     _sites.set_boundaries(_hook_dispatch_files())
     config.addinivalue_line(
@@ -291,19 +357,21 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash[STATE]
     if state.mode is Mode.OWN:
-        return (
+        line = (
             f"loopwarden {__version__}: own runner ({state.reason}); "
             f"mode={'auto' if state.auto else 'strict'}, loop={state.loop}"
         )
-    if state.mode is Mode.GUARD:
-        return (
+    elif state.mode is Mode.GUARD:
+        line = (
             f"loopwarden {__version__}: guard mode ({state.reason}; loopwarden supplies its "
             "loops and guards them)"
         )
-    return f"loopwarden {__version__}: limited ({state.reason}; guards are off)"
+    else:
+        line = f"loopwarden {__version__}: limited ({state.reason}; guards are off)"
+    return [line, *(f"loopwarden: {off}" for off in state.switched_off)]
 
 
 # Last: the other plugins' passes note the marker errors they find (fuzz=, virtual_time=…).

@@ -37,7 +37,8 @@ from typing import Any, TextIO
 import pytest
 
 from loopwarden._core._loop import WardenLoop
-from loopwarden._plugin._loops import on_new_loop
+from loopwarden._plugin._keys import FINDINGS_ATTR, FUZZ_ARG, LEAK_GUARD, SEED, VIRTUAL, base_nodeid
+from loopwarden._plugin._loops import live_loops, on_new_loop
 from loopwarden._plugin.config import forget_marker_args
 
 _monotonic = time.monotonic
@@ -135,118 +136,18 @@ class Doctor:
         if loop in self.loops:
             return
         self.loops.add(loop)
-        self._count_timer_waits(loop)
-        self._record_tasks(loop)
-
-    def _count_timer_waits(self, loop: WardenLoop) -> None:
-        # WardenLoop keeps the raw select() in two places (its own select wrapper and the quiet
-        # check's); both are replaced so every real wait is seen, whichever wrapper is on. A
-        # core seam would be better (see the doctor's notes); this keeps the core untouched.
-        raw: Callable[[float | None], Any] = loop._lw_select
-        quiet = loop.quiet
-
-        def select(timeout: float | None = None) -> Any:
-            if not timeout:  # None: no timer pending; 0: a poll
-                return raw(timeout)
-            started = _monotonic()
-            events = raw(timeout)
-            if not events and not self.paused:
-                self.timer_wait += _monotonic() - started
-            return events
-
-        inner_was_raw = loop._lw_inner_select is raw
-        loop._lw_select = select
-        quiet.raw_select = select
-        if inner_was_raw:
-            loop._lw_inner_select = select
-        loop._lw_place_select()
-
-        def restore() -> None:
-            loop._lw_select = raw
-            quiet.raw_select = raw
-            if loop._lw_inner_select is select:
-                loop._lw_inner_select = raw
-            if not loop.is_closed():
-                loop._lw_place_select()
-
-        self._restore.append(restore)
-
-    def _record_tasks(self, loop: WardenLoop) -> None:
-        create_task = loop.create_task
-        registry = loop.registry
-
-        def record(coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
-            task = create_task(coro, **kwargs)
-            origin = registry.origin_of(task)
-            if origin is None or origin.owner is None:
-                return task  # loopwarden's own driver tasks
-            code = getattr(task.get_coro(), "__qualname__", None) or type(coro).__name__
-            site = origin.site.relative_to(self.root) if origin.site is not None else None
-            entry = _TaskRecord(
-                task.get_name(), str(code), str(site) if site else None, origin.owner, _monotonic()
-            )
-            self.tasks.append(entry)
-            self.by_task[task] = entry
-            task.add_done_callback(_ended)
-            return task
-
-        def _ended(task: asyncio.Future[Any]) -> None:
-            entry = self.by_task.get(task)
-            if entry is None or entry.ended is not None:
-                return
-            entry.ended = _monotonic()
-            # asyncio.create_task(name=...) names the task after the loop made it (3.11).
-            entry.name = task.get_name() if isinstance(task, asyncio.Task) else entry.name
-            if task.cancelled():
-                entry.state = "cancelled"
-            elif task.exception() is not None:
-                entry.state = "failed"
-            else:
-                entry.state = "done"
-
-        loop.create_task = record  # type: ignore[method-assign]
-
-        def restore() -> None:
-            vars(loop).pop("create_task", None)
-
-        self._restore.append(restore)
+        instrument = _LoopInstrument(self, loop)
+        loop.add_instrument(instrument)
+        self._restore.append(lambda: loop.remove_instrument(instrument))
 
     def watch_leak_cleanup(self) -> None:
         """Mark the tasks the leak guard cleans up as leaked (they outlived their test)."""
-        from loopwarden._plugin.leaks import GUARD
-
-        guard = self.config.stash.get(GUARD, None)
+        guard = self.config.stash.get(LEAK_GUARD, None)
         if guard is None:
             return
-        clean_up = guard.clean_up
-        check = guard.check
-
-        def checked(*args: Any) -> Any:
-            self.paused = True
-            try:
-                return check(*args)
-            finally:
-                self.paused = False
-
-        def watched(loop: WardenLoop, left: Any) -> Any:
-            now = _monotonic()
-            for task_left in left.tasks:
-                entry = self.by_task.get(task_left.task)
-                if entry is not None and entry.ended is None:
-                    entry.ended = now
-                    entry.name = task_left.task.get_name()
-                    entry.state = "leaked"
-            return clean_up(loop, left)
-
-        # Instance attributes shadow the methods; restore() removes them again.
-        guard.clean_up = watched  # type: ignore[method-assign]
-        guard.check = checked  # type: ignore[method-assign,assignment]
-
-        def restore() -> None:
-            vars(guard).pop("clean_up", None)
-            vars(guard).pop("check", None)
-
-        self._restore.append(restore)
+        observer = _LeakCheckObserver(self)
+        guard.observers.append(observer)
+        self._restore.append(lambda: guard.observers.remove(observer))
 
     def skipped(self) -> float:
         return sum(loop.skipped for loop in list(self.loops) if not loop.is_closed())
@@ -346,7 +247,6 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     doctor = item.config.stash.get(DOCTOR, None)
     if doctor is None or doctor.plan is None:
         return
-    from loopwarden._plugin.fuzz import SEED, base_nodeid
 
     base = base_nodeid(item.nodeid)
     if base in doctor.plan.virtual:
@@ -374,7 +274,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _instrument_live(doctor: Doctor) -> None:
-    from loopwarden._plugin._loops import live_loops
 
     for loop in live_loops(doctor.config):
         doctor.instrument(loop)
@@ -418,8 +317,6 @@ def pytest_runtest_makereport(
     clock = item.stash.get(_CLOCK, None)
     if doctor is None or clock is None or call.when != "teardown":
         return report
-    from loopwarden._plugin.clock import VIRTUAL
-    from loopwarden._plugin.fuzz import FUZZ_ARG, SEED
 
     _instrument_live(doctor)  # loops made during the test (a per-test loop)
     path, line, _ = item.location
@@ -482,7 +379,6 @@ class _Collector:
         record = getattr(report, RECORD_ATTR, None)
         if record is None:
             return
-        from loopwarden._plugin.report import FINDINGS_ATTR
 
         self.doctor.write(
             {
@@ -508,3 +404,75 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     doctor = config.stash.get(DOCTOR, None)
     if doctor is not None:
         doctor.close()
+
+
+class _LeakCheckObserver:
+    """The doctor's view of the leak engine: paused while it checks, and the tasks it cleans up
+    marked as leaked (they outlived their test)."""
+
+    def __init__(self, doctor: Any) -> None:
+        self.doctor = doctor
+
+    def check_started(self) -> None:
+        self.doctor.paused = True
+
+    def check_ended(self) -> None:
+        self.doctor.paused = False
+
+    def cleanup_started(self, loop: WardenLoop, left: Any) -> None:
+        now = _monotonic()
+        by_task = self.doctor.by_task
+        for task_left in left.tasks:
+            entry = by_task.get(task_left.task)
+            if entry is not None and entry.ended is None:
+                entry.ended = now
+                entry.name = task_left.task.get_name()
+                entry.state = "leaked"
+
+
+class _LoopInstrument:
+    """The doctor's instrument on one loop: real waits for a timer, and the tasks it creates."""
+
+    def __init__(self, doctor: Doctor, loop: WardenLoop) -> None:
+        self.doctor = doctor
+        self.registry = loop.registry
+        self.started = 0.0
+
+    def before_select(self, timeout: float | None) -> None:
+        self.started = _monotonic()
+
+    def after_select(self, timeout: float | None, events: list[Any]) -> None:
+        # A wait with a timeout that ended with no event: the loop waited for its next timer
+        # (None: no timer pending; 0: a poll).
+        doctor = self.doctor
+        if timeout and not events and not doctor.paused:
+            doctor.timer_wait += _monotonic() - self.started
+
+    def task_created(self, task: asyncio.Task[Any]) -> None:
+        origin = self.registry.origin_of(task)
+        if origin is None or origin.owner is None:
+            return  # loopwarden's own driver tasks
+        doctor = self.doctor
+        coro = task.get_coro()
+        code = getattr(coro, "__qualname__", None) or type(coro).__name__
+        site = origin.site.relative_to(doctor.root) if origin.site is not None else None
+        entry = _TaskRecord(
+            task.get_name(), str(code), str(site) if site else None, origin.owner, _monotonic()
+        )
+        doctor.tasks.append(entry)
+        doctor.by_task[task] = entry
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Future[Any]) -> None:
+        entry = self.doctor.by_task.get(task)
+        if entry is None or entry.ended is not None:
+            return
+        entry.ended = _monotonic()
+        # asyncio.create_task(name=...) names the task after the loop made it (3.11).
+        entry.name = task.get_name() if isinstance(task, asyncio.Task) else entry.name
+        if task.cancelled():
+            entry.state = "cancelled"
+        elif task.exception() is not None:
+            entry.state = "failed"
+        else:
+            entry.state = "done"

@@ -16,7 +16,6 @@ first. ``--lw-fuzz-seed=SEED`` runs each selected async test once, under that se
 from __future__ import annotations
 
 import inspect
-import re
 import shlex
 import zlib
 from collections.abc import Generator
@@ -28,6 +27,7 @@ from loopwarden._core._fuzz import FuzzScheduler
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
+from loopwarden._plugin._keys import FUZZ_ARG, SEED, VIRTUAL, base_nodeid
 from loopwarden._plugin._loops import live_loops, on_new_loop, warn_if_foreign
 from loopwarden._plugin._stash import marker_names
 from loopwarden._plugin.config import (
@@ -40,21 +40,13 @@ from loopwarden._plugin.config import (
 )
 
 #: The parameter that carries the run index (a fixture of that name returns it).
-FUZZ_ARG = "_loopwarden_fuzz_run"
 # Per test: the seed of its schedule (absent: FIFO).
-SEED = pytest.StashKey[int]()
 FUZZ = pytest.StashKey["Fuzz"]()
-_FUZZ_ID = re.compile(r"(?:-fuzz\d+(?=\])|\[fuzz\d+\])")
 
 
 def seed_for(nodeid: str, run: int) -> int:
     """The seed of run ``run`` (> 0) of the test ``nodeid`` (without its fuzz id)."""
     return zlib.crc32(f"{nodeid}#{run}".encode()) or run
-
-
-def base_nodeid(nodeid: str) -> str:
-    """``nodeid`` without the ``fuzzN`` part of its parameter id."""
-    return _FUZZ_ID.sub("", nodeid)
 
 
 class Outcome(Record):
@@ -274,7 +266,6 @@ class FuzzRuns:
 
 
 def _replay_text(item: pytest.Item, base: str, seed: int) -> str:
-    from loopwarden._plugin.clock import VIRTUAL
 
     exact = (
         "the replay is exact if the test makes no real I/O and starts no threads"

@@ -25,6 +25,7 @@ import pytest
 
 from loopwarden._core._loop import WardenLoop, new_loop
 from loopwarden._core._records import Record
+from loopwarden._plugin._keys import LOOP_GUARD
 from loopwarden._plugin._runtime import (
     FixtureOwner,
     claimed_elsewhere,
@@ -41,7 +42,7 @@ class Guard(Record):
     owner: Hashable | None
     loops: weakref.WeakSet[WardenLoop]
     foreign_factories: bool
-    # Set by the leak guard: sees what a runner's close would cancel silently.
+    # Tells the plugins (the leak guard) that a runner is about to cancel what is left on a loop.
     on_runner_close: Callable[[WardenLoop], None] | None
     # Called with each loop made (the clock and fuzz plugins set it up for the current test).
     new_loop_hooks: list[Callable[[WardenLoop], None]]
@@ -113,7 +114,6 @@ class Guard(Record):
             loop.set_owner(owner)
 
 
-GUARD = pytest.StashKey[Guard]()
 # Set at collection on the tests whose runner creates its loop through asyncio.Runner.
 NEEDS_LOOP_FROM_US = pytest.StashKey[bool]()
 
@@ -121,7 +121,12 @@ NEEDS_LOOP_FROM_US = pytest.StashKey[bool]()
 def pytest_configure(config: pytest.Config) -> None:
     if stands_down(config, __name__):
         return
-    config.stash[GUARD] = Guard()
+    guard = config.stash[LOOP_GUARD] = Guard()
+
+    def runner_closing(loop: WardenLoop) -> None:
+        config.hook.pytest_loopwarden_runner_closing(config=config, loop=loop)
+
+    guard.on_runner_close = runner_closing
 
 
 @pytest.hookimpl(wrapper=True, optionalhook=True)
@@ -131,9 +136,9 @@ def pytest_asyncio_loop_factories(
     result = yield
     if result is not None:
         # The project chose its own loops (e.g. uvloop); pytest-asyncio uses them unguarded.
-        config.stash[GUARD].foreign_factories = True
+        config.stash[LOOP_GUARD].foreign_factories = True
         return result
-    return {"loopwarden": config.stash[GUARD].make_loop}
+    return {"loopwarden": config.stash[LOOP_GUARD].make_loop}
 
 
 @contextmanager
@@ -177,7 +182,7 @@ def _needs_policy(item: pytest.Item) -> bool:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
-    guard, state = config.stash.get(GUARD, None), config.stash.get(STATE, None)
+    guard, state = config.stash.get(LOOP_GUARD, None), config.stash.get(STATE, None)
     if guard is None or state is None:
         return
     needs_us = False

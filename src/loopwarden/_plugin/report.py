@@ -26,66 +26,14 @@ from typing import Any
 
 import pytest
 
+from loopwarden._core._findings import Finding
 from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
-from loopwarden._plugin._findings import Finding, on_first_publish, take_published
+from loopwarden._plugin._baseline import BASELINE_VERSION
+from loopwarden._plugin._keys import FINDINGS_ATTR, LEAK_GUARD
+from loopwarden._plugin._publish import on_first_publish, take_published
 from loopwarden._plugin.config import STATE, register_per_test, stands_down
 from loopwarden._version import __version__
-
-BASELINE_VERSION = 1
-
-
-class Baseline(Record):
-    """Known findings per owner; recorded when the file does not exist yet."""
-
-    path: Path
-    recording: bool
-    known: dict[str, set[str]]
-    seen: dict[str, set[str]]
-    _fields = ("path", "recording", "known", "seen")
-
-    def __init__(
-        self,
-        path: Path,
-        recording: bool,
-        known: dict[str, set[str]] | None = None,
-        seen: dict[str, set[str]] | None = None,
-    ) -> None:
-        self.path = path
-        self.recording = recording
-        self.known = {} if known is None else known
-        self.seen = {} if seen is None else seen
-
-    def classify(self, owner: str, finding: Finding) -> None:
-        """Mark ``finding`` recorded or baselined when the baseline covers it."""
-        signature = finding.signature()
-        self.seen.setdefault(owner, set()).add(signature)
-        if self.recording:
-            finding.status = "recorded"
-        elif signature in self.known.get(owner, ()):
-            finding.status = "baselined"
-
-
-def load_baseline(config: pytest.Config) -> Baseline | None:
-    raw = str(_settings.read(config, "leaks_baseline").value)
-    if not raw:
-        return None
-    path = Path(raw)
-    if not path.is_absolute():
-        path = Path(config.invocation_params.dir) / path
-    if not path.exists():
-        return Baseline(path, recording=True)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("loopwarden_baseline") != BASELINE_VERSION:
-            raise ValueError(f"'loopwarden_baseline' must be {BASELINE_VERSION}")
-        known = {owner: set(sigs) for owner, sigs in data["tests"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise pytest.UsageError(
-            f"loopwarden: the leak baseline {raw} cannot be read ({exc}). Delete it to record a "
-            "new one on the next run."
-        ) from None
-    return Baseline(path, recording=False, known=known)
 
 
 class Collected(Record):
@@ -106,9 +54,6 @@ class Collected(Record):
     @property
     def total(self) -> int:
         return sum(len(t["findings"]) for t in self.tests.values()) + len(self.late)
-
-
-FINDINGS_ATTR = "loopwarden"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -145,9 +90,7 @@ class Reporter:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
-        from loopwarden._plugin.leaks import GUARD
-
-        guard = self.config.stash.get(GUARD, None)
+        guard = self.config.stash.get(LEAK_GUARD, None)
         if guard is not None:
             self.collected.late.extend(f.to_json() for f in guard.late)
         try:
@@ -216,9 +159,7 @@ def _write_outputs(config: pytest.Config, collected: Collected) -> None:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
-    from loopwarden._plugin.leaks import GUARD
-
-    guard = config.stash.get(GUARD, None)
+    guard = config.stash.get(LEAK_GUARD, None)
     baseline = guard.baseline if guard is not None else None
     if baseline is not None and baseline.recording:
         tests: dict[str, list[str]] = {}
@@ -236,9 +177,7 @@ def _write_outputs(config: pytest.Config, collected: Collected) -> None:
 
 def _summary(terminalreporter: Any, config: pytest.Config, collected: Collected) -> None:
     counted = [(nodeid, f) for nodeid, entry in collected.tests.items() for f in entry["findings"]]
-    from loopwarden._plugin.leaks import GUARD
-
-    guard = config.stash.get(GUARD, None)
+    guard = config.stash.get(LEAK_GUARD, None)
     if not counted and not collected.late and (guard is None or guard.baseline is None):
         return
     terminalreporter.section("loopwarden")

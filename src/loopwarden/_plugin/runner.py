@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from loopwarden._plugin import _settings
+from loopwarden._plugin._keys import RUNTIME
 from loopwarden._plugin._runtime import (
     ASYNC_ITEM,
     Runtime,
@@ -26,8 +27,6 @@ from loopwarden._plugin._runtime import (
 )
 from loopwarden._plugin._stash import marker_names, peek
 from loopwarden._plugin.config import STATE, Mode, register_per_test, stands_down
-
-RUNTIME = pytest.StashKey[Runtime]()
 
 
 @pytest.hookimpl(trylast=True)

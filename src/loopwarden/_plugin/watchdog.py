@@ -23,29 +23,39 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from loopwarden._core._findings import Finding
 from loopwarden._core._lifecycle import cancel_tasks
 from loopwarden._core._loop import WardenLoop, is_shutdown_task
 from loopwarden._core._watchdog import Armed, HangReport, Watchdog, idle_driver
 from loopwarden._plugin import _settings
-from loopwarden._plugin._findings import Finding, publish
+from loopwarden._plugin._keys import LEAK_GUARD, VIRTUAL, WATCHDOG
 from loopwarden._plugin._loops import loop_sources
+from loopwarden._plugin._publish import publish
 from loopwarden._plugin._runtime import ITEM_STATE
-from loopwarden._plugin.clock import VIRTUAL
 from loopwarden._plugin.config import STATE, Mode, marker_arg, stands_down
-from loopwarden._plugin.leaks import GUARD
+from loopwarden._warnings import BlockingWarning
 
 if TYPE_CHECKING:
     from loopwarden._plugin._runtime import Runtime
     from loopwarden._plugin.guard import Guard
 
-WATCHDOG = pytest.StashKey["Watch"]()
 TIMEOUT = pytest.StashKey[float]()
 # Exit status when the last resort ends the process (pytest's own codes go up to 5).
 LAST_RESORT_EXIT = 7
 
 
-class BlockingWarning(pytest.PytestWarning):
-    """A call held the event loop longer than ``loopwarden_blocking`` seconds."""
+class _SuspendDuringCleanup:
+    """A leak-engine observer: the leak guard's clean-up is bounded by its own deadline and does
+    not count against a phase's timeout."""
+
+    def __init__(self, watchdog: Watchdog) -> None:
+        self.watchdog = watchdog
+
+    def cleanup_started(self, loop: WardenLoop, left: object) -> None:
+        self.watchdog.suspend()
+
+    def cleanup_ended(self, loop: WardenLoop, left: object) -> None:
+        self.watchdog.resume()
 
 
 class Watch:
@@ -102,9 +112,9 @@ class Watch:
             self.started = True
             # The leak guard must not count the watchdog's thread, and bounds its cleanup by
             # suspending the watchdog.
-            leaks = self.config.stash.get(GUARD, None)
+            leaks = self.config.stash.get(LEAK_GUARD, None)
             if leaks is not None:
-                leaks.watchdog = watchdog
+                leaks.observers.append(_SuspendDuringCleanup(watchdog))
                 if watchdog.thread is not None:
                     leaks.fixture_threads.add(watchdog.thread)
         return True
@@ -327,3 +337,11 @@ def pytest_leave_pdb(config: pytest.Config) -> None:
     watch = config.stash.get(WATCHDOG, None)
     if watch is not None:
         watch.watchdog.resume()
+
+
+# (optional: the hook is loopwarden's own, registered by the main plugin, which may be off)
+@pytest.hookimpl(optionalhook=True)
+def pytest_loopwarden_loop_idle(config: pytest.Config, loop: WardenLoop) -> None:
+    watch = config.stash.get(WATCHDOG, None)
+    if watch is not None:
+        watch.watchdog.report_idle(loop)

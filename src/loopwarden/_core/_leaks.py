@@ -1,0 +1,722 @@
+"""The leak engine: what an owner left behind on loopwarden's loops, found, settled and cleaned up.
+
+One engine serves every way a loop is driven — loopwarden's own runner, loops made for
+pytest-asyncio (guard mode), ``unittest.IsolatedAsyncioTestCase``, anyio's runner and a plain
+script (:func:`loopwarden.no_leaks`) — so the same code gives the same verdict everywhere.
+
+An *owner* is any hashable token: a test's node id, a wider fixture, a :func:`no_leaks` block.
+What a :class:`WardenLoop` creates is attributed to the owner current at creation (see
+``_registry.py``), and :meth:`LeakEngine.check` looks, for one owner:
+
+1. at what it left on each live loop (tasks, timers, servers, connections, subprocesses, executor
+   work), giving just-scheduled work a short grace (:data:`SETTLE_TIMEOUT`) to finish;
+2. at what a wider owner's value holds of it (a shared client keeps a test's pooled connection):
+   that is the wider owner's, not a leak of this one;
+3. at failures nobody saw: unretrieved task exceptions, contexts sent to the loop's exception
+   handler (aiohttp's "Unclosed client session"), never-awaited coroutines;
+4. at threads started since a mark, after a short grace to finish.
+
+What is left is cleaned up (cancelled, closed) so the next owner starts clean; observers hear of
+each check and clean-up (the watchdog suspends its deadline, the doctor marks tasks as leaked).
+When a runner closes a loop before the owner's own check (``asyncio.Runner.close``, as
+pytest-asyncio does after each test), :meth:`LeakEngine.before_runner_close` runs the same check
+then and keeps its findings for the owner's check.
+
+This module knows nothing of pytest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import types
+import warnings
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, ClassVar, Protocol
+
+from loopwarden._core._findings import Finding, Sites, from_context, from_leftovers, never_awaited
+from loopwarden._core._lifecycle import CloseReport, aclean_up, clean_up
+from loopwarden._core._loop import WardenLoop
+from loopwarden._core._records import Record
+from loopwarden._core._registry import CapturedContext
+from loopwarden._core._snapshot import (
+    Leftovers,
+    ResourceLeft,
+    TaskLeft,
+    ThreadLeft,
+    adopt,
+    leftovers,
+)
+from loopwarden._core._threads import ThreadMark, started_since, thread_mark
+
+# How long loopwarden waits for leftover tasks to accept cancellation, and for threads a test
+# started to finish, before reporting them as resisting.
+CLEANUP_TIMEOUT = 1.0
+THREAD_GRACE = 0.2
+# How long a loop may run to let closing transports and finishing callbacks settle.
+SETTLE_TIMEOUT = 0.2
+
+
+class LeakObserver(Protocol):
+    """What an observer of the engine may implement (each method is optional)."""
+
+    def check_started(self) -> None: ...
+    def check_ended(self) -> None: ...
+    def cleanup_started(self, loop: WardenLoop, left: Leftovers) -> None: ...
+    def cleanup_ended(self, loop: WardenLoop, left: Leftovers) -> None: ...
+
+
+class TestWatch(Record):
+    """What was alive when an owner started: threads and each live loop's transports."""
+
+    __test__ = False  # (not a test class, for pytest)
+    threads: ThreadMark
+    transports: dict[int, frozenset[Any]]
+    _fields = ("threads", "transports")
+
+    def __init__(self, threads: ThreadMark, transports: dict[int, frozenset[Any]]) -> None:
+        self.threads = threads
+        self.transports = transports
+
+
+class LeakEngine(Record):
+    """A session's leak engine: where its loops come from, what is pending, who was checked."""
+
+    sites: Sites
+    # The test running now: what has no owner of its own is charged to it.
+    current: Hashable | None
+    # The code of the test function running now (its task is the test, not a leak).
+    test_code: types.CodeType | None
+    dropped: list[tuple[Hashable | None, str, tuple[tuple[str, int, str], ...]]]
+    # Findings made before the owner's own check (a runner closed the loop first).
+    pending: dict[Hashable, list[Finding]]
+    pending_notes: dict[Hashable, list[str]]
+    # Threads of wider owners (fixtures, the watchdog): never a test's leak.
+    fixture_threads: set[threading.Thread]
+    finished: set[Hashable]
+    late: list[Finding]
+    # Callables returning live loops; their loops are checked (WardenLoops only).
+    loops: list[Callable[[], Iterable[WardenLoop]]]
+    # The values of the wider owners alive now: what they hold is theirs.
+    wide_values: dict[Hashable, object]
+    observers: list[Any]
+    _fields: ClassVar[tuple[str, ...]] = (
+        "sites",
+        "current",
+        "test_code",
+        "dropped",
+        "pending",
+        "pending_notes",
+        "fixture_threads",
+        "finished",
+        "late",
+        "loops",
+        "wide_values",
+        "observers",
+    )
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def __init__(
+        self,
+        sites: Sites,
+        current: Hashable | None = None,
+        test_code: types.CodeType | None = None,
+        dropped: list[tuple[Hashable | None, str, tuple[tuple[str, int, str], ...]]] | None = None,
+        pending: dict[Hashable, list[Finding]] | None = None,
+        pending_notes: dict[Hashable, list[str]] | None = None,
+        fixture_threads: set[threading.Thread] | None = None,
+        finished: set[Hashable] | None = None,
+        late: list[Finding] | None = None,
+        loops: list[Callable[[], Iterable[WardenLoop]]] | None = None,
+        wide_values: dict[Hashable, object] | None = None,
+        observers: list[Any] | None = None,
+    ) -> None:
+        self.sites = sites
+        self.current = current
+        self.test_code = test_code
+        self.dropped = [] if dropped is None else dropped
+        self.pending = {} if pending is None else pending
+        self.pending_notes = {} if pending_notes is None else pending_notes
+        self.fixture_threads = set() if fixture_threads is None else fixture_threads
+        self.finished = set() if finished is None else finished
+        self.late = [] if late is None else late
+        self.loops = [] if loops is None else loops
+        self.wide_values = {} if wide_values is None else wide_values
+        self.observers = [] if observers is None else observers
+
+    # -- sources of loops ---------------------------------------------------------------------
+
+    def live_loops(self) -> list[WardenLoop]:
+        if len(self.loops) == 1:  # the usual case: one source, no duplicates to drop
+            return [loop for loop in self.loops[0]() if not loop.is_closed()]
+        found: dict[int, WardenLoop] = {}
+        for source in self.loops:
+            for loop in source():
+                if isinstance(loop, WardenLoop) and not loop.is_closed():
+                    found[id(loop)] = loop
+        return list(found.values())
+
+    # -- never-awaited coroutines -------------------------------------------------------------
+
+    def coroutine_dropped(self, coro: types.CoroutineType[Any, Any, Any]) -> None:
+        origin = getattr(coro, "cr_origin", None) or ()
+        self.dropped.append((self.current, coro.cr_code.co_qualname, tuple(origin)))
+
+    def take_dropped(self, owner: Hashable) -> list[Finding]:
+        mine = [d for d in self.dropped if d[0] == owner]
+        if not mine:
+            return []
+        self.dropped = [d for d in self.dropped if d[0] != owner]
+        return [never_awaited(name, origin, self.sites, str(owner)) for _, name, origin in mine]
+
+    # -- observers ----------------------------------------------------------------------------
+
+    def _notify(self, event: str, *args: Any) -> None:
+        for observer in self.observers:
+            method = getattr(observer, event, None)
+            if method is not None:
+                method(*args)
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def watch(self) -> TestWatch:
+        """Mark what is alive now, for a later :meth:`check` of an owner starting now."""
+        transports = {}
+        for loop in self.live_loops():
+            found = _transports(loop)
+            if found:  # (a loop left out has none: check() reads it as _NO_TRANSPORTS)
+                transports[id(loop)] = found
+        return TestWatch(thread_mark(), transports)
+
+    def check(
+        self,
+        owner: Hashable,
+        watch: TestWatch | None,
+        loops: list[WardenLoop] | None = None,
+    ) -> tuple[list[Finding], list[str]]:
+        """Everything ``owner`` left behind on the live loops, cleaned up; plus cleanup notes.
+
+        ``watch``: what was alive when the owner started (threads and transports it did not
+        make); None for an owner whose threads and unowned transports are not checked.
+        ``loops``: the live loops, when the caller has them already.
+        """
+        if self.observers:
+            self._notify("check_started")
+        try:
+            return self._check(owner, watch, self.live_loops() if loops is None else loops)
+        finally:
+            if self.observers:
+                self._notify("check_ended")
+
+    async def acheck(
+        self, owner: Hashable, watch: TestWatch | None, loop: WardenLoop, grace: float
+    ) -> tuple[list[Finding], list[str]]:
+        """:meth:`check` from inside the running ``loop``: the grace and the clean-up are awaited
+        (the loop cannot be run from inside), the rest is the same path."""
+        if self.observers:
+            self._notify("check_started")
+        try:
+            before = watch.transports.get(id(loop), _NO_TRANSPORTS) if watch is not None else None
+            deadline = loop.time() + grace
+            rounds = 0
+            while _left(loop, owner, before, self.test_code) and loop.time() <= deadline:
+                await asyncio.sleep(0 if rounds < 4 else 0.01)
+                rounds += 1
+            collected: list[Leftovers] = []
+            findings, notes = self._check(owner, watch, [loop], collected)
+            for left in collected:
+                notes.append(_cleanup_note(await self.aclean_up(loop, left)))
+            if collected:
+                del left, collected
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                findings.extend(self._contexts(loop, owner, str(owner)))
+            loop.registry.touched.discard(owner)
+            return findings, notes
+        finally:
+            if self.observers:
+                self._notify("check_ended")
+
+    def _check(
+        self,
+        owner: Hashable,
+        watch: TestWatch | None,
+        loops: list[WardenLoop],
+        collected: list[Leftovers] | None = None,
+    ) -> tuple[list[Finding], list[str]]:
+        findings = list(self.pending.pop(owner, ())) if self.pending else []
+        notes: list[str] = self.pending_notes.pop(owner, []) if self.pending_notes else []
+        for loop in loops:
+            before = watch.transports.get(id(loop), _NO_TRANSPORTS) if watch is not None else None
+            registry = loop.registry
+            if (
+                owner not in registry.touched
+                and not registry.contexts
+                and (before is None or not _new_transports(loop, before))
+            ):
+                continue  # the owner made nothing here and nothing was reported: nothing to do
+            self._check_loop(loop, owner, before, findings, notes, collected)
+            for captured in _take_late(loop, self.finished):
+                self.late.append(from_context(captured, self.sites, str(captured.owner)))
+        if self.dropped:
+            findings.extend(self.take_dropped(owner))
+        threads = _new_threads(watch.threads, self.fixture_threads) if watch is not None else []
+        if threads:
+            findings.extend(
+                from_leftovers(
+                    Leftovers(threads=self.held_threads(threads)), self.sites, str(owner)
+                )
+            )
+        self.finished.add(owner)
+        return findings, notes
+
+    def _check_loop(
+        self,
+        loop: WardenLoop,
+        owner: Hashable,
+        before: frozenset[Any] | None,
+        findings: list[Finding],
+        notes: list[str],
+        collected: list[Leftovers] | None = None,
+    ) -> None:
+        """What ``owner`` left on ``loop``: the one path of every check, whoever calls it.
+
+        A loop that is running (a check from inside it) is read, not run: no grace, no clean-up;
+        what is left goes to ``collected``, for the caller to clean up.
+        """
+        label = str(owner)
+        running = loop.is_running()
+        stopped: list[asyncio.Future[Any]] = []
+        left = _left(loop, owner, before, self.test_code, stopped)
+        if stopped and not running:
+            # The test's own task, interrupted (pytest-timeout) and now cancelled: let it end
+            # here, so its finally blocks run in its own teardown — what they start is still
+            # the test's, and is found next.
+            loop.run_until_complete(asyncio.wait(stopped, timeout=CLEANUP_TIMEOUT))
+            left = _left(loop, owner, before, self.test_code)
+        if left and not running:
+            # Just-scheduled work (a callback, a short timer, asyncio's own aclose() of an async
+            # generator left by an exception) gets a short grace to finish.
+            _settle(loop, owner, before, self.test_code)
+            left = _left(loop, owner, before, self.test_code)
+        if left:
+            left = self._adopt_held(loop, owner, left)
+        findings.extend(from_leftovers(left, self.sites, label))
+        if left and running and collected is not None:
+            collected.append(left)
+        if left and not running:
+            notes.append(_cleanup_note(self.clean_up(loop, left)))
+            # Hold nothing of what was left, and let closed transports finish: libraries report
+            # what those held as it is freed ("Unclosed connector"), for this owner.
+            del left
+            for _ in range(3):
+                loop.run_until_complete(asyncio.sleep(0))
+        # After the cleanup: closing what was left makes libraries report what it held
+        # (aiohttp's "Unclosed connector"), and that belongs to this owner too.
+        findings.extend(_unretrieved(loop, owner, self.sites, label))
+        findings.extend(self._contexts(loop, owner, label))
+        if not running:
+            # Checked and cleaned up: what it creates from now on is news again.
+            loop.registry.touched.discard(owner)
+
+    def clean_up(self, loop: WardenLoop, left: Leftovers) -> CloseReport:
+        """End everything in ``left`` (observers hear of it first, and after)."""
+        observers = self.observers
+        if observers:
+            self._notify("cleanup_started", loop, left)
+        try:
+            return clean_up(loop, left, CLEANUP_TIMEOUT)
+        finally:
+            if observers:
+                self._notify("cleanup_ended", loop, left)
+
+    async def aclean_up(self, loop: WardenLoop, left: Leftovers) -> CloseReport:
+        """:meth:`clean_up` from inside the running ``loop``."""
+        observers = self.observers
+        if observers:
+            self._notify("cleanup_started", loop, left)
+        try:
+            return await aclean_up(loop, left, CLEANUP_TIMEOUT)
+        finally:
+            if observers:
+                self._notify("cleanup_ended", loop, left)
+
+    def _adopt_held(self, loop: WardenLoop, owner: Hashable, left: Leftovers) -> Leftovers:
+        """Give what a wider fixture's value (or server) holds to it instead of the test.
+
+        A session-scoped aiohttp ClientSession keeps the connection a test's request opened (and
+        its cleanup timer); an engine's pool keeps a connection and its worker thread. Those are
+        the fixture's, reported at its teardown if still open then.
+        """
+        objects: dict[int, object] = {}
+        for task in left.tasks:
+            objects[id(task.task)] = task.task
+        for timer in left.timers:
+            objects[id(timer.handle)] = timer.handle
+        for resource in left.resources:
+            objects[id(resource.obj)] = resource.obj
+        # Roots: the values of live wider fixtures, and the servers others own (a session
+        # fixture's server serves this test's requests with handler tasks and keep-alive timers).
+        roots: list[tuple[Hashable, object]] = list(self.wide_values.items())
+        roots.extend(
+            (origin.owner, server)
+            for server, origin in list(loop._lw_servers.items())
+            if origin.owner is not None and origin.owner != owner and server.is_serving()
+        )
+        for fixture, value in roots:
+            if not objects:
+                break
+            for held in _reachable(value, set(objects)):
+                obj = objects.pop(held)
+                if isinstance(obj, threading.Thread):
+                    continue
+                adopt(loop, obj, fixture)
+        return Leftovers(
+            tasks=[t for t in left.tasks if id(t.task) in objects],
+            timers=[t for t in left.timers if id(t.handle) in objects],
+            resources=[r for r in left.resources if id(r.obj) in objects],
+            threads=left.threads,
+        )
+
+    def held_threads(self, threads: list[ThreadLeft]) -> list[ThreadLeft]:
+        """The threads not held by a wider fixture's value (those become the fixture's)."""
+        if not threads or not self.wide_values:
+            return threads
+        objects = {id(t.thread): t for t in threads}
+        for value in self.wide_values.values():
+            for held in _reachable(value, set(objects)):
+                self.fixture_threads.add(objects.pop(held).thread)
+        return list(objects.values())
+
+    def _contexts(self, loop: WardenLoop, owner: Hashable, label: str) -> list[Finding]:
+        """Findings for the exception-handler contexts of ``owner`` (and of no owner, for the
+        test running now).
+
+        Letting go of a context can free what it names and make a library report more (dropping
+        aiohttp's "Unclosed client session" frees its connector: "Unclosed connector"), so take
+        them until none is left.
+        """
+        found: list[Finding] = []
+        takes_ownerless = isinstance(owner, str) or owner == self.current
+        for _ in range(5):
+            taken = loop.registry.take_contexts(owner)
+            if takes_ownerless:
+                taken += loop.registry.take_contexts(None)
+            if not taken:
+                break
+            found.extend(from_context(c, self.sites, label) for c in taken)
+            del taken
+        return found
+
+    # -- the runner-close hook ----------------------------------------------------------------
+
+    def before_runner_close(self, loop: WardenLoop) -> None:
+        """``asyncio.Runner.close`` is about to cancel this loop's tasks: check them first.
+
+        Each owner with something alive on the loop gets the very check its own check would
+        give it (grace, what wider owners hold, clean-up); the findings wait for that check.
+        """
+        if self.observers:
+            self._notify("check_started")
+        try:
+            self._before_runner_close(loop)
+        finally:
+            if self.observers:
+                self._notify("check_ended")
+
+    def _before_runner_close(self, loop: WardenLoop) -> None:
+        if loop.virtual_time:
+            # Checked and cleaned up in real time, as every check: a leftover timer is
+            # reported, not fired by a virtual clock.
+            loop.set_virtual_time(False)
+        # The usual case (pytest-asyncio closes a runner after each test): no task, timer or
+        # resource alive, so nothing to find but the test's failed tasks that nobody read.
+        quiet = _nothing_alive(loop)
+        owners: list[Hashable]
+        if quiet:
+            owners = [] if self.current is None else [self.current]
+        else:
+            owners = _owners_on(loop, self.current)
+        for owner in owners:
+            found: list[Finding] = []
+            notes: list[str] = []
+            if quiet:
+                found.extend(_unretrieved(loop, owner, self.sites, str(owner)))
+                found.extend(self._contexts(loop, owner, str(owner)))
+            else:
+                self._check_loop(loop, owner, None, found, notes)
+            if found:
+                self.pending.setdefault(owner, []).extend(found)
+            if notes:
+                self.pending_notes.setdefault(owner, []).extend(notes)
+        for captured in loop.registry.take_contexts():
+            owner = captured.owner if captured.owner is not None else self.current
+            self.pending.setdefault(owner, []).append(
+                from_context(captured, self.sites, str(owner))
+            )
+
+
+# The coroutines a tap is reporting right now (taps nest; the innermost claims).
+_CLAIMED: list[object] = []
+
+
+def tap_never_awaited(
+    on_dropped: Callable[[types.CoroutineType[Any, Any, Any]], None],
+) -> Callable[[], None]:
+    """See "coroutine ... was never awaited" warnings as they are shown; returns the undo.
+
+    The warning carries the coroutine (its ``cr_origin`` names the line that made it). pytest and
+    ``catch_warnings(record=True)`` replace what shows a warning, not ``_showwarnmsg`` itself,
+    so the tap sees warnings they record too.
+    """
+    original = warnings._showwarnmsg  # type: ignore[attr-defined]
+
+    def _showwarnmsg(msg: warnings.WarningMessage) -> None:
+        source = getattr(msg, "source", None)
+        if (
+            isinstance(source, types.CoroutineType)
+            and msg.category is RuntimeWarning
+            and source not in _CLAIMED
+        ):
+            on_dropped(source)
+            # A tap set up earlier (a pytest session around a no_leaks() block) sees it next: the
+            # innermost owner has it.
+            _CLAIMED.append(source)
+            try:
+                original(msg)
+            finally:
+                _CLAIMED.pop()
+            return
+        original(msg)
+
+    warnings._showwarnmsg = _showwarnmsg  # type: ignore[attr-defined]
+
+    def undo() -> None:
+        if warnings._showwarnmsg is _showwarnmsg:  # type: ignore[attr-defined]
+            warnings._showwarnmsg = original  # type: ignore[attr-defined]
+
+    return undo
+
+
+# Objects whose insides say nothing about what a fixture holds, or lead everywhere (a loop holds
+# every handle and transport; a frame, its module's globals).
+_OPAQUE = (
+    type,
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.CodeType,
+    types.FrameType,
+    types.CoroutineType,
+    types.GeneratorType,
+    types.AsyncGeneratorType,
+    asyncio.AbstractEventLoop,
+    asyncio.Future,
+    str,
+    bytes,
+    int,
+    float,
+)
+REACH_LIMIT = 20_000
+
+
+def _reachable(root: object, wanted: set[int]) -> set[int]:
+    """Which of the objects with ids ``wanted`` can be reached from ``root`` (bounded walk)."""
+    found: set[int] = set()
+    if id(root) in wanted:
+        found.add(id(root))
+    seen = {id(root)}
+    stack = [root]
+    while stack and len(seen) < REACH_LIMIT:
+        for ref in gc.get_referents(stack.pop()):
+            key = id(ref)
+            if key in seen:
+                continue
+            seen.add(key)
+            if key in wanted:
+                found.add(key)
+                if len(found) == len(wanted):
+                    return found
+                continue
+            if not isinstance(ref, _OPAQUE):
+                stack.append(ref)
+    return found
+
+
+def _cleanup_note(report: CloseReport) -> str:
+    if report.resisted:
+        names = ", ".join(repr(t.name) for t in report.resisted)
+        return (
+            f"loopwarden cancelled what was left; {names} swallowed the cancellation, so "
+            "loopwarden closed its coroutine to end it."
+        )
+    return "loopwarden cancelled and closed what was left."
+
+
+def _nothing_alive(loop: WardenLoop) -> bool:
+    """No pending task, no timer and no recorded resource on ``loop``: nobody left anything."""
+    return (
+        not loop._scheduled  # type: ignore[attr-defined]
+        and not any(loop.lw_resources())
+        and not asyncio.all_tasks(loop)
+    )
+
+
+def _owners_on(loop: WardenLoop, current: Hashable | None) -> list[Hashable]:
+    """Every owner that has a task, timer or resource alive on ``loop`` (and ``current``)."""
+    registry = loop.registry
+    owners: dict[Hashable, None] = {}
+    if current is not None:
+        owners[current] = None
+    things: list[Any] = [*asyncio.all_tasks(loop), *loop._scheduled]  # type: ignore[attr-defined]
+    for thing in things:
+        origin = registry.origin_of(thing)
+        if origin is not None and origin.owner is not None:
+            owners[origin.owner] = None
+    for table in loop.lw_resources():
+        for origin in list(table.values()) if table else ():
+            if origin.owner is not None:
+                owners[origin.owner] = None
+    return list(owners)
+
+
+def _new_transports(loop: asyncio.AbstractEventLoop, before: frozenset[Any]) -> bool:
+    table = getattr(loop, "_transports", None)
+    if not table:
+        return False
+    return any(t is not None and t not in before for t in list(table.values()))
+
+
+_NO_TRANSPORTS: frozenset[Any] = frozenset()
+_NOTHING_LEFT = Leftovers()  # (read only: a loop with nothing alive has nothing to clean up)
+
+
+def _transports(loop: asyncio.AbstractEventLoop) -> frozenset[Any]:
+    table = getattr(loop, "_transports", None)
+    if not table:
+        return _NO_TRANSPORTS
+    return frozenset(t for t in list(table.values()) if t is not None)
+
+
+# Long-lived tasks of other test runners, which they end themselves: (file part, qualname).
+_RUNNER_TASKS = frozenset({("anyio", "TestRunner._run_tests_and_fixtures")})
+
+
+def _runs(task: TaskLeft, code: types.CodeType) -> bool:
+    get_coro = getattr(task.task, "get_coro", None)
+    return getattr(get_coro() if get_coro is not None else None, "cr_code", None) is code
+
+
+def _runner_machinery(task: TaskLeft) -> bool:
+    get_coro = getattr(task.task, "get_coro", None)
+    code = getattr(get_coro() if get_coro is not None else None, "cr_code", None)
+    if code is None:
+        return False
+    return any(
+        part in code.co_filename and code.co_qualname == name for part, name in _RUNNER_TASKS
+    )
+
+
+def _left(
+    loop: WardenLoop,
+    owner: Hashable,
+    before: frozenset[Any] | None,
+    test_code: types.CodeType | None = None,
+    stopped: list[asyncio.Future[Any]] | None = None,
+) -> Leftovers:
+    """What ``owner`` left on ``loop``; ``test_code``: the running test function's code.
+
+    The task running the test function itself is not a leak: pending at teardown, something
+    interrupted the test's call (pytest-timeout's signal, say) and the test already failed for
+    it. That task is cancelled here, without a finding, and added to ``stopped``.
+    """
+    # An owner that created nothing on this loop has nothing of its own there to find.
+    left = leftovers(loop, owner) if owner in loop.registry.touched else Leftovers()
+    if left.tasks:
+        kept = []
+        for task in left.tasks:
+            if _runner_machinery(task):
+                continue
+            if test_code is not None and _runs(task, test_code):
+                task.task.cancel()
+                if stopped is not None:
+                    stopped.append(task.task)
+                continue
+            kept.append(task)
+        left.tasks = kept
+    if before is not None:
+        for transport in _transports(loop) - before:
+            if transport.is_closing() or transport in loop._lw_connections:
+                continue  # closing, or owned (and then listed by leftovers() if it is ours)
+            left.resources.append(ResourceLeft("transport", transport, repr(transport), None))
+    return left
+
+
+def _settle(
+    loop: WardenLoop,
+    owner: Hashable,
+    before: frozenset[Any] | None,
+    test_code: types.CodeType | None = None,
+) -> None:
+    """Run the loop briefly so that closing transports and pending callbacks finish."""
+    deadline = loop.time() + SETTLE_TIMEOUT
+    rounds = 0
+    while True:
+        loop.run_until_complete(asyncio.sleep(0 if rounds < 4 else 0.01))
+        rounds += 1
+        if rounds % 2 == 0 and not _left(loop, owner, before, test_code):
+            return
+        if loop.time() > deadline:
+            return
+
+
+def _unretrieved(loop: WardenLoop, owner: Hashable, sites: Sites, label: str) -> list[Finding]:
+    """Tasks that failed and whose exception nobody read; found now rather than at GC time."""
+    found: list[Finding] = []
+    if owner not in loop.registry.touched:
+        return found
+    for task in loop.registry.tasks_of(owner):
+        if not task.done() or task.cancelled() or not getattr(task, "_log_traceback", False):
+            continue
+        exc = task.exception()  # marks it retrieved: asyncio will not log it again at GC
+        captured = CapturedContext(
+            {"message": "Task exception was never retrieved", "exception": exc, "future": task},
+            owner,
+            loop.registry.origin_of(task),
+        )
+        found.append(from_context(captured, sites, label))
+    return found
+
+
+def _take_late(loop: WardenLoop, finished: set[Hashable]) -> list[Any]:
+    """Contexts attributed to owners whose check already ran (surfaced later through GC)."""
+    registry = loop.registry
+    late = [c for c in registry.contexts if c.owner is not None and c.owner in finished]
+    if late:
+        registry.contexts = [c for c in registry.contexts if c not in late]
+    return late
+
+
+def _new_threads(before: ThreadMark, ignore: set[threading.Thread]) -> list[ThreadLeft]:
+    started = started_since(before)
+    if started and ignore:
+        started -= ignore
+    if not started:
+        return []
+    new = [t for t in started if t.is_alive() and not _is_pool_thread(t)]
+    if not new:
+        return []
+    # Give threads that are finishing a moment; a thread still alive after that is a leak.
+    deadline = THREAD_GRACE
+    for thread in new:
+        thread.join(timeout=deadline)
+    return [ThreadLeft.of(t) for t in new if t.is_alive()]
+
+
+def _is_pool_thread(thread: threading.Thread) -> bool:
+    # Workers of concurrent.futures pools (the loop's default executor included) stay alive
+    # idle by design; work still running in them is reported as executor work instead.
+    target = getattr(thread, "_target", None)
+    return getattr(target, "__module__", "") == "concurrent.futures.thread"

@@ -1,1 +1,0 @@
-"""Real-component fixtures built on their libraries."""

@@ -1,0 +1,71 @@
+"""The leak baseline: known findings per owner, recorded on a first run, honoured on later ones.
+
+The leak plugin classifies each finding against it; the report plugin, which sees every test's
+report (the xdist controller's included), writes it when it is being recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from loopwarden._core._findings import Finding
+from loopwarden._core._records import Record
+from loopwarden._plugin import _settings
+
+BASELINE_VERSION = 1
+
+
+class Baseline(Record):
+    """Known findings per owner; recorded when the file does not exist yet."""
+
+    path: Path
+    recording: bool
+    known: dict[str, set[str]]
+    seen: dict[str, set[str]]
+    _fields = ("path", "recording", "known", "seen")
+
+    def __init__(
+        self,
+        path: Path,
+        recording: bool,
+        known: dict[str, set[str]] | None = None,
+        seen: dict[str, set[str]] | None = None,
+    ) -> None:
+        self.path = path
+        self.recording = recording
+        self.known = {} if known is None else known
+        self.seen = {} if seen is None else seen
+
+    def classify(self, owner: str, finding: Finding) -> None:
+        """Mark ``finding`` recorded or baselined when the baseline covers it."""
+        signature = finding.signature()
+        self.seen.setdefault(owner, set()).add(signature)
+        if self.recording:
+            finding.status = "recorded"
+        elif signature in self.known.get(owner, ()):
+            finding.status = "baselined"
+
+
+def load_baseline(config: pytest.Config) -> Baseline | None:
+    raw = str(_settings.read(config, "leaks_baseline").value)
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_absolute():
+        path = Path(config.invocation_params.dir) / path
+    if not path.exists():
+        return Baseline(path, recording=True)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("loopwarden_baseline") != BASELINE_VERSION:
+            raise ValueError(f"'loopwarden_baseline' must be {BASELINE_VERSION}")
+        known = {owner: set(sigs) for owner, sigs in data["tests"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise pytest.UsageError(
+            f"loopwarden: the leak baseline {raw} cannot be read ({exc}). Delete it to record a "
+            "new one on the next run."
+        ) from None
+    return Baseline(path, recording=False, known=known)
