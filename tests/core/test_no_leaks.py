@@ -146,7 +146,7 @@ def test_async_with_raises_and_cleans_up():
             "asyncio.unix_events._UnixSelectorEventLoop: it cannot tell what the block created "
             "on another loop. Make the loop with loopwarden.new_loop(): asyncio.run(main(), "
             "loop_factory=loopwarden.new_loop), asyncio.Runner(loop_factory=loopwarden.new_loop), "
-            "or loop_factory = loopwarden.new_loop on an IsolatedAsyncioTestCase (Python 3.13+).",
+            "or loop_factory = loopwarden.WardenLoop on an IsolatedAsyncioTestCase (Python 3.13+).",
         ),
         (
             lambda: None,
@@ -242,7 +242,7 @@ if sys.version_info < (3, 13):
 
 
 class TestClient(unittest.IsolatedAsyncioTestCase):
-    loop_factory = loopwarden.new_loop
+    loop_factory = loopwarden.WardenLoop  # (a class: a function here would be bound as a method)
 
     async def test_clean(self):
         async with loopwarden.no_leaks():

@@ -155,7 +155,8 @@ def no_leaks(
     ``with no_leaks(loop): loop.run_until_complete(main())`` around code that runs a loop made
     by :func:`loopwarden.new_loop`; ``async with no_leaks(): ...`` inside a coroutine on such a
     loop (``asyncio.run(main(), loop_factory=loopwarden.new_loop)``, or an
-    ``IsolatedAsyncioTestCase`` with ``loop_factory = loopwarden.new_loop``).
+    ``IsolatedAsyncioTestCase`` with ``loop_factory = loopwarden.WardenLoop``: a class there,
+    since a function in a class attribute would be called as a method).
 
     When the block ends, what it created and left — pending tasks, live timers, open servers,
     connections and subprocesses, unfinished executor work, threads it started — is reported
@@ -175,6 +176,6 @@ def _not_ours(loop: object) -> str:
         f"loopwarden.no_leaks() guards loopwarden's loops, and got {what}: it cannot tell what "
         "the block created on another loop. Make the loop with loopwarden.new_loop(): "
         "asyncio.run(main(), loop_factory=loopwarden.new_loop), asyncio.Runner(loop_factory="
-        "loopwarden.new_loop), or loop_factory = loopwarden.new_loop on an "
+        "loopwarden.new_loop), or loop_factory = loopwarden.WardenLoop on an "
         "IsolatedAsyncioTestCase (Python 3.13+)."
     )
