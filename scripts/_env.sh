@@ -14,8 +14,34 @@ lw_find_python() {
             return 0
         fi
     done
+    case "$want" in
+        3.14 | 3.15)
+            # Newer than the machine has: unpack Debian unstable's into .pythons/ (nothing system-wide).
+            bash "$lw_root/scripts/_debian_python.sh" "$want" && return 0
+            echo "loopwarden: Python $want not found, nor made from Debian's packages (see above)" >&2
+            return 1
+            ;;
+    esac
     echo "loopwarden: Python $want not found; install it (e.g. 'pyenv install $want') or pass another version" >&2
     return 1
+}
+
+lw_bootstrap_pip() {
+    # lw_bootstrap_pip PYTHON VENV_PYTHON: install pip into a venv made --without-pip, from the pip
+    # wheel unpacked next to PYTHON (_debian_python.sh's), else one downloaded with the machine's pip.
+    local python="$1" venv_python="$2"
+    local wheel="" candidate dir=""
+    for candidate in "${python%/bin/*}"/share/python-wheels/pip-*.whl; do
+        [ -f "$candidate" ] && wheel="$candidate"
+    done
+    if [ -z "$wheel" ]; then
+        dir="$(mktemp -d)"
+        python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+            -d "$dir" pip >&2
+        wheel="$(echo "$dir"/pip-*.whl)"
+    fi
+    "$venv_python" "$wheel/pip" install --quiet --disable-pip-version-check --no-index "$wheel" >&2
+    [ -z "$dir" ] || rm -rf "$dir"
 }
 
 lw_env() {
@@ -35,7 +61,13 @@ lw_env() {
     if [ ! -x "$LW_VENV/bin/python" ]; then
         local python
         python="$(lw_find_python "$want")"
-        "$python" -m venv "$LW_VENV"
+        if "$python" -c 'import ensurepip' >/dev/null 2>&1; then
+            "$python" -m venv "$LW_VENV"
+        else
+            # Debian's interpreters lack ensurepip (it is in pythonX.Y-venv).
+            "$python" -m venv --without-pip "$LW_VENV"
+            lw_bootstrap_pip "$python" "$LW_VENV/bin/python"
+        fi
     fi
     # Reinstall when pyproject.toml changed since the last install.
     if [ ! -f "$stamp" ] || [ "$lw_root/pyproject.toml" -nt "$stamp" ]; then
