@@ -76,3 +76,18 @@ def test_cli_version():
         check=True,
     )
     assert out.stdout == f"loopwarden {loopwarden.__version__}\n"
+
+
+def test_servers_and_mock_public_names():
+    import loopwarden.mock
+    import loopwarden.servers
+
+    assert sorted(loopwarden.servers.__all__) == ["HttpServer", "Recorded", "WsServer"]
+    assert sorted(loopwarden.mock.__all__) == [
+        "MockResponse",
+        "async_context_manager",
+        "mock_aiohttp_session",
+    ]
+    for module in (loopwarden.servers, loopwarden.mock):
+        for name in module.__all__:
+            assert hasattr(module, name)

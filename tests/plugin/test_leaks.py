@@ -811,3 +811,171 @@ def test_the_same_leaks_get_the_same_verdict_in_both_modes(pytester, run):
         "ERROR test_verdicts.py::test_transport",
         "ERROR test_verdicts.py::test_session",
     ]
+
+
+def test_what_asyncio_makes_for_a_test_is_named_by_the_test_line_that_led_there(pytester, run):
+    """A server's handler task and the connections it accepts were "created at" the server's
+    start_server line; a connection made in 3.11's wait_for inner task, at the wait_for line — not
+    in pytest's or pytest-asyncio's frames that run the loop. And loopwarden cancelling the
+    handler is no "background error" (3.11's streams report its CancelledError)."""
+    pytester.makepyfile(
+        test_made=textwrap.dedent(
+            """
+        import asyncio
+
+        async def handler(reader, writer):
+            await reader.read()
+
+        async def test_server_left_open():
+            server = await asyncio.start_server(handler, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            loop = asyncio.get_running_loop()
+            transport, _ = await asyncio.wait_for(
+                loop.create_connection(asyncio.Protocol, "127.0.0.1", port), 1
+            )
+            await asyncio.sleep(0.05)
+            test_server_left_open.keep = (server, transport)
+        """
+        )
+    )
+    result = run()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_server_left_open left 1 task, 1 server, 2 connections behind after "
+            "teardown:",
+            "  task '*' running handler() is still pending",
+            "      created at test_made.py:7 in test_server_left_open",
+            "      parked at: handler() at test_made.py:4 -> *",
+            "  server still open: server on ('127.0.0.1', *)",
+            "      created at test_made.py:7 in test_server_left_open",
+            "  connection still open: <_WardenSocketTransport *>",
+            "      created at test_made.py:*",
+            "  connection still open: <_WardenSocketTransport *>",
+            "      created at test_made.py:*",
+            "loopwarden cancelled and closed what was left.",
+            "Fix: cancel and await background tasks *; close the server *; close connections *.",
+        ]
+    )
+    created = [line for line in result.stdout.lines if "created at" in line]
+    assert sorted(line.strip() for line in created) == [
+        "created at test_made.py:10 in test_server_left_open",
+        "created at test_made.py:7 in test_server_left_open",
+        "created at test_made.py:7 in test_server_left_open",
+        "created at test_made.py:7 in test_server_left_open",
+    ]
+    result.stdout.no_fnmatch_line("*background error*")
+
+
+def test_the_tests_own_exception_handler_and_recorded_warnings_are_its_business(pytester, run):
+    """A context the test's own exception handler receives, and a never-awaited coroutine whose
+    warning the test records (pytest.warns, catch_warnings(record=True)), are what the test checks,
+    not findings. Without them, both still are."""
+    pytester.makepyfile(
+        test_own=textwrap.dedent(
+            """
+        import asyncio, gc, warnings
+        import pytest
+
+        async def work():
+            pass
+
+        async def test_handler_of_its_own():
+            loop = asyncio.get_running_loop()
+            seen = []
+            loop.set_exception_handler(lambda loop, context: seen.append(context["message"]))
+            try:
+                loop.call_exception_handler({"message": "the library said so"})
+            finally:
+                loop.set_exception_handler(None)
+            assert seen == ["the library said so"]
+
+        async def test_handler_that_passes_it_on():
+            loop = asyncio.get_running_loop()
+            loop.set_exception_handler(lambda lp, context: lp.default_exception_handler(context))
+            try:
+                loop.call_exception_handler({"message": "passed on"})
+            finally:
+                loop.set_exception_handler(None)
+
+        async def test_pytest_warns():
+            with pytest.warns(RuntimeWarning, match="never awaited"):
+                work()
+                gc.collect()
+
+        async def test_catch_warnings_record():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                work()
+                gc.collect()
+            assert [str(w.message).splitlines()[0] for w in caught] == [
+                "coroutine 'work' was never awaited"
+            ]
+
+        async def test_dropped():
+            work()
+            gc.collect()
+        """
+        )
+    )
+    result = run("-W", "ignore::pytest.PytestUnraisableExceptionWarning")
+    result.assert_outcomes(passed=5, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_handler_that_passes_it_on _*",
+            "loopwarden: test_handler_that_passes_it_on had 1 background error:",
+            "  the event loop's exception handler was called: passed on",
+            "*_ ERROR at teardown of test_dropped _*",
+            "loopwarden: test_dropped had 1 never-awaited coroutine:",
+            "  coroutine work() was never awaited",
+            "      created at test_own.py:40 in test_dropped",
+        ]
+    )
+
+
+def test_a_session_a_fixture_never_closes_is_the_tests_with_its_line(pytester, run):
+    """An aiohttp session yielded by a fixture and never closed, kept alive by a reference cycle
+    (so aiohttp never reports it, or reports it during a later test), is found open when its
+    test ends: one finding with the fixture's line and the session fix, its connection and
+    keep-alive timer folded in, and closed — the next tests are clean in both modes."""
+    pytest.importorskip("aiohttp")
+    pytester.makepyfile(
+        test_client=textwrap.dedent(
+            """
+        import aiohttp, pytest
+
+        @pytest.fixture
+        async def client(http_server):
+            http_server.route("GET", "/ping", json={"ok": True})
+            session = aiohttp.ClientSession(base_url=http_server.url)
+            session.cycle = session  # as a client object that refers back to its owner
+            yield session
+
+        async def test_request(client):
+            async with client.get("/ping") as response:
+                assert (await response.json()) == {"ok": True}
+
+        async def test_next():
+            import gc
+            gc.collect()  # were it still open, aiohttp would report it now, against this test
+        """
+        )
+    )
+    result = run()
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_request _*",
+            "loopwarden: test_request left 1 unclosed session behind after teardown:",
+            "  aiohttp.ClientSession was never closed",
+            "      created at test_client.py:6 in client",
+            "loopwarden cancelled and closed what was left.",
+            "Fix: close the session after the fixture's yield (await session.close()), or make it "
+            "with 'async with aiohttp.ClientSession() as session:' (or use loopwarden's "
+            "aiohttp_session fixture) — see docs/how-to/leaks.md.",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*timer*")
+    result.stdout.no_fnmatch_line("*Unclosed*")
+    errors = [line for line in result.stdout.lines if line.startswith("ERROR test_client")]
+    assert [line.split(" - ")[0] for line in errors] == ["ERROR test_client.py::test_request"]

@@ -24,14 +24,24 @@ ALLOW_GROUPS: dict[str, frozenset[str]] = {
     "timers": frozenset({"timer"}),
     "threads": frozenset({"thread"}),
     "resources": frozenset(
-        {"server", "connection", "transport", "subprocess", "executor", "unclosed"}
+        {"server", "connection", "transport", "subprocess", "executor", "session", "unclosed"}
     ),
     "errors": frozenset({"callback-error", "task-exception", "coroutine"}),
 }
 
 # Kinds that are about something left running (a "leak") rather than an error that happened.
 _LEFT_RUNNING = frozenset(
-    {"task", "timer", "thread", "server", "connection", "transport", "subprocess", "executor"}
+    {
+        "task",
+        "timer",
+        "thread",
+        "server",
+        "connection",
+        "transport",
+        "subprocess",
+        "executor",
+        "session",
+    }
 )
 
 #: What to do about each kind of finding (the doctor's summary reuses it).
@@ -47,6 +57,9 @@ ADVICE = {
     "transport": "close both ends of every connection in teardown",
     "subprocess": "await proc.wait() (or proc.communicate()) before the test ends",
     "executor": "await the executor future before the test ends",
+    "session": "close the session after the fixture's yield (await session.close()), or make it "
+    "with 'async with aiohttp.ClientSession() as session:' (or use loopwarden's aiohttp_session "
+    "fixture) — see docs/how-to/leaks.md",
     "unclosed": "close sessions in the fixture's teardown ('async with', or await "
     "session.close()), or inject one shared session — see docs/how-to/leaks.md",
     "coroutine": "await the coroutine (or pass it to asyncio.create_task and await the task)",
@@ -237,9 +250,7 @@ def from_leftovers(left: Leftovers, sites: Sites, owner: str) -> list[Finding]:
             Finding(
                 resource.kind,
                 _resource_name(resource.kind, resource.description),
-                f"{resource.kind} still open: {resource.description}"
-                if resource.kind != "executor"
-                else f"executor work still running: {resource.description}",
+                _resource_message(resource.kind, resource.description),
                 site,
                 user_site,
                 sites.stack(resource.origin),
@@ -262,8 +273,18 @@ def from_leftovers(left: Leftovers, sites: Sites, owner: str) -> list[Finding]:
     return found
 
 
+def _resource_message(kind: str, description: str) -> str:
+    if kind == "executor":
+        return f"executor work still running: {description}"
+    if kind == "session":
+        return f"{description} was never closed"
+    return f"{kind} still open: {description}"
+
+
 def _resource_name(kind: str, description: str) -> str:
     # Addresses and object ids change from run to run; the kind and class do not.
+    if kind == "session":
+        return description
     match = re.match(r"<(\w+)", description)
     return match.group(1) if match else kind
 
@@ -498,6 +519,7 @@ _NOUNS = {
     "transport": "transport",
     "subprocess": "subprocess",
     "executor": "executor job",
+    "session": "unclosed session",
     "unclosed": "unclosed session",
     "coroutine": "never-awaited coroutine",
     "task-exception": "unretrieved task exception",

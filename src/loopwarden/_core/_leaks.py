@@ -47,6 +47,7 @@ from loopwarden._core._snapshot import (
     ThreadLeft,
     adopt,
     leftovers,
+    open_sessions,
 )
 from loopwarden._core._threads import ThreadMark, started_since, thread_mark
 
@@ -101,6 +102,10 @@ class LeakEngine(Record):
     # The values of the wider owners alive now: what they hold is theirs.
     wide_values: dict[Hashable, object]
     observers: list[Any]
+    # What shows a warning while the current owner runs (pytest's per-test recorder, or the
+    # warnings module's own): a never-awaited coroutine whose warning goes elsewhere is being
+    # recorded on purpose (pytest.warns, catch_warnings(record=True)), and is not a finding.
+    recorder: object
     _fields: ClassVar[tuple[str, ...]] = (
         "sites",
         "current",
@@ -114,6 +119,7 @@ class LeakEngine(Record):
         "loops",
         "wide_values",
         "observers",
+        "recorder",
     )
     __eq__ = object.__eq__
     __hash__ = object.__hash__
@@ -132,6 +138,7 @@ class LeakEngine(Record):
         loops: list[Callable[[], Iterable[WardenLoop]]] | None = None,
         wide_values: dict[Hashable, object] | None = None,
         observers: list[Any] | None = None,
+        recorder: object = None,
     ) -> None:
         self.sites = sites
         self.current = current
@@ -145,6 +152,7 @@ class LeakEngine(Record):
         self.loops = [] if loops is None else loops
         self.wide_values = {} if wide_values is None else wide_values
         self.observers = [] if observers is None else observers
+        self.recorder = recorder
 
     # -- sources of loops ---------------------------------------------------------------------
 
@@ -161,6 +169,9 @@ class LeakEngine(Record):
     # -- never-awaited coroutines -------------------------------------------------------------
 
     def coroutine_dropped(self, coro: types.CoroutineType[Any, Any, Any]) -> None:
+        recorder = self.recorder
+        if recorder is not None and warnings._showwarnmsg_impl != recorder:  # type: ignore[attr-defined]
+            return  # recorded by the code that dropped it, which checks it itself
         origin = getattr(coro, "cr_origin", None) or ()
         self.dropped.append((self.current, coro.cr_code.co_qualname, tuple(origin)))
 
@@ -226,12 +237,16 @@ class LeakEngine(Record):
                 rounds += 1
             collected: list[Leftovers] = []
             findings, notes = self._check(owner, watch, [loop], collected)
-            for left in collected:
-                notes.append(_cleanup_note(await self.aclean_up(loop, left)))
             if collected:
-                del left, collected
-                for _ in range(3):
-                    await asyncio.sleep(0)
+                loop.lw_cleaning = True
+                try:
+                    for left in collected:
+                        notes.append(_cleanup_note(await self.aclean_up(loop, left)))
+                    del left, collected
+                    for _ in range(3):
+                        await asyncio.sleep(0)
+                finally:
+                    loop.lw_cleaning = False
                 findings.extend(self._contexts(loop, owner, str(owner)))
             loop.registry.touched.discard(owner)
             return findings, notes
@@ -303,16 +318,22 @@ class LeakEngine(Record):
             left = _left(loop, owner, before, self.test_code)
         if left:
             left = self._adopt_held(loop, owner, left)
+        if left.resources:
+            left = _fold_into_sessions(left)
         findings.extend(from_leftovers(left, self.sites, label))
         if left and running and collected is not None:
             collected.append(left)
         if left and not running:
-            notes.append(_cleanup_note(self.clean_up(loop, left)))
-            # Hold nothing of what was left, and let closed transports finish: libraries report
-            # what those held as it is freed ("Unclosed connector"), for this owner.
-            del left
-            for _ in range(3):
-                loop.run_until_complete(asyncio.sleep(0))
+            loop.lw_cleaning = True
+            try:
+                notes.append(_cleanup_note(self.clean_up(loop, left)))
+                # Hold nothing of what was left, and let closed transports finish: libraries
+                # report what those held as it is freed ("Unclosed connector"), for this owner.
+                del left
+                for _ in range(3):
+                    loop.run_until_complete(asyncio.sleep(0))
+            finally:
+                loop.lw_cleaning = False
         # After the cleanup: closing what was left makes libraries report what it held
         # (aiohttp's "Unclosed connector"), and that belongs to this owner too.
         findings.extend(_unretrieved(loop, owner, self.sites, label))
@@ -556,11 +577,39 @@ def _cleanup_note(report: CloseReport) -> str:
 
 
 def _nothing_alive(loop: WardenLoop) -> bool:
-    """No pending task, no timer and no recorded resource on ``loop``: nobody left anything."""
+    """No pending task, no timer, no recorded resource and no open session on ``loop``."""
     return (
         not loop._scheduled  # type: ignore[attr-defined]
         and not any(loop.lw_resources())
         and not asyncio.all_tasks(loop)
+        and not open_sessions(loop)
+    )
+
+
+def _fold_into_sessions(left: Leftovers) -> Leftovers:
+    """What an open session holds (its connector's connections, keep-alive timer and their
+    tasks) is part of that one finding, not findings of its own: closing the session ends it."""
+    sessions = [r.obj for r in left.resources if r.kind == "session"]
+    if not sessions:
+        return left
+    objects: dict[int, object] = {}
+    for task in left.tasks:
+        objects[id(task.task)] = task.task
+    for timer in left.timers:
+        objects[id(timer.handle)] = timer.handle
+    for resource in left.resources:
+        if resource.kind != "session":
+            objects[id(resource.obj)] = resource.obj
+    held: set[int] = set()
+    for session in sessions:
+        held |= _reachable(session, set(objects) - held)
+    if not held:
+        return left
+    return Leftovers(
+        tasks=[t for t in left.tasks if id(t.task) not in held],
+        timers=[t for t in left.timers if id(t.handle) not in held],
+        resources=[r for r in left.resources if id(r.obj) not in held],
+        threads=left.threads,
     )
 
 
@@ -575,7 +624,7 @@ def _owners_on(loop: WardenLoop, current: Hashable | None) -> list[Hashable]:
         origin = registry.origin_of(thing)
         if origin is not None and origin.owner is not None:
             owners[origin.owner] = None
-    for table in loop.lw_resources():
+    for table in (*loop.lw_resources(), loop._lw_sessions):
         for origin in list(table.values()) if table else ():
             if origin.owner is not None:
                 owners[origin.owner] = None

@@ -85,8 +85,11 @@ def _force_end(
 
 def clean_up(loop: asyncio.AbstractEventLoop, left: Leftovers, timeout: float) -> CloseReport:
     """End everything in ``left``: cancel tasks (forcing resisters), timers and executor work;
-    close servers, connections and subprocess transports. Threads cannot be stopped from outside
-    and are left alone."""
+    close sessions, servers, connections and subprocess transports. Threads cannot be stopped from
+    outside and are left alone."""
+    for resource in left.resources:
+        if resource.kind == "session":  # first: closing one closes what its connector holds
+            _close_session(loop, resource.obj)
     for timer in left.timers:
         timer.handle.cancel()
     for resource in left.resources:
@@ -106,6 +109,10 @@ def clean_up(loop: asyncio.AbstractEventLoop, left: Leftovers, timeout: float) -
 
 async def aclean_up(loop: asyncio.AbstractEventLoop, left: Leftovers, within: float) -> CloseReport:
     """:func:`clean_up` from a coroutine on the running ``loop`` (which it cannot run itself)."""
+    for resource in left.resources:
+        if resource.kind == "session":
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(resource.obj.close(), within)  # type: ignore[attr-defined]
     for timer in left.timers:
         timer.handle.cancel()
     for resource in left.resources:
@@ -138,6 +145,14 @@ async def aclean_up(loop: asyncio.AbstractEventLoop, left: Leftovers, within: fl
     await asyncio.sleep(0)  # let closed servers and transports detach their sockets
     return report
 
+
+def _close_session(loop: asyncio.AbstractEventLoop, session: Any) -> None:
+    # (A session that fails to close is left to the garbage collector: aiohttp then reports it.)
+    with contextlib.suppress(Exception):
+        loop.run_until_complete(asyncio.wait_for(session.close(), _SESSION_CLOSE_TIMEOUT))
+
+
+_SESSION_CLOSE_TIMEOUT = 5.0
 
 RunnerCloseHook = Callable[[WardenLoop], None]
 

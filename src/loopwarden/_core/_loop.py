@@ -38,7 +38,7 @@ from concurrent.futures import Executor
 from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
 
 from loopwarden._core._quiet import Quiet
-from loopwarden._core._registry import NO_ENTRIES, Registry, TaskOrigin
+from loopwarden._core._registry import NO_ENTRIES, SITE_HINT, Registry, TaskOrigin
 
 _monotonic = time.monotonic
 # The coroutines a loop's owner runs on it to shut it down (see is_shutdown_task).
@@ -53,7 +53,14 @@ _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
 # The weak tables a WardenLoop makes at their first entry (see WardenLoop._lw_table).
 _LW_TABLES = frozenset(
-    {"_lw_servers", "_lw_subprocesses", "_lw_connections", "_lw_executor_work", "_lw_writers"}
+    {
+        "_lw_servers",
+        "_lw_subprocesses",
+        "_lw_connections",
+        "_lw_executor_work",
+        "_lw_writers",
+        "_lw_sessions",
+    }
 )
 
 
@@ -88,10 +95,14 @@ class WardenLoop(asyncio.SelectorEventLoop):
     _lw_subprocesses: Mapping[asyncio.BaseTransport, TaskOrigin] = NO_ENTRIES
     _lw_connections: Mapping[asyncio.BaseTransport, TaskOrigin] = NO_ENTRIES
     _lw_executor_work: Mapping[asyncio.Future[Any], TaskOrigin] = NO_ENTRIES
+    # Library sessions that must be closed (aiohttp's ClientSession; see _libraries.py).
+    _lw_sessions: Mapping[Any, TaskOrigin] = NO_ENTRIES
     # Connections that sent something since they last received (see _WardenSocketTransport).
     _lw_writers: AbstractSet[_WardenSocketTransport] = frozenset()
     # Instruments (see add_instrument), and their hooks cached per event: none by default, and
     # then nothing is called.
+    #: True while the leak engine cancels and closes what an owner left.
+    lw_cleaning = False
     _lw_instruments: tuple[object, ...] = ()
     _lw_on_task: tuple[Callable[[asyncio.Task[Any]], object], ...] = ()
     _lw_on_select: (
@@ -536,12 +547,14 @@ class WardenLoop(asyncio.SelectorEventLoop):
             )
         registry = self.registry
         previous, registry.owner = registry.owner, origin.owner
+        hint = SITE_HINT.set(origin)
         try:
             return super()._accept_connection(  # type: ignore[misc]
                 protocol_factory, sock, sslcontext, server, *args, **kwargs
             )
         finally:
             registry.owner = previous
+            SITE_HINT.reset(hint)
 
     def _make_socket_transport(
         self,
@@ -610,9 +623,33 @@ class WardenLoop(asyncio.SelectorEventLoop):
             self._default_executor = None
             executor.shutdown(wait=False, cancel_futures=True)
 
-    def call_exception_handler(self, context: dict[str, Any]) -> None:
-        self.registry.capture(context)
-        super().call_exception_handler(context)
+    def record_session(self, session: object, connector: object | None = None) -> None:
+        """Record a library session made now, which must be closed (and the connector it owns).
+
+        The leak engine reports one still open when its owner ends, with this creation record.
+        """
+        origin = self.registry.origin_here()
+        self.registry.record_object(session, origin)
+        if connector is not None:
+            self.registry.record_object(connector, origin)
+        self._lw_table("_lw_sessions")[session] = origin
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        # Kept where asyncio's default handler sees it: with no handler of its own set, every
+        # context; with one (set_exception_handler), what that handler passes on to this default
+        # (anyio's does, for what it does not raise itself) — what it handles is its own business
+        # (a test asserting on what a library reported).
+        exc = context.get("exception")
+        session = context.get("client_session")
+        if session is not None and self._lw_sessions:
+            # The library reported it as it was freed (the report holds it, alive): that report
+            # is its finding, not a second one for a session left open.
+            self._lw_table("_lw_sessions").pop(session, None)
+        if not (self.lw_cleaning and isinstance(exc, asyncio.CancelledError)):
+            # (A CancelledError reported while loopwarden cancels what was left, as 3.11's
+            # streams do for a server's handler task, is loopwarden's own doing.)
+            self.registry.capture(context)
+        super().default_exception_handler(context)
 
     # -- helpers for instruments ------------------------------------------------------------
 

@@ -12,10 +12,12 @@ import asyncio
 import os
 import sys
 import types
+import warnings
 from typing import Any
 
 from loopwarden._core._findings import Finding, Sites, describe
 from loopwarden._core._leaks import SETTLE_TIMEOUT, LeakEngine, TestWatch, tap_never_awaited
+from loopwarden._core._libraries import track_aiohttp_sessions
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._threads import record_thread_starts
 from loopwarden._exceptions import LeaksFound, LoopwardenError
@@ -66,8 +68,13 @@ class LeakCheck:
         if loop.is_closed():
             raise LoopwardenError("loopwarden.no_leaks(): the loop is closed; pass an open loop")
         token = _Block(self.label)
-        engine = LeakEngine(Sites(os.getcwd()), current=token, loops=[lambda: [loop]])
-        undo: list[Any] = [tap_never_awaited(engine.coroutine_dropped)]
+        engine = LeakEngine(
+            Sites(os.getcwd()),
+            current=token,
+            loops=[lambda: [loop]],
+            recorder=warnings._showwarnmsg_impl,  # type: ignore[attr-defined]
+        )
+        undo: list[Any] = [tap_never_awaited(engine.coroutine_dropped), track_aiohttp_sessions()]
         record_thread_starts(True)
         undo.append(lambda: record_thread_starts(False))
         depth = sys.get_coroutine_origin_tracking_depth()

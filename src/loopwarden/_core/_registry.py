@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import weakref
 from collections.abc import Hashable, Mapping
 from types import MappingProxyType
@@ -106,6 +107,15 @@ _UNOWNED = TaskOrigin(None, None)
 NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
 
 
+#: Where what the loop's machinery makes in this context came from, when no running task says: a
+#: server's creation, set while it accepts a connection. A context variable, so that it reaches
+#: what the accepting task schedules in turn (the protocol's ``connection_made`` callback, and
+#: the handler task that makes).
+SITE_HINT: contextvars.ContextVar[TaskOrigin | None] = contextvars.ContextVar(
+    "loopwarden_site_hint", default=None
+)
+
+
 class Registry(Record):
     """Creation records for tasks and timers on one loop, and the exception contexts it saw.
 
@@ -160,6 +170,10 @@ class Registry(Record):
         self._tasks[task] = origin
         return origin
 
+    def _running_origin(self) -> TaskOrigin | None:
+        task = asyncio.current_task() if asyncio._get_running_loop() is not None else None
+        return self._tasks.get(task) if task is not None else None
+
     def current_owner(self) -> Hashable | None:
         """Who creates things right now: the owner of the running task, else :attr:`owner`.
 
@@ -167,18 +181,26 @@ class Registry(Record):
         that spawns a handler task while some test runs still owns that handler. Tasks recorded
         with no owner (loopwarden's own driver tasks) defer to :attr:`owner`.
         """
-        task = asyncio.current_task() if asyncio._get_running_loop() is not None else None
-        if task is not None:
-            origin = self._tasks.get(task)
-            if origin is not None and origin.owner is not None:
-                return origin.owner
+        origin = self._running_origin()
+        if origin is not None and origin.owner is not None:
+            return origin.owner
         return self.owner
 
     def origin_here(self, depth: int = 1) -> TaskOrigin:
-        """A creation record for something made by the caller's caller, now."""
+        """A creation record for something made by the caller's caller, now.
+
+        When no line of the running callback made it (the loop's own machinery did, for a task:
+        a server's accept, the inner task of 3.11's ``wait_for``), its site is where the running
+        task was made, else :data:`SITE_HINT`'s (a server's creation, for what its accepting makes).
+        """
         site, user_site = creation_sites(depth + 1)
         stack = creation_stack(depth + 1) if self.capture_stacks else ()
-        owner = self.current_owner()
+        running = self._running_origin()
+        if site is None:
+            lead = running if running is not None and running.site is not None else SITE_HINT.get()
+            if lead is not None:
+                site, user_site = lead.site, lead.user_site
+        owner = running.owner if running is not None and running.owner is not None else self.owner
         self.touched.add(owner)
         return TaskOrigin(site, owner, user_site, stack)
 

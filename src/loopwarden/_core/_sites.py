@@ -69,6 +69,11 @@ _LIBRARY_DIRS = tuple(
 )
 
 
+# The frame that runs one callback of an event loop (a task's step, a plain callback): beyond it
+# is only the loop's driver (run_until_complete, and whatever called that — a test runner), never
+# the code that made something inside the callback.
+_CALLBACK_RUN = asyncio.events.Handle._run.__code__
+
 # What a file's frames are, by file name (cached: a few hundred files, millions of lookups).
 _USER, _LIBRARY, _MACHINERY, _BOUNDARY = 0, 1, 2, 3
 _KINDS: dict[str, int] = {}
@@ -120,6 +125,10 @@ def _is_machinery(filename: str) -> bool:
 def first_user_frame(depth: int = 1) -> FrameType | None:
     """The innermost calling frame that is not asyncio's, loopwarden's or contextlib's.
 
+    None when there is none inside the loop callback running now (a task the loop's machinery
+    made for another: a server's accept, the inner task of 3.11's ``wait_for``): the frames
+    beyond that callback drive the loop, they did not make anything in it.
+
     Args:
         depth: how many frames to skip above the caller of this function before looking.
     """
@@ -129,12 +138,15 @@ def first_user_frame(depth: int = 1) -> FrameType | None:
         return None
     kinds = _KINDS
     while frame is not None:
-        filename = frame.f_code.co_filename
+        code = frame.f_code
+        filename = code.co_filename
         kind = kinds.get(filename)
         if kind is None:
             kind = _kind(filename)
         if kind != _MACHINERY:
             break
+        if code is _CALLBACK_RUN:
+            return None
         frame = frame.f_back
     return frame
 
@@ -170,7 +182,7 @@ def creation_sites(depth: int = 1) -> tuple[Site | None, Site | None]:
             kind = _kind(filename)
         if kind == _USER:
             return site, Site(filename, user.f_lineno, user.f_code.co_name)
-        if kind == _BOUNDARY:
+        if kind == _BOUNDARY or user.f_code is _CALLBACK_RUN:
             return site, None
         user = user.f_back
     return site, None

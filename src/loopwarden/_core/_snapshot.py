@@ -194,7 +194,17 @@ def leftovers(loop: WardenLoop, owner: Hashable) -> Leftovers:
     for future, origin in list(loop._lw_executor_work.items()) if loop._lw_executor_work else ():
         if origin.owner == owner and not future.done():
             left.resources.append(ResourceLeft("executor", future, repr(future), origin))
+    for session, origin in list(loop._lw_sessions.items()) if loop._lw_sessions else ():
+        if origin.owner == owner and not getattr(session, "closed", True):
+            name = f"{type(session).__module__.split('.')[0]}.{type(session).__qualname__}"
+            left.resources.append(ResourceLeft("session", session, name, origin))
     return left
+
+
+def open_sessions(loop: WardenLoop) -> bool:
+    """Whether a recorded library session on ``loop`` is still open."""
+    sessions = loop._lw_sessions
+    return bool(sessions) and any(not getattr(s, "closed", True) for s in list(sessions))
 
 
 def adopt(loop: WardenLoop, obj: object, owner: Hashable) -> None:
@@ -205,6 +215,7 @@ def adopt(loop: WardenLoop, obj: object, owner: Hashable) -> None:
         registry._tasks,
         registry._timers,
         *loop.lw_resources(),
+        loop._lw_sessions,
     ]
     for table in tables:
         try:

@@ -144,26 +144,33 @@ def pytest_asyncio_loop_factories(
 @contextmanager
 def _loops_from(guard: Guard, cls: type[Any] | None) -> Generator[None, None, None]:
     """Make asyncio.Runner-based runners (unittest, anyio) create loopwarden's loops."""
-    if sys.version_info >= (3, 13) and unittest_subclass(cls, "IsolatedAsyncioTestCase"):
+    if (
+        sys.version_info >= (3, 13)
+        and cls is not None
+        and unittest_subclass(cls, "IsolatedAsyncioTestCase")
+    ):
         if getattr(cls, "loop_factory", None) is not None:
             yield  # the test case chose its own loop
             return
-        cls.loop_factory = staticmethod(guard.make_loop)  # type: ignore[attr-defined]
+        cls.loop_factory = staticmethod(guard.make_loop)
         try:
             yield
         finally:
-            del cls.loop_factory  # type: ignore[attr-defined]
+            del cls.loop_factory
         return
-    if sys.version_info >= (3, 14):
-        yield  # event loop policies are deprecated: nothing to point at our factory
+    if not hasattr(asyncio, "set_event_loop_policy"):
+        yield  # Python 3.16 removes event loop policies: nothing to point at our factory
         return
-
-    class _Policy(asyncio.DefaultEventLoopPolicy):
-        def new_event_loop(self) -> asyncio.AbstractEventLoop:
-            return guard.make_loop()
-
+    # Deprecated since Python 3.14, and still how anyio's runner (asyncio.Runner without a
+    # loop_factory) makes its loop: the class is looked up with its warning silenced too.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        base: Any = asyncio.DefaultEventLoopPolicy
+
+        class _Policy(base):  # type: ignore[misc]
+            def new_event_loop(self) -> asyncio.AbstractEventLoop:
+                return guard.make_loop()
+
         previous = asyncio.get_event_loop_policy()
         asyncio.set_event_loop_policy(_Policy())
     try:

@@ -17,9 +17,9 @@ left without a word; loopwarden's hook on ``asyncio.Runner.close`` sees those ta
 
 from __future__ import annotations
 
-import functools
 import sys
 import types
+import warnings
 from collections.abc import Generator, Hashable
 from typing import Any
 
@@ -28,6 +28,7 @@ import pytest
 from loopwarden._core import _findings
 from loopwarden._core._findings import AllowList, Finding, Sites
 from loopwarden._core._leaks import LeakEngine, TestWatch, tap_never_awaited
+from loopwarden._core._libraries import track_aiohttp_sessions
 from loopwarden._core._lifecycle import hook_runner_close
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._registry import set_capture_stacks
@@ -121,34 +122,13 @@ _AIOHTTP_TRACKED: list[bool] = []
 
 
 def _track_aiohttp_sessions(config: pytest.Config) -> None:
-    """Record where each ``aiohttp.ClientSession`` is made, on loopwarden's loops.
-
-    aiohttp reports a session nobody closed ("Unclosed client session") only when it is
-    garbage-collected, through the loop's exception handler, and without saying where it was
-    created. With the site recorded, the report names the test's line, and is attributed to the
-    test that made the session even when it is collected during a later one.
-    """
+    """Record where each ``aiohttp.ClientSession`` is made (see ``_core/_libraries.py``), from
+    the first test after aiohttp is imported."""
     _AIOHTTP_TRACKED.append(True)
-    session_class = getattr(sys.modules["aiohttp"], "ClientSession", None)
-    if session_class is None:
-        return
-    original = session_class.__init__
-
-    @functools.wraps(original)
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        registry = getattr(getattr(self, "_loop", None), "registry", None)
-        if registry is not None:
-            origin = registry.origin_here()
-            registry.record_object(self, origin)
-            connector = getattr(self, "_connector", None)
-            if connector is not None and getattr(self, "_connector_owner", True):
-                registry.record_object(connector, origin)
-
-    session_class.__init__ = __init__
+    undo = track_aiohttp_sessions()
 
     def restore() -> None:
-        session_class.__init__ = original
+        undo()
         _AIOHTTP_TRACKED.clear()
 
     config.add_cleanup(restore)
@@ -187,6 +167,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         _track_aiohttp_sessions(item.config)
     guard.current = item.nodeid
     guard.test_code = _test_code(getattr(item, "obj", None))
+    # pytest records each test's warnings; one recorded elsewhere is the test's own business.
+    guard.recorder = warnings._showwarnmsg_impl  # type: ignore[attr-defined]
     item.stash[WATCH] = guard.watch()
 
 
