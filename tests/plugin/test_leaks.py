@@ -979,3 +979,50 @@ def test_a_session_a_fixture_never_closes_is_the_tests_with_its_line(pytester, r
     result.stdout.no_fnmatch_line("*Unclosed*")
     errors = [line for line in result.stdout.lines if line.startswith("ERROR test_client")]
     assert [line.split(" - ")[0] for line in errors] == ["ERROR test_client.py::test_request"]
+
+
+def test_what_a_wider_fixture_owns_is_not_charged_to_the_test_running_when_it_surfaces(
+    pytester, run
+):
+    """A module fixture's task fails, nobody reads its exception, and asyncio reports it when the
+    task is freed — during test_a. It is the fixture's, reported at its teardown; test_a, which
+    only dropped the reference, passes (it was failed for it)."""
+    _module_loops(pytester, run)
+    pytester.makepyfile(
+        test_worker=textwrap.dedent(
+            """
+        import asyncio, pytest
+
+        class Worker:
+            task = None
+
+        @pytest.fixture(scope="module")
+        async def worker():
+            async def boom():
+                raise RuntimeError("boom")
+            w = Worker()
+            w.task = asyncio.create_task(boom())
+            await asyncio.sleep(0)
+            yield w
+
+        async def test_a(worker):
+            worker.task = None  # the fixture's failed task is freed here
+
+        async def test_b(worker):
+            pass
+        """
+        )
+    )
+    result = run()
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_b _*",
+            "loopwarden: the module-scoped fixture 'worker' had 1 unretrieved task exception:",
+            "  task running worker.<locals>.boom() failed and nobody retrieved its exception: "
+            "RuntimeError: boom",
+            "      created at test_worker.py:11 in worker",
+        ]
+    )
+    errors = [line for line in result.stdout.lines if line.startswith("ERROR test_worker")]
+    assert [line.split(" - ")[0] for line in errors] == ["ERROR test_worker.py::test_b"]

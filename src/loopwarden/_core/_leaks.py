@@ -413,7 +413,7 @@ class LeakEngine(Record):
 
     def _contexts(self, loop: WardenLoop, owner: Hashable, label: str) -> list[Finding]:
         """Findings for the exception-handler contexts of ``owner`` (and of no owner, for the
-        test running now).
+        test running now; another owner's wait for that owner's own check).
 
         Letting go of a context can free what it names and make a library report more (dropping
         aiohttp's "Unclosed client session" frees its connector: "Unclosed connector"), so take
@@ -424,7 +424,7 @@ class LeakEngine(Record):
         for _ in range(5):
             taken = loop.registry.take_contexts(owner)
             if takes_ownerless:
-                taken += loop.registry.take_contexts(None)
+                taken += loop.registry.take_unowned()
             if not taken:
                 break
             found.extend(from_context(c, self.sites, label) for c in taken)

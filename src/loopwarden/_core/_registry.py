@@ -245,6 +245,13 @@ class Registry(Record):
         self.contexts.append(captured)
         return captured
 
+    def take_unowned(self) -> list[CapturedContext]:
+        """Remove and return the captured contexts that name nothing with an owner."""
+        taken = [c for c in self.contexts if c.owner is None]
+        if taken:
+            self.contexts = [c for c in self.contexts if c.owner is not None]
+        return taken
+
     def take_contexts(self, owner: Hashable | None = None) -> list[CapturedContext]:
         """Remove and return the captured contexts of ``owner`` (all of them when owner is None)."""
         if owner is None:
