@@ -68,6 +68,9 @@ class LeakObserver(Protocol):
     def cleanup_ended(self, loop: WardenLoop, left: Leftovers) -> None: ...
 
 
+_EVENTS = ("check_started", "check_ended", "cleanup_started", "cleanup_ended")
+
+
 class TestWatch(Record):
     """What was alive when an owner started: threads and each live loop's transports."""
 
@@ -152,6 +155,8 @@ class LeakEngine(Record):
         self.loops = [] if loops is None else loops
         self.wide_values = {} if wide_values is None else wide_values
         self.observers = [] if observers is None else observers
+        self._hooks: dict[str, tuple[Callable[..., object], ...]] = {}
+        self._refresh_hooks()
         self.recorder = recorder
 
     # -- sources of loops ---------------------------------------------------------------------
@@ -184,11 +189,30 @@ class LeakEngine(Record):
 
     # -- observers ----------------------------------------------------------------------------
 
+    def add_observer(self, observer: object) -> None:
+        """Tell ``observer`` of each check and clean-up (see :class:`LeakObserver`)."""
+        self.observers.append(observer)
+        self._refresh_hooks()
+
+    def remove_observer(self, observer: object) -> None:
+        if observer in self.observers:
+            self.observers.remove(observer)
+            self._refresh_hooks()
+
+    def _refresh_hooks(self) -> None:
+        # Each event's methods, looked up once: an event no observer has costs an empty loop.
+        self._hooks = {
+            event: tuple(
+                method
+                for observer in self.observers
+                if (method := getattr(observer, event, None)) is not None
+            )
+            for event in _EVENTS
+        }
+
     def _notify(self, event: str, *args: Any) -> None:
-        for observer in self.observers:
-            method = getattr(observer, event, None)
-            if method is not None:
-                method(*args)
+        for method in self._hooks[event]:
+            method(*args)
 
     # -- checks -------------------------------------------------------------------------------
 
@@ -213,21 +237,18 @@ class LeakEngine(Record):
         make); None for an owner whose threads and unowned transports are not checked.
         ``loops``: the live loops, when the caller has them already.
         """
-        if self.observers:
-            self._notify("check_started")
+        self._notify("check_started")
         try:
             return self._check(owner, watch, self.live_loops() if loops is None else loops)
         finally:
-            if self.observers:
-                self._notify("check_ended")
+            self._notify("check_ended")
 
     async def acheck(
         self, owner: Hashable, watch: TestWatch | None, loop: WardenLoop, grace: float
     ) -> tuple[list[Finding], list[str]]:
         """:meth:`check` from inside the running ``loop``: the grace and the clean-up are awaited
         (the loop cannot be run from inside), the rest is the same path."""
-        if self.observers:
-            self._notify("check_started")
+        self._notify("check_started")
         try:
             before = watch.transports.get(id(loop), _NO_TRANSPORTS) if watch is not None else None
             deadline = loop.time() + grace
@@ -251,8 +272,7 @@ class LeakEngine(Record):
             loop.registry.touched.discard(owner)
             return findings, notes
         finally:
-            if self.observers:
-                self._notify("check_ended")
+            self._notify("check_ended")
 
     def _check(
         self,
@@ -344,25 +364,19 @@ class LeakEngine(Record):
 
     def clean_up(self, loop: WardenLoop, left: Leftovers) -> CloseReport:
         """End everything in ``left`` (observers hear of it first, and after)."""
-        observers = self.observers
-        if observers:
-            self._notify("cleanup_started", loop, left)
+        self._notify("cleanup_started", loop, left)
         try:
             return clean_up(loop, left, CLEANUP_TIMEOUT)
         finally:
-            if observers:
-                self._notify("cleanup_ended", loop, left)
+            self._notify("cleanup_ended", loop, left)
 
     async def aclean_up(self, loop: WardenLoop, left: Leftovers) -> CloseReport:
         """:meth:`clean_up` from inside the running ``loop``."""
-        observers = self.observers
-        if observers:
-            self._notify("cleanup_started", loop, left)
+        self._notify("cleanup_started", loop, left)
         try:
             return await aclean_up(loop, left, CLEANUP_TIMEOUT)
         finally:
-            if observers:
-                self._notify("cleanup_ended", loop, left)
+            self._notify("cleanup_ended", loop, left)
 
     def _adopt_held(self, loop: WardenLoop, owner: Hashable, left: Leftovers) -> Leftovers:
         """Give what a wider fixture's value (or server) holds to it instead of the test.
@@ -439,13 +453,11 @@ class LeakEngine(Record):
         Each owner with something alive on the loop gets the very check its own check would
         give it (grace, what wider owners hold, clean-up); the findings wait for that check.
         """
-        if self.observers:
-            self._notify("check_started")
+        self._notify("check_started")
         try:
             self._before_runner_close(loop)
         finally:
-            if self.observers:
-                self._notify("check_ended")
+            self._notify("check_ended")
 
     def _before_runner_close(self, loop: WardenLoop) -> None:
         if loop.virtual_time:
@@ -464,8 +476,8 @@ class LeakEngine(Record):
             found: list[Finding] = []
             notes: list[str] = []
             if quiet:
+                # (Its contexts are taken below with everyone's, by their owner.)
                 found.extend(_unretrieved(loop, owner, self.sites, str(owner)))
-                found.extend(self._contexts(loop, owner, str(owner)))
             else:
                 self._check_loop(loop, owner, None, found, notes)
             if found:

@@ -146,8 +146,8 @@ class Doctor:
         if guard is None:
             return
         observer = _LeakCheckObserver(self)
-        guard.observers.append(observer)
-        self._restore.append(lambda: guard.observers.remove(observer))
+        guard.add_observer(observer)
+        self._restore.append(lambda: guard.remove_observer(observer))
 
     def skipped(self) -> float:
         return sum(loop.skipped for loop in list(self.loops) if not loop.is_closed())

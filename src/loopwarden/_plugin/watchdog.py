@@ -114,7 +114,7 @@ class Watch:
             # suspending the watchdog.
             leaks = self.config.stash.get(LEAK_GUARD, None)
             if leaks is not None:
-                leaks.observers.append(_SuspendDuringCleanup(watchdog))
+                leaks.add_observer(_SuspendDuringCleanup(watchdog))
                 if watchdog.thread is not None:
                     leaks.fixture_threads.add(watchdog.thread)
         return True
