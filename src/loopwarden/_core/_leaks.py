@@ -385,13 +385,7 @@ class LeakEngine(Record):
         its cleanup timer); an engine's pool keeps a connection and its worker thread. Those are
         the fixture's, reported at its teardown if still open then.
         """
-        objects: dict[int, object] = {}
-        for task in left.tasks:
-            objects[id(task.task)] = task.task
-        for timer in left.timers:
-            objects[id(timer.handle)] = timer.handle
-        for resource in left.resources:
-            objects[id(resource.obj)] = resource.obj
+        objects = _objects_of(left)
         # Roots: the values of live wider fixtures, and the servers others own (a session
         # fixture's server serves this test's requests with handler tasks and keep-alive timers).
         roots: list[tuple[Hashable, object]] = list(self.wide_values.items())
@@ -408,12 +402,7 @@ class LeakEngine(Record):
                 if isinstance(obj, threading.Thread):
                     continue
                 adopt(loop, obj, fixture)
-        return Leftovers(
-            tasks=[t for t in left.tasks if id(t.task) in objects],
-            timers=[t for t in left.timers if id(t.handle) in objects],
-            resources=[r for r in left.resources if id(r.obj) in objects],
-            threads=left.threads,
-        )
+        return _keeping(left, set(objects))
 
     def held_threads(self, threads: list[ThreadLeft]) -> list[ThreadLeft]:
         """The threads not held by a wider fixture's value (those become the fixture's)."""
@@ -604,23 +593,33 @@ def _fold_into_sessions(left: Leftovers) -> Leftovers:
     sessions = [r.obj for r in left.resources if r.kind == "session"]
     if not sessions:
         return left
+    objects = set(_objects_of(left)) - {id(session) for session in sessions}
+    held: set[int] = set()
+    for session in sessions:
+        held |= _reachable(session, objects - held)
+    if not held:
+        return left
+    return _keeping(left, set(_objects_of(left)) - held)
+
+
+def _objects_of(left: Leftovers) -> dict[int, object]:
+    """The tasks, timer handles and resources in ``left``, by id (threads are not walked to)."""
     objects: dict[int, object] = {}
     for task in left.tasks:
         objects[id(task.task)] = task.task
     for timer in left.timers:
         objects[id(timer.handle)] = timer.handle
     for resource in left.resources:
-        if resource.kind != "session":
-            objects[id(resource.obj)] = resource.obj
-    held: set[int] = set()
-    for session in sessions:
-        held |= _reachable(session, set(objects) - held)
-    if not held:
-        return left
+        objects[id(resource.obj)] = resource.obj
+    return objects
+
+
+def _keeping(left: Leftovers, kept: set[int]) -> Leftovers:
+    """``left`` with only the tasks, timers and resources whose ids are in ``kept``."""
     return Leftovers(
-        tasks=[t for t in left.tasks if id(t.task) not in held],
-        timers=[t for t in left.timers if id(t.handle) not in held],
-        resources=[r for r in left.resources if id(r.obj) not in held],
+        tasks=[t for t in left.tasks if id(t.task) in kept],
+        timers=[t for t in left.timers if id(t.handle) in kept],
+        resources=[r for r in left.resources if id(r.obj) in kept],
         threads=left.threads,
     )
 

@@ -90,6 +90,14 @@ def clean_up(loop: asyncio.AbstractEventLoop, left: Leftovers, timeout: float) -
     for resource in left.resources:
         if resource.kind == "session":  # first: closing one closes what its connector holds
             _close_session(loop, resource.obj)
+    _end_timers_and_resources(loop, left)
+    report = cancel_tasks(loop, [t.task for t in left.tasks], timeout, force=True)
+    if any(r.kind == "server" for r in left.resources):
+        loop.run_until_complete(asyncio.sleep(0))  # let closed servers detach their sockets
+    return report
+
+
+def _end_timers_and_resources(loop: asyncio.AbstractEventLoop, left: Leftovers) -> None:
     for timer in left.timers:
         timer.handle.cancel()
     for resource in left.resources:
@@ -101,10 +109,6 @@ def clean_up(loop: asyncio.AbstractEventLoop, left: Leftovers, timeout: float) -
                 loop.abandon_default_executor()
         elif resource.kind in ("connection", "transport", "subprocess", "server"):
             obj.close()
-    report = cancel_tasks(loop, [t.task for t in left.tasks], timeout, force=True)
-    if any(r.kind == "server" for r in left.resources):
-        loop.run_until_complete(asyncio.sleep(0))  # let closed servers detach their sockets
-    return report
 
 
 async def aclean_up(loop: asyncio.AbstractEventLoop, left: Leftovers, within: float) -> CloseReport:
@@ -113,16 +117,7 @@ async def aclean_up(loop: asyncio.AbstractEventLoop, left: Leftovers, within: fl
         if resource.kind == "session":
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(resource.obj.close(), within)  # type: ignore[attr-defined]
-    for timer in left.timers:
-        timer.handle.cancel()
-    for resource in left.resources:
-        obj: Any = resource.obj
-        if resource.kind == "executor":
-            obj.cancel()
-            if isinstance(loop, WardenLoop):
-                loop.abandon_default_executor()
-        elif resource.kind in ("connection", "transport", "subprocess", "server"):
-            obj.close()
+    _end_timers_and_resources(loop, left)
     report = CloseReport()
     pending = [t.task for t in left.tasks if not t.task.done()]
     if pending:
