@@ -28,13 +28,11 @@ import pytest
 from loopwarden._core import _findings
 from loopwarden._core._findings import AllowList, Finding, Sites
 from loopwarden._core._leaks import LeakEngine, TestWatch, tap_never_awaited
-from loopwarden._core._libraries import track_aiohttp_sessions
 from loopwarden._core._lifecycle import hook_runner_close
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._registry import set_capture_stacks
 from loopwarden._core._threads import record_thread_starts, started_since, thread_mark
 from loopwarden._plugin import _settings
-from loopwarden._plugin._baseline import load_baseline
 from loopwarden._plugin._keys import LEAK_GUARD
 from loopwarden._plugin._loops import LiveLoops
 from loopwarden._plugin._publish import publish
@@ -99,10 +97,13 @@ def pytest_configure(config: pytest.Config) -> None:
     stacks = bool(_settings.read_value(config, "leaks_stacks"))
     set_capture_stacks(stacks)
     guard = LeakGuard(Sites(str(config.rootpath)), action=action)
-    if not config.pluginmanager.is_blocked("loopwarden.report"):
-        # (The report plugin records the baseline from the reports; without it, a baseline
-        # would mark every finding recorded and never be written: it has no effect, and the
-        # header says so.)
+    # (The report plugin records the baseline from the reports; without it, a baseline would mark
+    # every finding recorded and never be written: it has no effect, and the header says so.)
+    if _settings.read(config, "leaks_baseline").value and not config.pluginmanager.is_blocked(
+        "loopwarden.report"
+    ):
+        from loopwarden._plugin._baseline import load_baseline  # (only when one is used)
+
         guard.baseline = load_baseline(config)
     config.stash[LEAK_GUARD] = guard
     guard.loops.append(LiveLoops(config))
@@ -125,6 +126,8 @@ def _track_aiohttp_sessions(config: pytest.Config) -> None:
     """Record where each ``aiohttp.ClientSession`` is made (see ``_core/_libraries.py``), from
     the first test after aiohttp is imported."""
     _AIOHTTP_TRACKED.append(True)
+    from loopwarden._core._libraries import track_aiohttp_sessions  # (once aiohttp is in use)
+
     undo = track_aiohttp_sessions()
 
     def restore() -> None:

@@ -29,7 +29,6 @@ import pytest
 from loopwarden._core._findings import Finding
 from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
-from loopwarden._plugin._baseline import BASELINE_VERSION
 from loopwarden._plugin._keys import FINDINGS_ATTR, LEAK_GUARD
 from loopwarden._plugin._publish import on_first_publish, take_published
 from loopwarden._plugin.config import STATE, register_per_test, stands_down
@@ -170,6 +169,8 @@ def _write_outputs(config: pytest.Config, collected: Collected) -> None:
                 tests.setdefault(owner, [])
                 if signature not in tests[owner]:
                     tests[owner].append(signature)
+        from loopwarden._plugin._baseline import BASELINE_VERSION
+
         data = {"loopwarden_baseline": BASELINE_VERSION, "tests": dict(sorted(tests.items()))}
         baseline.path.parent.mkdir(parents=True, exist_ok=True)
         baseline.path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
