@@ -857,7 +857,17 @@ def test_what_asyncio_makes_for_a_test_is_named_by_the_test_line_that_led_there(
             "Fix: cancel and await background tasks *; close the server *; close connections *.",
         ]
     )
-    created = [line for line in result.stdout.lines if "created at" in line]
+    # (The teardown report's own lines: under CI=true pytest repeats the whole message in its
+    # short summary.)
+    report = result.stdout.lines
+    report = report[
+        report.index(
+            "loopwarden: test_server_left_open left 1 task, 1 server, 2 "
+            "connections behind after teardown:"
+        ) :
+    ]
+    report = report[: next(i for i, line in enumerate(report) if line.startswith("Fix:"))]
+    created = [line for line in report if "created at" in line]
     assert sorted(line.strip() for line in created) == [
         "created at test_made.py:10 in test_server_left_open",
         "created at test_made.py:7 in test_server_left_open",
