@@ -580,6 +580,14 @@ class WardenLoop(asyncio.SelectorEventLoop):
         if origin is not None:
             self._lw_table("_lw_connections")[transport] = origin
             self.registry.touched.add(origin.owner)
+            if context is not None:
+                # 3.15 runs the connection's protocol callbacks (connection_made, which starts a
+                # streams server's handler task) in the server's context: what the loop makes
+                # there comes from the server too.
+                try:
+                    context.run(SITE_HINT.set, origin)
+                except RuntimeError:  # (running in that context now)
+                    SITE_HINT.set(origin)
         return transport
 
     async def create_connection(self, *args: Any, **kwargs: Any) -> Any:
