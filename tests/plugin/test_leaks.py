@@ -766,6 +766,7 @@ def test_the_same_leaks_get_the_same_verdict_in_both_modes(pytester, run):
     and asyncio's own aclose() of an async generator left by an exception, are no leak in either
     (guard mode used to report the last two); a task, timer, thread, transport and unclosed
     session are the same findings in both."""
+    pytest.importorskip("aiohttp")
     pytester.makepyfile(test_verdicts=SAME_VERDICT)
     result = run()
     result.assert_outcomes(passed=9, errors=5)
