@@ -7,7 +7,7 @@ used wrongly"; the ones that are failed assertions (a leak, a settle deadline) a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from loopwarden._core._findings import Finding
@@ -29,6 +29,9 @@ class LeaksFound(LoopwardenError, AssertionError):
         super().__init__(text)
         self.findings = findings
 
+    def __reduce__(self) -> tuple[Any, ...]:  # (its __init__ takes two arguments)
+        return (type(self), (str(self), self.findings))
+
 
 class SettleTimeout(LoopwardenError, AssertionError):
     """:func:`loopwarden.settle` reached its deadline: the loop never became quiet.
@@ -47,6 +50,9 @@ class EventuallyTimeout(LoopwardenError, AssertionError):
         super().__init__(message)
         #: The predicate's last value, or the exception it last raised.
         self.last = last
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.last))
 
 
 class LoopIdle(LoopwardenError, RuntimeError):

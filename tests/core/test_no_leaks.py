@@ -12,7 +12,7 @@ import threading
 import pytest
 
 import loopwarden
-from loopwarden import LeaksFound, LoopwardenError, no_leaks
+from loopwarden import LeakCheck, LeaksFound, LoopwardenError, no_leaks
 
 # A task parked on an Event that nothing else holds is a reference cycle the garbage collector may
 # free while pending ("Task was destroyed but it is pending!"): the tests keep what they leak.
@@ -280,3 +280,92 @@ def test_an_isolated_asyncio_test_case_without_pytest(tmp_path):
         "      parked at: asyncio wait()",
     ]
     assert lines[-1] == "FAILED (failures=1)"
+
+
+def test_a_task_a_callback_starts_during_the_grace_is_the_blocks():
+    loop = loopwarden.new_loop()
+
+    async def forever():
+        await asyncio.Event().wait()
+
+    async def main():
+        loop.call_later(0.05, lambda: KEEP.append(loop.create_task(forever(), name="late")))
+
+    with no_leaks(loop, raise_on_leaks=False) as check:
+        loop.run_until_complete(main())
+    assert [f.message for f in check.findings] == [
+        "task 'late' running test_a_task_a_callback_starts_during_the_grace_is_the_blocks."
+        "<locals>.forever() is still pending"
+    ]
+    assert not asyncio.all_tasks(loop)
+    loop.close()
+
+
+def test_blocks_in_nested_and_concurrent_tasks_each_own_what_they_make():
+    async def leaky(name: str) -> LeakCheck:
+        async with no_leaks(raise_on_leaks=False, label=name) as check:
+            await asyncio.sleep(0)  # (the other block opens meanwhile)
+            KEEP.append(asyncio.create_task(asyncio.Event().wait(), name=f"{name}-task"))
+        return check
+
+    async def clean() -> LeakCheck:
+        async with no_leaks(raise_on_leaks=False, label="clean") as check:
+            await asyncio.sleep(0.01)
+        return check
+
+    async def main():
+        async with no_leaks(raise_on_leaks=False, label="outer") as outer:
+            inner = await leaky("inner")
+        pair = await asyncio.gather(leaky("a"), clean())
+        return outer, inner, *pair
+
+    with asyncio.Runner(loop_factory=loopwarden.new_loop) as runner:
+        outer, inner, a, tidy = runner.run(main())
+    assert [f.message for f in inner.findings] == [
+        "task 'inner-task' running Event.wait() is still pending"
+    ]
+    assert [f.message for f in a.findings] == [
+        "task 'a-task' running Event.wait() is still pending"
+    ]
+    assert (outer.findings, tidy.findings) == ([], [])
+
+
+def test_async_with_finds_what_a_cancelled_leftover_raises_on_its_way_out():
+    async def stubborn():
+        try:
+            await asyncio.Event().wait()
+        finally:
+            raise KeyError("in finally")
+
+    async def main():
+        async with no_leaks(raise_on_leaks=False) as check:
+            KEEP.append(asyncio.create_task(stubborn(), name="stubborn"))
+            await asyncio.sleep(0)
+        return check
+
+    with asyncio.Runner(loop_factory=loopwarden.new_loop) as runner:
+        check = runner.run(main())
+    assert [f.kind for f in check.findings] == ["task", "task-exception"]
+
+
+def test_a_report_from_before_the_block_is_not_the_blocks():
+    loop = loopwarden.new_loop()
+
+    def crash():
+        raise ValueError("before the block")
+
+    loop.call_soon(crash)
+    loop.run_until_complete(asyncio.sleep(0))
+    with no_leaks(loop) as check:
+        loop.run_until_complete(asyncio.sleep(0))
+    assert check.findings == []
+    loop.close()
+
+
+def test_errors_survive_pickling():
+    import pickle
+
+    leaked = pickle.loads(pickle.dumps(LeaksFound("report", [])))
+    assert (type(leaked), str(leaked), leaked.findings) == (LeaksFound, "report", [])
+    late = pickle.loads(pickle.dumps(loopwarden.EventuallyTimeout("message", 3)))
+    assert (str(late), late.last) == ("message", 3)

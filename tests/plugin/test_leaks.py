@@ -1037,3 +1037,33 @@ def test_what_a_wider_fixture_owns_is_not_charged_to_the_test_running_when_it_su
     )
     errors = [line for line in result.stdout.lines if line.startswith("ERROR test_worker")]
     assert [line.split(" - ")[0] for line in errors] == ["ERROR test_worker.py::test_b"]
+
+
+def test_a_task_a_timer_starts_within_the_grace_is_the_tests_in_both_modes(pytester, run):
+    """The grace lets a short timer run; what it starts then is the test's (the own runner used
+    to let it through unowned, alive into the next test)."""
+    pytester.makepyfile(
+        test_late=textwrap.dedent(
+            """
+        import asyncio
+
+        keep = []
+
+        async def forever():
+            await asyncio.Event().wait()
+
+        async def test_timer_starts_a_task():
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.05, lambda: keep.append(loop.create_task(forever(), name="late")))
+        """
+        )
+        + NEXT_TEST_IS_CLEAN
+    )
+    result = run()
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_timer_starts_a_task left 1 task behind after teardown:",
+            "  task 'late' running forever() is still pending",
+        ]
+    )

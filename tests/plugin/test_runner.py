@@ -723,6 +723,12 @@ def test_each_part_can_be_switched_off_alone(pytester, own, part):
         assert written == ["baseline.json", "doctor.jsonl", "report.json"]
 
 
+def test_a_flag_that_switches_the_part_off_anyway_is_no_conflict(pytester, own):
+    pytester.makepyfile("def test_it():\n    pass\n")
+    result = own("-p", "no:loopwarden.leaks", "--lw-leaks=off", "-p", "no:loopwarden.watchdog")
+    result.assert_outcomes(passed=1)
+
+
 @pytest.mark.parametrize(
     ("flag", "part", "what"),
     [

@@ -139,6 +139,12 @@ class LeakCheck:
                 "loop argument"
             )
         self._enter(running)
+        task = asyncio.current_task()
+        if task is not None and self._state is not None:
+            # What this task creates in the block is the block's, whoever owns the task (a test
+            # in guard mode, an outer block); another task's blocks are theirs.
+            assert isinstance(running, WardenLoop)
+            self._state[5].append(running.registry.reown(task, self._state[1]))
         return self
 
     async def __aexit__(

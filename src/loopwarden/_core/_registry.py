@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import contextvars
 import weakref
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -173,6 +173,19 @@ class Registry(Record):
     def _running_origin(self) -> TaskOrigin | None:
         task = asyncio.current_task() if asyncio._get_running_loop() is not None else None
         return self._tasks.get(task) if task is not None else None
+
+    def reown(self, task: asyncio.Future[Any], owner: Hashable) -> Callable[[], None]:
+        """Make ``task`` (and what it creates from now on) ``owner``'s; returns the undo."""
+        previous = self._tasks.get(task)
+        self._tasks[task] = (previous or TaskOrigin(None, None)).replace(owner=owner)
+
+        def undo() -> None:
+            if previous is None:
+                self._tasks.pop(task, None)
+            else:
+                self._tasks[task] = previous
+
+        return undo
 
     def current_owner(self) -> Hashable | None:
         """Who creates things right now: the owner of the running task, else :attr:`owner`.

@@ -108,6 +108,16 @@ PARTS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+# A setting's values that switch its part off anyway: no conflict with -p no:THAT_PART.
+_OFF_VALUES = {
+    "leaks": ("off",),
+    "timeout": ("0",),
+    "blocking": ("0",),
+    "virtual_time": ("off",),
+    "fuzz_runs": ("0",),
+}
+
+
 def switched_off(config: pytest.Config) -> list[str]:
     """One line per part switched off with ``-p no:NAME``; a setting given on the command line
     that needs a switched-off part is a usage error, one from an ini file is named as void."""
@@ -121,7 +131,7 @@ def switched_off(config: pytest.Config) -> list[str]:
             value = _settings.read(config, name)
             if not value.explicit:
                 continue
-            if value.source.startswith("--"):
+            if value.source.startswith("--") and value.value not in _OFF_VALUES.get(name, ()):
                 raise pytest.UsageError(
                     f"loopwarden: {value.source} needs {part}, which -p no:{part} switches off "
                     f"({what}). Leave out one of the two."
