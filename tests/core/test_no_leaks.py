@@ -302,21 +302,23 @@ def test_a_task_a_callback_starts_during_the_grace_is_the_blocks():
 
 
 def test_blocks_in_nested_and_concurrent_tasks_each_own_what_they_make():
-    async def leaky(name: str) -> LeakCheck:
+    async def leaky(name: str, made: asyncio.Event) -> LeakCheck:
         async with no_leaks(raise_on_leaks=False, label=name) as check:
             await asyncio.sleep(0)  # (the other block opens meanwhile)
             KEEP.append(asyncio.create_task(asyncio.Event().wait(), name=f"{name}-task"))
+            made.set()
         return check
 
-    async def clean() -> LeakCheck:
+    async def clean(made: asyncio.Event) -> LeakCheck:
         async with no_leaks(raise_on_leaks=False, label="clean") as check:
-            await asyncio.sleep(0.01)
+            await made.wait()  # open while the other block makes its task
         return check
 
     async def main():
         async with no_leaks(raise_on_leaks=False, label="outer") as outer:
-            inner = await leaky("inner")
-        pair = await asyncio.gather(leaky("a"), clean())
+            inner = await leaky("inner", asyncio.Event())
+        made = asyncio.Event()
+        pair = await asyncio.gather(leaky("a", made), clean(made))
         return outer, inner, *pair
 
     with asyncio.Runner(loop_factory=loopwarden.new_loop) as runner:

@@ -822,7 +822,7 @@ def test_what_asyncio_makes_for_a_test_is_named_by_the_test_line_that_led_there(
     pytester.makepyfile(
         test_made=textwrap.dedent(
             """
-        import asyncio
+        import asyncio, loopwarden
 
         async def handler(reader, writer):
             await reader.read()
@@ -834,7 +834,7 @@ def test_what_asyncio_makes_for_a_test_is_named_by_the_test_line_that_led_there(
             transport, _ = await asyncio.wait_for(
                 loop.create_connection(asyncio.Protocol, "127.0.0.1", port), 1
             )
-            await asyncio.sleep(0.05)
+            await loopwarden.settle()  # the server has accepted and its handler is reading
             test_server_left_open.keep = (server, transport)
         """
         )
