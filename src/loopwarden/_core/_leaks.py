@@ -737,10 +737,16 @@ def _settle(
     """
     deadline = loop.time() + SETTLE_TIMEOUT
     rounds = 0
-    previous = loop.set_owner(owner)
+    previous = loop.set_owner(None)
     try:
         while True:
-            loop.run_until_complete(asyncio.sleep(0 if rounds < 4 else 0.01))
+            # loopwarden's own step: made with no owner (nobody's task, not the doctor's either).
+            step = loop.create_task(asyncio.sleep(0 if rounds < 4 else 0.01))
+            loop.set_owner(owner)
+            try:
+                loop.run_until_complete(step)
+            finally:
+                loop.set_owner(None)
             rounds += 1
             if rounds % 2 == 0 and not _left(loop, owner, before, test_code):
                 return
