@@ -602,7 +602,7 @@ def test_instruments_hear_of_tasks_and_real_waits_and_cost_nothing_once_removed(
 
     async def main():
         asyncio.create_task(asyncio.sleep(0))
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # sleep-ok: the real timer wait the instrument must see
 
     instrument, only_tasks = Instrument(), OnlyTasks()
     try:
@@ -641,11 +641,11 @@ def test_instruments_see_the_waits_under_the_heartbeat_and_the_quiet_check():
 
     loop.watch_blocks(10.0)
     loop.add_instrument(Instrument())
-    loop.run_until_complete(asyncio.sleep(0.01))
+    loop.run_until_complete(asyncio.sleep(0.01))  # sleep-ok: a real timer wait to see
     assert any(timeout for timeout in waited)
     waited.clear()
     loop.set_virtual_time(True)
-    loop.run_until_complete(asyncio.sleep(3600))  # the clock jumps: no real wait for the timer
+    loop.run_until_complete(asyncio.sleep(3600))  # sleep-ok: virtual, the clock jumps
     assert all(not timeout or timeout < 1 for timeout in waited), waited
     loop.set_virtual_time(False)
     loop.watch_blocks(None)

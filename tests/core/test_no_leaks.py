@@ -190,7 +190,7 @@ import asyncio, sys
 import loopwarden
 
 async def main():
-    asyncio.create_task(asyncio.sleep(3600), name="poller")
+    asyncio.create_task(asyncio.sleep(3600), name="poller")  # sleep-ok: the planted leak
 
 try:
     asyncio.run(main(), loop_factory=loopwarden.new_loop)

@@ -740,7 +740,7 @@ async def test_async_for_left_by_an_exception():
             raise ValueError
 
 async def test_task():
-    asyncio.create_task(asyncio.sleep(100), name="sleeper")
+    asyncio.create_task(asyncio.sleep(100), name="sleeper")  # sleep-ok: the planted leak
     await asyncio.sleep(0)
 
 async def test_timer():
