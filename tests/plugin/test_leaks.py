@@ -548,6 +548,38 @@ def test_warn_and_off(pytester, own):
     result.stdout.no_fnmatch_line("*loopwarden: test_leaks*")
 
 
+def test_a_warnings_filter_of_error_decides_a_warned_leak_and_the_report_keeps_it(pytester, run):
+    # With `filterwarnings = error`, the LeakWarning was raised inside loopwarden's teardown hook
+    # (a traceback into loopwarden) while the report said "warned".
+    pytester.makepyfile(test_w=LEAKY)
+    result = run("--lw-leaks=warn", "-W", "error::loopwarden.LeakWarning", "--lw-report=r.json")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "_*_ ERROR at teardown of test_leaks _*_",
+            "loopwarden: test_leaks left 1 timer behind after teardown:",
+            "  timer calling print() was neither run nor cancelled",
+            "      created at test_w.py:4 in test_leaks",
+            "loopwarden cancelled and closed what was left.",
+            "Fix: keep the handle of call_later()/call_at() and cancel it in teardown.",
+            "*= loopwarden =*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*loopwarden/_plugin*")
+    report = json.loads((pytester.path / "r.json").read_text())
+    [finding] = report["tests"]["test_w.py::test_leaks"]["findings"]
+    assert (finding["kind"], finding["status"]) == ("timer", "new")
+    # A baseline's known leak does not fail, whatever the warnings filter says.
+    result = run("--lw-leaks-baseline=leaks.json")
+    result.assert_outcomes(passed=2, warnings=1)
+    result = run("--lw-leaks-baseline=leaks.json", "-W", "error", "--lw-report=r.json")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["1 finding known (in the baseline) in 1 test"])
+    report = json.loads((pytester.path / "r.json").read_text())
+    [finding] = report["tests"]["test_w.py::test_leaks"]["findings"]
+    assert finding["status"] == "baselined"
+
+
 def test_json_report(pytester, run):
     pytester.makepyfile(test_j=LEAKY)
     result = run("--lw-report=out/report.json")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 
@@ -132,6 +134,37 @@ def test_blocking_calls_warn_with_the_line_or_fail_when_asked(pytester, own):
             "test_block.py:4 in test_sync_http_call_in_async_code",
         ]
     )
+
+
+def test_a_warnings_filter_of_error_fails_the_test_with_the_warning_and_keeps_the_finding(
+    pytester, run
+):
+    # `filterwarnings = error` turned the warning into an exception raised inside loopwarden's
+    # hook: a traceback into loopwarden, and the finding lost from --lw-report.
+    pytester.makepyfile(
+        test_block="""
+        import time
+
+        async def test_sync_call():
+            time.sleep(0.3)  # sleep-ok: the blocking call under test
+        """
+    )
+    result = run("--lw-blocking=0.1", "-W", "error", "--lw-report=report.json")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "_*_ test_sync_call _*_",
+            "loopwarden: the event loop was blocked for 0.* s (threshold 0.1 s) at "
+            "test_block.py:4 in test_sync_call",
+            "  Fix: await an async equivalent, or run the blocking call in a thread "
+            "(asyncio.to_thread).",
+            "*= short test summary info =*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*loopwarden/_plugin*")
+    report = json.loads((pytester.path / "report.json").read_text())
+    [finding] = report["tests"]["test_block.py::test_sync_call"]["findings"]
+    assert (finding["kind"], finding["status"]) == ("blocking", "new")
 
 
 def test_a_bad_timeout_is_a_usage_error(pytester, own):

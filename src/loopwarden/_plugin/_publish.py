@@ -43,3 +43,20 @@ def take_published(config: pytest.Config, nodeid: str) -> list[Finding]:
     table = peek(stash, _PUBLISHED, None)
     entry = table.pop(nodeid, None) if table else None
     return [*entry[0], *entry[1]] if entry is not None else []
+
+
+def warn(item: pytest.Item, warning: Warning, findings: list[Finding]) -> str | None:
+    """Issue ``warning`` for ``item``; the failure text when a warnings filter makes it an error.
+
+    ``-W error`` or ``filterwarnings = error`` (or ``error::loopwarden.LeakWarning``) raise the
+    warning where it is issued: inside loopwarden's hook, with a traceback into loopwarden, and
+    before the findings reached the report. Here the filter still decides the outcome — the phase
+    fails — but with the warning's own text, and ``findings`` become ``new`` (they failed it).
+    """
+    try:
+        item.warn(warning)
+    except type(warning):
+        for finding in findings:
+            finding.status = "new"
+        return str(warning)
+    return None

@@ -17,6 +17,7 @@ left without a word; loopwarden's hook on ``asyncio.Runner.close`` sees those ta
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import types
 import warnings
@@ -35,7 +36,7 @@ from loopwarden._core._threads import record_thread_starts, started_since, threa
 from loopwarden._plugin import _settings
 from loopwarden._plugin._keys import LEAK_GUARD
 from loopwarden._plugin._loops import LiveLoops
-from loopwarden._plugin._publish import publish
+from loopwarden._plugin._publish import publish, warn
 from loopwarden._plugin._runtime import ITEM_STATE, FixtureOwner, lives_per_test
 from loopwarden._plugin._stash import marker_names, peek
 from loopwarden._plugin.config import STATE, Mode, stands_down
@@ -223,22 +224,29 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
         result = yield
     except BaseException as exc:
         # The teardown failed on its own: keep that error, and add what loopwarden found to it.
-        text = _finish(item, guard)
+        text, _ = _finish(item, guard)
         if text:
             exc.add_note(text)
         raise
-    text = _finish(item, guard)
+    text, warned = _finish(item, guard)
     if text:
         __tracebackhide__ = True
         if guard.action == "warn":
-            item.warn(LeakWarning(text))
+            failure = warn(item, LeakWarning(text), warned)
+            if failure is not None:
+                pytest.fail(failure, pytrace=False)
         else:
             pytest.fail(text, pytrace=False)
     return result
 
 
-def _finish(item: pytest.Item, guard: LeakGuard) -> str:
-    """Check what the test left, record the findings; the failure text ("" when clean)."""
+def _finish(item: pytest.Item, guard: LeakGuard) -> tuple[str, list[Finding]]:
+    """Check what the test left, record the findings.
+
+    Returns:
+        the failure text ("" when clean), and the findings it holds that the ``warn`` action
+        made ``warned``.
+    """
     stash = item.stash
     watch = None
     if WATCH in stash:
@@ -260,7 +268,7 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> str:
     guard.current = None
     guard.test_code = None
     if not findings and not fixture_reports:
-        return ""  # the usual case: nothing left behind
+        return "", []  # the usual case: nothing left behind
     fixture_reports = fixture_reports or []
     fixture_findings = [f for _, found in fixture_reports for f in found]
     allow = peek(item.stash, ALLOW, None)
@@ -283,12 +291,17 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> str:
     texts.extend(text for text, found in fixture_reports if any(f.status == "new" for f in found))
     if warned:
         state = "known (in the baseline)" if warned[0].status == "baselined" else "recorded"
-        item.warn(LeakWarning(_findings.describe(warned, f"{item.name} ({state})", [])))
+        # A baseline exists so that known leaks don't fail: a warnings filter of "error" does
+        # not overturn that (the summary and the report still list them).
+        with contextlib.suppress(LeakWarning):
+            item.warn(LeakWarning(_findings.describe(warned, f"{item.name} ({state})", [])))
+    made_warned = []
     if guard.action == "warn":
         for finding in everything:
             if finding.status == "new":
                 finding.status = "warned"  # reported as a warning; the test does not fail
-    return "\n\n".join(texts)
+                made_warned.append(finding)
+    return "\n\n".join(texts), made_warned
 
 
 def _test_code(function: Any) -> types.CodeType | None:

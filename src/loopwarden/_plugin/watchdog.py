@@ -30,7 +30,7 @@ from loopwarden._core._watchdog import Armed, HangReport, Watchdog, idle_driver
 from loopwarden._plugin import _settings
 from loopwarden._plugin._keys import LEAK_GUARD, VIRTUAL, WATCHDOG
 from loopwarden._plugin._loops import loop_sources
-from loopwarden._plugin._publish import publish
+from loopwarden._plugin._publish import publish, warn
 from loopwarden._plugin._runtime import ITEM_STATE
 from loopwarden._plugin.config import STATE, Mode, marker_arg, stands_down
 from loopwarden._warnings import BlockingWarning
@@ -250,19 +250,20 @@ def _record(item: pytest.Item, watch: Watch, armed: Armed) -> str | None:
             )
         )
     for event in armed.blocking:
-        extra.append(
-            Finding(
-                "blocking",
-                event.site.function if event.site is not None else "unknown",
-                event.summary(watch.root),
-                owner=item.nodeid,
-                status="new" if watch.action == "error" else "warned",
-            )
+        finding = Finding(
+            "blocking",
+            event.site.function if event.site is not None else "unknown",
+            event.summary(watch.root),
+            owner=item.nodeid,
+            status="new" if watch.action == "error" else "warned",
         )
+        extra.append(finding)
         if watch.action == "error":
             texts.append(event.format(watch.root))
         else:
-            item.warn(BlockingWarning(event.format(watch.root)))
+            failure = warn(item, BlockingWarning(event.format(watch.root)), [finding])
+            if failure is not None:
+                texts.append(failure)
     if extra:
         publish(item.config, item.nodeid, extra, leaks=False)
     return "\n\n".join(texts) if texts else None
