@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import gc
 import socket
 import threading
@@ -108,6 +109,44 @@ def test_timer_sites_are_recorded():
 
     origin = run(main)
     assert origin.site == Site(HERE, line_of("SITE-TIMER"), "main")
+
+
+LIBRARY_CODE = """
+def expire_later(cache, key, task):
+    # A cache's done callback: once the task it caches is done, its entry expires in 60 s.
+    cache["timer"] = task.get_loop().call_later(60, cache.pop, key, None)  # LIB-TIMER
+"""
+
+
+def test_a_timer_a_library_callback_makes_names_the_line_of_the_task_behind_it(
+    tmp_path, monkeypatch
+):
+    # A library's done callback has no user line on its stack: the timer it made was "created at
+    # cachelib.py:4" only. The user's line is where the task it was called for was made.
+    from loopwarden._core import _sites
+
+    library = tmp_path / "cachelib.py"
+    library.write_text(LIBRARY_CODE)
+    namespace: dict = {}
+    exec(compile(LIBRARY_CODE, str(library), "exec"), namespace)
+    monkeypatch.setitem(_sites._KINDS, str(library), _sites._LIBRARY)
+
+    async def main(loop: WardenLoop):
+        loop.registry.owner = "test-ttl"
+        cache: dict = {}
+        task = loop.create_task(asyncio.sleep(0))  # USER-TASK
+        loop.registry.owner = "test-later"
+        task.add_done_callback(functools.partial(namespace["expire_later"], cache, "k"))
+        await task
+        await asyncio.sleep(0)
+        origin = loop.registry.origin_of(cache["timer"])
+        cache["timer"].cancel()
+        return origin
+
+    origin = run(main)
+    assert origin.site == Site(str(library), 4, "expire_later")
+    assert origin.user_site == Site(HERE, line_of("USER-TASK"), "main")
+    assert origin.owner == "test-ttl"  # the task's owner, not whoever is current
 
 
 def test_exception_handler_contexts_are_captured_by_creation_owner(caplog):

@@ -580,6 +580,73 @@ def test_a_warnings_filter_of_error_decides_a_warned_leak_and_the_report_keeps_i
     assert finding["status"] == "baselined"
 
 
+def test_what_dies_in_a_reference_cycle_is_charged_to_its_creator_not_the_running_test(
+    pytester, run
+):
+    # The cyclic collector ran during test_innocent: the coroutine test_makes_a_cycle dropped
+    # failed test_innocent; the module fixture's failed task (its weak creation record cleared
+    # before its finalizer reported it) failed test_collects.
+    pytester.makepyfile(
+        test_cycle="""
+        import asyncio
+        import gc
+
+        import pytest
+
+        async def work():
+            pass
+
+        async def test_makes_a_cycle():
+            cycle = {}
+            cycle["self"] = cycle
+            cycle["coro"] = work()
+
+        async def test_innocent():
+            gc.collect()
+
+        async def boom():
+            raise ValueError("boom")
+
+        @pytest.fixture(scope="module")
+        async def failed_job():
+            task = asyncio.get_running_loop().create_task(boom())
+            await asyncio.sleep(0)
+            cycle = {"task": task}
+            cycle["self"] = cycle
+            yield "job"
+
+        async def test_uses_the_job(failed_job):
+            pass
+
+        async def test_collects(failed_job):
+            gc.collect()
+        """
+    )
+    _module_loops(pytester, run)
+    result = run("-p", "no:randomly", "--lw-report=r.json")
+    result.assert_outcomes(passed=4, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "_*_ ERROR at teardown of test_collects _*_",
+            "loopwarden: the module-scoped fixture 'failed_job' had 1 unretrieved task exception:",
+            "  task running boom() failed and nobody retrieved its exception: ValueError: boom",
+            "      created at test_cycle.py:22 in failed_job",
+            "*= loopwarden =*",
+            "1 finding failing in 1 test",
+            "late: coroutine work() was never awaited, created at test_cycle.py:12 in "
+            "test_makes_a_cycle (by test_cycle.py::test_makes_a_cycle; found after that test "
+            "had finished)",
+        ]
+    )
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["tests"]["test_cycle.py::test_innocent"]["findings"] == []
+    [found] = report["tests"]["test_cycle.py::test_collects"]["findings"]
+    assert found["owner"] == "module-scoped fixture 'failed_job'"
+    [late] = report["late"]
+    assert (late["kind"], late["owner"]) == ("coroutine", "test_cycle.py::test_makes_a_cycle")
+    assert result.ret == 1  # a late finding fails the run, not a test
+
+
 def test_json_report(pytester, run):
     pytester.makepyfile(test_j=LEAKY)
     result = run("--lw-report=out/report.json")

@@ -39,7 +39,7 @@ from loopwarden._core._findings import Finding, Sites, from_context, from_leftov
 from loopwarden._core._lifecycle import CloseReport, aclean_up, clean_up
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._records import Record
-from loopwarden._core._registry import CapturedContext
+from loopwarden._core._registry import FOUND_BY_GC, CapturedContext, collecting
 from loopwarden._core._snapshot import (
     Leftovers,
     ResourceLeft,
@@ -109,6 +109,9 @@ class LeakEngine(Record):
     # warnings module's own): a never-awaited coroutine whose warning goes elsewhere is being
     # recorded on purpose (pytest.warns, catch_warnings(record=True)), and is not a finding.
     recorder: object
+    # The code of every test function that ran, by (file, name): whose test made a coroutine that
+    # was dropped later.
+    test_codes: dict[tuple[str, str], dict[types.CodeType, Hashable]]
     _fields: ClassVar[tuple[str, ...]] = (
         "sites",
         "current",
@@ -123,6 +126,7 @@ class LeakEngine(Record):
         "wide_values",
         "observers",
         "recorder",
+        "test_codes",
     )
     __eq__ = object.__eq__
     __hash__ = object.__hash__
@@ -142,6 +146,7 @@ class LeakEngine(Record):
         wide_values: dict[Hashable, object] | None = None,
         observers: list[Any] | None = None,
         recorder: object = None,
+        test_codes: dict[tuple[str, str], dict[types.CodeType, Hashable]] | None = None,
     ) -> None:
         self.sites = sites
         self.current = current
@@ -150,7 +155,8 @@ class LeakEngine(Record):
         self.pending = {} if pending is None else pending
         self.pending_notes = {} if pending_notes is None else pending_notes
         self.fixture_threads = set() if fixture_threads is None else fixture_threads
-        self.finished = set() if finished is None else finished
+        # (What the collector finds with no owner is reported late, as a finished owner's is.)
+        self.finished = {FOUND_BY_GC} if finished is None else finished
         self.late = [] if late is None else late
         self.loops = [] if loops is None else loops
         self.wide_values = {} if wide_values is None else wide_values
@@ -158,6 +164,7 @@ class LeakEngine(Record):
         self._hooks: dict[str, tuple[Callable[..., object], ...]] = {}
         self._refresh_hooks()
         self.recorder = recorder
+        self.test_codes = {} if test_codes is None else test_codes
 
     # -- sources of loops ---------------------------------------------------------------------
 
@@ -173,12 +180,41 @@ class LeakEngine(Record):
 
     # -- never-awaited coroutines -------------------------------------------------------------
 
+    def enter_test(self, owner: Hashable, code: types.CodeType | None) -> None:
+        """``owner`` (a test running ``code``) runs now: what has no owner of its own is its."""
+        self.current = owner
+        self.test_code = code
+        if code is not None:
+            self.test_codes.setdefault((code.co_filename, code.co_name), {})[code] = owner
+
     def coroutine_dropped(self, coro: types.CoroutineType[Any, Any, Any]) -> None:
         recorder = self.recorder
         if recorder is not None and warnings._showwarnmsg_impl != recorder:  # type: ignore[attr-defined]
             return  # recorded by the code that dropped it, which checks it itself
-        origin = getattr(coro, "cr_origin", None) or ()
-        self.dropped.append((self.current, coro.cr_code.co_qualname, tuple(origin)))
+        origin = tuple(getattr(coro, "cr_origin", None) or ())
+        owner = self._creator(origin)
+        name = coro.cr_code.co_qualname
+        if owner != self.current and owner in self.finished:
+            # Its creator's verdict is out: a late finding on the creator, not the running test's.
+            self.late.append(never_awaited(name, origin, self.sites, str(owner)))
+            return
+        self.dropped.append((owner, name, origin))
+
+    def _creator(self, origin: tuple[tuple[str, int, str], ...]) -> Hashable | None:
+        """The test whose function made a coroutine with this ``cr_origin``.
+
+        A coroutine dropped when its last reference goes is the running test's unless its origin
+        names another test's function; one the garbage collector finds (held in a reference
+        cycle: an ``AsyncMock``'s call list, a dict holding itself) is charged only to a test
+        its origin names.
+        """
+        for filename, lineno, function in origin:
+            codes = self.test_codes.get((filename, function))
+            if codes:
+                for code, owner in codes.items():
+                    if code.co_firstlineno <= lineno <= _last_line(code):
+                        return owner
+        return FOUND_BY_GC if collecting() else self.current
 
     def take_dropped(self, owner: Hashable) -> list[Finding]:
         mine = [d for d in self.dropped if d[0] == owner]
@@ -488,6 +524,10 @@ class LeakEngine(Record):
                 self.late.append(finding)  # its owner's check ran already: nobody reads pending
             else:
                 self.pending.setdefault(owner, []).append(finding)
+
+
+def _last_line(code: types.CodeType) -> int:
+    return max((line for *_, line in code.co_lines() if line is not None), default=0)
 
 
 # The coroutines a tap is reporting right now (taps nest; the innermost claims).

@@ -19,6 +19,7 @@ from loopwarden._core._findings import Finding, Sites, describe
 from loopwarden._core._leaks import SETTLE_TIMEOUT, LeakEngine, TestWatch, tap_never_awaited
 from loopwarden._core._libraries import track_aiohttp_sessions
 from loopwarden._core._loop import WardenLoop
+from loopwarden._core._registry import tap_collections
 from loopwarden._core._threads import record_thread_starts
 from loopwarden._exceptions import LeaksFound, LoopwardenError
 
@@ -74,7 +75,11 @@ class LeakCheck:
             loops=[lambda: [loop]],
             recorder=warnings._showwarnmsg_impl,  # type: ignore[attr-defined]
         )
-        undo: list[Any] = [tap_never_awaited(engine.coroutine_dropped), track_aiohttp_sessions()]
+        undo: list[Any] = [
+            tap_never_awaited(engine.coroutine_dropped),
+            track_aiohttp_sessions(),
+            tap_collections(),
+        ]
         record_thread_starts(True)
         undo.append(lambda: record_thread_starts(False))
         depth = sys.get_coroutine_origin_tracking_depth()

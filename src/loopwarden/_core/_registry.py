@@ -12,13 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import gc
 import weakref
 from collections.abc import Callable, Hashable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from loopwarden._core._records import Record
-from loopwarden._core._sites import Site, creation_sites, creation_stack
+from loopwarden._core._sites import (
+    Site,
+    creation_sites,
+    creation_stack,
+    in_library,
+    running_callback_args,
+)
 
 
 class TaskOrigin(Record):
@@ -116,6 +123,79 @@ SITE_HINT: contextvars.ContextVar[TaskOrigin | None] = contextvars.ContextVar(
 )
 
 
+#: The owner of what the cyclic garbage collector finds dead with no creation record left: no
+#: test made it that loopwarden can name, so it is reported late, never charged to the test that
+#: happens to be running when the collector runs.
+FOUND_BY_GC = "found by the garbage collector"
+
+# Whether the cyclic garbage collector is collecting now (see tap_collections), and the records
+# of what it is collecting: it clears weak references before it runs finalizers, so by the time
+# a dead task's finalizer reports "exception was never retrieved", its entry in a weak table is
+# gone. The tables below keep it here, by the dead key's hash (the object's id-based hash, which
+# a dead weak reference keeps), until the collection ends.
+_COLLECTING = [False]
+_DYING: dict[int, TaskOrigin] = {}
+_TAPS = [0]
+
+
+def _on_collection(phase: str, info: Mapping[str, int]) -> None:
+    if phase == "start":
+        _COLLECTING[0] = True
+    else:
+        _COLLECTING[0] = False
+        _DYING.clear()
+
+
+def collecting() -> bool:
+    """Whether the cyclic garbage collector runs now (known while :func:`tap_collections` is on)."""
+    return _COLLECTING[0]
+
+
+def tap_collections() -> Callable[[], None]:
+    """Follow the cyclic garbage collector's collections; returns the undo (taps nest)."""
+    _TAPS[0] += 1
+    if _TAPS[0] == 1:
+        gc.callbacks.append(_on_collection)
+
+    def undo() -> None:
+        _TAPS[0] -= 1
+        if _TAPS[0] == 0:
+            with contextlib.suppress(ValueError):
+                gc.callbacks.remove(_on_collection)
+            _COLLECTING[0] = False
+            _DYING.clear()
+
+    return undo
+
+
+class _OriginTable(weakref.WeakKeyDictionary):  # type: ignore[type-arg]
+    """A weak table of creation records that keeps what dies in a collection until it ends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        remove = self._remove  # type: ignore[has-type]
+        data = self.data  # type: ignore[attr-defined]
+
+        def keep_then_remove(key: weakref.ref[Any], remove: Any = remove, data: Any = data) -> None:
+            if _COLLECTING[0]:
+                origin = data.get(key)
+                if origin is not None:
+                    with contextlib.suppress(TypeError):
+                        _DYING[hash(key)] = origin
+            remove(key)
+
+        self._remove = keep_then_remove
+
+
+def _dying_origin(obj: object) -> TaskOrigin | None:
+    if not _DYING:
+        return None
+    try:
+        return _DYING.get(hash(obj))
+    except TypeError:
+        return None
+
+
 class Registry(Record):
     """Creation records for tasks and timers on one loop, and the exception contexts it saw.
 
@@ -150,7 +230,7 @@ class Registry(Record):
     ) -> None:
         self.owner = owner
         self.capture_stacks = _CAPTURE_STACKS[0] if capture_stacks is None else capture_stacks
-        self._tasks = weakref.WeakKeyDictionary() if _tasks is None else _tasks
+        self._tasks = _OriginTable() if _tasks is None else _tasks
         self._timers = NO_ENTRIES if _timers is None else _timers
         self._objects = NO_ENTRIES if _objects is None else _objects
         self.contexts = [] if contexts is None else contexts
@@ -160,7 +240,7 @@ class Registry(Record):
         """Remember where a library object was made (an aiohttp session), for late reports."""
         objects = self._objects
         if not isinstance(objects, weakref.WeakKeyDictionary):  # NO_ENTRIES until now
-            objects = self._objects = weakref.WeakKeyDictionary()
+            objects = self._objects = _OriginTable()
         with contextlib.suppress(TypeError):  # not weak-referenceable: nothing to name later
             objects[obj] = origin
 
@@ -209,13 +289,34 @@ class Registry(Record):
         site, user_site = creation_sites(depth + 1)
         stack = creation_stack(depth + 1) if self.capture_stacks else ()
         running = self._running_origin()
-        if site is None:
-            lead = running if running is not None and running.site is not None else SITE_HINT.get()
-            if lead is not None:
-                site, user_site = lead.site, lead.user_site
         owner = running.owner if running is not None and running.owner is not None else self.owner
+        if site is None or (user_site is None and in_library(site)):
+            # No user line on the stack: the loop's machinery made it, or a library's code did
+            # (in a task the library runs, in a done callback). The line that led here is where
+            # the running task was made, else the task the running callback was given, else the
+            # server's (SITE_HINT).
+            lead = running if running is not None and running.site is not None else None
+            if lead is None and running is None:
+                lead = self._callback_lead(depth + 1)
+                if lead is not None and lead.owner is not None:
+                    owner = lead.owner  # a done callback of a wider fixture's task: its owner
+            lead = lead or SITE_HINT.get()
+            if lead is not None:
+                if site is None:
+                    site, user_site = lead.site, lead.user_site
+                else:
+                    user_site = lead.user_site or lead.site
         self.touched.add(owner)
         return TaskOrigin(site, owner, user_site, stack)
+
+    def _callback_lead(self, depth: int) -> TaskOrigin | None:
+        """The origin of a recorded task the running loop callback was given (a done callback)."""
+        for arg in running_callback_args(depth + 1):
+            if isinstance(arg, asyncio.Future):
+                origin = self._tasks.get(arg)
+                if origin is not None and origin.site is not None:
+                    return origin
+        return None
 
     def record_unowned(self, task: asyncio.Future[Any]) -> None:
         """Record one of loopwarden's own tasks: what it runs is attributed to :attr:`owner`."""
@@ -253,7 +354,16 @@ class Registry(Record):
                 origin = self.origin_of(obj)
                 if origin is not None:
                     break
-        owner = origin.owner if origin is not None else self.owner
+        if origin is None and _COLLECTING[0]:
+            # The collector found it dead in a reference cycle: its record, if it had one, is
+            # kept until the collection ends; without one, it is nobody's that we can name.
+            for key in ("task", "future", "client_session", "connector"):
+                obj = context.get(key)
+                if obj is not None and (origin := _dying_origin(obj)) is not None:
+                    break
+            owner: Hashable | None = origin.owner if origin is not None else FOUND_BY_GC
+        else:
+            owner = origin.owner if origin is not None else self.owner
         captured = CapturedContext(dict(context), owner, origin)
         self.contexts.append(captured)
         return captured

@@ -13,6 +13,7 @@ import sys
 import sysconfig
 import traceback
 from types import FrameType
+from typing import Any
 
 from loopwarden._core._records import Record
 
@@ -186,6 +187,29 @@ def creation_sites(depth: int = 1) -> tuple[Site | None, Site | None]:
             return site, None
         user = user.f_back
     return site, None
+
+
+def in_library(site: Site) -> bool:
+    """Whether ``site`` lies in an installed library (or the standard library), not user code."""
+    return _kind(site.filename) == _LIBRARY
+
+
+def running_callback_args(depth: int = 1) -> tuple[Any, ...]:
+    """The arguments of the loop callback running the caller (``()`` when there is none).
+
+    A future's done callbacks get the future as their argument: what one makes (a library's TTL
+    timer, made when the task it caches finishes) comes from that future's task.
+    """
+    try:
+        frame: FrameType | None = sys._getframe(depth + 1)
+    except ValueError:
+        return ()
+    while frame is not None:
+        if frame.f_code is _CALLBACK_RUN:
+            args = getattr(frame.f_locals.get("self"), "_args", None)
+            return args if isinstance(args, tuple) else ()
+        frame = frame.f_back
+    return ()
 
 
 def creation_stack(depth: int = 1, limit: int = 30) -> tuple[Site, ...]:

@@ -31,7 +31,7 @@ from loopwarden._core._findings import AllowList, Finding, Sites
 from loopwarden._core._leaks import LeakEngine, TestWatch, tap_never_awaited
 from loopwarden._core._lifecycle import hook_runner_close
 from loopwarden._core._loop import WardenLoop
-from loopwarden._core._registry import set_capture_stacks
+from loopwarden._core._registry import set_capture_stacks, tap_collections
 from loopwarden._core._threads import record_thread_starts, started_since, thread_mark
 from loopwarden._plugin import _settings
 from loopwarden._plugin._keys import LEAK_GUARD
@@ -110,6 +110,8 @@ def pytest_configure(config: pytest.Config) -> None:
     guard.loops.append(LiveLoops(config))
     config.add_cleanup(hook_runner_close())
     config.add_cleanup(tap_never_awaited(guard.coroutine_dropped))
+    # What the garbage collector finds dead is charged to its creator, not to the running test.
+    config.add_cleanup(tap_collections())
     # A leftover thread is reported with the line that started it.
     record_thread_starts(True)
     config.add_cleanup(lambda: record_thread_starts(False))
@@ -169,8 +171,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     if not _AIOHTTP_TRACKED and "aiohttp" in sys.modules:
         _track_aiohttp_sessions(item.config)
-    guard.current = item.nodeid
-    guard.test_code = _test_code(getattr(item, "obj", None))
+    guard.enter_test(item.nodeid, _test_code(getattr(item, "obj", None)))
     # pytest records each test's warnings; one recorded elsewhere is the test's own business.
     guard.recorder = warnings._showwarnmsg_impl  # type: ignore[attr-defined]
     item.stash[WATCH] = guard.watch()

@@ -28,6 +28,7 @@ import pytest
 
 from loopwarden._core._findings import Finding
 from loopwarden._core._records import Record
+from loopwarden._core._registry import FOUND_BY_GC
 from loopwarden._plugin import _settings
 from loopwarden._plugin._keys import FINDINGS_ATTR, LEAK_GUARD
 from loopwarden._plugin._publish import on_first_publish, take_published
@@ -204,10 +205,14 @@ def _summary(terminalreporter: Any, config: pytest.Config, collected: Collected)
             f"in {len(tests_with[status])} test{'s' if len(tests_with[status]) != 1 else ''}"
         )
     for finding in collected.late:
-        terminalreporter.write_line(
-            f"late: {finding['message']} (attributed to {finding['owner']}; surfaced after "
-            "that test had finished, through garbage collection)"
-        )
+        where = finding.get("user_site") or finding.get("site")
+        created = f", created at {where}" if where else ""
+        if finding["owner"] == FOUND_BY_GC:
+            whose = "found dead in a reference cycle by the garbage collector; made by no test"
+            " loopwarden can name, so no test is failed for it"
+        else:
+            whose = f"by {finding['owner']}; found after that test had finished"
+        terminalreporter.write_line(f"late: {finding['message']}{created} ({whose})")
     baseline = guard.baseline if guard is not None else None
     if baseline is not None:
         if baseline.recording:
