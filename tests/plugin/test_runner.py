@@ -308,6 +308,32 @@ def test_asyncio_mode_strict_from_pytest_asyncio_ini_is_honoured(pytester, own):
     result.stdout.fnmatch_lines(["*loopwarden_mode = strict (from asyncio_mode) runs only*"])
 
 
+def test_plugins_that_read_pytest_asyncio_options_see_them_under_the_own_runner(pytester, own):
+    # pytest-aiohttp 1.1 reads config.getoption("asyncio_mode"): the own runner registered the
+    # flag under another name, and the session ended in "INTERNALERROR> ValueError: no option
+    # named 'asyncio_mode'".
+    pytester.makeconftest(
+        """
+        def pytest_configure(config):
+            mode = config.getoption("asyncio_mode") or config.getini("asyncio_mode")
+            debug = config.getoption("asyncio_debug")
+            print(f"asyncio_mode={mode} asyncio_debug={debug}")
+        """
+    )
+    pytester.makepyfile(
+        """
+        async def test_it():
+            pass
+        """
+    )
+    result = own("--asyncio-mode=auto", "-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["asyncio_mode=auto asyncio_debug=False"])
+    result = own("--asyncio-debug", "-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["asyncio_mode= asyncio_debug=True"])
+
+
 def test_pytest_asyncio_loop_scope_settings_are_honoured(pytester, own):
     pytester.makeini(
         "[pytest]\n"

@@ -271,14 +271,14 @@ def add_asyncio_compat_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("loopwarden")
     group.addoption(
         "--asyncio-mode",
-        dest="lw_asyncio_mode",
+        dest="asyncio_mode",  # pytest-asyncio's name: plugins read it (pytest-aiohttp)
         default=None,
         metavar="MODE",
         help="pytest-asyncio compatibility: same as --lw-mode",
     )
     group.addoption(
         "--asyncio-debug",
-        dest="lw_asyncio_debug",
+        dest="asyncio_debug",
         action="store_true",
         default=False,
         help="pytest-asyncio compatibility: run loops in asyncio debug mode",

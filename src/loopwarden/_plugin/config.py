@@ -281,7 +281,7 @@ def _resolve(config: pytest.Config) -> State:
         )
         mode = Mode.OWN
         # pytest-asyncio's own keys are honoured unless loopwarden's are set.
-        asyncio_mode = (config.getoption("lw_asyncio_mode", None) or "").strip() or str(
+        asyncio_mode = (config.getoption("asyncio_mode", None) or "").strip() or str(
             config.getini("asyncio_mode") or ""
         ).strip()
         if asyncio_mode:

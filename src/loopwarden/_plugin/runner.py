@@ -58,9 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         test_scope = "session"
         fixture_scope = "session"
-    debug = bool(config.getini("asyncio_debug")) or bool(
-        config.getoption("lw_asyncio_debug", False)
-    )
+    debug = bool(config.getini("asyncio_debug")) or bool(config.getoption("asyncio_debug", False))
     runtime = config.stash[RUNTIME] = Runtime(test_scope, fixture_scope, debug=debug)
     register_per_test(config, OwnRunner(runtime), "loopwarden-own-runner")
 
