@@ -334,6 +334,78 @@ def test_plugins_that_read_pytest_asyncio_options_see_them_under_the_own_runner(
     result.stdout.fnmatch_lines(["asyncio_mode= asyncio_debug=True"])
 
 
+def test_an_event_loop_policy_override_is_never_silently_dropped(pytester, own):
+    # pytest-asyncio runs each test once per param of the project's event_loop_policy fixture;
+    # the own runner never requested it, and half the matrix vanished without a word.
+    pytester.makeconftest(
+        """
+        import asyncio
+        import pytest
+
+        @pytest.fixture(params=["default", "custom"])
+        def event_loop_policy(request):
+            return asyncio.DefaultEventLoopPolicy()
+        """
+    )
+    pytester.makepyfile(
+        test_policy="""
+        async def test_async():
+            pass
+
+        def test_sync():
+            pass
+        """
+    )
+    result = own()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "_*_ test_async _*_",
+            "loopwarden: the project overrides pytest-asyncio's event_loop_policy fixture "
+            "(conftest.py:4) (2 params: each test would run once, not 2 times), and loopwarden's "
+            "own runner does not build loops from event loop policies, so that override would "
+            "be silently ignored.",
+            "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): loopwarden then guards "
+            "the loops pytest-asyncio makes (guard mode); or remove the fixture to run on "
+            "loopwarden's loop.",
+        ]
+    )
+
+
+def test_pytest_asyncio_port_fixtures_exist_under_the_own_runner(pytester, own):
+    # Suites moving over from pytest-asyncio use its port fixtures: "fixture 'unused_tcp_port'
+    # not found" at setup.
+    pytester.makepyfile(
+        """
+        import asyncio
+
+        async def test_serves_on_the_port(unused_tcp_port):
+            async def echo(reader, writer):
+                writer.write(await reader.read(5))
+                await writer.drain()
+                writer.close()
+
+            server = await asyncio.start_server(echo, "127.0.0.1", unused_tcp_port)
+            async with server:
+                reader, writer = await asyncio.open_connection("127.0.0.1", unused_tcp_port)
+                writer.write(b"hello")
+                assert await reader.read() == b"hello"
+                writer.close()
+                await writer.wait_closed()
+
+        def test_factories_never_repeat(unused_tcp_port_factory, unused_udp_port_factory):
+            tcp = [unused_tcp_port_factory() for _ in range(20)]
+            udp = [unused_udp_port_factory() for _ in range(20)]
+            assert len(set(tcp)) == 20 and len(set(udp)) == 20
+
+        def test_udp(unused_udp_port):
+            assert 0 < unused_udp_port < 65536
+        """
+    )
+    result = own()
+    result.assert_outcomes(passed=3)
+
+
 def test_pytest_asyncio_loop_scope_settings_are_honoured(pytester, own):
     pytester.makeini(
         "[pytest]\n"

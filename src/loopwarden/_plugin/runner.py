@@ -61,6 +61,10 @@ def pytest_configure(config: pytest.Config) -> None:
     debug = bool(config.getini("asyncio_debug")) or bool(config.getoption("asyncio_debug", False))
     runtime = config.stash[RUNTIME] = Runtime(test_scope, fixture_scope, debug=debug)
     register_per_test(config, OwnRunner(runtime), "loopwarden-own-runner")
+    # pytest-asyncio's port fixtures, which suites moving over use (its plugin is not active).
+    from loopwarden._plugin import _ports
+
+    config.pluginmanager.register(_ports, "loopwarden-ports")
 
 
 def _asyncio_scopes_set(config: pytest.Config) -> bool:
@@ -94,6 +98,10 @@ def _collected(runtime: Runtime, item: pytest.Function) -> None:
         if claimed_elsewhere(item):
             return
         state = item.config.stash[STATE]
+        override = _policy_override(item)
+        if override is not None:
+            item.obj = _failing(func, override)
+            return
         if not state.auto and not _marked(item):
             item.obj = _failing(
                 func,
@@ -129,6 +137,42 @@ def _collected(runtime: Runtime, item: pytest.Function) -> None:
                 "test 'async def'."
             )
         )
+
+
+def _policy_override(item: pytest.Function) -> str | None:
+    """The failure text when the project overrides pytest-asyncio's ``event_loop_policy``.
+
+    pytest-asyncio builds each test's loop from that fixture, and a parametrized one (asyncio's
+    policy and uvloop's, a common pattern) runs every test once per policy. The own runner never
+    requests it, so the parameters would vanish from the run without a word: half the matrix, and
+    uvloop never exercised. Each async test it would apply to fails with this text instead.
+    """
+    manager = getattr(item.session, "_fixturemanager", None)
+    if manager is None:
+        return None
+    try:
+        defs = manager.getfixturedefs("event_loop_policy", item)
+    except (TypeError, AttributeError):  # pytest 8.0 takes the node id
+        defs = manager.getfixturedefs("event_loop_policy", item.nodeid)
+    if not defs:
+        return None
+    func = defs[-1].func
+    func = getattr(func, "_get_wrapped_function", lambda: func)()
+    try:
+        where = f"{inspect.getsourcefile(func)}:{inspect.getsourcelines(func)[1]}"
+        where = str(item.config.rootpath.joinpath(where).relative_to(item.config.rootpath))
+    except (TypeError, OSError, ValueError):
+        where = getattr(func, "__qualname__", "event_loop_policy")
+    params = defs[-1].params
+    variants = f" ({len(params)} params: each test would run once, not {len(params)} times)"
+    return (
+        f"loopwarden: the project overrides pytest-asyncio's event_loop_policy fixture ({where})"
+        f"{variants if params else ''}, and loopwarden's own runner does not build loops from "
+        "event loop policies, so that override would be silently ignored.\n"
+        "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): loopwarden then guards "
+        "the loops pytest-asyncio makes (guard mode); or remove the fixture to run on "
+        "loopwarden's loop."
+    )
 
 
 def _marked(item: pytest.Item) -> bool:
