@@ -162,6 +162,10 @@ def test_errors_nobody_saw_fail_the_test_that_caused_them(pytester, run):
             "loopwarden: test_callback_crash had 1 background error:",
             "  the event loop's exception handler was called: "
             "Exception in callback crash() at test_err.py:9: KeyError: 'handler'",
+            "*",
+            "Fix: a callback or task crashed in the background; fix the error above.",
+            "A test that provokes this on purpose says so: "
+            "@pytest.mark.allow_leaks(errors=['KeyError'], reason=\"...\").",
         ]
     )
     result.stdout.fnmatch_lines(

@@ -549,6 +549,15 @@ def describe(
     kinds = list(dict.fromkeys(f.kind for f in findings))
     advice = "; ".join(ADVICE[k] for k in kinds if k in ADVICE)
     lines.append(f"Fix: {advice}.")
+    reported = [f for f in findings if f.kind == "callback-error"]
+    if reported:
+        # A library that reports errors through the loop's exception handler (a job scheduler,
+        # a task-group helper) is often made to fail on purpose by its own tests.
+        names = ", ".join(repr(re.escape(name)) for name in dict.fromkeys(f.name for f in reported))
+        lines.append(
+            "A test that provokes this on purpose says so: "
+            f"@pytest.mark.allow_leaks(errors=[{names}], reason=\"...\")."
+        )
     return "\n".join(lines)
 
 
