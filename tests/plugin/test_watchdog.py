@@ -165,6 +165,7 @@ def test_a_warnings_filter_of_error_fails_the_test_with_the_warning_and_keeps_th
     report = json.loads((pytester.path / "report.json").read_text())
     [finding] = report["tests"]["test_block.py::test_sync_call"]["findings"]
     assert (finding["kind"], finding["status"]) == ("blocking", "new")
+    assert (finding["site"], finding["user_site"]) == ("test_block.py:4 in test_sync_call", None)
 
 
 def test_a_bad_timeout_is_a_usage_error(pytester, own):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from loopwarden._core._findings import Finding
+from loopwarden._core._findings import Finding, Sites
 from loopwarden._core._lifecycle import cancel_tasks
 from loopwarden._core._loop import WardenLoop, is_shutdown_task
 from loopwarden._core._watchdog import Armed, HangReport, Watchdog, idle_driver
@@ -254,6 +254,8 @@ def _record(item: pytest.Item, watch: Watch, armed: Armed) -> str | None:
             "blocking",
             event.site.function if event.site is not None else "unknown",
             event.summary(watch.root),
+            site=Sites(watch.root).site(event.site),
+            user_site=Sites(watch.root).site(event.user_site),
             owner=item.nodeid,
             status="new" if watch.action == "error" else "warned",
         )
