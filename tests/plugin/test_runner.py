@@ -406,6 +406,46 @@ def test_pytest_asyncio_port_fixtures_exist_under_the_own_runner(pytester, own):
     result.assert_outcomes(passed=3)
 
 
+def test_a_loop_factories_hook_is_never_an_unknown_hook_nor_silently_ignored(pytester, own):
+    # A conftest answering pytest-asyncio's hook ended the own runner's session with
+    # "PluginValidationError: unknown hook 'pytest_asyncio_loop_factories'".
+    pytester.makeconftest(
+        """
+        import asyncio
+
+        class OtherLoop(asyncio.SelectorEventLoop):
+            pass
+
+        def pytest_asyncio_loop_factories(config, item):
+            if "plain" in item.name:
+                return {"asyncio": asyncio.new_event_loop}
+            return {"asyncio": asyncio.new_event_loop, "other": OtherLoop}
+        """
+    )
+    pytester.makepyfile(
+        test_factories="""
+        async def test_plain():
+            pass
+
+        async def test_two_loops():
+            pass
+        """
+    )
+    result = own()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "_*_ test_two_loops _*_",
+            "loopwarden: the project's pytest_asyncio_loop_factories hook (conftest.py) asks for "
+            "these loops: 'asyncio' (asyncio.events.new_event_loop), 'other' "
+            "(conftest.OtherLoop); loopwarden's own runner runs each test once, on its own loop, "
+            "so that answer would be silently ignored.",
+            "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): pytest-asyncio then "
+            "makes the loops your hook asks for, and loopwarden guards those it can (guard mode).",
+        ]
+    )
+
+
 def test_pytest_asyncio_loop_scope_settings_are_honoured(pytester, own):
     pytester.makeini(
         "[pytest]\n"

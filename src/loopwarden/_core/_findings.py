@@ -556,7 +556,7 @@ def describe(
         names = ", ".join(repr(re.escape(name)) for name in dict.fromkeys(f.name for f in reported))
         lines.append(
             "A test that provokes this on purpose says so: "
-            f"@pytest.mark.allow_leaks(errors=[{names}], reason=\"...\")."
+            f'@pytest.mark.allow_leaks(errors=[{names}], reason="...").'
         )
     return "\n".join(lines)
 

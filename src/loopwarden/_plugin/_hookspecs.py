@@ -25,3 +25,16 @@ def pytest_loopwarden_loop_idle(config: pytest.Config, loop: WardenLoop) -> None
 def pytest_loopwarden_runner_closing(config: pytest.Config, loop: WardenLoop) -> None:
     """``asyncio.Runner.close`` (pytest-asyncio's, unittest's, anyio's) is about to cancel what is
     left on ``loop``, silently: the leak guard checks it first."""
+
+
+class PytestAsyncioSpecs:
+    """pytest-asyncio's own hook, registered when pytest-asyncio is not active (the own runner).
+
+    A suite moving over keeps its ``conftest.py``: an implementation of a hook nobody specifies
+    would end the session with "unknown hook". The own runner reads the answer (see
+    ``runner._loop_factories_refusal``).
+    """
+
+    @hookspec(firstresult=True)
+    def pytest_asyncio_loop_factories(self, config: pytest.Config, item: pytest.Item) -> object:
+        """pytest-asyncio's: the loop factories (name -> callable) an async test runs on."""

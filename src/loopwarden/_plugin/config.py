@@ -261,6 +261,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     _settings.add_options(parser)
     if not _pytest_asyncio_available(pluginmanager):
         _settings.add_asyncio_compat_options(parser)
+        from loopwarden._plugin import _hookspecs
+
+        pluginmanager.add_hookspecs(_hookspecs.PytestAsyncioSpecs)
 
 
 def _resolve(config: pytest.Config) -> State:

@@ -8,8 +8,11 @@ every plugin wrapping it) sees an ordinary call. Async fixtures are swapped the 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,7 +101,7 @@ def _collected(runtime: Runtime, item: pytest.Function) -> None:
         if claimed_elsewhere(item):
             return
         state = item.config.stash[STATE]
-        override = _policy_override(item)
+        override = _policy_override(item) or _loop_factories_refusal(item)
         if override is not None:
             item.obj = _failing(func, override)
             return
@@ -172,6 +175,55 @@ def _policy_override(item: pytest.Function) -> str | None:
         "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): loopwarden then guards "
         "the loops pytest-asyncio makes (guard mode); or remove the fixture to run on "
         "loopwarden's loop."
+    )
+
+
+# Factories of the loop asyncio makes by default: loopwarden's loop is one of those.
+_PLAIN_FACTORIES = {
+    f
+    for f in (
+        asyncio.new_event_loop,
+        asyncio.SelectorEventLoop,
+        getattr(asyncio, "EventLoop", None),  # 3.13+
+    )
+    if f is not None
+}
+
+
+def _loop_factories_refusal(item: pytest.Function) -> str | None:
+    """The failure text when the project's ``pytest_asyncio_loop_factories`` asks for loops the
+    own runner does not make (uvloop, several loops per test); None when it asks for nothing or
+    for asyncio's plain loop only, which loopwarden's loop is."""
+    hook = getattr(item.config.hook, "pytest_asyncio_loop_factories", None)
+    if hook is None:
+        return None
+    # (loopwarden's guard plugin answers it too, for pytest-asyncio; it says nothing here.)
+    theirs = [
+        impl
+        for impl in hook.get_hookimpls()
+        if not getattr(impl.plugin, "__name__", "").startswith("loopwarden.")
+    ]
+    if not theirs:
+        return None
+    factories = hook(config=item.config, item=item)
+    if not factories:
+        return None
+    if len(factories) == 1 and next(iter(factories.values())) in _PLAIN_FACTORIES:
+        return None
+    asked = ", ".join(
+        f"{name!r} ({getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', repr(f))})"
+        for name, f in factories.items()
+    )
+    impl = theirs[-1].plugin
+    where = str(getattr(impl, "__file__", None) or getattr(impl, "__name__", repr(impl)))
+    with contextlib.suppress(ValueError):
+        where = str(Path(where).relative_to(item.config.rootpath))
+    return (
+        f"loopwarden: the project's pytest_asyncio_loop_factories hook ({where}) asks for these "
+        f"loops: {asked}; loopwarden's own runner runs each test once, on its own loop, so that "
+        "answer would be silently ignored.\n"
+        "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): pytest-asyncio then makes "
+        "the loops your hook asks for, and loopwarden guards those it can (guard mode)."
     )
 
 
