@@ -57,8 +57,11 @@ def test_project_loop_factory_hook_wins(pytester, guarded):
         """
         import asyncio
 
+        class ProjectLoop(asyncio.SelectorEventLoop):
+            pass
+
         def pytest_asyncio_loop_factories(config, item):
-            return {"plain": asyncio.SelectorEventLoop}
+            return {"project": ProjectLoop}
         """
     )
     pytester.makepyfile(
@@ -66,10 +69,44 @@ def test_project_loop_factory_hook_wins(pytester, guarded):
         import asyncio
 
         async def test_loop():
-            assert type(asyncio.get_running_loop()) is asyncio.SelectorEventLoop
+            assert type(asyncio.get_running_loop()).__name__ == "ProjectLoop"
         """
     )
     guarded().assert_outcomes(passed=1)
+
+
+def test_a_project_asking_for_asyncio_s_plain_loop_gets_it_guarded(pytester, guarded):
+    # A conftest answering {"asyncio": asyncio.new_event_loop} (aiosmtplib's, by default) left
+    # every loop unguarded: its suite's open connections went unreported in guard mode only.
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makeconftest(
+        """
+        import asyncio
+
+        def pytest_asyncio_loop_factories(config, item):
+            return {"asyncio": asyncio.new_event_loop}
+        """
+    )
+    pytester.makepyfile(
+        test_plain="""
+        import asyncio
+
+        async def test_leaks():
+            assert type(asyncio.get_running_loop()).__name__ == "WardenLoop"
+            asyncio.get_running_loop().call_later(30, print)
+        """
+    )
+    result = guarded()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_leaks left 1 timer behind after teardown:",
+            "  timer calling print() was neither run nor cancelled",
+            "      created at test_plain.py:5 in test_leaks",
+        ]
+    )
 
 
 def test_unittest_and_anyio_tests_are_guarded_in_guard_mode(pytester, guarded):

@@ -535,8 +535,11 @@ def test_a_project_loop_factory_keeps_real_time_and_says_so(pytester, guarded):
         """
         import asyncio
 
+        class ProjectLoop(asyncio.SelectorEventLoop):  # (not asyncio's plain loop: kept)
+            pass
+
         def pytest_asyncio_loop_factories(config, item):
-            return {"stdlib": asyncio.new_event_loop}
+            return {"project": ProjectLoop}
         """
     )
     pytester.makepyfile(

@@ -713,6 +713,20 @@ def is_shutdown_task(task: asyncio.Future[Any]) -> bool:
     return getattr(get_coro() if get_coro is not None else None, "cr_code", None) in _LOOP_SHUTDOWN
 
 
+#: Factories of the loop asyncio makes by default. A WardenLoop is one of those loops, so a
+#: project asking for one of these (pytest-asyncio's ``pytest_asyncio_loop_factories``) gets a
+#: WardenLoop in its place.
+PLAIN_LOOP_FACTORIES: frozenset[object] = frozenset(
+    f
+    for f in (
+        asyncio.new_event_loop,
+        asyncio.SelectorEventLoop,
+        getattr(asyncio, "EventLoop", None),  # 3.13+
+    )
+    if f is not None
+)
+
+
 def new_loop() -> WardenLoop:
     """Create a :class:`WardenLoop`; usable as ``loop_factory`` for :class:`asyncio.Runner`."""
     return WardenLoop()

@@ -1,8 +1,9 @@
 """Guarding loops that loopwarden does not drive itself.
 
 - pytest-asyncio >= 1.4 (guard mode): loopwarden answers its ``pytest_asyncio_loop_factories``
-  hook with a :class:`WardenLoop` factory. A project's own answer to that hook wins; loopwarden then
-  leaves its loops alone and says so in the header.
+  hook with a :class:`WardenLoop` factory. A project's own answer to that hook wins: a factory of
+  asyncio's plain loop in it is swapped for loopwarden's (the same loop, guarded); other loops
+  (uvloop) are left alone.
 - ``unittest.IsolatedAsyncioTestCase`` tests collected by pytest: their loop comes from
   loopwarden's factory (``loop_factory`` on Python 3.13+, the event loop policy before).
 - anyio-marked tests on the asyncio backend: anyio's runner creates its loop through the event
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from loopwarden._core._loop import WardenLoop, new_loop
+from loopwarden._core._loop import PLAIN_LOOP_FACTORIES, WardenLoop, new_loop
 from loopwarden._core._records import Record
 from loopwarden._plugin._keys import LOOP_GUARD
 from loopwarden._plugin._runtime import (
@@ -134,11 +135,20 @@ def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> Generator[None, Mapping[str, Callable[[], asyncio.AbstractEventLoop]] | None, Any]:
     result = yield
-    if result is not None:
-        # The project chose its own loops (e.g. uvloop); pytest-asyncio uses them unguarded.
-        config.stash[LOOP_GUARD].foreign_factories = True
-        return result
-    return {"loopwarden": config.stash[LOOP_GUARD].make_loop}
+    state = config.stash.get(STATE, None)
+    if state is None or state.mode is not Mode.GUARD:
+        return result  # the own runner asks what the project answers, to refuse it if it must
+    guard = config.stash[LOOP_GUARD]
+    if result is None:
+        return {"loopwarden": guard.make_loop}
+    # The project chose its loops. asyncio's plain loop, under whatever name, is what a WardenLoop
+    # is: loopwarden makes it, guarded. Others (uvloop) are used as they are, unguarded.
+    if any(factory not in PLAIN_LOOP_FACTORIES for factory in result.values()):
+        guard.foreign_factories = True
+    return {
+        name: guard.make_loop if factory in PLAIN_LOOP_FACTORIES else factory
+        for name, factory in result.items()
+    }
 
 
 @contextmanager

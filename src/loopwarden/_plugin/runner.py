@@ -8,7 +8,6 @@ every plugin wrapping it) sees an ordinary call. Async fixtures are swapped the 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 from collections.abc import Callable, Generator
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from loopwarden._core._loop import PLAIN_LOOP_FACTORIES
 from loopwarden._plugin import _settings
 from loopwarden._plugin._keys import RUNTIME
 from loopwarden._plugin._runtime import (
@@ -178,18 +178,6 @@ def _policy_override(item: pytest.Function) -> str | None:
     )
 
 
-# Factories of the loop asyncio makes by default: loopwarden's loop is one of those.
-_PLAIN_FACTORIES = {
-    f
-    for f in (
-        asyncio.new_event_loop,
-        asyncio.SelectorEventLoop,
-        getattr(asyncio, "EventLoop", None),  # 3.13+
-    )
-    if f is not None
-}
-
-
 def _loop_factories_refusal(item: pytest.Function) -> str | None:
     """The failure text when the project's ``pytest_asyncio_loop_factories`` asks for loops the
     own runner does not make (uvloop, several loops per test); None when it asks for nothing or
@@ -208,7 +196,7 @@ def _loop_factories_refusal(item: pytest.Function) -> str | None:
     factories = hook(config=item.config, item=item)
     if not factories:
         return None
-    if len(factories) == 1 and next(iter(factories.values())) in _PLAIN_FACTORIES:
+    if len(factories) == 1 and next(iter(factories.values())) in PLAIN_LOOP_FACTORIES:
         return None
     asked = ", ".join(
         f"{name!r} ({getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', repr(f))})"
