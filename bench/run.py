@@ -640,6 +640,7 @@ import db_bench  # noqa: E402, F401  (registers "db")
 import fuzz_bench  # noqa: E402, F401  (registers "fuzz")
 import guards  # noqa: E402, F401  (registers the "guards" suite)
 import real_suites  # noqa: E402, F401  (registers "real-suites")
+import trust  # noqa: E402, F401  (registers "trust")
 import virtual_time  # noqa: E402, F401  (registers "virtual-time" and "settle")
 
 if __name__ == "__main__":

@@ -1,0 +1,857 @@
+"""The ``trust`` suite: loopwarden's verdicts on real test suites, in both modes, read by a person.
+
+loopwarden promises to fail exactly the test that leaked and to name the line. This suite checks
+that promise on code nobody wrote for loopwarden. For each library in :data:`CORPUS` it
+
+- downloads the pinned sdist and builds a venv (pytest, pytest-asyncio, the library, its pinned
+  test extras, loopwarden editable), as the ``real-suites`` suite does, into ``bench/.work/``
+  (git-ignored: downloaded code is never committed);
+- runs the library's tests three times: **baseline** (``-p no:loopwarden``: pytest-asyncio alone),
+  **guard** mode (loopwarden's defaults, pytest-asyncio running the tests) and the **own** runner
+  (``-p no:asyncio``), each with ``--junitxml`` and, for the two loopwarden modes, ``--lw-report``;
+- lists every test whose outcome differs from the baseline and every finding, side by side for the
+  two modes, with the person's reading from :data:`READINGS` (true / false / misplaced /
+  intentional / refused / not ours) and its evidence, or ``UNREAD`` when nobody has read it.
+
+The suite fails (exit status 1) when a reading says ``false`` or ``misplaced``, when a test that is
+absent in one mode was present in the baseline (a silently lost test), or, with ``--strict``, when
+anything is unread. Its report is what ``bench/README-trust.md`` publishes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import _harness as h
+import real_suites as rs
+import run as r
+from real_suites import Library
+
+# -- what runs --------------------------------------------------------------------------------
+
+# Every run: no cache plugin writing state, and the project's addopts dropped (coverage, -x…).
+COMMON = ("-p", "no:cacheprovider", "-o", "addopts=", "-q")
+
+MODES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "baseline": ("pytest-asyncio alone", ("-p", "no:loopwarden")),
+    "guard": ("guard mode", ()),
+    "own": ("own runner", ("-p", "no:asyncio")),
+}
+LOOPWARDEN_MODES = ("guard", "own")
+
+TRUST_DIR = h.WORK_DIR / "trust"
+
+
+# The corpus: real asyncio projects whose sdists ship their pytest suites and run offline.
+# ``pytest_args`` leave out only what needs the network, a server we don't start, or a plugin
+# that cannot be installed; each exclusion says why.
+CORPUS: tuple[Library, ...] = (
+    *rs.LIBRARIES,
+    Library(
+        name="async-timeout",
+        version="5.0.1",
+        test_requirements=(),
+        pytest_args=("-o", "asyncio_default_fixture_loop_scope=function", "tests"),
+        why="timeout()/timeout_at() cancelling sleeping tasks; reschedule, shift, expiry",
+    ),
+    Library(
+        name="aiojobs",
+        version="1.4.0",
+        test_requirements=("aiohttp==3.14.5", "pytest-aiohttp==1.1.1"),
+        # No pytest configuration in the sdist: its tests carry no markers (auto mode).
+        pytest_args=(
+            "-o",
+            "asyncio_mode=auto",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "--import-mode=importlib",
+            "tests",
+        ),
+        why="a Scheduler spawning, limiting and closing jobs; exception handlers; aiohttp's "
+        "test server (pytest-aiohttp)",
+    ),
+    Library(
+        name="aiosignal",
+        version="1.4.0",
+        test_requirements=(),
+        pytest_args=("--import-mode=importlib", "tests"),
+        why="Signal.send() over frozen lists of async callbacks (filterwarnings = error)",
+    ),
+    Library(
+        name="aiofiles",
+        version="25.1.0",
+        test_requirements=(),
+        # test_access expects chmod 0o000 to deny access: not as root.
+        pytest_args=(
+            "--import-mode=importlib",
+            "--deselect",
+            "tests/test_os.py::test_access",
+            "tests",
+        ),
+        why="async file I/O and os/tempfile wrappers in the default executor's threads",
+    ),
+    Library(
+        name="aioconsole",
+        version="0.8.2",
+        test_requirements=("uvloop==0.23.0",),
+        pytest_args=(
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "--import-mode=importlib",
+            "tests",
+        ),
+        why="an async console and REPL, streams over pipes, a loopback console server; an "
+        "event_loop_policy fixture parametrized over asyncio's and uvloop's policies",
+    ),
+    Library(
+        name="aiolimiter",
+        version="1.3.0",
+        test_requirements=("dunamai==1.26.5",),
+        # test_version needs a git checkout.
+        pytest_args=(
+            "--import-mode=importlib",
+            "--deselect",
+            "tests/test_aiolimiter.py::test_version",
+            "tests",
+        ),
+        why="a leaky-bucket AsyncLimiter (acquire, wait, cancel) with a patched loop.time()",
+    ),
+    Library(
+        name="asgi-lifespan",
+        version="2.1.0",
+        test_requirements=(
+            "starlette==0.26.1",
+            "httpx==0.23.3",
+            "trio==0.22.2",
+            "pytest-trio==0.8.0",
+        ),
+        pytest_args=(
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "--import-mode=importlib",
+            "tests",
+        ),
+        why="LifespanManager starting and stopping Starlette apps, timeouts, errors; each test "
+        "on asyncio and on trio",
+    ),
+    Library(
+        name="aiosqlite",
+        version="0.22.1",
+        test_requirements=(),
+        pytest_args=(
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "--pyargs",
+            "aiosqlite.tests.smoke",
+        ),
+        why="unittest.IsolatedAsyncioTestCase: connections, cursors, transactions through a "
+        "worker thread",
+    ),
+    Library(
+        name="aiomultiprocess",
+        version="0.9.1",
+        test_requirements=("uvloop==0.23.0",),
+        pytest_args=(
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "--pyargs",
+            "aiomultiprocess.tests.core",
+            "aiomultiprocess.tests.pool",
+            "aiomultiprocess.tests.scheduler",
+        ),
+        why="its own runner (get_event_loop().run_until_complete): coroutines in child "
+        "processes, pools, uvloop",
+    ),
+    Library(
+        name="culsans",
+        version="0.11.0",
+        test_requirements=(),
+        pytest_args=(
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "--import-mode=importlib",
+            "tests",
+        ),
+        why="a thread-safe async-aware queue: ports of CPython's queue tests "
+        "(IsolatedAsyncioTestCase), threads mixed with the loop",
+    ),
+    Library(
+        name="aioresponses",
+        version="0.7.9",
+        test_requirements=("aiohttp==3.13.5", "ddt==1.7.2", "packaging==26.4"),
+        # The pass-through tests need the network (httpbin.org).
+        pytest_args=(
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "-k",
+            "not pass_through",
+            "tests",
+        ),
+        why="aiohttp ClientSession requests mocked (redirects, callbacks, streamed bodies); "
+        "mostly IsolatedAsyncioTestCase",
+    ),
+    Library(
+        name="aiosmtplib",
+        version="5.1.3",
+        test_requirements=("hypothesis==6.170.27", "aiosmtpd==1.4.6", "trustme==1.2.1"),
+        # The injection/smuggling tests need the stricter email parsing of Python >= 3.11.10.
+        pytest_args=("-k", "not injection and not smuggle", "tests"),
+        why="an SMTP client against a local aiosmtpd server on loopback (TLS, auth, timeouts); "
+        "answers pytest_asyncio_loop_factories itself",
+    ),
+    Library(
+        name="sse-starlette",
+        version="3.4.5",
+        test_requirements=(
+            "starlette==1.10.0",
+            "anyio==4.16.0",
+            "httpx==0.28.1",
+            "uvicorn==0.55.0",
+            "asgi-lifespan==2.1.0",
+        ),
+        pytest_args=("tests",),
+        why="Server-Sent Events over ASGI: disconnects, shutdown, loops in threads, uvicorn on "
+        "loopback; pytest-asyncio and anyio tests",
+    ),
+    Library(
+        name="aiohttp-jinja2",
+        version="1.6",
+        test_requirements=("aiohttp==3.13.5", "jinja2==3.1.6", "pytest-aiohttp==1.1.1"),
+        pytest_args=("-o", "asyncio_default_fixture_loop_scope=function", "tests"),
+        why="templates rendered in aiohttp handlers, through the aiohttp_client test server",
+    ),
+    Library(
+        name="aiohttp-session",
+        version="2.12.1",
+        test_requirements=(
+            "aiohttp==3.11.18",
+            "pytest-aiohttp==1.1.1",
+            "aiomcache==0.8.2",
+            "docker==7.2.0",
+            "redis==8.2.0",
+            "cryptography==51.0.1",
+            "pynacl==1.6.2",
+        ),
+        # Redis and memcached storage need docker containers.
+        pytest_args=(
+            "-o",
+            "asyncio_mode=auto",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "--ignore=tests/test_redis_storage.py",
+            "--ignore=tests/test_memcached_storage.py",
+            "tests",
+        ),
+        why="cookie, encrypted and NaCl session middleware on aiohttp test servers",
+    ),
+    Library(
+        name="aiohttp-cors",
+        version="0.8.1",
+        test_requirements=("aiohttp==3.13.5", "pytest-aiohttp==1.1.1"),
+        # test_real_browser needs selenium and a browser.
+        pytest_args=(
+            "-o",
+            "asyncio_mode=auto",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "--ignore=tests/integration/test_real_browser.py",
+            "tests",
+        ),
+        why="CORS preflight and simple requests against aiohttp apps on loopback",
+    ),
+    Library(
+        name="httpx-sse",
+        version="0.4.3",
+        test_requirements=("httpx==0.28.1", "sse-starlette==1.8.2", "starlette==0.27.0"),
+        pytest_args=("-o", "asyncio_default_fixture_loop_scope=function", "tests"),
+        why="SSE streams parsed from httpx, an ASGI app through ASGITransport",
+    ),
+    Library(
+        name="aiohttp-sse",
+        version="3.0",
+        test_requirements=("aiohttp==3.13.5", "pytest-aiohttp==1.1.1"),
+        pytest_args=(
+            "-o",
+            "asyncio_mode=auto",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "tests",
+        ),
+        why="EventSourceResponse streaming, ping, stop and retry over the aiohttp_client server",
+    ),
+    Library(
+        name="aiologic",
+        version="0.17.1",
+        test_requirements=("anyio==4.16.0",),
+        pytest_args=("-o", "asyncio_default_fixture_loop_scope=function", "tests"),
+        why="locks, flags and queues for asyncio and threads; its conftest runs async tests "
+        "itself (a control: loopwarden must change nothing)",
+    ),
+)
+
+Verdict = Literal["true", "false", "misplaced", "intentional", "refused", "not ours", "flaky"]
+BAD: frozenset[str] = frozenset({"false", "misplaced"})
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A person's reading of a test's outcome change or findings, with the evidence.
+
+    ``verdict``: ``true`` (a real leak or hang, on the right test and line), ``false`` (nothing is
+    wrong), ``misplaced`` (something is wrong, but not in this test or not at this line),
+    ``intentional`` (the test leaks or blocks on purpose, e.g. to test cancellation), ``refused``
+    (the own runner cannot honour what the suite asks for and fails those tests saying so; tests
+    it covers that are absent from the run are not counted as lost), ``not ours``
+    (the change is not a finding: the own runner lacks something the suite needs, said in
+    ``evidence``), ``flaky`` (the test changes outcome in the baseline too).
+    """
+
+    verdict: Verdict
+    evidence: str
+    modes: tuple[str, ...] = LOOPWARDEN_MODES  # the modes this reading is about
+
+
+# library key -> node id (or a node id prefix ending in "::" or "[") -> reading
+READINGS: dict[str, dict[str, Reading]] = {
+    "async_lru": {
+        "tests/test_internals.py::test_done_callback_exception": Reading(
+            "true",
+            "the test sets ZeroDivisionError on a future it made (line 31) and never retrieves "
+            "it; asyncio logs 'Future exception was never retrieved' when the test drops it, in "
+            "the baseline too (its captured log shows the ERROR line)",
+        ),
+        "tests/test_internals.py::test_done_callback_exception_logs": Reading(
+            "intentional",
+            "the test makes a task raise, drops it and asserts that asyncio logs 'Task exception "
+            "was never retrieved' (line 70): the finding is what it provokes; "
+            "@pytest.mark.allow_leaks(errors=...) is the one-line fix",
+        ),
+        "tests/test_ttl.py::test_ttl_concurrent": Reading(
+            "true",
+            "alru_cache(ttl=1) schedules a 1 s expiry timer when each call finishes "
+            "(async_lru/__init__.py:258, the suite's own code); the test ends at once and never "
+            "calls cache_close(), so the timer outlives it (its siblings wait or close)",
+        ),
+    },
+    "aiojobs": {
+        "tests/test_job.py::": Reading(
+            "intentional",
+            "the job raises RuntimeError on purpose (line 212/230) and the test checks it with "
+            "pytest.raises or by closing the job; aiojobs also reports every failed job through "
+            "loop.call_exception_handler ('Job processing failed', logged as ERROR in the "
+            "baseline too). The message names the one-line fix: "
+            "@pytest.mark.allow_leaks(errors=['RuntimeError'], reason=...)",
+        ),
+    },
+    "aiomultiprocess": {
+        "aiomultiprocess/tests/pool.py::PoolTest::": Reading(
+            "true",
+            "Pool never closes its multiprocessing queues (close() puts a sentinel, join() waits "
+            "for the processes; no Queue.close()/join_thread()), so each queue's feeder thread, "
+            "started by the first put (pool.py:280 queue_work, pool.py:364 close), outlives the "
+            "test until the pool's reference cycle is collected: checked outside pytest, the "
+            "thread is alive after the pool's 'async with' and 0.5 s later, and gone only after "
+            "gc.collect()",
+        ),
+    },
+    "aioresponses": {
+        "tests/test_aioresponses.py::AIOResponsesTestCase::": Reading(
+            "true",
+            "setup() makes self.session = ClientSession() (line 42); these tests assign a new "
+            "ClientSession to self.session (lines 93, 101), so teardown() closes only the new "
+            "one and the one made at line 42 is never closed: right test, right line",
+        ),
+    },
+    "aioconsole": {
+        "tests/": Reading(
+            "refused",
+            "the suite's conftest overrides event_loop_policy with params ('default', "
+            "'uvloop'); the own runner does not build loops from policies, so it fails each "
+            "async test naming the fixture and the fix (stay on pytest-asyncio) instead of "
+            "running it once on its own loop; sync tests run once (their loop parameter meant "
+            "nothing). Guard mode: no change",
+            modes=("own",),
+        ),
+    },
+    "aiosmtplib": {
+        "tests/test_connect.py::": Reading(
+            "true",
+            "the client connects to the function-scoped smtpd_server (conftest.py:483, or "
+            "smtpd_server_socket_path at 524) and the test ends with the connection open (an "
+            "unexpected disconnect, a second connect, a timeout): the fixture's teardown closes "
+            "the listening socket only, so the server's handler task, its timeout timer and "
+            "its transport are left; reported at the server's line",
+        ),
+        "tests/test_protocol.py::": Reading(
+            "true",
+            "each test starts asyncio.start_server and create_connection(SMTPProtocol) and "
+            "closes the server only: both ends of the connection stay open (lines of "
+            "start_server and create_connection). In test_protocol_response_waiter_unset the "
+            "own runner also names the client end (line 374), which guard mode finds already "
+            "closing: it closes a few loop iterations after the test, when the server end's "
+            "writer is garbage-collected",
+        ),
+        "tests/test_timeouts.py::": Reading(
+            "true",
+            "as in test_protocol.py / test_connect.py: the connection a timeout test opens is "
+            "never closed (the server or its handler is left with it)",
+        ),
+    },
+    "sse_starlette": {
+        "tests/test_sse.py::TestEventSourceResponse::"
+        "test_response_send_whenValidInput_thenGeneratesExpectedOutput[": Reading(
+            "true",
+            "the async test calls Starlette's synchronous TestClient (line 76), which runs the "
+            "app on another thread and blocks the test's loop ~0.5 s: a warning at the right "
+            "line, not a failure (default action: warn)",
+        ),
+        "tests/": Reading(
+            "true",
+            "sse-starlette starts one _shutdown_watcher task per loop (sse.py:153) that polls "
+            "AppStatus.should_exit every 0.5 s; the suite's autouse teardown sets the flag but "
+            "does not wait, so the task is still running when the test ends, and pytest-asyncio "
+            "cancels it silently at loop close. test_watcher_cleanup_allows_restart (its own "
+            "0.1 s watcher) is found in guard mode only: there the loop closes before that "
+            "autouse fixture's teardown sets the flag; in the own runner's longer-lived loop "
+            "the watcher sees the flag and ends before the check (a miss, not a false finding)",
+        ),
+    },
+    "janus": {
+        "tests/test_sync.py::": Reading(
+            "intentional",
+            "the async tests call the blocking sync side (q.sync_q.get()/put()) on the loop's "
+            "thread while a worker thread feeds it: the loop is blocked 0.8 s, truly; the suite's "
+            "filterwarnings = error turns loopwarden's BlockingWarning into the failure",
+        ),
+    },
+}
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--only", default=None, metavar="NAMES", help="comma-separated library names"
+    )
+    parser.add_argument(
+        "--run-timeout",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="kill a pytest run after this long (default: 900)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="fail when any change or finding is unread"
+    )
+    parser.add_argument(
+        "--markdown", type=Path, metavar="PATH", help="also write the tables as Markdown here"
+    )
+
+
+# -- one library ------------------------------------------------------------------------------
+
+
+def venv_for(lib: Library, sdist: Path, python: Path) -> h.ReadyVenv:
+    """Like the real-suites venv, but anyio's plugin stays on: suites that use it need it."""
+    spec = h.Venv(
+        name=f"trust-{lib.key}",
+        requirements=(
+            f"pytest=={r.PYTEST}",
+            f"pytest-asyncio=={r.PYTEST_ASYNCIO}",
+            *lib.test_requirements,
+            str(sdist),
+        ),
+        editable=(h.REPO_ROOT,),
+    )
+    venv = h.ensure_venv(spec, python)
+    if venv.packages.get(lib.name.lower()) != lib.version:
+        raise h.BenchError(f"venv {venv.path.name} lacks {lib.name} {lib.version}; delete it.")
+    return venv
+
+
+def isolate(source: Path) -> Path:
+    """Make ``source`` its own pytest root, as a checkout of the project is.
+
+    The sdists are unpacked inside this repository (``bench/.work/``): one without a pytest
+    configuration of its own would otherwise find loopwarden's ``pyproject.toml`` above it and run
+    with loopwarden's own test settings. An empty ``pytest.ini`` ends the search where it ends in
+    the project's own checkout.
+    """
+    own = (
+        (source / "pytest.ini").exists()
+        or (source / ".pytest.ini").exists()
+        or _has_section(source / "pyproject.toml", "[tool.pytest.ini_options]")
+        or _has_section(source / "pyproject.toml", "[tool.pytest]")  # pytest 9's native table
+        or _has_section(source / "tox.ini", "[pytest]")
+        or _has_section(source / "setup.cfg", "[tool:pytest]")
+    )
+    if not own:
+        (source / "pytest.ini").write_text("[pytest]\n")
+    return source
+
+
+def _has_section(path: Path, header: str) -> bool:
+    return path.exists() and header in path.read_text(errors="replace")
+
+
+def junit_key(nodeid: str) -> str:
+    """The key :func:`real_suites.read_junit` gives the test ``nodeid``."""
+    path, _, rest = nodeid.partition("::")
+    module = path.removesuffix(".py").replace("/", ".")
+    *classes, name = rest.split("::")
+    return "::".join([".".join([module, *classes]), name])
+
+
+@dataclass
+class ModeRun:
+    """One run of one library in one mode."""
+
+    mode: str
+    exit_code: int
+    counts: dict[str, int]
+    outcomes: dict[str, str]  # junit key -> outcome
+    messages: dict[str, str]
+    findings: dict[str, list[dict[str, Any]]]  # junit key -> findings
+    nodeids: dict[str, str]  # junit key -> pytest node id (from the JSON report)
+    late: list[dict[str, Any]]
+    log: str
+    crash: str  # the run's last error line when it ran no tests (exit status 2, 3 or 4)
+
+
+def run_mode(lib: Library, venv: h.ReadyVenv, cwd: Path, mode: str, timeout: float) -> ModeRun:
+    stem = f"trust--{lib.key}--{mode}"
+    junit = h.LOGS_DIR / f"{stem}.xml"
+    report = h.LOGS_DIR / f"{stem}.json"
+    for stale in (junit, report):
+        stale.unlink(missing_ok=True)
+    flags = list(MODES[mode][1])
+    if mode in LOOPWARDEN_MODES:
+        flags.append(f"--lw-report={report}")
+    cmd = [
+        str(venv.python),
+        "-m",
+        "pytest",
+        f"--rootdir={cwd}",
+        *COMMON,
+        *flags,
+        f"--junitxml={junit}",
+        *lib.pytest_args,
+    ]
+    log_path = h.LOGS_DIR / f"{stem}.log"
+    h.log(f"bench: {lib.name}: {MODES[mode][0]}")
+    *_, code, output = rs.run_with_timeout(cmd, cwd, log_path, timeout)
+    outcomes, messages = rs.read_junit(junit)
+    crash = ""
+    if code not in (0, 1) or not outcomes:
+        # Data, not a broken benchmark: in a loopwarden mode every baseline test is then lost.
+        lines = output.strip().splitlines()
+        crash = next((ln for ln in reversed(lines) if "Error" in ln), lines[-1] if lines else "")
+        h.log(f"bench: {lib.name} ({mode}) did not run its tests: exit code {code}: {crash}")
+        if mode == "baseline":
+            raise h.BrokenRun(
+                f"{lib.name}: the baseline did not run its tests (exit code {code}).\n"
+                f"command: (cd {cwd} && {' '.join(cmd)})\nfull output: {log_path}"
+            )
+    findings: dict[str, list[dict[str, Any]]] = {}
+    nodeids: dict[str, str] = {}
+    late: list[dict[str, Any]] = []
+    if mode in LOOPWARDEN_MODES and report.exists():
+        data = json.loads(report.read_text())
+        for nodeid, entry in data["tests"].items():
+            key = junit_key(nodeid)
+            nodeids[key] = nodeid
+            if entry["findings"]:
+                findings[key] = entry["findings"]
+        late = data["late"]
+    return ModeRun(
+        mode,
+        code,
+        h.parse_outcome(output),
+        outcomes,
+        messages,
+        findings,
+        nodeids,
+        late,
+        str(log_path),
+        crash,
+    )
+
+
+# -- reading the runs -------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """A test with an outcome change or a finding in at least one loopwarden mode."""
+
+    key: str
+    nodeid: str
+    outcomes: dict[str, str]  # mode -> outcome
+    findings: dict[str, list[dict[str, Any]]]  # mode -> findings
+    reading: Reading | None
+
+    def changed(self, mode: str) -> bool:
+        return self.outcomes.get(mode) != self.outcomes.get("baseline")
+
+    def verdict(self, mode: str) -> str:
+        if not (self.changed(mode) or self.findings.get(mode)):
+            return ""
+        if self.reading is None or mode not in self.reading.modes:
+            return "UNREAD"
+        return self.reading.verdict
+
+
+def finding_text(finding: Mapping[str, Any]) -> str:
+    where = finding.get("user_site") or finding.get("site") or "no line"
+    status = "" if finding.get("status") == "new" else f" ({finding.get('status')})"
+    return f"{finding['kind']} {finding['name']} @ {where}{status}"
+
+
+def lookup(readings: Mapping[str, Reading], nodeid: str) -> Reading | None:
+    if nodeid in readings:
+        return readings[nodeid]
+    prefixes = [p for p in readings if p.endswith(("::", "[")) and nodeid.startswith(p)]
+    return readings[max(prefixes, key=len)] if prefixes else None
+
+
+@dataclass
+class Result:
+    lib: Library
+    runs: dict[str, ModeRun]
+    rows: list[Row] = field(default_factory=list)
+    lost: dict[str, list[str]] = field(default_factory=dict)  # mode -> tests absent there
+    refused: dict[str, list[str]] = field(default_factory=dict)  # absent, covered by "refused"
+
+    def tally(self, mode: str) -> Counter[str]:
+        return Counter(v for row in self.rows if (v := row.verdict(mode)))
+
+
+def read(lib: Library, runs: Mapping[str, ModeRun]) -> Result:
+    result = Result(lib, dict(runs))
+    readings = READINGS.get(lib.key, {})
+    base = runs["baseline"].outcomes
+    nodeids: dict[str, str] = {}
+    for mode in LOOPWARDEN_MODES:
+        nodeids.update(runs[mode].nodeids)
+    for mode in LOOPWARDEN_MODES:
+        absent = [k for k in base if k not in runs[mode].outcomes]
+        result.refused[mode] = [
+            k
+            for k in absent
+            if (reading := lookup(readings, nodeids.get(k, k))) is not None
+            and reading.verdict == "refused"
+        ]
+        result.lost[mode] = sorted(set(absent) - set(result.refused[mode]))
+    keys = set()
+    for mode in LOOPWARDEN_MODES:
+        run = runs[mode]
+        keys |= set(run.findings)
+        keys |= {k for k in set(run.outcomes) | set(base) if run.outcomes.get(k) != base.get(k)}
+    # A test absent from a mode is listed on its own, unless something else happened to it.
+    absent = {k for mode in LOOPWARDEN_MODES for k in (*result.lost[mode], *result.refused[mode])}
+    for key in absent & keys:
+        if not any(key in runs[m].findings for m in LOOPWARDEN_MODES) and all(
+            runs[m].outcomes.get(key, base[key]) == base[key] for m in LOOPWARDEN_MODES
+        ):
+            keys.discard(key)
+    for key in sorted(keys):
+        nodeid = nodeids.get(key, key)
+        result.rows.append(
+            Row(
+                key,
+                nodeid,
+                {m: runs[m].outcomes.get(key, "absent") for m in MODES},
+                {m: runs[m].findings.get(key, []) for m in LOOPWARDEN_MODES},
+                lookup(readings, nodeid),
+            )
+        )
+    return result
+
+
+# -- the sub-command --------------------------------------------------------------------------
+
+
+@h.register(
+    "trust",
+    help="loopwarden's findings and outcome changes on real suites (PyPI sdists), guard mode "
+    "and own runner against pytest-asyncio alone, each read by a person",
+    add_arguments=_arguments,
+)
+def trust(args: argparse.Namespace) -> int:
+    libs = list(CORPUS)
+    if args.only:
+        wanted = {n.strip().lower() for n in args.only.split(",") if n.strip()}
+        libs = [lib for lib in libs if lib.name in wanted or lib.key in wanted]
+        if not libs:
+            raise h.BenchError(f"--only {args.only!r} matches no library in the corpus")
+    python = h.find_python(args.python)
+    results = []
+    for lib in libs:
+        sdist = rs.fetch_sdist(lib, python)
+        venv = venv_for(lib, sdist, python)
+        runs = {}
+        for mode in MODES:
+            source = isolate(rs.unpack(sdist, lib))  # afresh: what a run wrote never leaks on
+            runs[mode] = run_mode(lib, venv, source, mode, args.run_timeout)
+        results.append(read(lib, runs))
+    versions = {
+        "python": r._short_python(python),
+        "pytest": r.PYTEST,
+        "pytest-asyncio": r.PYTEST_ASYNCIO,
+        "loopwarden": h.git_revision(),
+    }
+    print(render(results, versions))
+    if args.markdown:
+        args.markdown.write_text(markdown(results, versions))
+        h.log(f"bench: tables written to {args.markdown}")
+    if args.json:
+        h.write_json(args.json, report(results, versions))
+    bad = [
+        (res.lib.name, row.nodeid, mode)
+        for res in results
+        for row in res.rows
+        for mode in LOOPWARDEN_MODES
+        if row.verdict(mode) in BAD or (args.strict and row.verdict(mode) == "UNREAD")
+    ]
+    lost = [(res.lib.name, mode, n) for res in results for mode, ns in res.lost.items() for n in ns]
+    return 1 if bad or lost else 0
+
+
+def _counts(run: ModeRun) -> str:
+    order = ("failed", "passed", "skipped", "xfailed", "xpassed", "errors")
+    return ", ".join(f"{run.counts[k]} {k}" for k in order if run.counts.get(k)) or "?"
+
+
+def summary_rows(results: Sequence[Result]) -> list[list[str]]:
+    rows = []
+    for res in results:
+        cells = [f"{res.lib.name} {res.lib.version}", _counts(res.runs["baseline"])]
+        for mode in LOOPWARDEN_MODES:
+            run = res.runs[mode]
+            changes = sum(row.changed(mode) for row in res.rows)
+            found = sum(len(row.findings[mode]) for row in res.rows) + len(run.late)
+            tally = res.tally(mode)
+            read_out = ", ".join(f"{n} {v}" for v, n in sorted(tally.items())) or "—"
+            lost = len(res.lost[mode])
+            refused = len(res.refused[mode])
+            cells += [
+                _counts(run)
+                + (f", {lost} LOST" if lost else "")
+                + (f", {refused} absent (refused)" if refused else ""),
+                f"{changes} / {found}",
+                read_out,
+            ]
+        same = all(row.verdict("guard") == row.verdict("own") for row in res.rows)
+        cells.append("yes" if same else "no")
+        rows.append(cells)
+    return rows
+
+
+HEADERS = [
+    "library",
+    "baseline",
+    "guard: outcome",
+    "guard: changes / findings",
+    "guard: read",
+    "own: outcome",
+    "own: changes / findings",
+    "own: read",
+    "same verdicts",
+]
+
+
+def detail_lines(res: Result) -> list[str]:
+    out = []
+    for row in res.rows:
+        outcomes = " / ".join(f"{m} {row.outcomes[m]}" for m in MODES)
+        out.append(f"- `{row.nodeid}`: {outcomes}")
+        for mode in LOOPWARDEN_MODES:
+            for finding in row.findings[mode]:
+                out.append(f"  - {mode}: {finding_text(finding)}")
+        if row.reading is not None:
+            out.append(f"  - **{row.reading.verdict}**: {row.reading.evidence}")
+        else:
+            out.append("  - **UNREAD**")
+    for mode in LOOPWARDEN_MODES:
+        for finding in res.runs[mode].late:
+            out.append(f"- late ({mode}): {finding_text(finding)} — owner {finding['owner']}")
+        crash = res.runs[mode].crash
+        if crash:
+            out.append(f"- **{mode} ran no tests**: {crash}")
+        if res.refused[mode]:
+            out.append(
+                f"- {mode}: {len(res.refused[mode])} baseline tests absent, covered by a "
+                "'refused' reading (the run fails the tests it kept, saying why)"
+            )
+        lost = res.lost[mode]
+        for node in lost[:5]:
+            out.append(f"- **LOST in {mode}**: `{node}` ran in the baseline, not here")
+        if len(lost) > 5:
+            out.append(f"- **LOST in {mode}**: and {len(lost) - 5} more")
+    return out
+
+
+def render(results: Sequence[Result], versions: Mapping[str, str]) -> str:
+    out = [
+        "loopwarden bench: trust — " + " · ".join(f"{k} {v}" for k, v in versions.items()),
+        "changes: tests whose outcome differs from the baseline; findings: loopwarden's findings "
+        "(any status); read: a person's verdicts (bench/trust.py READINGS)",
+        "",
+        h.format_table(HEADERS, summary_rows(results)),
+    ]
+    for res in results:
+        lines = detail_lines(res)
+        out += ["", f"[{res.lib.name}] {res.lib.why}", *(lines or ["  nothing to read"])]
+    return "\n".join(out)
+
+
+def markdown(results: Sequence[Result], versions: Mapping[str, str]) -> str:
+    out = [
+        " · ".join(f"{k} {v}" for k, v in versions.items()),
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "---|" * len(HEADERS),
+    ]
+    out += ["| " + " | ".join(row) + " |" for row in summary_rows(results)]
+    for res in results:
+        lines = detail_lines(res)
+        if lines:
+            out += ["", f"### {res.lib.name} {res.lib.version}", "", *lines]
+    return "\n".join(out) + "\n"
+
+
+def report(results: Sequence[Result], versions: Mapping[str, str]) -> h.Report:
+    return h.Report(
+        suite="trust",
+        meta={"versions": dict(versions), "machine": h.machine_info()},
+        configs={
+            f"{res.lib.key}/{mode}": {
+                "counts": run.counts,
+                "exit_code": run.exit_code,
+                "log": run.log,
+                "late": run.late,
+            }
+            for res in results
+            for mode, run in res.runs.items()
+        },
+        ratios=[
+            {
+                "library": f"{res.lib.name}=={res.lib.version}",
+                "rows": [
+                    {
+                        "nodeid": row.nodeid,
+                        "outcomes": row.outcomes,
+                        "findings": row.findings,
+                        "verdicts": {m: row.verdict(m) for m in LOOPWARDEN_MODES},
+                    }
+                    for row in res.rows
+                ],
+                "lost": res.lost,
+            }
+            for res in results
+        ],
+    )
