@@ -317,7 +317,7 @@ class Reading:
     modes: tuple[str, ...] = LOOPWARDEN_MODES  # the modes this reading is about
 
 
-# library key -> node id (or a node id prefix ending in "::" or "[") -> reading
+# library key -> node id (or a node id prefix ending in "/", "::" or "[") -> reading
 READINGS: dict[str, dict[str, Reading]] = {
     "async_lru": {
         "tests/test_internals.py::test_done_callback_exception": Reading(
@@ -450,6 +450,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--markdown", type=Path, metavar="PATH", help="also write the tables as Markdown here"
     )
+    parser.add_argument(
+        "--reread",
+        action="store_true",
+        help="run nothing: read the last run's logs again (after editing READINGS)",
+    )
 
 
 # -- one library ------------------------------------------------------------------------------
@@ -544,6 +549,16 @@ def run_mode(lib: Library, venv: h.ReadyVenv, cwd: Path, mode: str, timeout: flo
     log_path = h.LOGS_DIR / f"{stem}.log"
     h.log(f"bench: {lib.name}: {MODES[mode][0]}")
     *_, code, output = rs.run_with_timeout(cmd, cwd, log_path, timeout)
+    (h.LOGS_DIR / f"{stem}.exit").write_text(f"{code}\n")
+    return load_mode(lib, mode, code, output, f"(cd {cwd} && {' '.join(cmd)})")
+
+
+def load_mode(lib: Library, mode: str, code: int, output: str, command: str) -> ModeRun:
+    """A mode's run, read back from its log, junit XML and JSON report (see ``--reread``)."""
+    stem = f"trust--{lib.key}--{mode}"
+    junit = h.LOGS_DIR / f"{stem}.xml"
+    report = h.LOGS_DIR / f"{stem}.json"
+    log_path = h.LOGS_DIR / f"{stem}.log"
     outcomes, messages = rs.read_junit(junit)
     crash = ""
     if code not in (0, 1) or not outcomes:
@@ -554,7 +569,7 @@ def run_mode(lib: Library, venv: h.ReadyVenv, cwd: Path, mode: str, timeout: flo
         if mode == "baseline":
             raise h.BrokenRun(
                 f"{lib.name}: the baseline did not run its tests (exit code {code}).\n"
-                f"command: (cd {cwd} && {' '.join(cmd)})\nfull output: {log_path}"
+                f"command: {command}\nfull output: {log_path}"
             )
     findings: dict[str, list[dict[str, Any]]] = {}
     nodeids: dict[str, str] = {}
@@ -579,6 +594,14 @@ def run_mode(lib: Library, venv: h.ReadyVenv, cwd: Path, mode: str, timeout: flo
         str(log_path),
         crash,
     )
+
+
+def reload(lib: Library, mode: str) -> ModeRun:
+    stem = h.LOGS_DIR / f"trust--{lib.key}--{mode}"
+    log, exit_file = stem.with_suffix(".log"), stem.with_suffix(".exit")
+    if not log.exists() or not exit_file.exists():
+        raise h.BenchError(f"--reread: no complete run of {lib.name} ({mode}) in {h.LOGS_DIR}")
+    return load_mode(lib, mode, int(exit_file.read_text()), log.read_text(), "(reread)")
 
 
 # -- reading the runs -------------------------------------------------------------------------
@@ -614,7 +637,8 @@ def finding_text(finding: Mapping[str, Any]) -> str:
 def lookup(readings: Mapping[str, Reading], nodeid: str) -> Reading | None:
     if nodeid in readings:
         return readings[nodeid]
-    prefixes = [p for p in readings if p.endswith(("::", "[")) and nodeid.startswith(p)]
+    # A prefix ends at a boundary: a folder, a module or class, a parameter list.
+    prefixes = [p for p in readings if p.endswith(("/", "::", "[")) and nodeid.startswith(p)]
     return readings[max(prefixes, key=len)] if prefixes else None
 
 
@@ -691,6 +715,9 @@ def trust(args: argparse.Namespace) -> int:
     python = h.find_python(args.python)
     results = []
     for lib in libs:
+        if args.reread:
+            results.append(read(lib, {mode: reload(lib, mode) for mode in MODES}))
+            continue
         sdist = rs.fetch_sdist(lib, python)
         venv = venv_for(lib, sdist, python)
         runs = {}

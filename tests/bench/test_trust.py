@@ -1,0 +1,107 @@
+"""The trust benchmark's reading of runs: what it lists, what it counts, what fails it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.fixture(scope="module")
+def trust():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import trust
+
+        yield trust
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def _run(trust, mode, outcomes, findings=None, nodeids=None):
+    return trust.ModeRun(
+        mode=mode,
+        exit_code=0,
+        counts={},
+        outcomes=outcomes,
+        messages={},
+        findings=findings or {},
+        nodeids=nodeids or {},
+        late=[],
+        log="",
+        crash="",
+    )
+
+
+def test_junit_keys_match_what_read_junit_gives(trust):
+    assert trust.junit_key("tests/test_a.py::test_b[x-1]") == "tests.test_a::test_b[x-1]"
+    assert trust.junit_key("tests/sub/test_a.py::TestC::test_d") == "tests.sub.test_a.TestC::test_d"
+
+
+def test_readings_match_by_node_id_or_the_longest_prefix(trust):
+    broad = trust.Reading("true", "broad")
+    narrow = trust.Reading("intentional", "narrow")
+    readings = {"tests/": broad, "tests/test_a.py::test_b[": narrow}
+    assert trust.lookup(readings, "tests/test_a.py::test_b[1]") is narrow
+    assert trust.lookup(readings, "tests/test_a.py::test_c") is broad
+    assert trust.lookup(readings, "other/test_x.py::test_y") is None
+    # A prefix must end at a boundary ("::" or "["): "test_b" does not cover "test_bc".
+    assert trust.lookup({"tests/test_a.py::test_b": narrow}, "tests/test_a.py::test_bc") is None
+
+
+def test_changes_findings_and_lost_tests_are_listed_with_their_verdicts(trust, monkeypatch):
+    lib = trust.Library("demo", "1.0", (), (), "a demo")
+    monkeypatch.setitem(
+        trust.READINGS,
+        "demo",
+        {
+            "tests/test_a.py::test_leak": trust.Reading("true", "it leaks"),
+            "tests/test_a.py::test_param[": trust.Reading("refused", "params", modes=("own",)),
+        },
+    )
+    finding = {"kind": "task", "name": "t", "site": "tests/test_a.py:3 in test_leak"}
+    nodeids = {
+        "tests.test_a::test_leak": "tests/test_a.py::test_leak",
+        "tests.test_a::test_ok": "tests/test_a.py::test_ok",
+        "tests.test_a::test_odd": "tests/test_a.py::test_odd",
+        "tests.test_a::test_param[1]": "tests/test_a.py::test_param[1]",
+        "tests.test_a::test_gone": "tests/test_a.py::test_gone",
+    }
+    base = dict.fromkeys(nodeids, "passed")
+    guard = dict(base, **{"tests.test_a::test_leak": "error+passed"})
+    own = {
+        "tests.test_a::test_leak": "error+passed",
+        "tests.test_a::test_ok": "passed",
+        "tests.test_a::test_odd": "failed",
+    }
+    runs = {
+        "baseline": _run(trust, "baseline", base),
+        "guard": _run(trust, "guard", guard, {"tests.test_a::test_leak": [finding]}, nodeids),
+        "own": _run(trust, "own", own, {"tests.test_a::test_leak": [finding]}),
+    }
+    result = trust.read(lib, runs)
+    rows = {row.nodeid: row for row in result.rows}
+    assert sorted(rows) == ["tests/test_a.py::test_leak", "tests/test_a.py::test_odd"]
+    assert rows["tests/test_a.py::test_leak"].verdict("guard") == "true"
+    assert rows["tests/test_a.py::test_odd"].verdict("guard") == ""  # nothing happened there
+    assert rows["tests/test_a.py::test_odd"].verdict("own") == "UNREAD"
+    assert result.refused["own"] == ["tests.test_a::test_param[1]"]
+    assert result.lost["own"] == ["tests.test_a::test_gone"]
+    assert result.lost["guard"] == []
+    assert result.tally("own") == {"true": 1, "UNREAD": 1}
+
+
+def test_a_suite_without_its_own_pytest_config_gets_an_empty_one(trust, tmp_path):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    trust.isolate(bare)
+    assert (bare / "pytest.ini").read_text() == "[pytest]\n"
+    native = tmp_path / "native"
+    native.mkdir()
+    (native / "pyproject.toml").write_text("[tool.pytest]\nminversion = '9.0'\n")
+    trust.isolate(native)
+    assert not (native / "pytest.ini").exists()
