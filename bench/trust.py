@@ -845,10 +845,48 @@ def markdown(results: Sequence[Result], versions: Mapping[str, str]) -> str:
     ]
     out += ["| " + " | ".join(row) + " |" for row in summary_rows(results)]
     for res in results:
-        lines = detail_lines(res)
+        lines = grouped_lines(res)
         if lines:
             out += ["", f"### {res.lib.name} {res.lib.version}", "", *lines]
     return "\n".join(out) + "\n"
+
+
+def grouped_lines(res: Result) -> list[str]:
+    """The evidence, one entry per reading: the tests it covers, what each mode found there."""
+    groups: dict[int, list[Row]] = {}
+    for row in res.rows:
+        groups.setdefault(id(row.reading), []).append(row)
+    out = []
+    for rows in groups.values():
+        reading = rows[0].reading
+        names = [f"`{row.nodeid}`" for row in rows]
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        outcomes = Counter(" / ".join(f"{m} {row.outcomes[m]}" for m in MODES) for row in rows)
+        out.append(f"- {len(rows)} test{'s' if len(rows) != 1 else ''}: {shown}")
+        for text, count in outcomes.most_common():
+            out.append(f"  - {count} x {text}")
+        for mode in LOOPWARDEN_MODES:
+            found = Counter(finding_text(f) for row in rows for f in row.findings[mode])
+            for text, count in sorted(found.items()):
+                out.append(f"  - {mode}: {count} x {text}")
+        if reading is None:
+            out.append("  - **UNREAD**")
+        else:
+            modes = "" if reading.modes == LOOPWARDEN_MODES else f" ({', '.join(reading.modes)})"
+            out.append(f"  - **{reading.verdict}**{modes}: {reading.evidence}")
+    for mode in LOOPWARDEN_MODES:
+        for finding in res.runs[mode].late:
+            out.append(f"- late ({mode}): {finding_text(finding)} — owner {finding['owner']}")
+        if res.runs[mode].crash:
+            out.append(f"- **{mode} ran no tests**: {res.runs[mode].crash}")
+        if res.refused[mode]:
+            out.append(
+                f"- {mode}: {len(res.refused[mode])} baseline tests absent, covered by the "
+                "'refused' reading above"
+            )
+        if res.lost[mode]:
+            out.append(f"- **LOST in {mode}**: {len(res.lost[mode])} baseline tests absent")
+    return out
 
 
 def report(results: Sequence[Result], versions: Mapping[str, str]) -> h.Report:
