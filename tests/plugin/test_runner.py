@@ -446,6 +446,52 @@ def test_a_loop_factories_hook_is_never_an_unknown_hook_nor_silently_ignored(pyt
     )
 
 
+def test_a_leftover_event_loop_fixture_is_named_with_its_replacement(pytester, own):
+    # pytest-asyncio 0.x's recipe: the own runner ran the test on its own loop while the fixture
+    # made another, which never ran ("attached to a different loop", tasks that never start).
+    pytester.makeconftest(
+        """
+        import asyncio
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def event_loop():
+            loop = asyncio.new_event_loop()
+            yield loop
+            loop.close()
+        """
+    )
+    pytester.makepyfile(
+        test_leftover="""
+        import asyncio
+
+        async def test_schedules_on_it(event_loop):
+            event_loop.call_soon(print, "never")
+
+        async def test_without_it():
+            assert asyncio.get_running_loop().is_running()
+
+        def test_sync_driver(event_loop):
+            assert event_loop.run_until_complete(asyncio.sleep(0, "ok")) == "ok"
+        """
+    )
+    result = own()
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "_*_ test_schedules_on_it _*_",
+            "loopwarden: test_schedules_on_it uses the event_loop fixture (conftest.py:4), "
+            "pytest-asyncio 0.x's way to choose a test's loop. pytest-asyncio 1.0 removed it, and "
+            "loopwarden's runner runs the test on its own loop: the loop this fixture makes is "
+            "another one, which never runs (what is scheduled on it never happens).",
+            "Fix: drop the event_loop argument and call asyncio.get_running_loop() in the test; "
+            "delete the fixture. For a loop shared by a module or the whole session, use "
+            '@pytest.mark.asyncio(loop_scope="module") or loopwarden_loop = session (the '
+            "default), not a fixture.",
+        ]
+    )
+
+
 def test_pytest_asyncio_loop_scope_settings_are_honoured(pytester, own):
     pytester.makeini(
         "[pytest]\n"

@@ -101,7 +101,9 @@ def _collected(runtime: Runtime, item: pytest.Function) -> None:
         if claimed_elsewhere(item):
             return
         state = item.config.stash[STATE]
-        override = _policy_override(item) or _loop_factories_refusal(item)
+        override = (
+            _policy_override(item) or _loop_factories_refusal(item) or _event_loop_leftover(item)
+        )
         if override is not None:
             item.obj = _failing(func, override)
             return
@@ -142,21 +144,15 @@ def _collected(runtime: Runtime, item: pytest.Function) -> None:
         )
 
 
-def _policy_override(item: pytest.Function) -> str | None:
-    """The failure text when the project overrides pytest-asyncio's ``event_loop_policy``.
-
-    pytest-asyncio builds each test's loop from that fixture, and a parametrized one (asyncio's
-    policy and uvloop's, a common pattern) runs every test once per policy. The own runner never
-    requests it, so the parameters would vanish from the run without a word: half the matrix, and
-    uvloop never exercised. Each async test it would apply to fails with this text instead.
-    """
+def _project_fixture(item: pytest.Function, name: str) -> tuple[Any, str] | None:
+    """The project's fixture ``name`` visible to ``item`` and where it is defined, if any."""
     manager = getattr(item.session, "_fixturemanager", None)
     if manager is None:
         return None
     try:
-        defs = manager.getfixturedefs("event_loop_policy", item)
+        defs = manager.getfixturedefs(name, item)
     except (TypeError, AttributeError):  # pytest 8.0 takes the node id
-        defs = manager.getfixturedefs("event_loop_policy", item.nodeid)
+        defs = manager.getfixturedefs(name, item.nodeid)
     if not defs:
         return None
     func = defs[-1].func
@@ -165,8 +161,23 @@ def _policy_override(item: pytest.Function) -> str | None:
         where = f"{inspect.getsourcefile(func)}:{inspect.getsourcelines(func)[1]}"
         where = str(item.config.rootpath.joinpath(where).relative_to(item.config.rootpath))
     except (TypeError, OSError, ValueError):
-        where = getattr(func, "__qualname__", "event_loop_policy")
-    params = defs[-1].params
+        where = getattr(func, "__qualname__", name)
+    return defs[-1], where
+
+
+def _policy_override(item: pytest.Function) -> str | None:
+    """The failure text when the project overrides pytest-asyncio's ``event_loop_policy``.
+
+    pytest-asyncio builds each test's loop from that fixture, and a parametrized one (asyncio's
+    policy and uvloop's, a common pattern) runs every test once per policy. The own runner never
+    requests it, so the parameters would vanish from the run without a word: half the matrix, and
+    uvloop never exercised. Each async test it would apply to fails with this text instead.
+    """
+    found = _project_fixture(item, "event_loop_policy")
+    if found is None:
+        return None
+    fixturedef, where = found
+    params = fixturedef.params
     variants = f" ({len(params)} params: each test would run once, not {len(params)} times)"
     return (
         f"loopwarden: the project overrides pytest-asyncio's event_loop_policy fixture ({where})"
@@ -175,6 +186,31 @@ def _policy_override(item: pytest.Function) -> str | None:
         "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): loopwarden then guards "
         "the loops pytest-asyncio makes (guard mode); or remove the fixture to run on "
         "loopwarden's loop."
+    )
+
+
+def _event_loop_leftover(item: pytest.Function) -> str | None:
+    """The failure text when an async test uses a project's ``event_loop`` fixture.
+
+    pytest-asyncio 0.x ran a test on the loop that fixture returned; 1.0 removed the fixture, and
+    loopwarden's runner runs the test on its own loop. The fixture's loop then is a second loop
+    that never runs: what the test schedules on it never happens, and what it awaits from it is
+    "attached to a different loop".
+    """
+    if "event_loop" not in item.fixturenames:
+        return None
+    found = _project_fixture(item, "event_loop")
+    if found is None:
+        return None
+    return (
+        f"loopwarden: {item.name} uses the event_loop fixture ({found[1]}), pytest-asyncio "
+        "0.x's way to choose a test's loop. pytest-asyncio 1.0 removed it, and loopwarden's "
+        "runner runs the test on its own loop: the loop this fixture makes is another one, which "
+        "never runs (what is scheduled on it never happens).\n"
+        "Fix: drop the event_loop argument and call asyncio.get_running_loop() in the test; "
+        "delete the fixture. For a loop shared by a module or the whole session, use "
+        '@pytest.mark.asyncio(loop_scope="module") or loopwarden_loop = session (the default), '
+        "not a fixture."
     )
 
 
