@@ -120,8 +120,9 @@ def test_blocking_calls_warn_with_the_line_or_fail_when_asked(pytester, own):
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(
         [
-            "*BlockingWarning: loopwarden: the event loop was blocked for 0.* s (threshold 0.1 s) "
-            "at test_block.py:4 in test_sync_http_call_in_async_code",
+            # The warning's location is the blocking line, not the test's def (or decorator).
+            "*test_block.py:4: BlockingWarning: loopwarden: the event loop was blocked for 0.* s "
+            "(threshold 0.1 s) at test_block.py:4 in test_sync_http_call_in_async_code",
             "*Fix: await an async equivalent, or run the blocking call in a thread "
             "(asyncio.to_thread).",
         ]

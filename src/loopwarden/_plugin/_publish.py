@@ -3,11 +3,13 @@ carries them (the report plugin attaches them, and every reader takes them from 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import pytest
 
 from loopwarden._core._findings import Finding
+from loopwarden._core._sites import Site
 from loopwarden._plugin._stash import peek
 
 # Per test id: the findings made while its phases ran (hangs, blocking calls) and those of its
@@ -45,8 +47,13 @@ def take_published(config: pytest.Config, nodeid: str) -> list[Finding]:
     return [*entry[0], *entry[1]] if entry is not None else []
 
 
-def warn(item: pytest.Item, warning: Warning, findings: list[Finding]) -> str | None:
+def warn(
+    item: pytest.Item, warning: Warning, findings: list[Finding], at: Site | None = None
+) -> str | None:
     """Issue ``warning`` for ``item``; the failure text when a warnings filter makes it an error.
+
+    ``at``: the line the warning is about (a blocking call's), shown as its location; the test's
+    own line (its ``def``, or its decorator) otherwise.
 
     ``-W error`` or ``filterwarnings = error`` (or ``error::loopwarden.LeakWarning``) raise the
     warning where it is issued: inside loopwarden's hook, with a traceback into loopwarden, and
@@ -54,7 +61,10 @@ def warn(item: pytest.Item, warning: Warning, findings: list[Finding]) -> str | 
     fails — but with the warning's own text, and ``findings`` become ``new`` (they failed it).
     """
     try:
-        item.warn(warning)
+        if at is None:
+            item.warn(warning)
+        else:
+            warnings.warn_explicit(warning, type(warning), at.filename, at.lineno)
     except type(warning):
         for finding in findings:
             finding.status = "new"

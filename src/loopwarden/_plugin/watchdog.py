@@ -263,7 +263,12 @@ def _record(item: pytest.Item, watch: Watch, armed: Armed) -> str | None:
         if watch.action == "error":
             texts.append(event.format(watch.root))
         else:
-            failure = warn(item, BlockingWarning(event.format(watch.root)), [finding])
+            failure = warn(
+                item,
+                BlockingWarning(event.format(watch.root)),
+                [finding],
+                at=event.user_site or event.site,
+            )
             if failure is not None:
                 texts.append(failure)
     if extra:
