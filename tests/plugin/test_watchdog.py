@@ -80,6 +80,34 @@ def test_a_loop_blocked_in_sync_code_is_interrupted_at_the_blocking_line(pyteste
     )
 
 
+def test_a_loop_blocked_at_the_deadline_is_stopped_at_the_deadline(pytester, run):
+    # The watchdog asked the blocked loop to dump its tasks and waited its 2 s grace for an
+    # answer that could not come: stopped at timeout + 2 s, "blocked for 2.5 s" under a 0.5 s
+    # timeout. With blocking calls watched it knows the loop is stuck, and stops it at once.
+    pytester.makepyfile(
+        test_blocked="""
+        import time, pytest
+
+        @pytest.mark.loopwarden(timeout=0.5)
+        async def test_blocks():
+            time.sleep(60)  # sleep-ok: the blocking call under test
+        """
+    )
+    result = run("--lw-blocking=0.25")
+    result.assert_outcomes(failed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test did not finish its call phase within 0.5 s (loopwarden_timeout).",
+            "  The event loop is blocked in synchronous code. Stack of the main thread "
+            "(innermost last):",
+            "    test_blocked.py:5 in test_blocks",
+        ]
+    )
+    result.stdout.re_match_lines(
+        [r".*BlockingWarning: loopwarden: the event loop was blocked for 0\.[5-9]\d s .*"]
+    )
+
+
 def test_a_task_that_swallows_cancellation_still_gets_a_verdict(pytester, run):
     pytester.makepyfile(
         test_stubborn="""

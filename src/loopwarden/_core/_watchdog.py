@@ -67,7 +67,7 @@ _get_ident = threading.get_ident
 _STACK_LIMIT = 200
 
 PhaseTask: TypeAlias = "asyncio.Future[Any] | Callable[[asyncio.Future[Any]], bool]"
-LoopState = Literal["responsive", "unresponsive", "not running", "no loop"]
+LoopState = Literal["responsive", "unresponsive", "blocked", "not running", "no loop"]
 
 
 class Stage(enum.IntEnum):
@@ -162,7 +162,8 @@ class HangReport(Record):
         grace: the watchdog's grace period between escalation stages.
         stage: how far the watchdog went.
         loop_state: ``responsive`` (the loop answered), ``unresponsive`` (it did not answer
-            within ``grace``), ``not running`` or ``no loop``.
+            within ``grace``), ``blocked`` (at the deadline it was stuck in one iteration longer
+            than the blocking threshold, so it was not asked), ``not running`` or ``no loop``.
         tasks: the loop's pending tasks, the test's first, dumped in the loop thread; empty if
             the loop never answered.
         stack: the stuck thread's stack, outermost first, taken from the watchdog thread when the
@@ -323,6 +324,8 @@ class HangReport(Record):
                 f"The event loop did not answer within {self.grace:g} s: it is blocked in "
                 f"synchronous code. Stack of {thread}"
             )
+        if self.loop_state == "blocked":
+            return f"The event loop is blocked in synchronous code. Stack of {thread}"
         if self.loop_state == "responsive":
             return f"It was not done {self.grace:g} s after the task dump. Stack of {thread}"
         if self.loop_state == "not running":
@@ -860,7 +863,7 @@ class Watchdog:
     def _escalate(self, arm: _Arm, now: float) -> Callable[[], None] | None:
         """Take the next step for an expired phase (under the lock); returns what to call."""
         loop = arm.loop
-        if arm.step == _ARMED and loop is not None and loop.is_running():
+        if arm.step == _ARMED and loop is not None and loop.is_running() and not _stuck(arm, now):
             try:
                 loop.call_soon_threadsafe(self._answer, arm)
             except RuntimeError:  # closed meanwhile
@@ -894,6 +897,8 @@ class Watchdog:
             state = "not running"
         elif arm.step == _ANSWERED:
             state = "responsive"
+        elif arm.step == _ARMED:
+            state = "blocked"  # stuck in one iteration at the deadline: not asked (see _stuck)
         else:
             state = "unresponsive"
         target = ident if ident is not None else arm.thread
@@ -1184,3 +1189,16 @@ def _rel(site: Site | None, root: str | None) -> str:
 
 def _tasks_pending(count: int) -> str:
     return f"{count} task was pending" if count == 1 else f"{count} tasks were pending"
+
+
+def _stuck(arm: _Arm, now: float) -> bool:
+    """Whether ``arm``'s loop is stuck in one iteration longer than the blocking threshold.
+
+    Such a loop cannot run the callback that would dump its tasks: asking it would only add the
+    grace to the timeout (``time.sleep(30)`` under a 2 s timeout was stopped at 4 s). It is
+    interrupted at the deadline instead. Known only while blocking calls are watched.
+    """
+    if not arm.watching or not isinstance(arm.loop, WardenLoop):
+        return False
+    busy = arm.loop.busy_since()
+    return bool(busy) and now - busy >= arm.blocking
