@@ -286,6 +286,40 @@ def test_threads_a_test_starts_must_be_finished(pytester, run):
     )
 
 
+def test_thread_pools_that_outlive_tests_by_design_are_not_leaks(pytester, run):
+    # trio keeps its worker threads ("Trio thread 0") cached, idle, for the whole process: the
+    # first test that grew the cache was told it "left 1 thread behind".
+    pytest.importorskip("trio")
+    pytester.makepyfile(
+        test_pools="""
+        import threading
+        import trio
+
+        stop = threading.Event()
+
+        def test_runs_work_in_trio_s_thread_cache():
+            assert trio.run(trio.to_thread.run_sync, lambda: 41 + 1) == 42
+
+        def test_starts_its_own_thread_too():
+            assert trio.run(trio.to_thread.run_sync, lambda: 1) == 1
+            threading.Thread(target=stop.wait, name="mine").start()
+
+        def test_stop():
+            stop.set()
+        """
+    )
+    result = run()
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "_*_ ERROR at teardown of test_starts_its_own_thread_too _*_",
+            "loopwarden: test_starts_its_own_thread_too left 1 thread behind after teardown:",
+            "  thread 'mine' (target Event.wait) is still alive",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Trio thread*")
+
+
 # A module-scoped async fixture that leaves its heartbeat task running (created at line 9).
 LEAKY_MODULE_SERVICE = """
         import asyncio, pytest

@@ -839,8 +839,16 @@ def _new_threads(before: ThreadMark, ignore: set[threading.Thread]) -> list[Thre
     return [ThreadLeft.of(t) for t in new if t.is_alive()]
 
 
+# Modules whose worker threads stay alive idle by design, shared by whoever runs work in them:
+# concurrent.futures pools (the loop's default executor included; work still running in them is
+# reported as executor work instead), trio's process-wide thread cache (trio.to_thread, and
+# anyio's trio backend), anyio's worker threads on asyncio (stopped with their loop).
+_POOL_THREAD_MODULES = frozenset(
+    {"concurrent.futures.thread", "trio._core._thread_cache", "anyio._backends._asyncio"}
+)
+
+
 def _is_pool_thread(thread: threading.Thread) -> bool:
-    # Workers of concurrent.futures pools (the loop's default executor included) stay alive
-    # idle by design; work still running in them is reported as executor work instead.
     target = getattr(thread, "_target", None)
-    return getattr(target, "__module__", "") == "concurrent.futures.thread"
+    module = getattr(target, "__module__", None) or type(thread).__module__
+    return module in _POOL_THREAD_MODULES
