@@ -685,6 +685,54 @@ def test_what_dies_in_a_reference_cycle_is_charged_to_its_creator_not_the_runnin
     assert result.ret == 1  # a late finding fails the run, not a test
 
 
+def test_many_alike_findings_are_one_entry_and_the_message_is_bounded(pytester, run):
+    # 300 tasks from one line printed 900 lines in random order; the message had no bound.
+    pytester.makepyfile(
+        test_many="""
+        import asyncio
+
+        async def test_many_tasks():
+            for _ in range(300):
+                asyncio.get_running_loop().create_task(asyncio.sleep(3600))  # sleep-ok: parked
+
+        async def test_timers_from_many_lines():
+            loop = asyncio.get_running_loop()
+TIMERS
+        """.replace("TIMERS", TIMERS)
+    )
+    result = run("--lw-report=r.json")
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_many_tasks left 300 tasks behind after teardown:",
+            "  task '*' running sleep() is still pending — and 299 more like it (same creation "
+            "line and state)",
+            "      created at test_many.py:5 in test_many_tasks",
+            "      parked at: asyncio sleep()",
+            "loopwarden cancelled and closed what was left.",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_timers_from_many_lines left 24 timers behind after teardown:",
+            "  timer calling print() was neither run nor cancelled",
+            "      created at test_many.py:9 in test_timers_from_many_lines",
+            "  timer calling print() was neither run nor cancelled",
+            "      created at test_many.py:10 in test_timers_from_many_lines",
+            "*",
+            "      created at test_many.py:28 in test_timers_from_many_lines",
+            "  … and 4 more findings from 4 other lines (--lw-report lists every one)",
+            "loopwarden cancelled and closed what was left.",
+        ]
+    )
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert len(report["tests"]["test_many.py::test_many_tasks"]["findings"]) == 300
+    assert len(report["tests"]["test_many.py::test_timers_from_many_lines"]["findings"]) == 24
+
+
+TIMERS = "\n".join(f"            loop.call_later(60, print, {i})" for i in range(24))
+
+
 def test_json_report(pytester, run):
     pytester.makepyfile(test_j=LEAKY)
     result = run("--lw-report=out/report.json")

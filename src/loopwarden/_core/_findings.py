@@ -528,6 +528,29 @@ _NOUNS = {
 }
 
 
+#: A failure text shows at most this many groups of alike findings (the report has them all).
+MAX_GROUPS_SHOWN = 20
+
+
+def _grouped(findings: list[Finding]) -> list[list[Finding]]:
+    """Alike findings together (same kind, identity, creation line and state: 5000 tasks from
+    one line are one entry), kinds in the order found, each kind's groups by creation line."""
+    rank = {kind: i for i, kind in enumerate(dict.fromkeys(f.kind for f in findings))}
+    groups: dict[tuple[Any, ...], list[Finding]] = {}
+    for finding in findings:
+        key = (finding.kind, finding.name, finding.site, finding.user_site, tuple(finding.detail))
+        groups.setdefault(key, []).append(finding)
+    return sorted(groups.values(), key=lambda g: (rank[g[0].kind], _site_order(g[0].site)))
+
+
+def _site_order(site: str | None) -> tuple[str, int]:
+    """``path:line in function`` in file order, then line order (line 9 before line 10)."""
+    if site is None:
+        return ("\uffff", 0)  # no line: last
+    path, _, line = site.split(" in ", 1)[0].rpartition(":")
+    return (path, int(line)) if line.isdigit() else (site, 0)
+
+
 def describe(
     findings: list[Finding], who: str, cleanup: list[str], when: str = "after teardown"
 ) -> str:
@@ -543,8 +566,20 @@ def describe(
     if errors:
         heads.append(("and had " if left else "had ") + _count(errors))
     lines = [f"loopwarden: {who} {' '.join(heads)}:"]
-    for finding in findings:
-        lines.extend(finding.lines())
+    groups = _grouped(findings)
+    for group in groups[:MAX_GROUPS_SHOWN]:
+        first, *more = group
+        entry = first.lines()
+        if more:
+            entry[0] += f" — and {len(more)} more like it (same creation line and state)"
+        lines.extend(entry)
+    hidden = sum(len(group) for group in groups[MAX_GROUPS_SHOWN:])
+    if hidden:
+        others = len(groups) - MAX_GROUPS_SHOWN
+        lines.append(
+            f"  … and {hidden} more finding{'s' if hidden != 1 else ''} from {others} other "
+            f"line{'s' if others != 1 else ''} (--lw-report lists every one)"
+        )
     lines.extend(cleanup)
     kinds = list(dict.fromkeys(f.kind for f in findings))
     advice = "; ".join(ADVICE[k] for k in kinds if k in ADVICE)
