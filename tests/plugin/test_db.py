@@ -3,6 +3,7 @@ throwaway PostgreSQL server, with both runners, per-test loops, virtual time and
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -218,6 +219,17 @@ def test_a_bad_schema_value_names_what_is_accepted(pytester, own):
     )
 
 
+UNCLOSED_MESSAGE = [
+    "  SQLAlchemy connection checked out and never closed (an AsyncConnection or AsyncSession "
+    "left open)",
+]
+UNCLOSED_FIX = (
+    "Fix: open SQLAlchemy connections and sessions with 'async with' (async with "
+    "engine.connect() as conn: …, async with AsyncSession(engine) as session: …), or use the "
+    "db_connection / db_session fixtures, which close themselves."
+)
+
+
 def test_an_unclosed_connection_fails_the_test(pytester, own):
     pytester.makepyfile(
         """
@@ -230,11 +242,48 @@ def test_an_unclosed_connection_fails_the_test(pytester, own):
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         [
-            "*loopwarden: the test left 1 database connection(s) checked out of the db_engine "
-            "pool: an AsyncConnection or AsyncSession was opened and never closed.",
-            "  opened at test_an_unclosed_connection_fails_the_test.py:2 in test_forgets_to_close",
+            "loopwarden: test_forgets_to_close left 1 database connection behind after teardown:",
+            *UNCLOSED_MESSAGE,
+            "      created at test_an_unclosed_connection_fails_the_test.py:2 in "
+            "test_forgets_to_close",
+            UNCLOSED_FIX,
         ]
     )
+
+
+def test_an_unclosed_connection_is_found_whichever_db_fixture_the_test_uses(pytester, run):
+    # With db_engine alone, the connection left open passed silently (PostgreSQL) or surfaced
+    # later as a raw socket or a driver thread, with advice that did not fit.
+    pytester.makepyfile(
+        test_engine_only="""
+        async def test_forgets_to_close(db_engine):
+            conn = await db_engine.connect()
+            await conn.exec_driver_sql("select 1")
+
+        async def test_next(db_engine):
+            async with db_engine.connect() as conn:
+                await conn.exec_driver_sql("select 1")
+        """
+    )
+    result = run("--lw-report=r.json")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "_*_ ERROR at teardown of test_forgets_to_close _*_",
+            "loopwarden: test_forgets_to_close left 1 database connection behind after teardown:",
+            *UNCLOSED_MESSAGE,
+            "      created at test_engine_only.py:2 in test_forgets_to_close",
+            UNCLOSED_FIX,
+            "*= loopwarden =*",
+        ]
+    )
+    report = json.loads((pytester.path / "r.json").read_text())
+    [finding] = report["tests"]["test_engine_only.py::test_forgets_to_close"]["findings"]
+    assert (finding["kind"], finding["site"]) == (
+        "db-connection",
+        "test_engine_only.py:2 in test_forgets_to_close",
+    )
+    assert report["tests"]["test_engine_only.py::test_next"]["findings"] == []
 
 
 def test_an_unclosed_session_names_the_line_that_used_it(pytester, own):
@@ -253,9 +302,11 @@ def test_an_unclosed_session_names_the_line_that_used_it(pytester, own):
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         [
-            "*loopwarden: the test left 1 database connection(s) checked out of the db_engine "
-            "pool: an AsyncConnection or AsyncSession was opened and never closed.",
-            "  opened at test_session_left.py:6 in test_forgets_the_session",
+            "loopwarden: test_forgets_the_session left 1 database connection behind after "
+            "teardown:",
+            *UNCLOSED_MESSAGE,
+            "      created at test_session_left.py:6 in test_forgets_the_session",
+            UNCLOSED_FIX,
         ]
     )
 

@@ -24,7 +24,16 @@ ALLOW_GROUPS: dict[str, frozenset[str]] = {
     "timers": frozenset({"timer"}),
     "threads": frozenset({"thread"}),
     "resources": frozenset(
-        {"server", "connection", "transport", "subprocess", "executor", "session", "unclosed"}
+        {
+            "server",
+            "connection",
+            "transport",
+            "subprocess",
+            "executor",
+            "session",
+            "unclosed",
+            "db-connection",
+        }
     ),
     "errors": frozenset({"callback-error", "task-exception", "coroutine"}),
 }
@@ -41,6 +50,7 @@ _LEFT_RUNNING = frozenset(
         "subprocess",
         "executor",
         "session",
+        "db-connection",
     }
 )
 
@@ -62,6 +72,9 @@ ADVICE = {
     "fixture) — see docs/how-to/leaks.md",
     "unclosed": "close sessions in the fixture's teardown ('async with', or await "
     "session.close()), or inject one shared session — see docs/how-to/leaks.md",
+    "db-connection": "open SQLAlchemy connections and sessions with 'async with' (async with "
+    "engine.connect() as conn: …, async with AsyncSession(engine) as session: …), or use the "
+    "db_connection / db_session fixtures, which close themselves",
     "coroutine": "await the coroutine (or pass it to asyncio.create_task and await the task)",
     "task-exception": "await the task (or call task.result()) so its exception is seen",
     "task-destroyed": "keep a reference to each task you create and await it",
@@ -74,8 +87,9 @@ class Finding(Record):
 
     Attributes:
         kind: what it is (``task``, ``timer``, ``thread``, ``server``, ``connection``,
-            ``transport``, ``subprocess``, ``executor``, ``unclosed``, ``coroutine``,
-            ``task-exception``, ``task-destroyed``, ``callback-error``, ``hang``, ``blocking``).
+            ``transport``, ``subprocess``, ``executor``, ``session``, ``unclosed``,
+            ``db-connection``, ``coroutine``, ``task-exception``, ``task-destroyed``,
+            ``callback-error``, ``hang``, ``blocking``).
         name: a short identity used by allow-lists and the baseline (a coroutine's qualified
             name, a callback, a thread's target, …): stable across runs.
         message: one line saying what it is.
@@ -521,6 +535,7 @@ _NOUNS = {
     "executor": "executor job",
     "session": "unclosed session",
     "unclosed": "unclosed session",
+    "db-connection": "database connection",
     "coroutine": "never-awaited coroutine",
     "task-exception": "unretrieved task exception",
     "task-destroyed": "destroyed pending task",

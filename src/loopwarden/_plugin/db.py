@@ -38,6 +38,7 @@ from loopwarden._core._loop import WardenLoop
 from loopwarden._core._records import Record
 from loopwarden._core._snapshot import adopt
 from loopwarden._plugin import _compat, _settings
+from loopwarden._plugin._keys import LEAK_GUARD
 from loopwarden._plugin._runtime import FixtureOwner
 from loopwarden._plugin.config import stands_down
 
@@ -313,13 +314,61 @@ def db_url(_loopwarden_database: Database) -> str:
 
 
 @_async_fixture
-async def db_engine(_loopwarden_database: Database) -> AsyncEngine:
+async def db_engine(
+    _loopwarden_database: Database, request: pytest.FixtureRequest
+) -> AsyncGenerator[AsyncEngine, None]:
     """The ``AsyncEngine`` of the test database for the running event loop.
 
     What you commit through it directly is *not* rolled back; use ``db_connection`` or
-    ``db_session`` for isolated work.
+    ``db_session`` for isolated work. A connection the test checks out of it and never returns
+    (an ``AsyncConnection`` or ``AsyncSession`` left open) is a finding of the test, with the
+    line that checked it out, whichever db fixture the test uses; loopwarden closes it.
     """
-    return await _loopwarden_database.engine()
+    engine = await _loopwarden_database.engine()
+    checkouts = _checkouts_of(engine)
+    earlier = set(checkouts)
+    yield engine
+    left = [entry for key, entry in list(checkouts.items()) if key not in earlier]
+    if left:
+        await _report_checkouts(request, left)
+
+
+async def _report_checkouts(
+    request: pytest.FixtureRequest, left: list[tuple[str, weakref.ref[Any]]]
+) -> None:
+    """Close the connections a test left checked out, and make each a finding of the test.
+
+    The leak guard reports them with the rest of the test's findings (the action, allow_leaks
+    and the baseline apply); without it, the test fails here. Closed first, so their socket or
+    driver thread is not reported a second time, as something the advice would not fix.
+    """
+    from sqlalchemy.util import greenlet_spawn
+
+    from loopwarden._core._findings import Finding, describe
+
+    nodeid = request.node.nodeid
+    findings = []
+    for site, fairy_ref in left:
+        fairy = fairy_ref()
+        if fairy is not None:
+            with contextlib.suppress(Exception):  # a connection already broken: nothing to close
+                await greenlet_spawn(fairy.invalidate)
+        findings.append(
+            Finding(
+                "db-connection",
+                "sqlalchemy",
+                "SQLAlchemy connection checked out and never closed (an AsyncConnection or "
+                "AsyncSession left open)",
+                site=site,
+                owner=nodeid,
+            )
+        )
+    guard = request.config.stash.get(LEAK_GUARD, None)
+    if guard is not None:
+        guard.pending.setdefault(nodeid, []).extend(findings)
+        return
+    __tracebackhide__ = True
+    pytest.fail(describe(findings, request.node.name, ["loopwarden closed them."]), pytrace=False)
 
 
 async def _adopt_pooled(conn: AsyncConnection, owner: object) -> None:
@@ -343,9 +392,6 @@ async def db_connection(
     db_engine: AsyncEngine, _loopwarden_database: Database
 ) -> AsyncGenerator[AsyncConnection, None]:
     """A connection inside a transaction that is rolled back when the test ends."""
-    checkouts = _checkouts_of(db_engine)
-    before = db_engine.pool.checkedout()  # type: ignore[attr-defined]
-    earlier = set(checkouts)
     conn = await db_engine.connect()
     await _adopt_pooled(conn, _loopwarden_database.owner)
     transaction = await conn.begin()
@@ -357,22 +403,11 @@ async def db_connection(
                 await transaction.rollback()
         finally:
             await conn.close()
-    left = db_engine.pool.checkedout() - before  # type: ignore[attr-defined]
-    if left > 0:
-        where = [site for key, site in checkouts.items() if key not in earlier]
-        opened = "".join(f"\n  opened at {site}" for site in where)
-        pytest.fail(
-            f"loopwarden: the test left {left} database connection(s) checked out of the "
-            "db_engine pool: an AsyncConnection or AsyncSession was opened and never closed."
-            f"{opened}\n"
-            "Fix: open them with 'async with' (async with db_engine.connect() as conn: ...), or "
-            "use the db_connection / db_session fixtures, which close themselves.",
-            pytrace=False,
-        )
 
 
-def _checkouts_of(engine: AsyncEngine) -> dict[int, str]:
-    """Where each connection now checked out of ``engine``'s pool was checked out (kept live).
+def _checkouts_of(engine: AsyncEngine) -> dict[int, tuple[str, weakref.ref[Any]]]:
+    """Where each connection now checked out of ``engine``'s pool was checked out (kept live),
+    with a weak reference to the checked-out connection (to close it).
 
     The checkout runs inside SQLAlchemy's greenlet, whose stack holds no user code; the user's
     ``await`` is in the parent greenlet's suspended frames, which are searched next.
@@ -383,10 +418,10 @@ def _checkouts_of(engine: AsyncEngine) -> dict[int, str]:
         return found
     from sqlalchemy import event
 
-    checkouts: dict[int, str] = {}
+    checkouts: dict[int, tuple[str, weakref.ref[Any]]] = {}
 
     def on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        checkouts[id(record)] = _user_line()
+        checkouts[id(record)] = (_user_line(), weakref.ref(proxy))
 
     def on_checkin(dbapi_connection: Any, record: Any) -> None:
         checkouts.pop(id(record), None)
@@ -398,7 +433,9 @@ def _checkouts_of(engine: AsyncEngine) -> dict[int, str]:
 
 
 # Per engine pool (AsyncEngine takes no attributes): where its live checkouts were made.
-_CHECKOUTS: weakref.WeakKeyDictionary[Any, dict[int, str]] = weakref.WeakKeyDictionary()
+_CHECKOUTS: weakref.WeakKeyDictionary[Any, dict[int, tuple[str, weakref.ref[Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _user_line() -> str:
