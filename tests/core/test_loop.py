@@ -149,6 +149,25 @@ def test_a_timer_a_library_callback_makes_names_the_line_of_the_task_behind_it(
     assert origin.owner == "test-ttl"  # the task's owner, not whoever is current
 
 
+def test_a_loop_s_creation_records_are_freed_without_the_collector():
+    # The table's removal callback held its data strongly: table and keys made a cycle, and a
+    # dead loop's records waited for the cyclic collector.
+    from loopwarden._core._registry import _OriginTable
+
+    class Key:
+        pass
+
+    class Value:
+        pass
+
+    table = _OriginTable()
+    key, value = Key(), Value()
+    table[key] = value
+    gone = weakref.ref(value)
+    del table, value, key
+    assert gone() is None
+
+
 def test_exception_handler_contexts_are_captured_by_creation_owner(caplog):
     async def boom():
         raise ValueError("background failure")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
@@ -94,6 +95,33 @@ def test_timers_threads_and_never_awaited_coroutines_without_raising():
         "1 never-awaited coroutine:"
     )
     assert not loop._scheduled
+    loop.close()
+
+
+def test_what_the_collector_finds_dead_in_the_block_is_the_block_s():
+    # (A review found these lost: filed as "found by the garbage collector", which a block
+    # never reported.)
+    loop = loopwarden.new_loop()
+
+    async def work():
+        pass
+
+    async def boom():
+        raise ValueError("boom")
+
+    async def main():
+        box: list = [work()]
+        box.append(box)
+        task = asyncio.get_running_loop().create_task(boom())
+        await asyncio.sleep(0)
+        holder: list = [task]
+        holder.append(holder)
+        del box, task, holder
+        gc.collect()
+
+    with no_leaks(loop, raise_on_leaks=False) as check:
+        loop.run_until_complete(main())
+    assert sorted(f.kind for f in check.findings) == ["coroutine", "task-exception"]
     loop.close()
 
 

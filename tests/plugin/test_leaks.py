@@ -685,6 +685,42 @@ def test_what_dies_in_a_reference_cycle_is_charged_to_its_creator_not_the_runnin
     assert result.ret == 1  # a late finding fails the run, not a test
 
 
+def test_a_dropped_coroutine_of_a_parametrized_test_is_never_charged_to_the_wrong_one(
+    pytester, run
+):
+    # Parametrized tests share one function: the coroutine test_makes[1] dropped in a cycle,
+    # collected during test_makes[2], failed test_makes[2].
+    pytester.makepyfile(
+        test_params="""
+        import gc
+        import pytest
+
+        async def work():
+            pass
+
+        KEPT = []
+
+        @pytest.mark.parametrize("n", [1, 2])
+        async def test_makes(n):
+            if n == 1:
+                cycle = {"coro": work()}
+                cycle["self"] = cycle
+            else:
+                gc.collect()
+        """
+    )
+    result = run("-p", "no:randomly", "--lw-report=r.json")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "late: coroutine work() was never awaited, created at test_params.py:12 in "
+            "test_makes (by one of test_params.py::test_makes[1], test_params.py::test_makes[2];"
+            " found after that test had finished)",
+        ]
+    )
+    assert result.ret == 1
+
+
 def test_many_alike_findings_are_one_entry_and_the_message_is_bounded(pytester, run):
     # 300 tasks from one line printed 900 lines in random order; the message had no bound.
     pytester.makepyfile(
@@ -786,6 +822,28 @@ def test_baseline_is_recorded_then_honoured(pytester, own):
     result = own("--lw-leaks-baseline=leaks.json")
     result.assert_outcomes(passed=3, errors=1, warnings=1)
     result.stdout.fnmatch_lines(["loopwarden: test_new left 1 timer behind after teardown:"])
+
+
+def test_a_baseline_recorded_before_a_finding_had_its_user_line_still_matches(tmp_path):
+    # What a library makes in a callback now names the user's line: the baseline key, made from
+    # that line, changed, and known leaks failed as new after an upgrade.
+    from loopwarden._core._findings import Finding
+    from loopwarden._plugin._baseline import Baseline
+
+    old = Finding("timer", "OrderedDict.pop", "timer", site="async_lru/__init__.py:258 in _done")
+    baseline = Baseline(tmp_path / "b.json", False, known={"t.py::test_x": {old.signature()}})
+    now = Finding(
+        "timer",
+        "OrderedDict.pop",
+        "timer",
+        site="async_lru/__init__.py:258 in _done",
+        user_site="t.py:7 in test_x",
+    )
+    baseline.classify("t.py::test_x", now)
+    assert now.status == "baselined"
+    other = Finding("timer", "OrderedDict.pop", "timer", site="lib.py:1 in f", user_site="t.py:9")
+    baseline.classify("t.py::test_x", other)
+    assert other.status == "new"
 
 
 def test_unreadable_baseline_is_a_usage_error(pytester, own):

@@ -446,6 +446,29 @@ def test_a_loop_factories_hook_is_never_an_unknown_hook_nor_silently_ignored(pyt
     )
 
 
+def test_a_loop_factories_hook_answers_only_for_the_tests_below_its_conftest(pytester, own):
+    # pytest-asyncio asks the item's own hook relay; the whole session's hook made a sibling
+    # folder's answer fail every async test.
+    pytester.makepyfile(
+        **{
+            "a/conftest.py": """
+            import asyncio
+
+            class OtherLoop(asyncio.SelectorEventLoop):
+                pass
+
+            def pytest_asyncio_loop_factories(config, item):
+                return {"other": OtherLoop}
+            """,
+            "a/test_a.py": "async def test_a():\n    pass\n",
+            "b/test_b.py": "async def test_b():\n    pass\n",
+        }
+    )
+    result = own()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["FAILED a/test_a.py::test_a - Failed: loopwarden: the project's*"])
+
+
 def test_a_leftover_event_loop_fixture_is_named_with_its_replacement(pytester, own):
     # pytest-asyncio 0.x's recipe: the own runner ran the test on its own loop while the fixture
     # made another, which never ran ("attached to a different loop", tasks that never start).

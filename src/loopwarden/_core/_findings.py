@@ -141,10 +141,14 @@ class Finding(Record):
         out.extend(f"      {line}" for line in self.detail)
         return out
 
-    def signature(self) -> str:
-        """A line-number-free key for the baseline: kind, name and the creating function."""
+    def signature(self, *, own_site: bool = False) -> str:
+        """A line-number-free key for the baseline: kind, name and the creating function.
+
+        ``own_site``: key on ``site`` even when ``user_site`` is known (the key of versions that
+        found no user line for what a library makes in a callback; see ``Baseline.classify``).
+        """
         where = ""
-        site = self.user_site or self.site
+        site = self.site if own_site else (self.user_site or self.site)
         # A thread's key stays kind and name: baselines recorded before threads had a start
         # site keep matching, and so do runs where the start was not recorded.
         if site is not None and self.kind != "thread":

@@ -111,7 +111,7 @@ class LeakEngine(Record):
     recorder: object
     # The code of every test function that ran, by (file, name): whose test made a coroutine that
     # was dropped later.
-    test_codes: dict[tuple[str, str], dict[types.CodeType, Hashable]]
+    test_codes: dict[tuple[str, str], dict[types.CodeType, list[Hashable]]]
     _fields: ClassVar[tuple[str, ...]] = (
         "sites",
         "current",
@@ -146,7 +146,7 @@ class LeakEngine(Record):
         wide_values: dict[Hashable, object] | None = None,
         observers: list[Any] | None = None,
         recorder: object = None,
-        test_codes: dict[tuple[str, str], dict[types.CodeType, Hashable]] | None = None,
+        test_codes: dict[tuple[str, str], dict[types.CodeType, list[Hashable]]] | None = None,
     ) -> None:
         self.sites = sites
         self.current = current
@@ -185,7 +185,8 @@ class LeakEngine(Record):
         self.current = owner
         self.test_code = code
         if code is not None:
-            self.test_codes.setdefault((code.co_filename, code.co_name), {})[code] = owner
+            owners = self.test_codes.setdefault((code.co_filename, code.co_name), {})
+            owners.setdefault(code, []).append(owner)  # (parametrized: one code, many tests)
 
     def coroutine_dropped(self, coro: types.CoroutineType[Any, Any, Any]) -> None:
         recorder = self.recorder
@@ -194,8 +195,9 @@ class LeakEngine(Record):
         origin = tuple(getattr(coro, "cr_origin", None) or ())
         owner = self._creator(origin)
         name = coro.cr_code.co_qualname
-        if owner != self.current and owner in self.finished:
-            # Its creator's verdict is out: a late finding on the creator, not the running test's.
+        if owner != self.current:
+            # Its creator's verdict is out (tests run one at a time): a late finding on the
+            # creator, not a failure of the running test.
             self.late.append(never_awaited(name, origin, self.sites, str(owner)))
             return
         self.dropped.append((owner, name, origin))
@@ -208,13 +210,21 @@ class LeakEngine(Record):
         cycle: an ``AsyncMock``'s call list, a dict holding itself) is charged only to a test
         its origin names.
         """
+        collected = collecting()
         for filename, lineno, function in origin:
             codes = self.test_codes.get((filename, function))
             if codes:
-                for code, owner in codes.items():
+                for code, owners in codes.items():
                     if code.co_firstlineno <= lineno <= _last_line(code):
-                        return owner
-        return FOUND_BY_GC if collecting() else self.current
+                        if self.current in owners and (not collected or len(owners) == 1):
+                            return self.current
+                        if len(owners) == 1:
+                            return owners[0]
+                        # Parametrized (or run again): one of these made it, which is unknown.
+                        return f"one of {', '.join(str(o) for o in owners)}"
+        if collected and self.test_codes:
+            return FOUND_BY_GC
+        return self.current  # (a no_leaks() block knows no test: what dies in it is its own)
 
     def take_dropped(self, owner: Hashable) -> list[Finding]:
         mine = [d for d in self.dropped if d[0] == owner]

@@ -31,6 +31,7 @@ import contextvars
 import math
 import sys
 import time
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from collections.abc import Set as AbstractSet
@@ -713,10 +714,8 @@ def is_shutdown_task(task: asyncio.Future[Any]) -> bool:
     return getattr(get_coro() if get_coro is not None else None, "cr_code", None) in _LOOP_SHUTDOWN
 
 
-#: Factories of the loop asyncio makes by default. A WardenLoop is one of those loops, so a
-#: project asking for one of these (pytest-asyncio's ``pytest_asyncio_loop_factories``) gets a
-#: WardenLoop in its place.
-PLAIN_LOOP_FACTORIES: frozenset[object] = frozenset(
+# Factories of the loop asyncio makes by default (on Unix, under asyncio's own policy).
+_PLAIN_LOOP_FACTORIES: frozenset[object] = frozenset(
     f
     for f in (
         asyncio.new_event_loop,
@@ -725,6 +724,32 @@ PLAIN_LOOP_FACTORIES: frozenset[object] = frozenset(
     )
     if f is not None
 )
+
+
+def plain_loop_factory(factory: object) -> bool:
+    """Whether ``factory`` makes asyncio's plain selector loop, which a WardenLoop is.
+
+    A project asking for one (pytest-asyncio's ``pytest_asyncio_loop_factories``) can get a
+    WardenLoop in its place. ``asyncio.new_event_loop`` counts only under asyncio's own policy
+    (after ``uvloop.install()`` it makes uvloop's loop); on Windows none does (the plain loop
+    there is the proactor loop).
+    """
+    if sys.platform == "win32":
+        return False
+    try:
+        if factory not in _PLAIN_LOOP_FACTORIES:
+            return False
+    except TypeError:  # unhashable: not one of them
+        return False
+    if factory is not asyncio.new_event_loop:
+        return True
+    get_policy = getattr(asyncio, "get_event_loop_policy", None)
+    if get_policy is None:  # Python 3.16+: no policies, new_event_loop is the plain loop
+        return True
+    with warnings.catch_warnings():  # deprecated since 3.14, and still what it follows
+        warnings.simplefilter("ignore", DeprecationWarning)
+        default = getattr(asyncio, "DefaultEventLoopPolicy", None)
+        return default is not None and type(get_policy()) is default
 
 
 def new_loop() -> WardenLoop:

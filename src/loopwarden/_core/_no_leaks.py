@@ -133,7 +133,7 @@ class LeakCheck:
         loop, token, engine, watch = self._restore()
         self._state = None
         findings, notes = engine.check(token, watch, [loop])
-        self._leave(findings, notes)
+        self._leave(findings + engine.late, notes)
         self._raise(exc)
 
     async def __aenter__(self) -> LeakCheck:
@@ -158,7 +158,8 @@ class LeakCheck:
         loop, token, engine, watch = self._restore()
         self._state = None
         findings, notes = await engine.acheck(token, watch, loop, SETTLE_TIMEOUT)
-        self._leave(findings, notes)
+        # (What the garbage collector found dead meanwhile with no owner is the block's.)
+        self._leave(findings + engine.late, notes)
         self._raise(exc)
 
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import contextvars
 import gc
+import threading
 import weakref
 from collections.abc import Callable, Hashable, Mapping
 from types import MappingProxyType
@@ -133,22 +134,25 @@ FOUND_BY_GC = "found by the garbage collector"
 # a dead task's finalizer reports "exception was never retrieved", its entry in a weak table is
 # gone. The tables below keep it here, by the dead key's hash (the object's id-based hash, which
 # a dead weak reference keeps), until the collection ends.
-_COLLECTING = [False]
+# The thread the collector runs in (0: none). Finalizers run Python code and let other threads
+# run meanwhile: only the collecting thread's reports come from the collection.
+_COLLECTING = [0]
 _DYING: dict[int, TaskOrigin] = {}
 _TAPS = [0]
 
 
 def _on_collection(phase: str, info: Mapping[str, int]) -> None:
     if phase == "start":
-        _COLLECTING[0] = True
+        _COLLECTING[0] = threading.get_ident()
     else:
-        _COLLECTING[0] = False
+        _COLLECTING[0] = 0
         _DYING.clear()
 
 
 def collecting() -> bool:
-    """Whether the cyclic garbage collector runs now (known while :func:`tap_collections` is on)."""
-    return _COLLECTING[0]
+    """Whether the cyclic garbage collector runs now, in this thread (known while
+    :func:`tap_collections` is on)."""
+    return _COLLECTING[0] != 0 and _COLLECTING[0] == threading.get_ident()
 
 
 def tap_collections() -> Callable[[], None]:
@@ -162,7 +166,7 @@ def tap_collections() -> Callable[[], None]:
         if _TAPS[0] == 0:
             with contextlib.suppress(ValueError):
                 gc.callbacks.remove(_on_collection)
-            _COLLECTING[0] = False
+            _COLLECTING[0] = 0
             _DYING.clear()
 
     return undo
@@ -174,11 +178,16 @@ class _OriginTable(weakref.WeakKeyDictionary):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__()
         remove = self._remove  # type: ignore[has-type]
-        data = self.data  # type: ignore[attr-defined]
+        # (The table only weakly: each key's weak reference holds this callback, and a strong
+        # reference to the table's data would make table and keys a cycle.)
+        table = weakref.ref(self)
 
-        def keep_then_remove(key: weakref.ref[Any], remove: Any = remove, data: Any = data) -> None:
+        def keep_then_remove(
+            key: weakref.ref[Any], remove: Any = remove, table: Any = table
+        ) -> None:
             if _COLLECTING[0]:
-                origin = data.get(key)
+                owner = table()
+                origin = owner.data.get(key) if owner is not None else None
                 if origin is not None:
                     with contextlib.suppress(TypeError):
                         _DYING[hash(key)] = origin
@@ -354,7 +363,7 @@ class Registry(Record):
                 origin = self.origin_of(obj)
                 if origin is not None:
                     break
-        if origin is None and _COLLECTING[0]:
+        if origin is None and collecting():
             # The collector found it dead in a reference cycle: its record, if it had one, is
             # kept until the collection ends; without one, it is nobody's that we can name.
             for key in ("task", "future", "client_session", "connector"):

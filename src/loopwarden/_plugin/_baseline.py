@@ -45,7 +45,13 @@ class Baseline(Record):
         self.seen.setdefault(owner, set()).add(signature)
         if self.recording:
             finding.status = "recorded"
-        elif signature in self.known.get(owner, ()):
+            return
+        known = self.known.get(owner, ())
+        if signature in known:
+            finding.status = "baselined"
+        elif finding.user_site is not None and (old := finding.signature(own_site=True)) in known:
+            # Recorded before loopwarden found the user's line for it: still the same finding.
+            self.seen[owner].add(old)
             finding.status = "baselined"
 
 

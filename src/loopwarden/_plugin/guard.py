@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from loopwarden._core._loop import PLAIN_LOOP_FACTORIES, WardenLoop, new_loop
+from loopwarden._core._loop import WardenLoop, new_loop, plain_loop_factory
 from loopwarden._core._records import Record
 from loopwarden._plugin._keys import LOOP_GUARD
 from loopwarden._plugin._runtime import (
@@ -143,12 +143,13 @@ def pytest_asyncio_loop_factories(
         return {"loopwarden": guard.make_loop}
     # The project chose its loops. asyncio's plain loop, under whatever name, is what a WardenLoop
     # is: loopwarden makes it, guarded. Others (uvloop) are used as they are, unguarded.
-    if any(factory not in PLAIN_LOOP_FACTORIES for factory in result.values()):
-        guard.foreign_factories = True
-    return {
-        name: guard.make_loop if factory in PLAIN_LOOP_FACTORIES else factory
+    chosen = {
+        name: guard.make_loop if plain_loop_factory(factory) else factory
         for name, factory in result.items()
     }
+    if any(factory is result[name] for name, factory in chosen.items()):
+        guard.foreign_factories = True
+    return chosen
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from loopwarden._core._loop import PLAIN_LOOP_FACTORIES
+from loopwarden._core._loop import plain_loop_factory
 from loopwarden._plugin import _settings
 from loopwarden._plugin._keys import RUNTIME
 from loopwarden._plugin._runtime import (
@@ -218,7 +218,9 @@ def _loop_factories_refusal(item: pytest.Function) -> str | None:
     """The failure text when the project's ``pytest_asyncio_loop_factories`` asks for loops the
     own runner does not make (uvloop, several loops per test); None when it asks for nothing or
     for asyncio's plain loop only, which loopwarden's loop is."""
-    hook = getattr(item.config.hook, "pytest_asyncio_loop_factories", None)
+    # (The item's own hook relay: only the conftests above the test answer, as pytest-asyncio
+    # asks them.)
+    hook = getattr(item.ihook, "pytest_asyncio_loop_factories", None)
     if hook is None:
         return None
     # (loopwarden's guard plugin answers it too, for pytest-asyncio; it says nothing here.)
@@ -232,7 +234,7 @@ def _loop_factories_refusal(item: pytest.Function) -> str | None:
     factories = hook(config=item.config, item=item)
     if not factories:
         return None
-    if len(factories) == 1 and next(iter(factories.values())) in PLAIN_LOOP_FACTORIES:
+    if len(factories) == 1 and plain_loop_factory(next(iter(factories.values()))):
         return None
     asked = ", ".join(
         f"{name!r} ({getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', repr(f))})"
