@@ -320,6 +320,8 @@ class Registry(Record):
 
     def _callback_lead(self, depth: int) -> TaskOrigin | None:
         """The origin of a recorded task the running loop callback was given (a done callback)."""
+        if asyncio._get_running_loop() is None:
+            return None  # no loop runs a callback now (a runner making its task from outside)
         for arg in running_callback_args(depth + 1):
             if isinstance(arg, asyncio.Future):
                 origin = self._tasks.get(arg)

@@ -204,10 +204,14 @@ def running_callback_args(depth: int = 1) -> tuple[Any, ...]:
         frame: FrameType | None = sys._getframe(depth + 1)
     except ValueError:
         return ()
+    kinds = _KINDS
     while frame is not None:
-        if frame.f_code is _CALLBACK_RUN:
+        code = frame.f_code
+        if code is _CALLBACK_RUN:
             args = getattr(frame.f_locals.get("self"), "_args", None)
             return args if isinstance(args, tuple) else ()
+        if kinds.get(code.co_filename) == _BOUNDARY:
+            return ()  # the test runner's frames: no loop callback below them
         frame = frame.f_back
     return ()
 
