@@ -155,6 +155,17 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def select(libraries: Sequence[Library], only: str | None) -> list[Library]:
+    """The libraries ``--only`` names (comma-separated names or keys); all of them without it."""
+    if not only:
+        return list(libraries)
+    wanted = {n.strip().lower() for n in only.split(",") if n.strip()}
+    chosen = [lib for lib in libraries if lib.name in wanted or lib.key in wanted]
+    if not chosen:
+        raise h.BenchError(f"--only {only!r} matches no library")
+    return chosen
+
+
 # -- sources and venvs ------------------------------------------------------------------------
 
 
@@ -474,12 +485,7 @@ class LibraryResult:
     add_arguments=_arguments,
 )
 def real_suites(args: argparse.Namespace) -> int:
-    libs = list(LIBRARIES)
-    if args.only:
-        wanted = {n.strip().lower() for n in args.only.split(",") if n.strip()}
-        libs = [lib for lib in libs if lib.name in wanted or lib.key in wanted]
-        if not libs:
-            raise h.BenchError(f"--only {args.only!r} matches no library")
+    libs = select(LIBRARIES, args.only)
     base_python = h.find_python(args.python)
 
     prepared: list[tuple[Library, h.ReadyVenv, Path]] = []

@@ -706,12 +706,7 @@ def read(lib: Library, runs: Mapping[str, ModeRun]) -> Result:
     add_arguments=_arguments,
 )
 def trust(args: argparse.Namespace) -> int:
-    libs = list(CORPUS)
-    if args.only:
-        wanted = {n.strip().lower() for n in args.only.split(",") if n.strip()}
-        libs = [lib for lib in libs if lib.name in wanted or lib.key in wanted]
-        if not libs:
-            raise h.BenchError(f"--only {args.only!r} matches no library in the corpus")
+    libs = rs.select(CORPUS, args.only)
     python = h.find_python(args.python)
     results = []
     for lib in libs:

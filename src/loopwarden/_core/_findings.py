@@ -38,21 +38,9 @@ ALLOW_GROUPS: dict[str, frozenset[str]] = {
     "errors": frozenset({"callback-error", "task-exception", "coroutine"}),
 }
 
-# Kinds that are about something left running (a "leak") rather than an error that happened.
-_LEFT_RUNNING = frozenset(
-    {
-        "task",
-        "timer",
-        "thread",
-        "server",
-        "connection",
-        "transport",
-        "subprocess",
-        "executor",
-        "session",
-        "db-connection",
-    }
-)
+# Kinds that are about something left running (a "leak") rather than an error that happened:
+# tasks, timers, threads and the resources, but for a session the library itself reported freed.
+_LEFT_RUNNING = frozenset({"task", "timer", "thread"}) | (ALLOW_GROUPS["resources"] - {"unclosed"})
 
 #: What to do about each kind of finding (the doctor's summary reuses it).
 ADVICE = {
