@@ -1235,6 +1235,77 @@ def test_a_session_a_fixture_never_closes_is_the_tests_with_its_line(pytester, r
     assert [line.split(" - ")[0] for line in errors] == ["ERROR test_client.py::test_request"]
 
 
+def test_an_httpx_client_a_fixture_never_closes_is_one_finding_with_its_line(pytester, run):
+    """httpx says nothing about a client nobody closed: its pooled connection is a bare socket
+    made inside anyio. loopwarden reports the client, with the fixture's line and httpx's fix,
+    the connection folded in; a subclass is named as such; a client that holds nothing (never
+    used, or on a transport without sockets) is no finding."""
+    pytest.importorskip("httpx")
+    pytester.makepyfile(
+        test_client=textwrap.dedent(
+            """
+        import httpx, pytest
+
+        class ApiClient(httpx.AsyncClient):
+            pass
+
+        @pytest.fixture
+        async def client(http_server):
+            http_server.route("GET", "/ping", json={"ok": True})
+            client = httpx.AsyncClient(base_url=http_server.url)
+            yield client
+
+        async def test_request(client):
+            assert (await client.get("/ping")).json() == {"ok": True}
+
+        @pytest.fixture
+        async def api(http_server):
+            http_server.route("GET", "/ping", json={"ok": True})
+            return ApiClient(base_url=http_server.url)
+
+        async def test_subclass(api):
+            assert (await api.get("/ping")).status_code == 200
+
+        async def test_unused_and_socketless():
+            async def app(scope, receive, send):
+                await send({"type": "http.response.start", "status": 204, "headers": []})
+                await send({"type": "http.response.body", "body": b""})
+            httpx.AsyncClient()
+            asgi = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t")
+            assert (await asgi.get("/")).status_code == 204
+
+        async def test_next():
+            import gc
+            gc.collect()
+        """
+        )
+    )
+    result = run()
+    result.assert_outcomes(passed=4, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_request _*",
+            "loopwarden: test_request left 1 unclosed session behind after teardown:",
+            "  httpx.AsyncClient was never closed",
+            "      created at test_client.py:9 in client",
+            "loopwarden cancelled and closed what was left.",
+            "Fix: close the client after the fixture's yield (await client.aclose()), or make it "
+            "with 'async with httpx.AsyncClient() as client:' (or use loopwarden's httpx_client "
+            "fixture) — see docs/how-to/leaks.md.",
+            "*_ ERROR at teardown of test_subclass _*",
+            "loopwarden: test_subclass left 1 unclosed session behind after teardown:",
+            "  test_client.ApiClient (an httpx.AsyncClient) was never closed",
+            "      created at test_client.py:18 in api",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*connection still open*")
+    errors = [line for line in result.stdout.lines if line.startswith("ERROR test_client")]
+    assert [line.split(" - ")[0] for line in errors] == [
+        "ERROR test_client.py::test_request",
+        "ERROR test_client.py::test_subclass",
+    ]
+
+
 def test_what_a_wider_fixture_owns_is_not_charged_to_the_test_running_when_it_surfaces(
     pytester, run
 ):

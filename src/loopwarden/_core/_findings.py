@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from loopwarden._core import _libraries
 from loopwarden._core._records import Record
 from loopwarden._core._registry import CapturedContext, TaskOrigin
 from loopwarden._core._sites import _LIBRARY_DIRS, Site, _is_library, _is_machinery
@@ -55,9 +56,8 @@ ADVICE = {
     "transport": "close both ends of every connection in teardown",
     "subprocess": "await proc.wait() (or proc.communicate()) before the test ends",
     "executor": "await the executor future before the test ends",
-    "session": "close the session after the fixture's yield (await session.close()), or make it "
-    "with 'async with aiohttp.ClientSession() as session:' (or use loopwarden's aiohttp_session "
-    "fixture) — see docs/how-to/leaks.md",
+    "session": "close the client after the fixture's yield (aiohttp: await session.close(); "
+    "httpx: await client.aclose()), or make it with 'async with' — see docs/how-to/leaks.md",
     "unclosed": "close sessions in the fixture's teardown ('async with', or await "
     "session.close()), or inject one shared session — see docs/how-to/leaks.md",
     "db-connection": "open SQLAlchemy connections and sessions with 'async with' (async with "
@@ -588,8 +588,7 @@ def describe(
             f"line{'s' if others != 1 else ''} (--lw-report lists every one)"
         )
     lines.extend(cleanup)
-    kinds = list(dict.fromkeys(f.kind for f in findings))
-    advice = "; ".join(ADVICE[k] for k in kinds if k in ADVICE)
+    advice = "; ".join(dict.fromkeys(filter(None, map(_advice, findings))))
     lines.append(f"Fix: {advice}.")
     reported = [f for f in findings if f.kind == "callback-error"]
     if reported:
@@ -601,6 +600,13 @@ def describe(
             f'@pytest.mark.allow_leaks(errors=[{names}], reason="...").'
         )
     return "\n".join(lines)
+
+
+def _advice(finding: Finding) -> str | None:
+    """What to do about ``finding``: by its kind, or for a client left open, by its library."""
+    if finding.kind == "session":
+        return _libraries.advice(finding.name) or ADVICE["session"]
+    return ADVICE.get(finding.kind)
 
 
 def relative_root(rootpath: os.PathLike[str] | str) -> Sites:

@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from loopwarden._core import _libraries
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._records import Record
 from loopwarden._core._snapshot import Leftovers, TaskLeft
@@ -116,7 +117,7 @@ async def aclean_up(loop: asyncio.AbstractEventLoop, left: Leftovers, within: fl
     for resource in left.resources:
         if resource.kind == "session":
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(resource.obj.close(), within)  # type: ignore[attr-defined]
+                await asyncio.wait_for(_libraries.close(resource.obj), within)
     _end_timers_and_resources(loop, left)
     report = CloseReport()
     pending = [t.task for t in left.tasks if not t.task.done()]
@@ -144,7 +145,7 @@ async def aclean_up(loop: asyncio.AbstractEventLoop, left: Leftovers, within: fl
 def _close_session(loop: asyncio.AbstractEventLoop, session: Any) -> None:
     # (A session that fails to close is left to the garbage collector: aiohttp then reports it.)
     with contextlib.suppress(Exception):
-        loop.run_until_complete(asyncio.wait_for(session.close(), _SESSION_CLOSE_TIMEOUT))
+        loop.run_until_complete(asyncio.wait_for(_libraries.close(session), _SESSION_CLOSE_TIMEOUT))
 
 
 _SESSION_CLOSE_TIMEOUT = 5.0

@@ -17,7 +17,7 @@ from typing import Any
 
 from loopwarden._core._findings import Finding, Sites, describe
 from loopwarden._core._leaks import SETTLE_TIMEOUT, LeakEngine, TestWatch, tap_never_awaited
-from loopwarden._core._libraries import track_aiohttp_sessions
+from loopwarden._core._libraries import track_clients
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._registry import tap_collections
 from loopwarden._core._threads import record_thread_starts
@@ -77,7 +77,7 @@ class LeakCheck:
         )
         undo: list[Any] = [
             tap_never_awaited(engine.coroutine_dropped),
-            track_aiohttp_sessions(),
+            track_clients(),
             tap_collections(),
         ]
         record_thread_starts(True)

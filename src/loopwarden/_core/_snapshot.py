@@ -14,6 +14,7 @@ import threading
 from collections.abc import Hashable
 from typing import Any
 
+from loopwarden._core import _libraries
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._records import Record
 from loopwarden._core._registry import TaskOrigin
@@ -195,16 +196,17 @@ def leftovers(loop: WardenLoop, owner: Hashable) -> Leftovers:
         if origin.owner == owner and not future.done():
             left.resources.append(ResourceLeft("executor", future, repr(future), origin))
     for session, origin in list(loop._lw_sessions.items()) if loop._lw_sessions else ():
-        if origin.owner == owner and not getattr(session, "closed", True):
-            name = f"{type(session).__module__.split('.')[0]}.{type(session).__qualname__}"
-            left.resources.append(ResourceLeft("session", session, name, origin))
+        if origin.owner == owner and _libraries.is_open(session):
+            left.resources.append(
+                ResourceLeft("session", session, _libraries.describe(session), origin)
+            )
     return left
 
 
 def open_sessions(loop: WardenLoop) -> bool:
     """Whether a recorded library session on ``loop`` is still open."""
     sessions = loop._lw_sessions
-    return bool(sessions) and any(not getattr(s, "closed", True) for s in list(sessions))
+    return bool(sessions) and any(_libraries.is_open(s) for s in list(sessions))
 
 
 def adopt(loop: WardenLoop, obj: object, owner: Hashable) -> None:

@@ -29,6 +29,7 @@ import pytest
 from loopwarden._core import _findings
 from loopwarden._core._findings import AllowList, Finding, Sites
 from loopwarden._core._leaks import LeakEngine, TestWatch, tap_never_awaited
+from loopwarden._core._libraries import track_clients, untracked
 from loopwarden._core._lifecycle import hook_runner_close
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._registry import set_capture_stacks, tap_collections
@@ -122,22 +123,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(lambda: sys.set_coroutine_origin_tracking_depth(previous))
 
 
-_AIOHTTP_TRACKED: list[bool] = []
+# The client libraries (aiohttp, httpx) whose clients are recorded where they are made.
+_CLIENTS_TRACKED: set[str] = set()
 
 
-def _track_aiohttp_sessions(config: pytest.Config) -> None:
-    """Record where each ``aiohttp.ClientSession`` is made (see ``_core/_libraries.py``), from
-    the first test after aiohttp is imported."""
-    _AIOHTTP_TRACKED.append(True)
-    from loopwarden._core._libraries import track_aiohttp_sessions  # (once aiohttp is in use)
-
-    undo = track_aiohttp_sessions()
-
-    def restore() -> None:
-        undo()
-        _AIOHTTP_TRACKED.clear()
-
-    config.add_cleanup(restore)
+def _track_clients(config: pytest.Config) -> None:
+    """Record where each library client is made (see ``_core/_libraries.py``), from the first
+    test after its library is imported."""
+    config.add_cleanup(track_clients(_CLIENTS_TRACKED))
 
 
 # (optional: the hook is loopwarden's own, registered by the main plugin, which may be off)
@@ -169,8 +162,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     guard = _guard(item.config)
     if guard is None:
         return
-    if not _AIOHTTP_TRACKED and "aiohttp" in sys.modules:
-        _track_aiohttp_sessions(item.config)
+    if untracked(_CLIENTS_TRACKED):
+        _track_clients(item.config)
     guard.enter_test(item.nodeid, _test_code(getattr(item, "obj", None)))
     # pytest records each test's warnings; one recorded elsewhere is the test's own business.
     guard.recorder = warnings._showwarnmsg_impl  # type: ignore[attr-defined]
