@@ -162,7 +162,6 @@ def test_errors_nobody_saw_fail_the_test_that_caused_them(pytester, run):
             "loopwarden: test_callback_crash had 1 background error:",
             "  the event loop's exception handler was called: "
             "Exception in callback crash() at test_err.py:9: KeyError: 'handler'",
-            "*",
             "Fix: a callback or task crashed in the background; fix the error above.",
             "A test that provokes this on purpose says so: "
             "@pytest.mark.allow_leaks(errors=['KeyError'], reason=\"...\").",
@@ -755,7 +754,6 @@ TIMERS
             "      created at test_many.py:9 in test_timers_from_many_lines",
             "  timer calling print() was neither run nor cancelled",
             "      created at test_many.py:10 in test_timers_from_many_lines",
-            "*",
             "      created at test_many.py:28 in test_timers_from_many_lines",
             "  … and 4 more findings from 4 other lines (--lw-report lists every one)",
             "loopwarden cancelled and closed what was left.",
@@ -1304,6 +1302,136 @@ def test_an_httpx_client_a_fixture_never_closes_is_one_finding_with_its_line(pyt
         "ERROR test_client.py::test_request",
         "ERROR test_client.py::test_subclass",
     ]
+
+
+def test_a_builtin_session_fixture_owns_nothing_it_did_not_make(pytester, run):
+    """pytest-mock's ``mocker`` depends on the session-scoped ``pytestconfig``, which a test sets
+    up first: what the test then makes on the loop is still the test's, reported at its own
+    teardown, in both modes — not "the session-scoped fixture 'pytestconfig'"'s, nor the next
+    test's."""
+    pytester.makepyfile(
+        test_mocked=textwrap.dedent(
+            """
+        import asyncio, pytest
+
+        @pytest.fixture
+        def mocker(pytestconfig):  # as pytest-mock's
+            yield pytestconfig.getini("python_files")
+
+        @pytest.fixture
+        async def patched(mocker):
+            asyncio.get_running_loop().call_later(30, print, "fixture")
+            yield mocker
+
+        async def test_timer(patched):
+            asyncio.get_running_loop().call_later(30, print, "test")
+
+        async def test_task(mocker, pytestconfig):
+            asyncio.get_running_loop().create_task(asyncio.sleep(30))
+            await asyncio.sleep(0)
+
+        async def test_next(mocker):
+            pass
+        """
+        )
+    )
+    result = run()
+    result.assert_outcomes(passed=3, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_timer left 2 timers behind after teardown:",
+            "  timer calling print() was neither run nor cancelled",
+            "      created at test_mocked.py:9 in patched",
+            "  timer calling print() was neither run nor cancelled",
+            "      created at test_mocked.py:13 in test_timer",
+            "loopwarden: test_task left 1 task behind after teardown:",
+            "  task '*' running sleep() is still pending",
+            "      created at test_mocked.py:16 in test_task",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*pytestconfig*")
+    errors = [line for line in result.stdout.lines if line.startswith("ERROR test_mocked")]
+    assert [line.split(" - ")[0] for line in errors] == [
+        "ERROR test_mocked.py::test_timer",
+        "ERROR test_mocked.py::test_task",
+    ]
+
+
+def test_a_server_on_another_threads_loop_owns_what_it_makes_while_tests_run(pytester, run):
+    """A session fixture serves on a loop in its own thread (as uvicorn in a thread); the loop is
+    loopwarden's (anyio's runner makes the test's loop, and so the thread's, through the event
+    loop policy). The keep-alive timers its protocol sets while a test's request is served are
+    the server's — found at the fixture's teardown — not the test's that happened to be
+    running."""
+    pytester.makepyfile(
+        test_served=textwrap.dedent(
+            """
+        import asyncio, threading
+        import pytest
+
+        class Keepalive(asyncio.Protocol):
+            # as uvicorn's HTTP protocol: a keep-alive timer set from the transport's callbacks
+            def connection_made(self, transport):
+                self.transport = transport
+
+            def data_received(self, data):
+                asyncio.get_running_loop().call_later(30, print, "keep-alive")
+                self.transport.write(b"ok\\n")
+
+        class Server:
+            def __init__(self):
+                self.ready = threading.Event()
+
+            async def serve(self):
+                self.loop = asyncio.get_running_loop()
+                self.stop = asyncio.Event()
+                server = await self.loop.create_server(Keepalive, "127.0.0.1", 0)
+                self.port = server.sockets[0].getsockname()[1]
+                self.ready.set()
+                async with server:
+                    await self.stop.wait()
+
+        @pytest.fixture(scope="session")
+        def server():
+            s = Server()
+            thread = threading.Thread(target=asyncio.run, args=(s.serve(),))
+            thread.start()
+            s.ready.wait()
+            yield s
+            s.loop.call_soon_threadsafe(s.stop.set)
+            thread.join()
+
+        @pytest.fixture
+        def anyio_backend():
+            return "asyncio"
+
+        @pytest.mark.anyio
+        @pytest.mark.parametrize("i", range(20))
+        async def test_request(server, i):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"hi\\n")
+            assert await reader.readline() == b"ok\\n"
+            writer.close()
+            await writer.wait_closed()
+
+        def test_last():
+            pass
+        """
+        )
+    )
+    result = run()
+    result.assert_outcomes(passed=21, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_last _*",
+            "loopwarden: the session-scoped fixture 'server' left 20 timers behind after teardown:",
+            "  timer calling print() was neither run nor cancelled — and 19 more like it (same "
+            "creation line and state)",
+            "      created at test_served.py:10 in data_received",
+        ]
+    )
+    errors = [line for line in result.stdout.lines if line.startswith("ERROR test_served")]
+    assert [line.split(" - ")[0] for line in errors] == ["ERROR test_served.py::test_last"]
 
 
 def test_what_a_wider_fixture_owns_is_not_charged_to_the_test_running_when_it_surfaces(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import warnings
 import weakref
 from collections.abc import Callable, Generator, Hashable, Mapping
@@ -48,6 +49,11 @@ class Guard(Record):
     # Called with each loop made (the clock and fuzz plugins set it up for the current test).
     new_loop_hooks: list[Callable[[WardenLoop], None]]
     _newest: weakref.ref[WardenLoop] | None
+    # The thread the tests run in, and the loops made in others (a server a session fixture runs
+    # in a thread): what those create belongs to whoever made the loop, not to the test that is
+    # running meanwhile.
+    home: int
+    pinned: weakref.WeakSet[WardenLoop]
     _fields = (
         "owner",
         "loops",
@@ -55,6 +61,8 @@ class Guard(Record):
         "on_runner_close",
         "new_loop_hooks",
         "_newest",
+        "home",
+        "pinned",
     )
 
     def __init__(
@@ -72,6 +80,8 @@ class Guard(Record):
         self.on_runner_close = on_runner_close
         self.new_loop_hooks = [] if new_loop_hooks is None else new_loop_hooks
         self._newest = _newest
+        self.home = threading.get_ident()
+        self.pinned = weakref.WeakSet()
         #: Whether any loop was made: the own runner's sessions ask per test, and mostly none was.
         self.made_any = _newest is not None
 
@@ -89,6 +99,8 @@ class Guard(Record):
         self._newest = weakref.ref(loop)
         self.made_any = True
         loop.set_owner(self.owner)
+        if threading.get_ident() != self.home:
+            self.pinned.add(loop)
         loop.on_runner_close = self.on_runner_close
         self.loops.add(loop)
         # Forgotten once closed, not when collected: several loops are walked per test.
@@ -110,9 +122,12 @@ class Guard(Record):
         return [loop for loop in list(loops) if not loop.is_closed()]
 
     def set_owner(self, owner: Hashable | None) -> None:
+        """``owner`` creates what is created from now on, on the loops of the tests' thread."""
         self.owner = owner
+        pinned = self.pinned
         for loop in self.open_loops():
-            loop.set_owner(owner)
+            if not pinned or loop not in pinned:
+                loop.set_owner(owner)
 
 
 # Set at collection on the tests whose runner creates its loop through asyncio.Runner.
