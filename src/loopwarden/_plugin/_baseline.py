@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,35 +25,47 @@ class Baseline(Record):
     path: Path
     recording: bool
     known: dict[str, set[str]]
-    seen: dict[str, set[str]]
-    _fields = ("path", "recording", "known", "seen")
+    _fields = ("path", "recording", "known")
 
     def __init__(
-        self,
-        path: Path,
-        recording: bool,
-        known: dict[str, set[str]] | None = None,
-        seen: dict[str, set[str]] | None = None,
+        self, path: Path, recording: bool, known: dict[str, set[str]] | None = None
     ) -> None:
         self.path = path
         self.recording = recording
         self.known = {} if known is None else known
-        self.seen = {} if seen is None else seen
 
     def classify(self, owner: str, finding: Finding) -> None:
         """Mark ``finding`` recorded or baselined when the baseline covers it."""
         signature = finding.signature()
-        self.seen.setdefault(owner, set()).add(signature)
         if self.recording:
             finding.status = "recorded"
             return
         known = self.known.get(owner, ())
         if signature in known:
             finding.status = "baselined"
-        elif finding.user_site is not None and (old := finding.signature(own_site=True)) in known:
+        elif finding.user_site is not None and finding.signature(own_site=True) in known:
             # Recorded before loopwarden found the user's line for it: still the same finding.
-            self.seen[owner].add(old)
             finding.status = "baselined"
+
+
+    def stale(self, ran: set[str], findings: list[dict[str, Any]]) -> int:
+        """How many known entries of the tests in ``ran`` none of ``findings`` (this run's, as
+        JSON, from every process) matches: fixed ones. Entries of tests that did not run (a
+        subset ran), and of wider fixtures, are not judged."""
+        seen: dict[str, set[str]] = {}
+        for data in findings:
+            if data.get("status") != "baselined":
+                continue
+            finding = Finding.from_json(data)
+            signatures = seen.setdefault(finding.owner, set())
+            signatures.add(finding.signature())
+            if finding.user_site is not None:
+                signatures.add(finding.signature(own_site=True))
+        return sum(
+            len(signatures - seen.get(owner, set()))
+            for owner, signatures in self.known.items()
+            if owner in ran
+        )
 
 
 def load_baseline(config: pytest.Config) -> Baseline | None:

@@ -18,6 +18,7 @@ left without a word; loopwarden's hook on ``asyncio.Runner.close`` sees those ta
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 import types
 import warnings
@@ -56,7 +57,9 @@ class LeakGuard(LeakEngine):
     baseline: Any
     # Wider fixtures torn down during a test's teardown: (failure text, findings) per test.
     fixture_reports: dict[Hashable | None, list[tuple[str, list[Finding]]]]
-    _fields = (*LeakEngine._fields, "action", "baseline", "fixture_reports")
+    # Each marked test's allow_leaks, by node id: it allows its late findings too.
+    allows: dict[str, AllowList]
+    _fields = (*LeakEngine._fields, "action", "baseline", "fixture_reports", "allows")
 
     def __init__(
         self,
@@ -65,12 +68,37 @@ class LeakGuard(LeakEngine):
         action: str = "error",
         baseline: Any = None,
         fixture_reports: dict[Hashable | None, list[tuple[str, list[Finding]]]] | None = None,
+        allows: dict[str, AllowList] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(sites, *args, **kwargs)
         self.action = action
         self.baseline = baseline
         self.fixture_reports = {} if fixture_reports is None else fixture_reports
+        self.allows = {} if allows is None else allows
+
+    def finish_session(self) -> list[Finding]:
+        """The late findings, complete and classified, once every test and fixture has ended.
+
+        One collection pass first finds what the last tests left in reference cycles (else the
+        collector finds it after the report, or never, and which tests ran would decide whether
+        it is reported at all). Each late finding is then classified as its creator's findings
+        are: by that test's ``allow_leaks`` marker, the baseline, and the action.
+        """
+        # (pytest records the session's own warnings meanwhile: not a test recording its own.)
+        self.recorder = warnings._showwarnmsg_impl  # type: ignore[attr-defined]
+        gc.collect()
+        for finding in self.late:
+            if finding.status != "new":
+                continue
+            allow = self.allows.get(finding.owner)
+            if allow is not None and allow.allows(finding):
+                finding.status = "allowed"
+            elif self.baseline is not None:
+                self.baseline.classify(finding.owner, finding)
+            if finding.status == "new" and self.action == "warn":
+                finding.status = "warned"
+        return self.late
 
 
 _NOT_SET = object()
@@ -142,7 +170,8 @@ def pytest_loopwarden_runner_closing(config: pytest.Config, loop: WardenLoop) ->
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if _guard(session.config) is None:
+    guard = _guard(session.config)
+    if guard is None:
         return
     for item in session.items:
         if "allow_leaks" not in marker_names(item):
@@ -151,10 +180,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if marker is None:
             continue
         try:
-            item.stash[ALLOW] = _findings.parse_allow_leaks(marker.args, marker.kwargs)
+            item.stash[ALLOW] = allow = _findings.parse_allow_leaks(marker.args, marker.kwargs)
         except ValueError as exc:
             message = f"loopwarden: {item.nodeid}: @pytest.mark.allow_leaks {exc}."
             raise pytest.UsageError(message) from None
+        guard.allows[item.nodeid] = allow
 
 
 @pytest.hookimpl(tryfirst=True)

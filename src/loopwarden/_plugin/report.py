@@ -41,15 +41,19 @@ class Collected(Record):
 
     tests: dict[str, dict[str, Any]]
     late: list[dict[str, Any]]
-    _fields = ("tests", "late")
+    # The node ids of the tests this run selected (with ``tests``' keys: those that ran).
+    ran: set[str]
+    _fields = ("tests", "late", "ran")
 
     def __init__(
         self,
         tests: dict[str, dict[str, Any]] | None = None,
         late: list[dict[str, Any]] | None = None,
+        ran: set[str] | None = None,
     ) -> None:
         self.tests = {} if tests is None else tests
         self.late = [] if late is None else late
+        self.ran = set() if ran is None else ran
 
     @property
     def total(self) -> int:
@@ -61,7 +65,34 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     reporter = Reporter(config)
     config.pluginmanager.register(reporter, "loopwarden-reporter")
+    config.pluginmanager.register(LateFindings(config), "loopwarden-late-findings")
     on_first_publish(config, reporter.follow_reports)
+
+
+# Where an xdist worker hands its late findings to the controller.
+_WORKER_OUTPUT = "loopwarden_late"
+
+
+class LateFindings:
+    """Completes the late findings when every test and fixture has ended, and hands a worker's
+    to the controller."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    # Innermost (trylast): after every fixture's teardown and loop's close, and before xdist's
+    # worker sends its output to the controller on the way out.
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        finally:
+            guard = self.config.stash.get(LEAK_GUARD, None)
+            if guard is not None:
+                late = guard.finish_session()
+                workeroutput = getattr(self.config, "workeroutput", None)
+                if workeroutput is not None:
+                    workeroutput[_WORKER_OUTPUT] = [f.to_json() for f in late]
 
 
 class Reporter:
@@ -88,18 +119,25 @@ class Reporter:
         if controller or _settings.read(config, "report").value:
             self.follow_reports()
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """An xdist worker is down: its late findings (the controller's hook)."""
+        output = getattr(node, "workeroutput", None) or {}
+        self.collected.late.extend(output.get(_WORKER_OUTPUT, ()))
+
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
-        guard = self.config.stash.get(LEAK_GUARD, None)
-        if guard is not None:
-            self.collected.late.extend(f.to_json() for f in guard.late)
         try:
             return (yield)
         finally:
             if not hasattr(self.config, "workerinput"):
+                guard = self.config.stash.get(LEAK_GUARD, None)
+                if guard is not None:  # (complete by now: see LateFindings)
+                    self.collected.late.extend(f.to_json() for f in guard.late)
+                self.collected.ran.update(item.nodeid for item in session.items)
                 _write_outputs(self.config, self.collected)
-                failing_late = guard is not None and guard.action == "error"
-                if failing_late and self.collected.late and session.exitstatus == 0:
+                failing = any(f["status"] == "new" for f in self.collected.late)
+                if failing and session.exitstatus == 0:
                     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -163,18 +201,35 @@ def _write_outputs(config: pytest.Config, collected: Collected) -> None:
     baseline = guard.baseline if guard is not None else None
     if baseline is not None and baseline.recording:
         tests: dict[str, list[str]] = {}
-        for nodeid, entry in collected.tests.items():
-            for finding in entry["findings"]:
-                owner = finding.get("owner") or nodeid
-                signature = Finding.from_json(finding).signature()
-                tests.setdefault(owner, [])
-                if signature not in tests[owner]:
-                    tests[owner].append(signature)
+        for nodeid, finding in _every_finding(collected):
+            owner = finding.get("owner") or nodeid
+            signature = Finding.from_json(finding).signature()
+            tests.setdefault(owner, [])
+            if signature not in tests[owner]:
+                tests[owner].append(signature)
         from loopwarden._plugin._baseline import BASELINE_VERSION
 
         data = {"loopwarden_baseline": BASELINE_VERSION, "tests": dict(sorted(tests.items()))}
         baseline.path.parent.mkdir(parents=True, exist_ok=True)
         baseline.path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+# How a late finding that does not count is marked in the summary.
+_LATE_STATUS = {
+    "allowed": " (allowed by @pytest.mark.allow_leaks)",
+    "baselined": " (known, in the baseline)",
+    "recorded": " (recorded into the baseline)",
+    "warned": " (warned about, not failing)",
+}
+
+
+def _every_finding(collected: Collected) -> Generator[tuple[str, dict[str, Any]], None, None]:
+    """(node id, finding) for each test's findings, then the late ones (by their owner)."""
+    for nodeid, entry in collected.tests.items():
+        for finding in entry["findings"]:
+            yield nodeid, finding
+    for finding in collected.late:
+        yield finding["owner"], finding
 
 
 def _summary(terminalreporter: Any, config: pytest.Config, collected: Collected) -> None:
@@ -208,11 +263,14 @@ def _summary(terminalreporter: Any, config: pytest.Config, collected: Collected)
         where = finding.get("user_site") or finding.get("site")
         created = f", created at {where}" if where else ""
         if finding["owner"] == FOUND_BY_GC:
-            whose = "found dead in a reference cycle by the garbage collector; made by no test"
-            " loopwarden can name, so no test is failed for it"
+            whose = (
+                "found dead in a reference cycle by the garbage collector; made by no test "
+                "loopwarden can name, so no test is failed for it"
+            )
         else:
             whose = f"by {finding['owner']}; found after that test had finished"
-        terminalreporter.write_line(f"late: {finding['message']}{created} ({whose})")
+        status = _LATE_STATUS.get(finding["status"], "")
+        terminalreporter.write_line(f"late{status}: {finding['message']}{created} ({whose})")
     baseline = guard.baseline if guard is not None else None
     if baseline is not None:
         if baseline.recording:
@@ -221,15 +279,13 @@ def _summary(terminalreporter: Any, config: pytest.Config, collected: Collected)
                 "--lw-leaks-baseline only warn about these findings"
             )
         else:
-            stale = sum(
-                len(sigs - baseline.seen.get(owner, set()))
-                for owner, sigs in baseline.known.items()
-            )
+            ran = collected.ran | set(collected.tests)
+            stale = baseline.stale(ran, [f for _, f in _every_finding(collected)])
             if stale:
                 terminalreporter.write_line(
-                    f"{stale} baseline entr{'ies' if stale != 1 else 'y'} no longer "
-                    f"occur{'' if stale != 1 else 's'} (fixed, or the test did not run); delete "
-                    f"{baseline.path} and run again to re-record"
+                    f"{stale} baseline entr{'ies' if stale != 1 else 'y'} of the tests that ran "
+                    f"no longer occur{'' if stale != 1 else 's'} (fixed?); delete "
+                    f"{baseline.path} and run the whole suite again to re-record"
                 )
     raw = str(_settings.read(config, "report").value)
     if raw:
