@@ -887,9 +887,7 @@ def test_a_baseline_recorded_on_the_whole_suite_holds_for_any_subset(pytester, r
     )
 
 
-def test_late_findings_follow_the_creators_marker_and_reach_the_xdist_controller(
-    pytester, own
-):
+def test_late_findings_follow_the_creators_marker_and_reach_the_xdist_controller(pytester, own):
     """A late finding of a test marked allow_leaks(errors=...) is allowed; under xdist, a
     worker's late findings reach the controller's summary, report and exit status (they were
     lost: the run passed)."""

@@ -47,7 +47,6 @@ class Baseline(Record):
             # Recorded before loopwarden found the user's line for it: still the same finding.
             finding.status = "baselined"
 
-
     def stale(self, ran: set[str], findings: list[dict[str, Any]]) -> int:
         """How many known entries of the tests in ``ran`` none of ``findings`` (this run's, as
         JSON, from every process) matches: fixed ones. Entries of tests that did not run (a
