@@ -51,6 +51,78 @@ def test_a_hung_await_is_reported_with_every_task_and_the_next_test_runs(pyteste
     result.stdout.fnmatch_lines(["FAILED test_hang.py::test_hangs - Failed: loopwarden: test *"])
 
 
+def test_a_hang_inside_an_async_generator_names_the_generators_line(pytester, run):
+    """``async for``, ``anext()`` and an ``@asynccontextmanager`` await the generator through
+    asyncio's driver objects; an async fixture's teardown is driven by the runner (loopwarden's
+    driver, pytest-asyncio's finalizer). The chain goes on into the generator, to the line that
+    waits and what it waits on — the same in both modes."""
+    pytester.makepyfile(
+        test_gen="""
+        import asyncio, contextlib, pytest
+
+        async def messages(event):
+            while True:
+                await event.wait()
+                yield 1
+
+        @contextlib.asynccontextmanager
+        async def connected(event):
+            await event.wait()
+            yield
+
+        @pytest.mark.loopwarden(timeout=0.2)
+        async def test_consumes():
+            async for _ in messages(asyncio.Event()):
+                pass
+
+        @pytest.mark.loopwarden(timeout=0.2)
+        async def test_anext():
+            await anext(messages(asyncio.Event()), None)
+
+        @pytest.mark.loopwarden(timeout=0.2)
+        async def test_context_manager():
+            async with connected(asyncio.Event()):
+                pass
+
+        @pytest.fixture
+        async def value():
+            yield 1
+            await asyncio.Queue().get()
+
+        @pytest.mark.loopwarden(timeout=0.2)
+        async def test_fixture_teardown(value):
+            assert value == 1
+        """
+    )
+    result = run()
+    result.assert_outcomes(passed=1, failed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_fixture_teardown _*",
+            "loopwarden: test did not finish its teardown phase within 0.2 s (loopwarden_timeout); "
+            "1 task was pending:",
+            "  Task '*' (*) — the test",
+            "    test_gen.py:30 in value   "
+            "← awaiting Future pending (Queue.get; the queue is empty)",
+            "  Fix: *",
+            "*_ test_consumes _*",
+            "  Task '*' (test_consumes) — the test",
+            "    test_gen.py:15 in test_consumes",
+            "    test_gen.py:5 in messages   ← awaiting Future pending (Event.wait)",
+            "*_ test_anext _*",
+            "  Task '*' (test_anext) — the test",
+            "    test_gen.py:20 in test_anext",
+            "    test_gen.py:5 in messages   ← awaiting Future pending (Event.wait)",
+            "*_ test_context_manager _*",
+            "  Task '*' (test_context_manager) — the test",
+            "    test_gen.py:24 in test_context_manager",
+            "    test_gen.py:10 in connected   ← awaiting Future pending (Event.wait)",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*_driver.py*")
+    result.stdout.no_fnmatch_line("*pytest_asyncio*")
+
+
 def test_a_loop_blocked_in_sync_code_is_interrupted_at_the_blocking_line(pytester, run):
     pytester.makepyfile(
         test_blocked="""

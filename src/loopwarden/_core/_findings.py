@@ -16,7 +16,7 @@ from typing import Any
 from loopwarden._core import _libraries
 from loopwarden._core._records import Record
 from loopwarden._core._registry import CapturedContext, TaskOrigin
-from loopwarden._core._sites import _LIBRARY_DIRS, Site, _is_library, _is_machinery
+from loopwarden._core._sites import Site, _is_library, _is_machinery, shown
 from loopwarden._core._snapshot import Leftovers
 
 # The allow_leaks marker's keywords and the finding kinds each one covers.
@@ -184,14 +184,7 @@ class Sites:
     def site(self, site: Site | None) -> str | None:
         if site is None:
             return None
-        relative = site.relative_to(self.root)
-        if relative is site:
-            # Outside the project: name library files by their import path (aiohttp/helpers.py).
-            for prefix in _LIBRARY_DIRS:
-                if site.filename.startswith(prefix):
-                    relative = Site(site.filename[len(prefix) :], site.lineno, site.function)
-                    break
-        return str(relative)
+        return shown(site, self.root)
 
     def origin(self, origin: TaskOrigin | None) -> tuple[str | None, str | None]:
         if origin is None:

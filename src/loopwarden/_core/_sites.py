@@ -110,6 +110,17 @@ def _kind(filename: str) -> int:
     return kind
 
 
+def shown(site: Site, root: str | None) -> str:
+    """``site`` as reports show it: relative to ``root`` (the rootdir) when below it; a library
+    file by its import path (``aiohttp/helpers.py:12 in f``)."""
+    relative = site.relative_to(root) if root else site
+    if relative is site:
+        for prefix in _LIBRARY_DIRS:
+            if site.filename.startswith(prefix):
+                return str(Site(site.filename[len(prefix) :], site.lineno, site.function))
+    return str(relative)
+
+
 def _is_library(filename: str) -> bool:
     return _kind(filename) != _USER
 

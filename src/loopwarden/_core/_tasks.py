@@ -8,22 +8,47 @@ generator-based awaitables) down to the innermost suspended frame, and the task'
 from __future__ import annotations
 
 import asyncio
-from types import CoroutineType
+import gc
+from types import AsyncGeneratorType, CoroutineType
 from typing import Any
 
 from loopwarden._core._sites import Site
 
 
 def _frame_and_next(awaitable: Any) -> tuple[Any, Any]:
-    """The frame an awaitable is suspended in and what it awaits in turn (None, None if neither)."""
-    for frame_attr, await_attr in (
-        ("cr_frame", "cr_await"),
-        ("ag_frame", "ag_await"),
-        ("gi_frame", "gi_yieldfrom"),
-    ):
-        if hasattr(awaitable, frame_attr):
-            return getattr(awaitable, frame_attr), getattr(awaitable, await_attr, None)
+    """The frame an awaitable is suspended in and what it awaits in turn (None, None if neither).
+
+    ``async for``/``anext()``/``aclose()`` await not the async generator but a small object
+    that drives it (``async_generator_asend``, ``…_athrow``, ``anext_awaitable``), which has no
+    frame and does not say which generator it drives: it is stepped through to the generator.
+    """
+    for _ in range(3):  # (anext_awaitable → async_generator_asend → the generator)
+        for frame_attr, await_attr in _FRAMES:
+            if hasattr(awaitable, frame_attr):
+                return getattr(awaitable, frame_attr), getattr(awaitable, await_attr, None)
+        if type(awaitable).__name__ not in _DRIVERS:
+            break
+        awaitable = _driven(awaitable)
     return None, None
+
+
+_FRAMES = (("cr_frame", "cr_await"), ("ag_frame", "ag_await"), ("gi_frame", "gi_yieldfrom"))
+# The objects that drive an async generator (or another awaitable) for ``async for``, anext()
+# and aclose(), by their (C) type names.
+_DRIVERS = frozenset({"async_generator_asend", "async_generator_athrow", "anext_awaitable"})
+
+
+def _driven(driver: object) -> object | None:
+    """What a driver object steps: the async generator, or the awaitable ``anext()`` wraps."""
+    found = None
+    for referent in gc.get_referents(driver):
+        if isinstance(referent, AsyncGeneratorType):
+            return referent
+        if found is None and (
+            type(referent).__name__ in _DRIVERS or hasattr(referent, "cr_frame")
+        ):
+            found = referent
+    return found
 
 
 def await_chain(task: asyncio.Future[Any]) -> tuple[Site, ...]:

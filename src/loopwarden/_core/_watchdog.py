@@ -48,7 +48,7 @@ from typing import Any, Literal, TypeAlias
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._records import Record
 from loopwarden._core._registry import TaskOrigin
-from loopwarden._core._sites import _ASYNCIO_DIR, Site, _is_library, _is_machinery
+from loopwarden._core._sites import _ASYNCIO_DIR, Site, _is_library, _is_machinery, shown
 from loopwarden._core._tasks import _frame_and_next, await_chain, blocked_on, coro_name
 from loopwarden._exceptions import HangInterrupt
 
@@ -141,10 +141,12 @@ class HungTask(Record):
         return text
 
     def lines(self, root: str | None = None) -> list[str]:
-        """The headline, then the await chain without asyncio's and loopwarden's frames."""
-        shown = [s for s in self.chain if not _is_machinery(s.filename)] or list(self.chain)
+        """The headline, then the await chain without asyncio's and loopwarden's frames, nor the
+        test runner's that lead to the user's first (pytest-asyncio's fixture finalizer)."""
+        frames = [s for s in self.chain if not _is_machinery(s.filename)] or list(self.chain)
+        first_user = next((i for i, s in enumerate(frames) if not _is_library(s.filename)), 0)
         out = [self.headline(root)]
-        out.extend(f"  {_rel(site, root)}" for site in shown)
+        out.extend(f"  {_rel(site, root)}" for site in frames[first_user:])
         if out[1:]:
             out[-1] += f"   ← {self.waiting_on}"
         else:
@@ -1182,9 +1184,7 @@ def _shown_stack(stack: tuple[Site, ...]) -> list[Site]:
 
 
 def _rel(site: Site | None, root: str | None) -> str:
-    if site is None:
-        return "<unknown>"
-    return str(site.relative_to(root) if root else site)
+    return "<unknown>" if site is None else shown(site, root)
 
 
 def _tasks_pending(count: int) -> str:
