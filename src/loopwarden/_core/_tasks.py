@@ -44,9 +44,7 @@ def _driven(driver: object) -> object | None:
     for referent in gc.get_referents(driver):
         if isinstance(referent, AsyncGeneratorType):
             return referent
-        if found is None and (
-            type(referent).__name__ in _DRIVERS or hasattr(referent, "cr_frame")
-        ):
+        if found is None and (type(referent).__name__ in _DRIVERS or hasattr(referent, "cr_frame")):
             found = referent
     return found
 
