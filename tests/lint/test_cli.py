@@ -165,7 +165,7 @@ def test_fix_writes_safe_fixes_only(tmp_path: Path) -> None:
     assert unsafe.returncode == 0, unsafe.stdout
     text = (tmp_path / "tests/test_a.py").read_text()
     assert "import loopwarden\n" in text
-    assert "    await loopwarden.settle()\n    assert service.ok\n" in text
+    assert "    await loopwarden.eventually(lambda: service.ok)\n    assert service.ok\n" in text
 
 
 def test_diff_shows_and_does_not_write(tmp_path: Path) -> None:
@@ -432,3 +432,77 @@ def test_undecodable_file_is_lw000(tmp_path: Path) -> None:
         "— other files were; save it as UTF-8 or declare its encoding (`# -*- coding: latin-1 -*-`)"
     )
     assert found[1][:2] == ("tests/test_z.py", "LW101")
+
+
+def test_the_sleep_barrier_fix_keeps_tests_passing_that_wait_for_timers(tmp_path: Path) -> None:
+    """The fix for a sleep before a check waits until the check holds: a reconnect delay, a
+    periodic cleanup, a callback timer — what `settle()` (the old fix) does not wait for, so the
+    fixed tests failed. Each fixed test is run."""
+    write(
+        tmp_path,
+        {
+            "pytest.ini": "[pytest]\n",
+            "tests/test_app.py": """\
+            import asyncio
+            from unittest import mock
+
+
+            class Client:
+                connected = False
+
+                def start(self):
+                    asyncio.get_running_loop().call_later(0.2, self._connect)  # reconnect delay
+
+                def _connect(self):
+                    self.connected = True
+
+
+            class Cache:
+                cleanups = 0
+
+                async def cleanup_loop(self):
+                    while True:
+                        await asyncio.sleep(0.05)
+                        self.cleanups += 1
+
+
+            async def test_reconnects():
+                client = Client()
+                client.start()
+                await asyncio.sleep(0.5)
+                assert client.connected
+
+
+            async def test_cleans_up():
+                cache = Cache()
+                task = asyncio.create_task(cache.cleanup_loop())
+                try:
+                    await asyncio.sleep(0.2)
+                    assert cache.cleanups >= 2
+                finally:
+                    task.cancel()
+
+
+            async def test_calls_back():
+                handler = mock.Mock()
+                asyncio.get_running_loop().call_later(0.1, handler, "event")
+                await asyncio.sleep(0.3)
+                handler.assert_called_once_with("event")
+            """,
+        },
+    )
+    fixed = lint(tmp_path, "--fix", "--unsafe-fixes", "--select", "LW102")
+    assert fixed.stdout.splitlines()[-1] == "Fixed 3 findings. No findings remain.", fixed.stdout
+    text = (tmp_path / "tests/test_app.py").read_text()
+    assert "asyncio.sleep(0.5)" not in text
+    assert "await loopwarden.eventually(lambda: client.connected)\n" in text
+    assert (
+        'await loopwarden.eventually(lambda: handler.assert_called_once_with("event") or True)\n'
+        in text
+    )
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:asyncio", "-p", "no:cacheprovider"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert tests.returncode == 0, tests.stdout
+    assert tests.stdout.splitlines()[-1].startswith("3 passed")

@@ -33,6 +33,17 @@ def _sleep_delay(stmt: ast.stmt, ctx: Checker) -> float | None:
     return value if value > 0 else None
 
 
+def _waits(stmt: ast.stmt, ctx: Checker) -> bool:
+    """``await loopwarden.eventually(...)`` or ``await loopwarden.settle()``."""
+    if type(stmt) is not ast.Expr or type(stmt.value) is not ast.Await:
+        return False
+    call = stmt.value.value
+    return type(call) is ast.Call and ctx.resolve(call.func) in _WAITS
+
+
+_WAITS = frozenset({"loopwarden.eventually", "loopwarden.settle"})
+
+
 def _asserts(stmt: ast.stmt) -> bool:
     """A statement that checks something: ``assert``, or ``mock.assert_called_once()``…"""
     if type(stmt) is ast.Assert:
@@ -106,10 +117,10 @@ def _scan(body: list[ast.stmt], ctx: Checker) -> None:
         if delay is not None:
             for later in body[index + 1 :]:
                 if _asserts(later):
-                    _report(stmt, later, delay, ctx)
+                    _report(stmt, later, delay, ctx, adjacent=later is body[index + 1])
                     break
-                if _sleep_delay(later, ctx) is not None:
-                    break  # the later sleep is the one right before the assertion
+                if _sleep_delay(later, ctx) is not None or _waits(later, ctx):
+                    break  # the later sleep (or wait) is the one right before the assertion
             continue
         t = type(stmt)
         # Loops are polls ("sleep until the condition holds"), not barriers: not descended.
@@ -123,7 +134,7 @@ def _scan(body: list[ast.stmt], ctx: Checker) -> None:
             _scan(stmt.finalbody, ctx)  # type: ignore[attr-defined]
 
 
-def _report(stmt: ast.stmt, check: ast.stmt, delay: float, ctx: Checker) -> None:
+def _report(stmt: ast.stmt, check: ast.stmt, delay: float, ctx: Checker, *, adjacent: bool) -> None:
     await_node = stmt.value  # type: ignore[attr-defined]
     call = await_node.value
     shown = f"{delay:g}"
@@ -133,28 +144,92 @@ def _report(stmt: ast.stmt, check: ast.stmt, delay: float, ctx: Checker) -> None
         f"elsewhere the time is wasted; wait for the condition instead"
     )
     if ctx.resolve(call.func) != "asyncio.sleep":
-        # loopwarden.settle() needs an asyncio loop: no fix for trio (or anyio's trio backend).
+        # loopwarden's waits need an asyncio loop: no fix for trio (or anyio's trio backend).
         ctx.report(
             INFO.code,
             await_node,
             f"{message}: an event the code sets, or a poll of the condition under a timeout",
         )
         return
+    advice = (
+        f"{message}: `await loopwarden.eventually(lambda: <the check>)` waits until it holds "
+        "(also for a timer the code sets, which `settle()` does not wait for)"
+    )
+    condition = _condition(check, ctx) if adjacent else None
+    if condition is None:
+        # A check of what did *not* happen, one that changes what it checks (a queue's get), or
+        # one after other statements: waiting for it could pass too early or break the test.
+        ctx.report(INFO.code, await_node, advice)
+        return
     loopwarden, imports = ctx.module_alias("loopwarden")
+    # Never shorter than the sleep it replaces: what held after it holds within the timeout.
+    timeout = f", timeout={2 * delay:g}" if 2 * delay > _EVENTUALLY_TIMEOUT else ""
     fix = ctx.make_fix(
         "replace_call",
         "unsafe",
         call.func,
-        "replace the sleep with `await loopwarden.settle()`",
-        args=(f"{loopwarden}.settle()",),
+        "wait for the check with `await loopwarden.eventually(...)` instead of sleeping",
+        args=(f"{loopwarden}.eventually(lambda: {condition}{timeout})",),
         imports=imports,
     )
-    ctx.report(
-        INFO.code,
-        await_node,
-        f"{message}: `await loopwarden.settle()` or `await loopwarden.eventually(lambda: ...)`",
-        fix,
-    )
+    ctx.report(INFO.code, await_node, advice, fix)
+
+
+# loopwarden.eventually()'s default timeout, in seconds.
+_EVENTUALLY_TIMEOUT = 5.0
+# Calls a check may make and still be called again and again while waiting: they change nothing.
+_PURE_CALLS = frozenset(
+    {"len", "isinstance", "all", "any", "sorted", "list", "set", "tuple", "dict", "bool", "str"}
+)
+
+
+def _condition(check: ast.stmt, ctx: Checker) -> str | None:
+    """The source of what ``check`` waits for, as ``eventually()``'s predicate; None when waiting
+    for it would not keep the test's meaning: a check that nothing happened (it holds at once),
+    or one that may change what it checks when called again (an await, a call that is not a
+    known pure one)."""
+    if type(check) is ast.Expr:
+        # mock.assert_called_once_with(...): raises until it holds, then returns None.
+        call = check.value
+        func = call.func  # type: ignore[attr-defined]
+        if func.attr.startswith(("assert_not", "assert_never")) or not _pure(call, ctx, check):
+            return None
+        source = ast.get_source_segment(ctx.source, call)
+        return None if source is None else f"{source} or True"
+    test = check.test  # type: ignore[attr-defined]
+    if _negative(test) or not _pure(test, ctx, check):
+        return None
+    return ast.get_source_segment(ctx.source, test)
+
+
+def _negative(test: ast.expr) -> bool:
+    """``not x``, ``x is None``, ``x == 0``, ``x == []``: holds before anything happens."""
+    if type(test) is ast.UnaryOp and type(test.op) is ast.Not:
+        return True
+    if type(test) is ast.Compare and len(test.ops) == 1:
+        right = test.comparators[0]
+        if type(test.ops[0]) in (ast.Is, ast.Eq) and (
+            (type(right) is ast.Constant and right.value in (None, 0, False, "", b""))
+            or (type(right) in (ast.List, ast.Tuple, ast.Dict, ast.Set) and not _items(right))
+        ):
+            return True
+    return False
+
+
+def _items(node: ast.expr) -> list[ast.AST]:
+    return list(getattr(node, "elts", None) or getattr(node, "keys", None) or [])
+
+
+def _pure(expr: ast.expr, ctx: Checker, check: ast.stmt) -> bool:
+    for node in ast.walk(expr):
+        t = type(node)
+        if t in (ast.Await, ast.NamedExpr, ast.Yield, ast.YieldFrom, ast.Lambda):
+            return False
+        if t is ast.Call and node is not getattr(check, "value", None):
+            func = node.func  # type: ignore[attr-defined]
+            if not (type(func) is ast.Name and func.id in _PURE_CALLS):
+                return False
+    return True
 
 
 def check_function(node: ast.AsyncFunctionDef, ctx: Checker) -> None:
