@@ -266,6 +266,9 @@ class WsServer(_Served):
         self._handshake_delay = 0.0
         self._reject: tuple[int, str] | None = None
         self._responder: Callable[[Any], Any] | None = None
+        #: What the responder raised, with the message it was answering: each closed its
+        #: connection with 1011 (internal error); the ``ws_server`` fixture fails the test.
+        self.errors: list[tuple[Any, BaseException]] = []
 
     @property
     def url(self) -> str:
@@ -385,9 +388,14 @@ class WsServer(_Served):
                 self.messages.append(message)
                 await self._notify()
                 if self._responder is not None:
-                    reply = self._responder(message)
-                    if hasattr(reply, "__await__"):
-                        reply = await reply
+                    try:
+                        reply = self._responder(message)
+                        if hasattr(reply, "__await__"):
+                            reply = await reply
+                    except Exception as exc:  # the test's own code: kept, and the test fails
+                        self.errors.append((message, exc))
+                        await connection.close(1011, f"responder raised {type(exc).__name__}")
+                        return
                     if reply is not None:
                         await connection.send(_encode(reply))
         except Exception:  # a dropped connection ends the handler; the client sees it

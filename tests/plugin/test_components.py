@@ -167,6 +167,43 @@ def test_ws_server_scripts_handshakes_messages_closes_drops_and_restarts(pyteste
     result.assert_outcomes(passed=7)
 
 
+def test_a_responder_that_raises_closes_with_1011_and_fails_the_test(pytester, run):
+    """The test's own responder raising is the test's error: the client sees 1011 (internal
+    error), not a clean 1000, and the test fails at teardown with the responder's traceback."""
+    pytester.makepyfile(
+        test_ws="""
+        import json
+        import pytest
+        import websockets
+        from websockets.asyncio.client import connect
+
+        async def test_answers_by_id(ws_server):
+            ws_server.respond(lambda m: {"id": m["id"]})
+            async with connect(ws_server.url) as ws:
+                await ws.send(json.dumps({"type": "ping"}))
+                with pytest.raises(websockets.ConnectionClosedError) as closed:
+                    await ws.recv()
+            assert closed.value.rcvd.code == 1011
+        """
+    )
+    result = run()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_answers_by_id _*",
+            "loopwarden: ws_server's responder raised KeyError answering {'type': 'ping'}; the "
+            "connection was closed with 1011 (internal error):",
+            "Traceback (most recent call last):",
+            "*",
+            '    ws_server.respond(lambda m: {"id": m["id"]})',
+            "*",
+            "KeyError: 'id'",
+            "Fix the responder (a message it did not expect?), or return None for messages it "
+            "should not answer.",
+        ]
+    )
+
+
 def test_asgi_client_runs_the_lifespan_and_surfaces_app_errors(pytester, run):
     pytester.makepyfile(
         test_asgi="""

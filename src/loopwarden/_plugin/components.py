@@ -15,6 +15,7 @@ shutdown. A fixture whose library is not installed fails the test with the extra
 from __future__ import annotations
 
 import importlib
+import traceback
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +98,19 @@ async def ws_server() -> AsyncGenerator[WsServer, None]:
         yield server
     finally:
         await server.stop()
+    if server.errors:
+        message, exc = server.errors[0]
+        more = len(server.errors) - 1
+        again = f" (and {more} more time{'s' if more > 1 else ''})" if more else ""
+        trace = "".join(traceback.format_exception(exc)).rstrip()
+        pytest.fail(
+            f"loopwarden: ws_server's responder raised {type(exc).__name__} answering "
+            f"{message!r}{again}; the connection was closed with 1011 (internal error):\n"
+            f"{trace}\n"
+            "Fix the responder (a message it did not expect?), or return None for messages it "
+            "should not answer.",
+            pytrace=False,
+        )
 
 
 @async_fixture
