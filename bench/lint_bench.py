@@ -68,11 +68,11 @@ def log(message: str) -> None:
     print(f"[lint-bench] {message}", file=sys.stderr, flush=True)
 
 
-def download() -> None:
+def download(projects: dict[str, str] = PROJECTS) -> None:
     """``pip download`` each sdist (pip builds its metadata in an isolated environment)."""
     SDISTS.mkdir(parents=True, exist_ok=True)
-    for name, version in PROJECTS.items():
-        if _sdist(name):
+    for name, version in projects.items():
+        if _sdist(name, version):
             continue
         log(f"downloading the sdist of {name}=={version}")
         done = subprocess.run(
@@ -84,22 +84,22 @@ def download() -> None:
             log(f"could not download {name}=={version}; it is left out of the corpus")
 
 
-def _sdist(name: str) -> Path | None:
+def _sdist(name: str, version: str) -> Path | None:
     stems = {name.replace("-", "_"), name}
     for path in SDISTS.glob("*"):
         for stem in stems:
-            if path.name.lower().startswith(f"{stem}-{PROJECTS[name]}".lower()):
+            if path.name.lower().startswith(f"{stem}-{version}".lower()):
                 return path
     return None
 
 
-def extract() -> list[Path]:
-    """Unpack only the test folders of each sdist into ``corpus/<project>/``."""
-    for name in PROJECTS:
-        target = CORPUS / name
+def extract(projects: dict[str, str] = PROJECTS, corpus: Path = CORPUS) -> list[Path]:
+    """Unpack only the test folders of each sdist into ``<corpus>/<project>/``."""
+    for name, version in projects.items():
+        target = corpus / name
         if target.exists():
             continue
-        archive = _sdist(name)
+        archive = _sdist(name, version)
         if archive is None:
             continue
         log(f"extracting the tests of {archive.name}")
@@ -121,7 +121,7 @@ def extract() -> list[Path]:
             out = target / relative
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(data)
-    return sorted(CORPUS.rglob("*.py"))
+    return sorted(p for name in projects for p in (corpus / name).rglob("*.py"))
 
 
 def _wanted(name: str) -> bool:

@@ -234,8 +234,7 @@ def test_lint_findings_are_included(planted: tuple[Path, Any, dict[str, Any]]) -
     assert sorted((p["data"]["code"], p["location"]) for p in by_category(document, "lint")) == [
         ("LW101", "test_planted.py:19"),
         ("LW107", "test_planted.py:11"),
-        ("LW109", "test_planted.py:15"),
-    ]
+    ]  # (LW109, opt-in, is not run: the hang at line 15 is found by running it)
 
 
 def test_summary_lists_problems_by_priority(planted: tuple[Path, Any, dict[str, Any]]) -> None:
@@ -248,7 +247,7 @@ def test_summary_lists_problems_by_priority(planted: tuple[Path, Any, dict[str, 
         "Order-dependent tests (1)",
         "Tests that fail when run again (1)",
         "Blocking calls (1)",
-        "Lint findings (3)",
+        "Lint findings (2)",
         headers[7],
     ]
     assert headers[7].startswith("Time virtual time would save (2): ")

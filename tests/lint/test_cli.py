@@ -144,7 +144,7 @@ def test_fix_writes_safe_fixes_only(tmp_path: Path) -> None:
             """
         },
     )
-    result = lint(tmp_path, "--fix")
+    result = lint(tmp_path, "--fix", "--extend-select", "LW102")
     assert result.returncode == 1  # the unsafe LW102 fix was not applied
     assert (tmp_path / "tests/test_a.py").read_text() == textwrap.dedent(
         """\
@@ -161,7 +161,7 @@ def test_fix_writes_safe_fixes_only(tmp_path: Path) -> None:
     assert result.stdout.splitlines()[-1] == (
         "Fixed 1 finding. Found 1 finding. 1 more with `--fix --unsafe-fixes`."
     )
-    unsafe = lint(tmp_path, "--fix", "--unsafe-fixes")
+    unsafe = lint(tmp_path, "--fix", "--unsafe-fixes", "--extend-select", "LW102")
     assert unsafe.returncode == 0, unsafe.stdout
     text = (tmp_path / "tests/test_a.py").read_text()
     assert "import loopwarden\n" in text
@@ -221,8 +221,9 @@ def test_unknown_config_key_exits_2(tmp_path: Path) -> None:
     assert result.stderr == (
         f"loopwarden lint: error: {tmp_path / 'pyproject.toml'}: unknown key `selcet` in "
         "[tool.loopwarden.lint]; allowed keys: `select` (list of rule codes or prefixes (`LW1`, "
-        "`ALL`)); `ignore` (list of rule codes or prefixes); `exclude` (list of glob patterns); "
-        "`per-file-ignores` (table of glob pattern -> list of codes)\n"
+        "`ALL`)); `extend-select` (list of rule codes or prefixes added to the selection "
+        "(opt-in rules)); `ignore` (list of rule codes or prefixes); `exclude` (list of glob "
+        "patterns); `per-file-ignores` (table of glob pattern -> list of codes)\n"
     )
 
 
@@ -436,14 +437,15 @@ def test_undecodable_file_is_lw000(tmp_path: Path) -> None:
 
 def test_the_sleep_barrier_fix_keeps_tests_passing_that_wait_for_timers(tmp_path: Path) -> None:
     """The fix for a sleep before a check waits until the check holds: a reconnect delay, a
-    periodic cleanup, a callback timer — what `settle()` (the old fix) does not wait for, so the
-    fixed tests failed. Each fixed test is run."""
+    periodic cleanup, a thread's callback — what `settle()` (the old fix) does not wait for, so
+    the fixed tests failed. Each fixed test is run."""
     write(
         tmp_path,
         {
             "pytest.ini": "[pytest]\n",
             "tests/test_app.py": """\
             import asyncio
+            import threading
             from unittest import mock
 
 
@@ -483,15 +485,21 @@ def test_the_sleep_barrier_fix_keeps_tests_passing_that_wait_for_timers(tmp_path
                     task.cancel()
 
 
+            def notify_from_a_thread(loop, handler):
+                threading.Event().wait(0.1)  # the work the thread does first
+                loop.call_soon_threadsafe(handler, "event")
+
+
             async def test_calls_back():
                 handler = mock.Mock()
-                asyncio.get_running_loop().call_later(0.1, handler, "event")
+                loop = asyncio.get_running_loop()
+                threading.Thread(target=notify_from_a_thread, args=(loop, handler)).start()
                 await asyncio.sleep(0.3)
                 handler.assert_called_once_with("event")
             """,
         },
     )
-    fixed = lint(tmp_path, "--fix", "--unsafe-fixes", "--select", "LW102")
+    fixed = lint(tmp_path, "--fix", "--unsafe-fixes", "--select", "LW102")  # (opt-in)
     assert fixed.stdout.splitlines()[-1] == "Fixed 3 findings. No findings remain.", fixed.stdout
     text = (tmp_path / "tests/test_app.py").read_text()
     assert "asyncio.sleep(0.5)" not in text
@@ -506,3 +514,28 @@ def test_the_sleep_barrier_fix_keeps_tests_passing_that_wait_for_timers(tmp_path
     )  # fmt: skip
     assert tests.returncode == 0, tests.stdout
     assert tests.stdout.splitlines()[-1].startswith("3 passed")
+
+
+def test_an_opt_in_rule_runs_only_when_selected(tmp_path: Path) -> None:
+    """LW109 (a wait with no timeout of its own) is opt-in: the suite's timeout (loopwarden's
+    watchdog, pytest-timeout) already stops such a wait. Selected by name, prefix or ALL, or
+    added with extend-select on the command line or in the configuration."""
+    write(
+        tmp_path,
+        {
+            "tests/test_a.py": """\
+            async def test_ready(server):
+                await server.ready.wait()
+            """
+        },
+    )
+    assert lint(tmp_path).stdout == "All checks passed.\n"
+    for args in (("--extend-select", "LW109"), ("--select", "LW1"), ("--select", "ALL")):
+        result = lint(tmp_path, *args)
+        assert result.returncode == 1, args
+        assert "tests/test_a.py:2:5: LW109 " in result.stdout, args
+    (tmp_path / "pyproject.toml").write_text('[tool.loopwarden.lint]\nextend-select = ["LW109"]\n')
+    assert "LW109" in lint(tmp_path).stdout
+    listed = lint(tmp_path, "--list-rules").stdout
+    [line] = [line for line in listed.splitlines() if line.startswith("LW109")]
+    assert line.endswith("(opt-in: --extend-select)")

@@ -50,9 +50,22 @@ class Interrupted(Exception):
 
 
 def run_lint(path: str, cwd: Path) -> list[dict[str, Any]]:
-    """``loopwarden lint PATH --format json`` in a subprocess; its findings."""
+    """``loopwarden lint PATH --format json`` in a subprocess; its findings.
+
+    With the opt-in LW102 (sleep barriers): the doctor shows them next to what running the
+    suite found (a test's timer waits, the same test in virtual time)."""
     done = subprocess.run(
-        [sys.executable, "-m", "loopwarden.lint", path, "--format", "json", "--exit-zero"],
+        [
+            sys.executable,
+            "-m",
+            "loopwarden.lint",
+            path,
+            "--format",
+            "json",
+            "--exit-zero",
+            "--extend-select",
+            "LW102",
+        ],  # fmt: skip
         cwd=cwd,
         capture_output=True,
         text=True,

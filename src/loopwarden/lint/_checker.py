@@ -776,6 +776,16 @@ class Checker:
             self._bind_target(target.value, None, node)  # type: ignore[attr-defined]
 
 
+def _aliased(codes: Iterable[str]) -> frozenset[str]:
+    """``codes``, and the loopwarden rule each other linter's code silences too: a line that
+    silences flake8-async's (and ruff's) blocking-call rules (``ASYNC2xx``) says the blocking is
+    deliberate, which is LW101's finding."""
+    found = set(codes)
+    if any(code.startswith("ASYNC2") for code in found):
+        found.add("LW101")
+    return frozenset(found)
+
+
 def parse_noqa(source: str) -> tuple[dict[int, frozenset[str] | None], frozenset[str] | None, bool]:
     """Find ``# noqa`` comments.
 
@@ -810,7 +820,7 @@ def parse_noqa(source: str) -> tuple[dict[int, frozenset[str] | None], frozenset
             continue
         line = token.start[0]
         if match.group("codes"):
-            codes = frozenset(c.strip().upper() for c in match.group("codes").split(","))
+            codes = _aliased(c.strip().upper() for c in match.group("codes").split(","))
             previous = per_line.get(line, frozenset())
             per_line[line] = None if previous is None else previous | codes
         else:

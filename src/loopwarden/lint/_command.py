@@ -38,6 +38,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "configured `select`",
     )
     parser.add_argument(
+        "--extend-select",
+        type=_comma_list,
+        action="extend",
+        default=[],
+        metavar="CODES",
+        help="comma-separated codes or prefixes to check in addition to the selection (the "
+        "opt-in rules LW102, LW109)",
+    )
+    parser.add_argument(
         "--ignore",
         type=_comma_list,
         action="extend",
@@ -124,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
     if args.list_rules:
         for info in RULES.values():
             fix = f" (fix: {info.fix})" if info.fix else ""
-            print(f"{info.code}  {info.name:<28} {info.summary}{fix}")
+            opt_in = "" if info.default else " (opt-in: --extend-select)"
+            print(f"{info.code}  {info.name:<28} {info.summary}{fix}{opt_in}")
         return 0
     if args.jobs is not None and args.jobs < 1:
         return _error(f"--jobs must be at least 1, got {args.jobs}")
@@ -140,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
             select=args.select,
             ignore=args.ignore,
             exclude=args.exclude,
+            default=[code for code, info in RULES.items() if info.default],
+            extend_select=args.extend_select,
         )
     except ConfigError as error:
         return _error(error.message)

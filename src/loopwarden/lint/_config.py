@@ -16,6 +16,7 @@ from typing import Any
 
 ALLOWED_KEYS: dict[str, str] = {
     "select": "list of rule codes or prefixes (`LW1`, `ALL`)",
+    "extend-select": "list of rule codes or prefixes added to the selection (opt-in rules)",
     "ignore": "list of rule codes or prefixes",
     "exclude": "list of glob patterns",
     "per-file-ignores": "table of glob pattern -> list of codes",
@@ -79,7 +80,7 @@ def expand_selectors(selectors: Iterable[str], known: Sequence[str], where: str)
     if where.startswith(("--select", "`select`")) and not any(s.strip() for s in selectors):
         raise ConfigError(
             f"{where} is empty, which would select no rule and report nothing; name codes or "
-            f"prefixes (`LW101`, `LW1`, `ALL`), or leave it out to check every rule",
+            f"prefixes (`LW101`, `LW1`, `ALL`), or leave it out to check the default rules",
             key=where,
         )
     for raw in selectors:
@@ -153,6 +154,8 @@ def load_settings(
     ignore: Sequence[str] = (),
     exclude: Sequence[str] = (),
     start: Path | None = None,
+    default: Sequence[str] | None = None,
+    extend_select: Sequence[str] = (),
 ) -> Settings:
     """Read ``[tool.loopwarden.lint]`` and merge the command-line flags.
 
@@ -164,6 +167,8 @@ def load_settings(
         ignore: ``--ignore`` values.
         exclude: ``--exclude`` values.
         start: Where to look for ``pyproject.toml`` (default: the current folder).
+        default: The codes that run when nothing selects (default: all of ``known``).
+        extend_select: ``--extend-select`` values: added to the selection.
 
     Returns:
         The settings for this run.
@@ -207,7 +212,15 @@ def load_settings(
             _string_list(table["select"], "select", path or Path()), known, f"`select` of {where}"
         )
     else:
-        codes = frozenset(known)
+        codes = frozenset(known if default is None else default)
+    if extend_select:
+        codes |= expand_selectors(extend_select, known, "--extend-select")
+    if "extend-select" in table:
+        codes |= expand_selectors(
+            _string_list(table["extend-select"], "extend-select", path or Path()),
+            known,
+            f"`extend-select` of {where}",
+        )
     ignored = expand_selectors(ignore, known, "--ignore")
     if "ignore" in table:
         ignored |= expand_selectors(

@@ -21,12 +21,15 @@ class RuleInfo:
         name: A short kebab-case name, e.g. ``"blocking-call-in-async"``.
         summary: One line describing what the rule finds.
         fix: ``"safe"``, ``"unsafe"`` or ``None`` when the rule offers no fix.
+        default: whether it runs when ``select`` is not given; an opt-in rule (``False``) runs
+            only when selected by name, prefix or ``ALL``, or with ``extend-select``.
     """
 
     code: str
     name: str
     summary: str
     fix: FixSafety | None = None
+    default: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,12 +38,35 @@ BLOCKING: dict[str, str] = {
 _FILE_METHODS = frozenset({"read", "readline", "readlines", "write", "writelines"})
 
 
+def _deliberate(node: ast.Call, callee: str | None, ctx: Checker) -> bool:
+    """Blocking that real suites do on purpose, or that blocks for no time that matters: a test
+    of blocking itself (its name says so); a pause of at most 10 ms (server-side time passing
+    between two commands, a lock polled in a helper); and in test files, plain-file I/O
+    (``open(...).read()``: a stdlib reference value read from a small local file)."""
+    scope = ctx.function
+    if scope is not None and any(word in scope.name.lower() for word in _BLOCKING_NAMES):
+        return True
+    if callee == "time.sleep":
+        delay = node.args[0] if len(node.args) == 1 else None
+        return (
+            type(delay) is ast.Constant
+            and type(delay.value) in (int, float)
+            and 0 <= delay.value <= 0.01  # type: ignore[operator]
+        )
+    return callee is None and ctx.is_test_file
+
+
+_BLOCKING_NAMES = ("blocking", "sync_sleep", "blocks_the_loop")
+
+
 def check_call(node: ast.Call, ctx: Checker) -> None:
     """Flag known blocking calls made directly in a coroutine."""
     if not ctx.in_coroutine:
         return
     callee = ctx.resolve(node.func)
     if callee in BLOCKING:
+        if _deliberate(node, callee, ctx):
+            return
         instead = BLOCKING[callee].format(callee=callee)
         fix = None
         if callee == "time.sleep" and type(ctx.parent) is ast.Expr and len(node.args) == 1:
@@ -71,6 +94,7 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
         and func.attr in _FILE_METHODS
         and type(func.value) is ast.Call
         and ctx.resolve(func.value.func) == "builtins.open"
+        and not _deliberate(node, None, ctx)
     ):
         ctx.report(
             INFO.code,

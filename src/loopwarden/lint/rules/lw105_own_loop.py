@@ -14,10 +14,81 @@ INFO = RuleInfo(
     summary="test or fixture creates, sets or runs its own event loop",
 )
 
-_LOOP_CALLS = frozenset(
-    {"asyncio.new_event_loop", "asyncio.set_event_loop", "asyncio.run", "asyncio.Runner"}
-)
+# (``asyncio.set_event_loop(loop)`` only makes an existing loop current — a fixture's — and is
+# not reported: the loop it is given was made, and is reported, where it was made.)
+_LOOP_CALLS = frozenset({"asyncio.new_event_loop", "asyncio.run", "asyncio.Runner"})
 _LOOP_METHODS = frozenset({"run_until_complete", "run_forever"})
+# Fixtures a test may request without sharing anything with the loop it makes.
+_PLAIN_FIXTURES = frozenset(
+    {
+        "caplog", "capsys", "capfd", "capsysbinary", "capfdbinary", "monkeypatch", "recwarn",
+        "request", "tmp_path", "tmpdir", "tmp_path_factory", "tmpdir_factory", "pytestconfig",
+        "record_property", "self", "cls",
+    }
+)  # fmt: skip
+
+
+def _deliberate(scope_node: ast.AST, scope_name: str, is_fixture: bool, ctx: Checker) -> bool:
+    """A loop made on purpose, which shares nothing it should not: a fixture that provides a
+    loop (``selector_loop``, an ``event_loop`` override); a test of what happens across loops
+    (it makes two or more, or one per thread); a sync test that runs its own coroutine on its
+    own loop and requests no fixture that could hold another loop's objects."""
+    if is_fixture:
+        return "loop" in scope_name.lower()
+    made = 0
+    for node in ast.walk(scope_node):
+        nested = type(node) in (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+        if (
+            nested
+            and node is not scope_node
+            and any(
+                type(n) is ast.Call and ctx.resolve(n.func) in _LOOP_CALLS for n in ast.walk(node)
+            )
+        ):
+            return True  # a loop made inside a function it runs elsewhere (a thread's)
+        if type(node) is ast.Call and ctx.resolve(node.func) in _LOOP_CALLS:
+            made += 1
+    if made >= 2:
+        return True
+    args = getattr(scope_node, "args", None)
+    names = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)} if args else set()
+    names -= _parametrized(scope_node)
+    return type(scope_node) is ast.FunctionDef and names <= _PLAIN_FIXTURES
+
+
+def _parametrized(function: ast.AST) -> set[str]:
+    """The argument names ``@pytest.mark.parametrize("a, b", ...)`` gives the test (values, not
+    fixtures)."""
+    names: set[str] = set()
+    for decorator in getattr(function, "decorator_list", ()):
+        if type(decorator) is not ast.Call or not decorator.args:
+            continue
+        func = decorator.func
+        if type(func) is ast.Attribute and func.attr == "parametrize":
+            first = decorator.args[0]
+            if type(first) is ast.Constant and type(first.value) is str:
+                names.update(n.strip() for n in first.value.split(","))
+            elif type(first) in (ast.List, ast.Tuple):
+                names.update(
+                    e.value
+                    for e in first.elts  # type: ignore[attr-defined]
+                    if type(e) is ast.Constant and type(e.value) is str
+                )
+    return names
+
+
+def _never_runs(scope_node: ast.AST, ctx: Checker) -> bool:
+    """A loop made and only compared or handed over, never run, set or entered (a test that a
+    library refuses a loop it was not bound to)."""
+    for node in ast.walk(scope_node):
+        if type(node) is not ast.Call:
+            continue
+        func = node.func
+        if type(func) is ast.Attribute and func.attr in (*_LOOP_METHODS, "run"):
+            return False
+        if ctx.resolve(func) in ("asyncio.set_event_loop", "asyncio.run", "asyncio.Runner"):
+            return False
+    return True
 
 
 def check_call(node: ast.Call, ctx: Checker) -> None:
@@ -45,7 +116,13 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
         return  # one finding per test or fixture: the loop management is one decision
     scope.data[INFO.code] = True
     kind = "fixture" if scope.fixture else "test"
-    if ctx.in_coroutine and what in ("asyncio.run()", "loop.run_until_complete()"):
+    running = ctx.in_coroutine and what in ("asyncio.run()", "loop.run_until_complete()")
+    if not running and _deliberate(scope.node, scope.name, scope.fixture, ctx):
+        return
+    if what == "asyncio.new_event_loop()" and not scope.fixture and _never_runs(scope.node, ctx):
+        scope.data[INFO.code] = False  # a later call that runs a loop is still the finding
+        return
+    if running:
         error = (
             "asyncio.run() cannot be called from a running event loop"
             if what == "asyncio.run()"

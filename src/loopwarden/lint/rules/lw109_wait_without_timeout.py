@@ -13,6 +13,9 @@ INFO = RuleInfo(
     name="wait-without-timeout",
     summary="test awaits an event, queue, lock or future without a timeout",
     fix="unsafe",
+    # Opt-in: a suite-wide timeout (loopwarden's watchdog, on by default; pytest-timeout) already
+    # stops such a wait and names it, so by default this is advice about style, not a hazard.
+    default=False,
 )
 
 _QUEUES = frozenset({"asyncio.Queue", "asyncio.PriorityQueue", "asyncio.LifoQueue"})
@@ -35,13 +38,66 @@ def _receiver_kind(node: ast.expr, ctx: Checker) -> str | None:
         return "lock"
     if bound.callee in _FUTURES or bound.callee.endswith(".create_future"):
         return "future"
+    if bound.callee in ("asyncio.Event", "asyncio.Condition", "anyio.Event", "trio.Event"):
+        return "event"
     return None
 
 
-def _waits(value: ast.expr, ctx: Checker) -> str | None:
+def _resolved_before(name: str, node: ast.Await, ctx: Checker) -> bool:
+    """``fut.set_result(...)``/``set_exception`` — or a callback scheduled to call it
+    (``loop.call_soon(fut.set_result, 3)``) — in the same function, before ``await fut``."""
+    scope = ctx.function
+    if scope is None:
+        return False
+    for other in ast.walk(scope.node):
+        if getattr(other, "lineno", node.lineno + 1) > node.lineno:
+            continue
+        if type(other) is not ast.Attribute or other.attr not in ("set_result", "set_exception"):
+            continue
+        if type(other.value) is ast.Name and other.value.id == name:
+            return True
+    return False
+
+
+# Words in a receiver's name that say it is an event (``ready.wait()``, ``self.started.wait()``).
+_EVENT_NAMES = (
+    "event", "evt", "ready", "done", "started", "stopped", "closed", "finished", "connected",
+    "received", "flag", "signal", "cond", "barrier", "fired", "called", "shutdown",
+)  # fmt: skip
+
+
+def _timeout_decorator(function: ast.AST) -> bool:
+    """A decorator of the project's own that bounds the test (redis's ``@with_timeout(2)``)."""
+    for decorator in getattr(function, "decorator_list", ()):
+        target = decorator.func if type(decorator) is ast.Call else decorator
+        name = target.attr if type(target) is ast.Attribute else getattr(target, "id", "")
+        if "timeout" in name.lower():
+            return True
+    return False
+
+
+def _filled_before(receiver: ast.expr, node: ast.Await, ctx: Checker) -> bool:
+    """``q.put_nowait(x)`` (or ``await q.put(x)``) on the same name earlier in the function."""
+    scope = ctx.function
+    target = ast.unparse(receiver)
+    if scope is None:
+        return False
+    for other in ast.walk(scope.node):
+        if (
+            type(other) is ast.Call
+            and getattr(other, "lineno", node.lineno) < node.lineno
+            and type(other.func) is ast.Attribute
+            and other.func.attr in ("put_nowait", "put")
+            and ast.unparse(other.func.value) == target
+        ):
+            return True
+    return False
+
+
+def _waits(value: ast.expr, ctx: Checker, node: ast.Await) -> str | None:
     """Describe what ``await value`` waits for, if it is an unbounded wait."""
     if type(value) is ast.Name:
-        if _receiver_kind(value, ctx) == "future":
+        if _receiver_kind(value, ctx) == "future" and not _resolved_before(value.id, node, ctx):
             return f"future `{value.id}`"
         return None
     if type(value) is not ast.Call or value.args or value.keywords:
@@ -56,10 +112,15 @@ def _waits(value: ast.expr, ctx: Checker) -> str | None:
     kind = _receiver_kind(receiver, ctx)
     shown = ast.unparse(func)
     if func.attr == "wait":
-        return f"`{shown}()`"
+        # An event's (or condition's) wait; a job's or a process's `wait()` ends on its own.
+        if kind == "event" or any(word in name for word in _EVENT_NAMES):
+            return f"`{shown}()`"
+        return None
     if func.attr in ("get", "join") and (
         kind == "queue" or "queue" in name or name == "q" or name.endswith("_q")
     ):
+        if func.attr == "get" and _filled_before(receiver, node, ctx):
+            return None  # it already holds what is taken: the get returns at once
         return f"`{shown}()`"
     if func.attr == "acquire" and (kind == "lock" or "lock" in name or "sem" in name):
         return f"`{shown}()`"
@@ -71,9 +132,9 @@ def check_await(node: ast.Await, ctx: Checker) -> None:
     scope = ctx.function
     if scope is None or not scope.is_test_or_fixture or not scope.is_async:
         return
-    if "timeout" in scope.marks or ctx.under_timeout():
+    if "timeout" in scope.marks or ctx.under_timeout() or _timeout_decorator(scope.node):
         return
-    what = _waits(node.value, ctx)
+    what = _waits(node.value, ctx, node)
     if what is None:
         return
     fix = None
@@ -92,9 +153,9 @@ def check_await(node: ast.Await, ctx: Checker) -> None:
     ctx.report(
         INFO.code,
         node,
-        f"{kind} `{scope.name}` awaits {what} with no timeout: if it never happens the run hangs "
-        f"until CI kills the job, with no hint of what it waited for; bound it: "
-        f"`async with asyncio.timeout(5): await ...`",
+        f"{kind} `{scope.name}` awaits {what} with no timeout of its own: if it never happens, "
+        f"the test waits for the suite's timeout (or, with none, hangs the run) instead of "
+        f"failing at once; bound it: `async with asyncio.timeout(5): await ...`",
         fix,
     )
 

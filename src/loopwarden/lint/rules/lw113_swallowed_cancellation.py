@@ -128,9 +128,25 @@ def _leaves_loop(handler: ast.ExceptHandler) -> bool:
     return any(type(n) in (ast.Break, ast.Return) for n in _walk(handler.body))
 
 
+def _uncancels(handler: ast.ExceptHandler) -> bool:
+    """``asyncio.current_task().uncancel()`` in the handler: the documented way to decide, on
+    purpose, that a cancellation is handled (a task that retries after a timeout)."""
+    return any(
+        type(node) is ast.Call and type(node.func) is ast.Attribute and node.func.attr == "uncancel"
+        for node in _walk(handler.body)
+    )
+
+
+def _probe(ctx: Checker) -> bool:
+    """A coroutine a test defines for itself (``async def worker(): ...`` inside the test): how
+    it answers a cancellation is what the test examines (it records it, resists it, lets it go),
+    not code whose shutdown the suite depends on."""
+    return any(scope.is_test for scope in ctx.functions[:-1])
+
+
 def check_try(node: ast.Try, ctx: Checker) -> None:
     """Inspect each handler of a ``try`` in a coroutine."""
-    if not ctx.in_coroutine:
+    if not ctx.in_coroutine or _probe(ctx):
         return
     body_checked: bool | None = None
     scope = ctx.function
@@ -140,7 +156,7 @@ def check_try(node: ast.Try, ctx: Checker) -> None:
         catch_all = bool(caught & _CATCH_ALL)
         if not cancelled and not catch_all:
             continue
-        if _reraises(handler, ctx) or _defers(handler, ctx):
+        if _reraises(handler, ctx) or _defers(handler, ctx) or _uncancels(handler):
             continue
         if body_checked is None:
             body_checked = _can_be_cancelled(node.body, ctx)
@@ -169,7 +185,7 @@ def check_try(node: ast.Try, ctx: Checker) -> None:
 
 def check_with(node: ast.With, ctx: Checker) -> None:
     """``with contextlib.suppress(CancelledError):`` around an await."""
-    if not ctx.in_coroutine:
+    if not ctx.in_coroutine or _probe(ctx):
         return
     for item in node.items:
         expr = item.context_expr
