@@ -65,7 +65,7 @@ def run_lint(path: str, cwd: Path) -> list[dict[str, Any]]:
             "--exit-zero",
             "--extend-select",
             "LW102",
-        ],  # fmt: skip
+        ],
         cwd=cwd,
         capture_output=True,
         text=True,
