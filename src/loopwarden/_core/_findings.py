@@ -283,7 +283,9 @@ def _resource_message(kind: str, description: str) -> str:
 def _resource_name(kind: str, description: str) -> str:
     # Addresses and object ids change from run to run; the kind and class do not.
     if kind == "session":
-        return description
+        # (A subclass: "app.ApiClient (an httpx.AsyncClient)" is named "app.ApiClient", as
+        # before the library's name was shown — a baseline keeps matching.)
+        return description.split(" (an ", 1)[0]
     match = re.match(r"<(\w+)", description)
     return match.group(1) if match else kind
 
@@ -598,7 +600,7 @@ def describe(
 def _advice(finding: Finding) -> str | None:
     """What to do about ``finding``: by its kind, or for a client left open, by its library."""
     if finding.kind == "session":
-        return _libraries.advice(finding.name) or ADVICE["session"]
+        return _libraries.advice(finding.message) or ADVICE["session"]
     return ADVICE.get(finding.kind)
 
 

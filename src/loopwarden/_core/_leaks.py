@@ -221,7 +221,7 @@ class LeakEngine(Record):
                         if len(owners) == 1:
                             return owners[0]
                         # Parametrized (or run again): one of these made it, which is unknown.
-                        return f"one of {', '.join(str(o) for o in owners)}"
+                        return f"{ONE_OF}{', '.join(str(o) for o in owners)}"
         if collected and self.test_codes:
             return FOUND_BY_GC
         return self.current  # (a no_leaks() block knows no test: what dies in it is its own)
@@ -489,6 +489,26 @@ class LeakEngine(Record):
         return found
 
     # -- the runner-close hook ----------------------------------------------------------------
+
+    def collect_cycles(self) -> None:
+        """One collection pass now: what dies in it is reported as any other death is (a
+        coroutine to its creator, a library's report through its loop's exception handler)."""
+        # (Whoever records warnings now — pytest, for the phase — is not a test recording its own
+        # to check them: what the collection finds is ours to report.)
+        if self.recorder is not None:
+            self.recorder = warnings._showwarnmsg_impl  # type: ignore[attr-defined]
+        gc.collect()
+
+    def collect_late(self) -> None:
+        """When every owner has ended: one collection pass, and what it — or anything since the
+        last check — reported through a live loop's exception handler ("Future exception was
+        never retrieved", "Unclosed client session") joins :attr:`late`, by its owner."""
+        self.collect_cycles()
+        for loop in self.live_loops():
+            registry = loop.registry
+            contexts, registry.contexts = registry.contexts, []
+            for captured in contexts:
+                self.late.append(from_context(captured, self.sites, str(captured.owner)))
 
     def before_runner_close(self, loop: WardenLoop) -> None:
         """``asyncio.Runner.close`` is about to cancel this loop's tasks: check them first.
@@ -822,6 +842,17 @@ def _unretrieved(loop: WardenLoop, owner: Hashable, sites: Sites, label: str) ->
         )
         found.append(from_context(captured, sites, label))
     return found
+
+
+#: How a late finding made by one of several runs of one test function names its owners.
+ONE_OF = "one of "
+
+
+def candidates(owner: str) -> list[str]:
+    """The owners a late finding names: one, or each of "one of a[1], a[2]"."""
+    if owner.startswith(ONE_OF):
+        return owner[len(ONE_OF) :].split(", ")
+    return [owner]
 
 
 def _take_late(loop: WardenLoop, finished: set[Hashable]) -> list[Any]:

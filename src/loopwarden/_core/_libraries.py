@@ -98,10 +98,11 @@ def describe(obj: object) -> str:
     return name if client is None or name == client.name else f"{name} (an {client.name})"
 
 
-def advice(description: str) -> str | None:
-    """What to do about the client :func:`describe` described, left open."""
+def advice(text: str) -> str | None:
+    """What to do about the client a finding's message (which starts with what
+    :func:`describe` says) names, left open."""
     for client in CLIENTS:
-        if description == client.name or description.endswith(f"(an {client.name})"):
+        if text.startswith(f"{client.name} ") or f"(an {client.name})" in text:
             return client.advice
     return None
 
@@ -129,8 +130,16 @@ def track_clients(done: set[str] | None = None) -> Callable[[], None]:
     loop it will use is not known yet.
     """
     done = set() if done is None else done
-    modules = [c.module for c in CLIENTS if c.module in sys.modules and c.module not in done]
-    undos = [_track(client) for client in CLIENTS if client.module in modules]
+    modules = []
+    undos = []
+    for client in CLIENTS:
+        if client.module in sys.modules and client.module not in done:
+            undo_one = _track(client)
+            undos.append(undo_one)
+            # (Wrapped already — by a no_leaks() block in progress: not done here, so it is
+            # wrapped again once that block has undone its own.)
+            if undo_one is not _nothing_to_undo:
+                modules.append(client.module)
     done.update(modules)
 
     def undo() -> None:

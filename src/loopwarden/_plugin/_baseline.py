@@ -47,16 +47,17 @@ class Baseline(Record):
             # Recorded before loopwarden found the user's line for it: still the same finding.
             finding.status = "baselined"
 
-    def stale(self, ran: set[str], findings: list[dict[str, Any]]) -> int:
-        """How many known entries of the tests in ``ran`` none of ``findings`` (this run's, as
-        JSON, from every process) matches: fixed ones. Entries of tests that did not run (a
-        subset ran), and of wider fixtures, are not judged."""
+    def stale(self, ran: set[str], findings: list[tuple[str, dict[str, Any]]]) -> int:
+        """How many known entries of the tests in ``ran`` none of ``findings`` (this run's
+        ``(owner, finding as JSON)``, from every process) matches: fixed ones. Entries of tests
+        that did not run (a subset ran, ``-x`` stopped, skipped), and of wider fixtures, are not
+        judged."""
         seen: dict[str, set[str]] = {}
-        for data in findings:
+        for owner, data in findings:
             if data.get("status") != "baselined":
                 continue
             finding = Finding.from_json(data)
-            signatures = seen.setdefault(finding.owner, set())
+            signatures = seen.setdefault(owner, set())
             signatures.add(finding.signature())
             if finding.user_site is not None:
                 signatures.add(finding.signature(own_site=True))
@@ -65,6 +66,17 @@ class Baseline(Record):
             for owner, signatures in self.known.items()
             if owner in ran
         )
+
+    def classify_any(self, owners: list[str], finding: Finding) -> None:
+        """:meth:`classify` for a finding one of ``owners`` made (a parametrized test's late
+        finding): recorded under each, known when any of them knows it."""
+        if self.recording:
+            finding.status = "recorded"
+            return
+        for owner in owners:
+            self.classify(owner, finding)
+            if finding.status == "baselined":
+                return
 
 
 def load_baseline(config: pytest.Config) -> Baseline | None:

@@ -96,15 +96,18 @@ class Guard(Record):
 
     def make_loop(self) -> WardenLoop:
         loop = new_loop()
-        self._newest = weakref.ref(loop)
         self.made_any = True
         loop.set_owner(self.owner)
-        if threading.get_ident() != self.home:
-            self.pinned.add(loop)
         loop.on_runner_close = self.on_runner_close
         self.loops.add(loop)
         # Forgotten once closed, not when collected: several loops are walked per test.
         loop.close_hooks.append(self.loops.discard)
+        if threading.get_ident() != self.home:
+            # Another thread's loop (a server's): not the test's newest loop, and the test's
+            # clock and fuzzing do not apply to it.
+            self.pinned.add(loop)
+            return loop
+        self._newest = weakref.ref(loop)
         for hook in self.new_loop_hooks:
             hook(loop)
         return loop

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from loopwarden._core._findings import Finding
+from loopwarden._core._leaks import candidates
 from loopwarden._core._records import Record
 from loopwarden._core._registry import FOUND_BY_GC
 from loopwarden._plugin import _settings
@@ -41,19 +42,15 @@ class Collected(Record):
 
     tests: dict[str, dict[str, Any]]
     late: list[dict[str, Any]]
-    # The node ids of the tests this run selected (with ``tests``' keys: those that ran).
-    ran: set[str]
-    _fields = ("tests", "late", "ran")
+    _fields = ("tests", "late")
 
     def __init__(
         self,
         tests: dict[str, dict[str, Any]] | None = None,
         late: list[dict[str, Any]] | None = None,
-        ran: set[str] | None = None,
     ) -> None:
         self.tests = {} if tests is None else tests
         self.late = [] if late is None else late
-        self.ran = set() if ran is None else ran
 
     @property
     def total(self) -> int:
@@ -80,8 +77,9 @@ class LateFindings:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
 
-    # Innermost (trylast): after every fixture's teardown and loop's close, and before xdist's
-    # worker sends its output to the controller on the way out.
+    # Trylast: after every fixture's teardown and the own runner's loops' close (its trylast
+    # wrapper, registered earlier, is inside this one), and before xdist's worker sends its
+    # output to the controller on the way out.
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
         try:
@@ -116,7 +114,10 @@ class Reporter:
         controller = not hasattr(config, "workerinput") and config.pluginmanager.has_plugin(
             "dsession"
         )
-        if controller or _settings.read(config, "report").value:
+        guard = config.stash.get(LEAK_GUARD, None)
+        baseline = guard is not None and guard.baseline is not None
+        # (With a baseline, which tests ran decides which of its entries are judged stale.)
+        if controller or baseline or _settings.read(config, "report").value:
             self.follow_reports()
 
     @pytest.hookimpl(optionalhook=True)
@@ -134,7 +135,6 @@ class Reporter:
                 guard = self.config.stash.get(LEAK_GUARD, None)
                 if guard is not None:  # (complete by now: see LateFindings)
                     self.collected.late.extend(f.to_json() for f in guard.late)
-                self.collected.ran.update(item.nodeid for item in session.items)
                 _write_outputs(self.config, self.collected)
                 failing = any(f["status"] == "new" for f in self.collected.late)
                 if failing and session.exitstatus == 0:
@@ -201,8 +201,7 @@ def _write_outputs(config: pytest.Config, collected: Collected) -> None:
     baseline = guard.baseline if guard is not None else None
     if baseline is not None and baseline.recording:
         tests: dict[str, list[str]] = {}
-        for nodeid, finding in _every_finding(collected):
-            owner = finding.get("owner") or nodeid
+        for owner, finding in _every_finding(collected):
             signature = Finding.from_json(finding).signature()
             tests.setdefault(owner, [])
             if signature not in tests[owner]:
@@ -224,12 +223,14 @@ _LATE_STATUS = {
 
 
 def _every_finding(collected: Collected) -> Generator[tuple[str, dict[str, Any]], None, None]:
-    """(node id, finding) for each test's findings, then the late ones (by their owner)."""
+    """(owner, finding) for each test's findings (a wider fixture's own under it), then the late
+    ones (a parametrized test's "one of a[1], a[2]" under each)."""
     for nodeid, entry in collected.tests.items():
         for finding in entry["findings"]:
-            yield nodeid, finding
+            yield finding.get("owner") or nodeid, finding
     for finding in collected.late:
-        yield finding["owner"], finding
+        for owner in candidates(finding["owner"]):  # (a parametrized test's: under each)
+            yield owner, finding
 
 
 def _summary(terminalreporter: Any, config: pytest.Config, collected: Collected) -> None:
@@ -279,8 +280,8 @@ def _summary(terminalreporter: Any, config: pytest.Config, collected: Collected)
                 "--lw-leaks-baseline only warn about these findings"
             )
         else:
-            ran = collected.ran | set(collected.tests)
-            stale = baseline.stale(ran, [f for _, f in _every_finding(collected)])
+            ran = {nodeid for nodeid, e in collected.tests.items() if e["outcome"] != "skipped"}
+            stale = baseline.stale(ran, list(_every_finding(collected)))
             if stale:
                 terminalreporter.write_line(
                     f"{stale} baseline entr{'ies' if stale != 1 else 'y'} of the tests that ran "

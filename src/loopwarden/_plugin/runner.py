@@ -393,7 +393,9 @@ def pytest_runtest_teardown(
             runtime.current_item = None
 
 
-@pytest.hookimpl(wrapper=True)
+# Inner (trylast): the loops close before the late findings are completed (the report plugin's
+# trylast wrapper, registered later, is outside this one).
+@pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
     try:
         return (yield)

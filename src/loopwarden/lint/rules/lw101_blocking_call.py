@@ -44,7 +44,7 @@ def _deliberate(node: ast.Call, callee: str | None, ctx: Checker) -> bool:
     between two commands, a lock polled in a helper); and in test files, plain-file I/O
     (``open(...).read()``: a stdlib reference value read from a small local file)."""
     scope = ctx.function
-    if scope is not None and any(word in scope.name.lower() for word in _BLOCKING_NAMES):
+    if scope is not None and ctx.is_test_file and _named_blocking(scope.name):
         return True
     if callee == "time.sleep":
         delay = node.args[0] if len(node.args) == 1 else None
@@ -56,7 +56,13 @@ def _deliberate(node: ast.Call, callee: str | None, ctx: Checker) -> bool:
     return callee is None and ctx.is_test_file
 
 
-_BLOCKING_NAMES = ("blocking", "sync_sleep", "blocks_the_loop")
+def _named_blocking(name: str) -> bool:
+    """``test_keepalive_timeout_sync_sleep``, ``test_blocking_call``; not
+    ``test_non_blocking_fetch``."""
+    words = name.lower().split("_")
+    if "non" in words or "nonblocking" in words:
+        return False
+    return "blocking" in words or "blocks" in words or "sync_sleep" in name.lower()
 
 
 def check_call(node: ast.Call, ctx: Checker) -> None:

@@ -160,7 +160,7 @@ _TIME_WORDS = frozenset(
     }
 )  # fmt: skip
 _TIME_PREFIXES = ("expir", "throttl", "debounc", "pexpir", "hexpir", "hpexpir")
-_WORD = re.compile(r"[A-Z]?[a-z]+|[0-9]+")
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
 def _speaks_of_time(text: str) -> bool:

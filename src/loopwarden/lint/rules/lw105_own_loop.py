@@ -114,14 +114,14 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
         return
     if scope.data.get(INFO.code):
         return  # one finding per test or fixture: the loop management is one decision
-    scope.data[INFO.code] = True
     kind = "fixture" if scope.fixture else "test"
+    # Running a loop inside a running one always fails, deliberate or not.
     running = ctx.in_coroutine and what in ("asyncio.run()", "loop.run_until_complete()")
     if not running and _deliberate(scope.node, scope.name, scope.fixture, ctx):
         return
     if what == "asyncio.new_event_loop()" and not scope.fixture and _never_runs(scope.node, ctx):
-        scope.data[INFO.code] = False  # a later call that runs a loop is still the finding
-        return
+        return  # (a later call that runs a loop is still the finding)
+    scope.data[INFO.code] = True
     if running:
         error = (
             "asyncio.run() cannot be called from a running event loop"

@@ -30,7 +30,8 @@ def _test_helper(call: ast.Call, ctx: Checker) -> bool:
         return True  # a coroutine object made elsewhere: what it runs is not known here
     func = coro.func
     if type(func) is ast.Attribute:
-        return True
+        # A method of an object the test holds; not a module's function (asyncio.sleep).
+        return ctx.resolve(func) is None
     if type(func) is ast.Name:
         return any(func.id in scope_.bindings for scope_ in ctx.functions)
     return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 
 from loopwarden.lint._checker import Checker
 from loopwarden.lint._model import RuleInfo
@@ -60,9 +61,12 @@ def _resolved_before(name: str, node: ast.Await, ctx: Checker) -> bool:
 
 
 # Words in a receiver's name that say it is an event (``ready.wait()``, ``self.started.wait()``).
-_EVENT_NAMES = (
-    "event", "evt", "ready", "done", "started", "stopped", "closed", "finished", "connected",
-    "received", "flag", "signal", "cond", "barrier", "fired", "called", "shutdown",
+_EVENT_NAMES = frozenset(
+    {
+        "event", "evt", "ready", "done", "started", "stopped", "closed", "finished", "connected",
+        "received", "flag", "signal", "cond", "condition", "barrier", "fired", "called",
+        "shutdown",
+    }
 )  # fmt: skip
 
 
@@ -113,7 +117,8 @@ def _waits(value: ast.expr, ctx: Checker, node: ast.Await) -> str | None:
     shown = ast.unparse(func)
     if func.attr == "wait":
         # An event's (or condition's) wait; a job's or a process's `wait()` ends on its own.
-        if kind == "event" or any(word in name for word in _EVENT_NAMES):
+        words = set(re.split(r"[^a-z0-9]+", name))
+        if kind in ("event", "lock") or words & _EVENT_NAMES:  # ("lock": a Condition)
             return f"`{shown}()`"
         return None
     if func.attr in ("get", "join") and (

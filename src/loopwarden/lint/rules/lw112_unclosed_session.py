@@ -24,9 +24,10 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
     callee = ctx.resolve(node.func)
     if callee not in SESSION_CONSTRUCTORS:
         return
-    if callee == "httpx.AsyncClient" and not ctx.in_coroutine:
-        # Made in sync code (a test of its configuration): it opens nothing until a request is
-        # awaited, which sync code cannot do, and it could not be closed there either.
+    if callee == "httpx.AsyncClient" and not ctx.in_coroutine and not scope.fixture:
+        # Made in a sync test (of its configuration): it opens nothing until a request is
+        # awaited, which the test cannot do, and it could not close it either. (A sync fixture
+        # that hands one out is still reported.)
         return
     function = ctx.function
     if function is not None and function.raises_depth:
