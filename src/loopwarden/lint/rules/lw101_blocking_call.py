@@ -62,7 +62,7 @@ def _named_blocking(name: str) -> bool:
     words = name.lower().split("_")
     if "non" in words or "nonblocking" in words:
         return False
-    return "blocking" in words or "blocks" in words or "sync_sleep" in name.lower()
+    return "blocking" in words or "sync_sleep" in name.lower()
 
 
 def check_call(node: ast.Call, ctx: Checker) -> None:
