@@ -159,7 +159,7 @@ def test_fix_writes_safe_fixes_only(tmp_path: Path) -> None:
         """
     )
     assert result.stdout.splitlines()[-1] == (
-        "Fixed 1 finding. Found 1 finding. 1 more with `--fix --unsafe-fixes`."
+        "Fixed 1 finding. Found 1 finding. 1 fixable with `--fix --unsafe-fixes`."
     )
     unsafe = lint(tmp_path, "--fix", "--unsafe-fixes", "--extend-select", "LW102")
     assert unsafe.returncode == 0, unsafe.stdout

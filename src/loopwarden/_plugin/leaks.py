@@ -325,7 +325,8 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> tuple[str, list[Finding]]:
         texts.append(_findings.describe(failing, item.name, notes))
     texts.extend(text for text, found in fixture_reports if any(f.status == "new" for f in found))
     if warned:
-        state = "known (in the baseline)" if warned[0].status == "baselined" else "recorded"
+        # ("test_x (known, in the baseline)": it read "(known (in the baseline))".)
+        state = "known, in the baseline" if warned[0].status == "baselined" else "recorded"
         # A baseline exists so that known leaks don't fail: a warnings filter of "error" does
         # not overturn that (the summary and the report still list them).
         with contextlib.suppress(LeakWarning):

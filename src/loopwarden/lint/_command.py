@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(_report.render_github(findings))
     else:
         sys.stdout.write(_report.render_text(findings, args.unsafe_fixes))
-        print(_report.summary(findings, fixed, args.unsafe_fixes))
+        print(_report.summary(findings, fixed))
     if status:
         return status
     return 1 if findings and not args.exit_zero else 0

@@ -60,7 +60,7 @@ def render_text(findings: Sequence[Finding], unsafe_fixes: bool) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def summary(findings: Sequence[Finding], fixed: int, unsafe_fixes: bool) -> str:
+def summary(findings: Sequence[Finding], fixed: int) -> str:
     """The closing line of the text report."""
     safe = sum(1 for f in findings if f.fix is not None and f.fix.safety == "safe")
     unsafe = sum(1 for f in findings if f.fix is not None and f.fix.safety == "unsafe")
@@ -74,9 +74,8 @@ def summary(findings: Sequence[Finding], fixed: int, unsafe_fixes: bool) -> str:
     parts.append(f"Found {count} finding{'s' if count != 1 else ''}.")
     if safe:
         parts.append(f"{safe} fixable with `loopwarden lint --fix`.")
-    if unsafe and not unsafe_fixes:
-        parts.append(f"{unsafe} more with `--fix --unsafe-fixes`.")
-    elif unsafe:
+    if unsafe:
+        # (Not "N more": that read as N more findings.)
         parts.append(f"{unsafe} fixable with `--fix --unsafe-fixes`.")
     return " ".join(parts)
 
