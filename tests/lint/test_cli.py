@@ -464,7 +464,7 @@ def test_the_sleep_barrier_fix_keeps_tests_passing_that_wait_for_timers(tmp_path
 
                 async def cleanup_loop(self):
                     while True:
-                        await asyncio.sleep(0.05)
+                        await asyncio.sleep(0.05)  # sleep-ok: the periodic work under test
                         self.cleanups += 1
 
 

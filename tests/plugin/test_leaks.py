@@ -4,6 +4,7 @@ cleans up, and lets the next test start clean — with loopwarden's runner and i
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import pytest
@@ -15,6 +16,13 @@ async def test_zz_next_test_starts_clean():
     others = [t for t in asyncio.all_tasks() if t is not mine and "loopwarden" not in t.get_name()]
     assert others == []
 """
+
+
+def _errored(result: pytest.RunResult) -> list[str]:
+    """The node ids the short test summary lists as errors (a leak fails a test's teardown), in
+    order."""
+    summary = (re.match(r"ERROR (\S+::\S+)(?: - |$)", line) for line in result.stdout.lines)
+    return [match.group(1) for match in summary if match]
 
 
 def test_a_pending_task_fails_the_test_with_its_site_and_await(pytester, run):
@@ -1229,13 +1237,12 @@ def test_the_same_leaks_get_the_same_verdict_in_both_modes(pytester, run):
             "Fix: close sessions in the fixture's teardown *",
         ]
     )
-    errors = [line for line in result.stdout.lines if line.startswith("ERROR test_verdicts")]
-    assert [line.split(" - ")[0] for line in errors] == [
-        "ERROR test_verdicts.py::test_task",
-        "ERROR test_verdicts.py::test_timer",
-        "ERROR test_verdicts.py::test_thread",
-        "ERROR test_verdicts.py::test_transport",
-        "ERROR test_verdicts.py::test_session",
+    assert _errored(result) == [
+        "test_verdicts.py::test_task",
+        "test_verdicts.py::test_timer",
+        "test_verdicts.py::test_thread",
+        "test_verdicts.py::test_transport",
+        "test_verdicts.py::test_session",
     ]
 
 
@@ -1413,8 +1420,7 @@ def test_a_session_a_fixture_never_closes_is_the_tests_with_its_line(pytester, r
     )
     result.stdout.no_fnmatch_line("*timer*")
     result.stdout.no_fnmatch_line("*Unclosed*")
-    errors = [line for line in result.stdout.lines if line.startswith("ERROR test_client")]
-    assert [line.split(" - ")[0] for line in errors] == ["ERROR test_client.py::test_request"]
+    assert _errored(result) == ["test_client.py::test_request"]
 
 
 def test_an_httpx_client_a_fixture_never_closes_is_one_finding_with_its_line(pytester, run):
@@ -1481,10 +1487,9 @@ def test_an_httpx_client_a_fixture_never_closes_is_one_finding_with_its_line(pyt
         ]
     )
     result.stdout.no_fnmatch_line("*connection still open*")
-    errors = [line for line in result.stdout.lines if line.startswith("ERROR test_client")]
-    assert [line.split(" - ")[0] for line in errors] == [
-        "ERROR test_client.py::test_request",
-        "ERROR test_client.py::test_subclass",
+    assert _errored(result) == [
+        "test_client.py::test_request",
+        "test_client.py::test_subclass",
     ]
 
 
@@ -1511,7 +1516,7 @@ def test_a_builtin_session_fixture_owns_nothing_it_did_not_make(pytester, run):
             asyncio.get_running_loop().call_later(30, print, "test")
 
         async def test_task(mocker, pytestconfig):
-            asyncio.get_running_loop().create_task(asyncio.sleep(30))
+            asyncio.get_running_loop().create_task(asyncio.sleep(30))  # sleep-ok: the planted leak
             await asyncio.sleep(0)
 
         async def test_next(mocker):
@@ -1534,10 +1539,9 @@ def test_a_builtin_session_fixture_owns_nothing_it_did_not_make(pytester, run):
         ]
     )
     result.stdout.no_fnmatch_line("*pytestconfig*")
-    errors = [line for line in result.stdout.lines if line.startswith("ERROR test_mocked")]
-    assert [line.split(" - ")[0] for line in errors] == [
-        "ERROR test_mocked.py::test_timer",
-        "ERROR test_mocked.py::test_task",
+    assert _errored(result) == [
+        "test_mocked.py::test_timer",
+        "test_mocked.py::test_task",
     ]
 
 
@@ -1614,8 +1618,7 @@ def test_a_server_on_another_threads_loop_owns_what_it_makes_while_tests_run(pyt
             "      created at test_served.py:10 in data_received",
         ]
     )
-    errors = [line for line in result.stdout.lines if line.startswith("ERROR test_served")]
-    assert [line.split(" - ")[0] for line in errors] == ["ERROR test_served.py::test_last"]
+    assert _errored(result) == ["test_served.py::test_last"]
 
 
 def test_what_a_wider_fixture_owns_is_not_charged_to_the_test_running_when_it_surfaces(
@@ -1661,8 +1664,7 @@ def test_what_a_wider_fixture_owns_is_not_charged_to_the_test_running_when_it_su
             "      created at test_worker.py:11 in worker",
         ]
     )
-    errors = [line for line in result.stdout.lines if line.startswith("ERROR test_worker")]
-    assert [line.split(" - ")[0] for line in errors] == ["ERROR test_worker.py::test_b"]
+    assert _errored(result) == ["test_worker.py::test_b"]
 
 
 def test_a_task_a_timer_starts_within_the_grace_is_the_tests_in_both_modes(pytester, run):
