@@ -44,20 +44,22 @@ def _receiver_kind(node: ast.expr, ctx: Checker) -> str | None:
     return None
 
 
-def _resolved_before(name: str, node: ast.Await, ctx: Checker) -> bool:
-    """``fut.set_result(...)``/``set_exception`` — or a callback scheduled to call it
-    (``loop.call_soon(fut.set_result, 3)``) — in the same function, before ``await fut``."""
+def _used_before(
+    receiver: ast.expr, methods: tuple[str, ...], node: ast.Await, ctx: Checker
+) -> bool:
+    """``receiver.<method>`` (called, or handed over: ``loop.call_soon(fut.set_result, 3)``) in
+    the same function before ``node``: a future resolved, a queue filled, before it is awaited."""
     scope = ctx.function
     if scope is None:
         return False
-    for other in ast.walk(scope.node):
-        if getattr(other, "lineno", node.lineno + 1) > node.lineno:
-            continue
-        if type(other) is not ast.Attribute or other.attr not in ("set_result", "set_exception"):
-            continue
-        if type(other.value) is ast.Name and other.value.id == name:
-            return True
-    return False
+    target = ast.unparse(receiver)
+    return any(
+        type(other) is ast.Attribute
+        and other.attr in methods
+        and other.lineno < node.lineno
+        and ast.unparse(other.value) == target
+        for other in ast.walk(scope.node)
+    )
 
 
 # Words in a receiver's name that say it is an event (``ready.wait()``, ``self.started.wait()``).
@@ -80,28 +82,11 @@ def _timeout_decorator(function: ast.AST) -> bool:
     return False
 
 
-def _filled_before(receiver: ast.expr, node: ast.Await, ctx: Checker) -> bool:
-    """``q.put_nowait(x)`` (or ``await q.put(x)``) on the same name earlier in the function."""
-    scope = ctx.function
-    target = ast.unparse(receiver)
-    if scope is None:
-        return False
-    for other in ast.walk(scope.node):
-        if (
-            type(other) is ast.Call
-            and getattr(other, "lineno", node.lineno) < node.lineno
-            and type(other.func) is ast.Attribute
-            and other.func.attr in ("put_nowait", "put")
-            and ast.unparse(other.func.value) == target
-        ):
-            return True
-    return False
-
-
 def _waits(value: ast.expr, ctx: Checker, node: ast.Await) -> str | None:
     """Describe what ``await value`` waits for, if it is an unbounded wait."""
     if type(value) is ast.Name:
-        if _receiver_kind(value, ctx) == "future" and not _resolved_before(value.id, node, ctx):
+        resolved = _used_before(value, ("set_result", "set_exception"), node, ctx)
+        if _receiver_kind(value, ctx) == "future" and not resolved:
             return f"future `{value.id}`"
         return None
     if type(value) is not ast.Call or value.args or value.keywords:
@@ -124,7 +109,7 @@ def _waits(value: ast.expr, ctx: Checker, node: ast.Await) -> str | None:
     if func.attr in ("get", "join") and (
         kind == "queue" or "queue" in name or name == "q" or name.endswith("_q")
     ):
-        if func.attr == "get" and _filled_before(receiver, node, ctx):
+        if func.attr == "get" and _used_before(receiver, ("put_nowait", "put"), node, ctx):
             return None  # it already holds what is taken: the get returns at once
         return f"`{shown}()`"
     if func.attr == "acquire" and (kind == "lock" or "lock" in name or "sem" in name):
