@@ -7,6 +7,7 @@ import collections
 import functools
 import gc
 import socket
+import sys
 import threading
 import weakref
 
@@ -74,6 +75,31 @@ def test_a_task_inherits_the_owner_of_the_task_that_created_it():
     # Tasks created inside a task are the creating task's; the main coroutine here is not a
     # loopwarden-recorded task, so its children take the owner current at the time.
     assert run(main) == ["fixture-x", "test-b"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 14), reason="eager_start per call came in 3.14")
+def test_what_an_eager_first_step_creates_is_its_creators():
+    async def grandchild():
+        await asyncio.sleep(0)
+
+    async def child(out):
+        out.append(asyncio.create_task(grandchild()))  # SITE-EAGER-CHILD
+        await asyncio.sleep(0)
+
+    async def dispatcher(loop: WardenLoop, made):
+        await asyncio.sleep(0)  # the next test is current from here on
+        await loop.create_task(child(made), eager_start=True)
+
+    async def main(loop: WardenLoop):
+        made = []
+        loop.set_owner("fixture-x")
+        task = asyncio.create_task(dispatcher(loop, made))
+        loop.set_owner("test-b")
+        await task
+        await asyncio.gather(*made)
+        return [(loop.registry.origin_of(t).owner, loop.registry.origin_of(t).site) for t in made]
+
+    assert run(main) == [("fixture-x", Site(HERE, line_of("SITE-EAGER-CHILD"), "child"))]
 
 
 def test_asyncio_runner_shutdown_tasks_belong_to_no_test():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import sys
 import textwrap
 
 import pytest
@@ -383,6 +384,67 @@ def test_wider_fixture_leaks_are_reported_at_its_teardown_naming_it(pytester, ru
     result = run()
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(_heartbeat_left("test_two", "the module-scoped fixture 'service'"))
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks came in Python 3.12")
+def test_what_an_eager_tasks_first_step_creates_belongs_to_the_tasks_creator(pytester, run):
+    # The module fixture's dispatcher starts each handler eagerly (the task factory Home
+    # Assistant uses); the handler's first step, run inside create_task, starts a heartbeat the
+    # fixture owns and stops. It used to be charged to the running test: a false "left a task".
+    pytester.makepyfile(
+        test_bus="""
+        import asyncio, pytest
+
+        async def heartbeat():
+            while True:
+                await asyncio.sleep(3600)  # sleep-ok: parked until the fixture cancels it
+
+        async def handle(event, beats):
+            beats.append(asyncio.create_task(heartbeat(), name=f"beat-{event}"))
+            await asyncio.sleep(0)
+
+        @pytest.fixture(scope="module")
+        async def bus():
+            loop = asyncio.get_running_loop()
+            loop.set_task_factory(asyncio.eager_task_factory)
+            queue, beats = asyncio.Queue(), []
+
+            async def dispatch():
+                while True:
+                    event = await queue.get()
+                    asyncio.create_task(handle(event, beats))
+                    queue.task_done()
+
+            dispatcher = asyncio.create_task(dispatch())
+            yield queue
+            for task in [dispatcher, *beats]:
+                task.cancel()
+            await asyncio.gather(dispatcher, *beats, return_exceptions=True)
+            loop.set_task_factory(None)
+
+        async def test_publishes(bus):
+            await bus.put("a")
+            await bus.join()
+            assert [t.get_name() for t in asyncio.all_tasks() if t.get_name() == "beat-a"]
+
+        async def test_leaks_its_own():
+            loop = asyncio.get_running_loop()
+            loop.set_task_factory(asyncio.eager_task_factory)
+            asyncio.create_task(handle("b", []))
+            loop.set_task_factory(None)
+        """
+    )
+    _module_loops(pytester, run)
+    result = run()
+    result.assert_outcomes(passed=2, errors=1)
+    assert _errored(result) == ["test_bus.py::test_leaks_its_own"]
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_leaks_its_own left 1 task behind after teardown:",
+            "  task 'beat-b' running heartbeat() is still pending",
+            "      created at test_bus.py:8 in handle",
+        ]
+    )
 
 
 def test_a_wider_fixture_parametrized_per_test_leaks_as_the_test(pytester, run):

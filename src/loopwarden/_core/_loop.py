@@ -489,13 +489,14 @@ class WardenLoop(asyncio.SelectorEventLoop):
     # -- recording --------------------------------------------------------------------------
 
     def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
-        task = super().create_task(coro, **kwargs)
         if getattr(coro, "cr_code", None) in _LOOP_SHUTDOWN:
             # asyncio.Runner's close, after every test pytest-asyncio runs: no user line made it
             # (finding one would walk the whole test runner's stack), and no test owns it.
+            task = super().create_task(coro, **kwargs)
             self.registry.record_unowned(task)
         else:
-            self.registry.record_task(task)
+            make = super().create_task
+            task = self.registry.make_task(lambda: make(coro, **kwargs))
         for hook in self._lw_on_task:
             hook(task)
         return task

@@ -224,7 +224,19 @@ class Registry(Record):
     #: Owners that created something here (a task, timer, server, connection, executor job…)
     #: since they were last checked: an owner not in it has nothing on this loop to look for.
     touched: set[Hashable]
-    __slots__ = ("_objects", "_tasks", "_timers", "capture_stacks", "contexts", "owner", "touched")
+    #: The creation records of the tasks being made right now, innermost last: an eager task's
+    #: first step runs inside ``create_task``, before the task can be recorded.
+    _making: list[TaskOrigin]
+    __slots__ = (
+        "_making",
+        "_objects",
+        "_tasks",
+        "_timers",
+        "capture_stacks",
+        "contexts",
+        "owner",
+        "touched",
+    )
     _fields = ("owner", "capture_stacks", "_tasks", "_timers", "_objects", "contexts", "touched")
 
     def __init__(
@@ -244,6 +256,7 @@ class Registry(Record):
         self._objects = NO_ENTRIES if _objects is None else _objects
         self.contexts = [] if contexts is None else contexts
         self.touched = set() if touched is None else touched
+        self._making = []
 
     def record_object(self, obj: object, origin: TaskOrigin) -> None:
         """Remember where a library object was made (an aiohttp session), for late reports."""
@@ -259,9 +272,30 @@ class Registry(Record):
         self._tasks[task] = origin
         return origin
 
+    def make_task(self, make: Callable[[], asyncio.Task[Any]], depth: int = 1) -> asyncio.Task[Any]:
+        """Call ``make`` and record the task it returns as created now by the caller.
+
+        The creation record is taken first and stands for the new task while ``make`` runs: an
+        eager task (``eager_start=True``, ``asyncio.eager_task_factory``) runs its first step
+        inside the call, and what that step creates belongs to the task's creator's owner.
+        """
+        origin = self.origin_here(depth + 1)
+        self._making.append(origin)
+        try:
+            task = make()
+        finally:
+            self._making.pop()
+        self._tasks[task] = origin
+        return task
+
     def _running_origin(self) -> TaskOrigin | None:
         task = asyncio.current_task() if asyncio._get_running_loop() is not None else None
-        return self._tasks.get(task) if task is not None else None
+        if task is None:
+            return None
+        origin = self._tasks.get(task)
+        if origin is None and self._making:
+            return self._making[-1]  # an eager task's first step, inside create_task
+        return origin
 
     def reown(self, task: asyncio.Future[Any], owner: Hashable) -> Callable[[], None]:
         """Make ``task`` (and what it creates from now on) ``owner``'s; returns the undo."""
