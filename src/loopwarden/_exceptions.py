@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from loopwarden._core._findings import Finding
-    from loopwarden._core._watchdog import HangReport
+    from loopwarden._core._hangs import HangReport
 
 
 class LoopwardenError(Exception):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from loopwarden._core._hangs import Armed
 from loopwarden._core._registry import TaskOrigin
 from loopwarden._core._sites import Site
-from loopwarden._core._watchdog import Armed
 
 
 def test_a_record_reads_and_compares_as_the_dataclass_did() -> None:

@@ -14,16 +14,10 @@ from typing import Any
 
 import pytest
 
+from loopwarden._core._hangs import Armed, HangReport, Stage
 from loopwarden._core._loop import WardenLoop, new_loop
 from loopwarden._core._sites import Site
-from loopwarden._core._watchdog import (
-    INTERRUPT_SIGNAL,
-    Armed,
-    HangInterrupt,
-    HangReport,
-    Stage,
-    Watchdog,
-)
+from loopwarden._core._watchdog import INTERRUPT_SIGNAL, HangInterrupt, Watchdog
 
 HERE = __file__
 ROOT = os.path.dirname(HERE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -535,6 +536,57 @@ def test_pytest_asyncio_loop_scope_settings_are_honoured(pytester, own):
         """
     )
     own().assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("aware", ["0", "1"])
+def test_filterwarnings_marks_and_the_warnings_summary_hold_inside_async_tests(
+    pytester, run, monkeypatch, aware
+):
+    # Python 3.14 keeps warning filters per context with -X context_aware_warnings=1 (the
+    # default on free-threaded builds): the marks used to have no effect after the first async
+    # test, and the summary lost what async tests warned.
+    if sys.version_info < (3, 14) and aware == "1":
+        pytest.skip("context-aware warnings came in Python 3.14")
+    monkeypatch.setenv("PYTHON_CONTEXT_AWARE_WARNINGS", aware)
+    pytester.makepyfile(
+        test_warns="""
+        import warnings, pytest
+
+        @pytest.fixture
+        async def warns_at_setup():
+            warnings.warn("from the fixture", UserWarning)
+
+        async def test_first():
+            pass
+
+        @pytest.mark.filterwarnings("error::UserWarning")
+        async def test_mark_makes_it_an_error():
+            with pytest.raises(UserWarning, match="old"):
+                warnings.warn("old", UserWarning)
+
+        @pytest.mark.filterwarnings("ignore::UserWarning")
+        async def test_mark_hides_it():
+            warnings.warn("hidden", UserWarning)
+
+        async def test_shows_in_the_summary(warns_at_setup):
+            warnings.warn("shown", UserWarning)
+        """
+    )
+    result = run("-p", "no:randomly")
+    result.assert_outcomes(passed=4, warnings=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*= warnings summary =*",
+            "test_warns.py::test_shows_in_the_summary",
+            "  */test_warns.py:5: UserWarning: from the fixture",
+            '    warnings.warn("from the fixture", UserWarning)',
+            "",
+            "test_warns.py::test_shows_in_the_summary",
+            "  */test_warns.py:20: UserWarning: shown",
+            '    warnings.warn("shown", UserWarning)',
+        ]
+    )
+    result.stdout.no_fnmatch_line("*hidden*")
 
 
 def test_async_generator_test_gets_clear_error(pytester, own):

@@ -51,6 +51,83 @@ def test_a_hung_await_is_reported_with_every_task_and_the_next_test_runs(pyteste
     result.stdout.fnmatch_lines(["FAILED test_hang.py::test_hangs - Failed: loopwarden: test *"])
 
 
+TASK_GROUP_FETCH = """
+        import asyncio, pytest
+
+        async def leaf(event):
+            await event.wait()
+
+        async def fetch_all(event):
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(leaf(event), name="leaf-1")
+                tg.create_task(leaf(event), name="leaf-2")
+"""
+
+
+def test_a_hang_report_names_who_awaits_each_task(pytester, run):
+    # Python 3.14 records every await edge (asyncio.capture_call_graph); on 3.11-3.13 a task
+    # awaited directly, in a gather() or in a TaskGroup is derived from the awaiting task.
+    pytester.makepyfile(
+        test_hang=TASK_GROUP_FETCH
+        + """
+        @pytest.mark.loopwarden(timeout=0.2)
+        async def test_hangs():
+            await asyncio.create_task(fetch_all(asyncio.Event()), name="fetch")
+        """
+    )
+    result = run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test did not finish its call phase within 0.2 s (loopwarden_timeout); "
+            "4 tasks were pending:",
+            "  Task '*' (test_hangs) — the test",
+            "    test_hang.py:13 in test_hangs   ← awaiting Task 'fetch' (fetch_all)",
+            "  Task 'fetch' (fetch_all) created at test_hang.py:13 in test_hangs",
+            "    test_hang.py:7 in fetch_all   ← awaiting Future pending (TaskGroup.*aexit*)",
+            "  Task 'leaf-1' (leaf) created at test_hang.py:8 in fetch_all",
+            "    test_hang.py:4 in leaf   ← awaiting Future pending (Event.wait)",
+            "    awaited by Task 'fetch' (fetch_all) ← the test",
+            "  Task 'leaf-2' (leaf) created at test_hang.py:9 in fetch_all",
+            "    test_hang.py:4 in leaf   ← awaiting Future pending (Event.wait)",
+            "    awaited by Task 'fetch' (fetch_all) ← the test",
+            "  Fix: *",
+        ]
+    )
+
+
+def test_a_leak_report_names_who_awaits_each_leftover_task(pytester, run):
+    pytester.makepyfile(
+        test_leak=TASK_GROUP_FETCH
+        + """
+        async def test_leaks():
+            event = asyncio.Event()
+            asyncio.create_task(fetch_all(event), name="fetch")
+            await asyncio.sleep(0)
+            test_leaks.event = event  # keep it alive
+        """
+    )
+    result = run()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_leaks left 3 tasks behind after teardown:",
+            "  task 'leaf-1' running leaf() is still pending",
+            "      created at test_leak.py:8 in fetch_all",
+            "      parked at: leaf() at test_leak.py:4 -> asyncio wait()",
+            "      awaited by: task 'fetch' running fetch_all()",
+            "  task 'leaf-2' running leaf() is still pending",
+            "      created at test_leak.py:9 in fetch_all",
+            "      parked at: leaf() at test_leak.py:4 -> asyncio wait()",
+            "      awaited by: task 'fetch' running fetch_all()",
+            "  task 'fetch' running fetch_all() is still pending",
+            "      created at test_leak.py:13 in test_leaks",
+            "      parked at: fetch_all() at test_leak.py:7 -> asyncio *aexit*()",
+            "loopwarden cancelled and closed what was left.",
+        ]
+    )
+
+
 def test_a_hang_inside_an_async_generator_names_the_generators_line(pytester, run):
     """``async for``, ``anext()`` and an ``@asynccontextmanager`` await the generator through
     asyncio's driver objects; an async fixture's teardown is driven by the runner (loopwarden's

@@ -15,7 +15,11 @@ Module map (each module's docstring says more):
   ``asyncio.Runner.close``.
 - ``_quiet``: when a loop is quiet (virtual time, ``settle()``); ``_clock``: ``settle()``,
   ``eventually()``, ``virtual_time()``, ``Clock``; ``_threads``: is a thread working or parked.
-- ``_tasks``: where a task is parked (its await chain); ``_watchdog``: the watchdog thread and
-  its hang reports; ``_driver``: long-lived tasks that run a runner's steps; ``_fuzz``: seeded
-  schedules; ``_records``: the base of the small data classes.
+- ``_tasks``: reading tasks — the one await-chain walker, what a task waits on, task dumps;
+  ``_watchdog``: the watchdog thread (deadlines, blocking calls, interrupts); ``_hangs``: the
+  records it makes (hang reports, blocked iterations) and how they read.
+- ``_driver``: long-lived tasks that run a runner's steps; ``_fuzz``: seeded schedules;
+  ``_records``: the base of the small data classes.
+- ``_private``: every private detail of asyncio, threading and warnings that loopwarden reads or
+  wraps, in one place (each has a canary test).
 """

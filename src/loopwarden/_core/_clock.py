@@ -24,9 +24,10 @@ from collections.abc import Awaitable, Callable, Generator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from loopwarden._core import _private
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._quiet import Quiet, quiet_of
-from loopwarden._core._watchdog import _dump_tasks
+from loopwarden._core._tasks import dump_tasks
 from loopwarden._exceptions import EventuallyTimeout, LoopIdle, SettleTimeout
 
 _T = TypeVar("_T")
@@ -38,7 +39,7 @@ DEFAULT_TIMEOUT = 5.0
 def _tasks_text(loop: asyncio.AbstractEventLoop, me: asyncio.Task[Any] | None) -> str:
     root = os.getcwd()
     lines: list[str] = []
-    for task in _dump_tasks(loop, None):
+    for task in dump_tasks(loop, None):
         if task.task is me:
             continue
         lines.extend("  " + line for line in task.lines(root))
@@ -271,28 +272,25 @@ class Clock:
 
 
 def _next_timer(loop: WardenLoop) -> float | None:
-    scheduled = [h for h in loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+    scheduled = [h for h in _private.timers(loop) if not h.cancelled()]
     return min((h.when() for h in scheduled), default=None)
 
 
 def _timer_names(loop: WardenLoop) -> str:
     live = sorted(
-        (h for h in loop._scheduled if not h.cancelled()),  # type: ignore[attr-defined]
+        (h for h in _private.timers(loop) if not h.cancelled()),
         key=lambda h: h.when(),
     )
     return ", ".join(_describe_timer(handle) for handle in live[:3])
 
 
 def _describe_timer(handle: asyncio.TimerHandle) -> str:
-    callback = getattr(handle, "_callback", None)
+    callback = _private.callback_of(handle)
     name = getattr(callback, "__qualname__", None) or repr(callback)
-    args = getattr(handle, "_args", None) or ()
+    args = _private.arguments_of(handle)
     if name == "_set_result_unless_cancelled" and args and isinstance(args[0], asyncio.Future):
-        for waiter, _ in getattr(args[0], "_callbacks", None) or ():
-            task = getattr(waiter, "__self__", None)
-            if isinstance(task, asyncio.Task):
-                return f"asyncio.sleep() in task {task.get_name()!r}"
-        return "asyncio.sleep()"
+        task = _private.sleeping_task(handle)
+        return f"asyncio.sleep() in task {task.get_name()!r}" if task else "asyncio.sleep()"
     owner = getattr(callback, "__self__", None)
     if isinstance(owner, asyncio.Task):
         return f"task {owner.get_name()!r}"

@@ -18,6 +18,8 @@ import contextvars
 from collections.abc import Awaitable, Coroutine, Hashable
 from typing import Any, TypeVar
 
+from loopwarden._core import _private
+
 _T = TypeVar("_T")
 
 
@@ -26,6 +28,17 @@ class _Stop:
 
 
 _STOP = _Stop()
+
+
+def _carry_warnings(context: contextvars.Context) -> None:
+    """Give ``context`` (not entered now) the caller's warning filters, where they are per
+    context."""
+    var = _private.WARNINGS_CONTEXT
+    if var is None:
+        return
+    current = var.get(None)
+    if current is not None and context.get(var) is not current:
+        context.run(var.set, current)
 
 
 class DriverError(RuntimeError):
@@ -122,6 +135,7 @@ class Driver:
             _close_quietly(step)
             raise DriverError(f"driver {self.name!r} has stopped")
         done: asyncio.Future[_T] = loop.create_future()
+        _carry_warnings(self._context)
         self._submit(step, done)
         registry = getattr(loop, "registry", None)
         previous = None
@@ -153,7 +167,9 @@ class Driver:
         if loop.is_running():
             coro.close()
             raise DriverError("the event loop is already running")
-        task = _internal_task(loop, coro, name, self._context.copy())
+        context = self._context.copy()
+        _carry_warnings(context)
+        task = _internal_task(loop, coro, name, context)
         registry = getattr(loop, "registry", None)
         previous = None
         if registry is not None:
@@ -213,7 +229,7 @@ def _end(
     a step that ignores the cancellation is given up on after :data:`END_TIMEOUT` seconds. What the
     step raises is not news: the interruption is what the caller reports.
     """
-    if loop.is_running() or loop.is_closed() or asyncio._get_running_loop() is not None:
+    if loop.is_running() or loop.is_closed() or _private.running_loop() is not None:
         return  # this thread runs a loop already (an in-process pytest run): cannot wait here
     task.cancel()
     waiting = asyncio.wait([done], timeout=END_TIMEOUT)

@@ -218,6 +218,8 @@ def from_leftovers(left: Leftovers, sites: Sites, owner: str) -> list[Finding]:
         detail = []
         if task.parked_at:
             detail.append(f"parked at: {sites.chain(task.parked_at)}")
+        if task.awaited_by:
+            detail.append(f"awaited by: {' ← '.join(task.awaited_by)}")
         detail.extend(sites.stack(task.origin))
         found.append(
             Finding(

@@ -34,6 +34,8 @@ import collections
 import random
 from typing import Any
 
+from loopwarden._core import _private
+
 #: The default chance, per iteration, of starting to hold a task step back.
 HOLD_PROBABILITY = 0.15
 #: The default longest hold, in loop iterations.
@@ -48,7 +50,7 @@ def is_task_step(handle: asyncio.Handle) -> bool:
     another (a replay of one test starts the session), so reordering them would make a replay
     differ. Their fixtures' steps therefore keep FIFO order.
     """
-    callback = getattr(handle, "_callback", None)
+    callback = _private.callback_of(handle)
     task = getattr(callback, "__self__", None)
     if not isinstance(task, asyncio.Task):
         return False

@@ -35,6 +35,7 @@ import warnings
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, ClassVar, Protocol
 
+from loopwarden._core import _private
 from loopwarden._core._findings import Finding, Sites, from_context, from_leftovers, never_awaited
 from loopwarden._core._lifecycle import CloseReport, aclean_up, clean_up
 from loopwarden._core._loop import WardenLoop
@@ -190,7 +191,7 @@ class LeakEngine(Record):
 
     def coroutine_dropped(self, coro: types.CoroutineType[Any, Any, Any]) -> None:
         recorder = self.recorder
-        if recorder is not None and warnings._showwarnmsg_impl != recorder:  # type: ignore[attr-defined]
+        if recorder is not None and _private.warning_shower() != recorder:
             return  # recorded by the code that dropped it, which checks it itself
         origin = tuple(getattr(coro, "cr_origin", None) or ())
         owner = self._creator(origin)
@@ -496,7 +497,7 @@ class LeakEngine(Record):
         # (Whoever records warnings now — pytest, for the phase — is not a test recording its own
         # to check them: what the collection finds is ours to report.)
         if self.recorder is not None:
-            self.recorder = warnings._showwarnmsg_impl  # type: ignore[attr-defined]
+            self.recorder = _private.warning_shower()
         gc.collect()
 
     def collect_late(self) -> None:
@@ -573,33 +574,31 @@ def tap_never_awaited(
     ``catch_warnings(record=True)`` replace what shows a warning, not ``_showwarnmsg`` itself,
     so the tap sees warnings they record too.
     """
-    original = warnings._showwarnmsg  # type: ignore[attr-defined]
 
-    def _showwarnmsg(msg: warnings.WarningMessage) -> None:
-        source = getattr(msg, "source", None)
-        if (
-            isinstance(source, types.CoroutineType)
-            and msg.category is RuntimeWarning
-            and source not in _CLAIMED
-        ):
-            on_dropped(source)
-            # A tap set up earlier (a pytest session around a no_leaks() block) sees it next: the
-            # innermost owner has it.
-            _CLAIMED.append(source)
-            try:
-                original(msg)
-            finally:
-                _CLAIMED.pop()
-            return
-        original(msg)
+    def wrap(
+        original: Callable[[warnings.WarningMessage], None],
+    ) -> Callable[[warnings.WarningMessage], None]:
+        def _showwarnmsg(msg: warnings.WarningMessage) -> None:
+            source = getattr(msg, "source", None)
+            if (
+                isinstance(source, types.CoroutineType)
+                and msg.category is RuntimeWarning
+                and source not in _CLAIMED
+            ):
+                on_dropped(source)
+                # A tap set up earlier (a pytest session around a no_leaks() block) sees it
+                # next: the innermost owner has it.
+                _CLAIMED.append(source)
+                try:
+                    original(msg)
+                finally:
+                    _CLAIMED.pop()
+                return
+            original(msg)
 
-    warnings._showwarnmsg = _showwarnmsg  # type: ignore[attr-defined]
+        return _showwarnmsg
 
-    def undo() -> None:
-        if warnings._showwarnmsg is _showwarnmsg:  # type: ignore[attr-defined]
-            warnings._showwarnmsg = original  # type: ignore[attr-defined]
-
-    return undo
+    return _private.wrap_warning_shower(wrap)
 
 
 # Objects whose insides say nothing about what a fixture holds, or lead everywhere (a loop holds
@@ -660,7 +659,7 @@ def _cleanup_note(report: CloseReport) -> str:
 def _nothing_alive(loop: WardenLoop) -> bool:
     """No pending task, no timer, no recorded resource and no open session on ``loop``."""
     return (
-        not loop._scheduled  # type: ignore[attr-defined]
+        not _private.timers(loop)
         and not any(loop.lw_resources())
         and not asyncio.all_tasks(loop)
         and not open_sessions(loop)
@@ -710,7 +709,7 @@ def _owners_on(loop: WardenLoop, current: Hashable | None) -> list[Hashable]:
     owners: dict[Hashable, None] = {}
     if current is not None:
         owners[current] = None
-    things: list[Any] = [*asyncio.all_tasks(loop), *loop._scheduled]  # type: ignore[attr-defined]
+    things: list[Any] = [*asyncio.all_tasks(loop), *_private.timers(loop)]
     for thing in things:
         origin = registry.origin_of(thing)
         if origin is not None and origin.owner is not None:
@@ -723,7 +722,7 @@ def _owners_on(loop: WardenLoop, current: Hashable | None) -> list[Hashable]:
 
 
 def _new_transports(loop: asyncio.AbstractEventLoop, before: frozenset[Any]) -> bool:
-    table = getattr(loop, "_transports", None)
+    table = _private.transports(loop)
     if not table:
         return False
     return any(t is not None and t not in before for t in list(table.values()))
@@ -734,7 +733,7 @@ _NOTHING_LEFT = Leftovers()  # (read only: a loop with nothing alive has nothing
 
 
 def _transports(loop: asyncio.AbstractEventLoop) -> frozenset[Any]:
-    table = getattr(loop, "_transports", None)
+    table = _private.transports(loop)
     if not table:
         return _NO_TRANSPORTS
     return frozenset(t for t in list(table.values()) if t is not None)
@@ -832,7 +831,7 @@ def _unretrieved(loop: WardenLoop, owner: Hashable, sites: Sites, label: str) ->
     if owner not in loop.registry.touched:
         return found
     for task in loop.registry.tasks_of(owner):
-        if not task.done() or task.cancelled() or not getattr(task, "_log_traceback", False):
+        if not task.done() or task.cancelled() or not _private.exception_unread(task):
             continue
         exc = task.exception()  # marks it retrieved: asyncio will not log it again at GC
         captured = CapturedContext(
@@ -890,6 +889,6 @@ _POOL_THREAD_MODULES = frozenset(
 
 
 def _is_pool_thread(thread: threading.Thread) -> bool:
-    target = getattr(thread, "_target", None)
+    target = _private.thread_target(thread)
     module = getattr(target, "__module__", None) or type(thread).__module__
     return module in _POOL_THREAD_MODULES

@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from loopwarden._core import _libraries
+from loopwarden._core import _libraries, _private
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._records import Record
 from loopwarden._core._snapshot import Leftovers, TaskLeft
@@ -161,24 +161,22 @@ def hook_runner_close() -> Callable[[], None]:
     ``asyncio.runners`` has no ``_cancel_all_tasks`` is left alone: runners then cancel leftovers
     unseen, as before.
     """
-    original = getattr(asyncio.runners, "_cancel_all_tasks", None)
-    if original is None or getattr(original, "_loopwarden", False):
+    if getattr(_private.runner_cancel(), "_loopwarden", False):
         return _nothing_to_undo
 
-    def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
-        hook = getattr(loop, "on_runner_close", None)
-        if hook is not None:
-            hook(loop)
-        original(loop)
+    def wrap(
+        original: Callable[[asyncio.AbstractEventLoop], None],
+    ) -> Callable[[asyncio.AbstractEventLoop], None]:
+        def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
+            hook = getattr(loop, "on_runner_close", None)
+            if hook is not None:
+                hook(loop)
+            original(loop)
 
-    _cancel_all_tasks._loopwarden = True  # type: ignore[attr-defined]
-    asyncio.runners._cancel_all_tasks = _cancel_all_tasks  # type: ignore[attr-defined]
+        _cancel_all_tasks._loopwarden = True  # type: ignore[attr-defined]
+        return _cancel_all_tasks
 
-    def undo() -> None:
-        if asyncio.runners._cancel_all_tasks is _cancel_all_tasks:  # type: ignore[attr-defined]
-            asyncio.runners._cancel_all_tasks = original  # type: ignore[attr-defined]
-
-    return undo
+    return _private.wrap_runner_cancel(wrap) or _nothing_to_undo
 
 
 def _nothing_to_undo() -> None:

@@ -12,9 +12,9 @@ import asyncio
 import os
 import sys
 import types
-import warnings
 from typing import Any
 
+from loopwarden._core import _private
 from loopwarden._core._findings import Finding, Sites, describe
 from loopwarden._core._leaks import SETTLE_TIMEOUT, LeakEngine, TestWatch, tap_never_awaited
 from loopwarden._core._libraries import track_clients
@@ -73,7 +73,7 @@ class LeakCheck:
             Sites(os.getcwd()),
             current=token,
             loops=[lambda: [loop]],
-            recorder=warnings._showwarnmsg_impl,  # type: ignore[attr-defined]
+            recorder=_private.warning_shower(),
         )
         undo: list[Any] = [
             tap_never_awaited(engine.coroutine_dropped),

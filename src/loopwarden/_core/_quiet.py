@@ -36,6 +36,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from loopwarden._core import _private
 from loopwarden._core._records import Record
 from loopwarden._core._threads import ThreadMark, inspect, started_since, thread_mark, where
 
@@ -94,7 +95,7 @@ class Quiet:
         self.policy = QuietPolicy()
         self._install = install
         self._installed = False
-        self.raw_select: Callable[[float | None], list[Any]] = loop._selector.select  # type: ignore[attr-defined]
+        self.raw_select: Callable[[float | None], list[Any]] = _private.selector(loop).select
         # Threads alive now are background. Their idents are read at the first check, from a
         # mark taken now (a start counter while thread starts are recorded, which costs nothing
         # here): most loops never run a quiet check, or get the session's baseline first.
@@ -166,7 +167,7 @@ class Quiet:
         That is: when the loop is next quiet, if anything ran after this call; else as soon as
         something happens (I/O arrives, a poll for working threads ends, the clock jumps).
         """
-        later: Any = getattr(self.loop, "_ready", ())
+        later: Any = _private.ready(self.loop)
         self.steppers.append((future, self.iterations, bool(later)))
         self.refresh()
 
@@ -241,7 +242,7 @@ class Quiet:
     def _local_names(self) -> set[Any]:
         """The addresses of every socket this loop serves or holds."""
         names: set[Any] = set()
-        transports = getattr(self.loop, "_transports", None) or {}
+        transports = _private.transports(self.loop)
         for transport in list(transports.values()):
             name = transport.get_extra_info("sockname")
             if name:
@@ -255,9 +256,9 @@ class Quiet:
     def outside_peers(self) -> bool:
         """Does the loop wait on file descriptors fed from outside itself?"""
         loop = self.loop
-        selector = loop._selector  # type: ignore[attr-defined]
-        own = loop._ssock.fileno()  # type: ignore[attr-defined]
-        transports = getattr(loop, "_transports", None) or {}
+        selector = _private.selector(loop)
+        own = _private.self_pipe(loop).fileno()
+        transports = _private.transports(loop)
         keys = selector.get_map()
         if len(keys) <= 1:
             return False
@@ -288,7 +289,7 @@ class Quiet:
     def why_not_quiet(self) -> str:
         """A sentence for error messages: what kept the loop from being quiet."""
         loop = self.loop
-        ready: Any = getattr(loop, "_ready", ())
+        ready: Any = _private.ready(loop)
         current = asyncio.current_task(loop) if loop.is_running() else None
         others = [h for h in ready if not _resumes(h, current)]
         if others:
@@ -337,7 +338,7 @@ class Quiet:
             return self._stepped(raw(None))
         # Move the clock onto the next timer (``timeout`` is capped at a day).
         loop = self.loop
-        scheduled: Any = getattr(loop, "_scheduled", None)
+        scheduled: Any = _private.timers(loop)
         due = scheduled[0].when() if scheduled else loop.time() + timeout
         if due > loop.time():
             self.jumps += 1
@@ -402,13 +403,13 @@ def quiet_of(loop: asyncio.AbstractEventLoop) -> Quiet:
     found = _QUIET.get(loop)
     if found is not None:
         return found
-    selector = getattr(loop, "_selector", None)
-    if selector is None or not hasattr(loop, "_ssock") or not hasattr(loop, "_ready"):
+    if not _private.selector_loop(loop):
         raise TypeError(
             f"loopwarden needs a selector event loop to tell when the loop is quiet; this one is "
             f"{type(loop).__module__}.{type(loop).__qualname__}. Run it on asyncio's default loop "
             "or loopwarden.new_loop()."
         )
+    selector = _private.selector(loop)
 
     def install(loop: asyncio.AbstractEventLoop, on: bool) -> None:
         if on:
@@ -445,12 +446,12 @@ def _resumes(handle: Any, task: asyncio.Task[Any] | None) -> bool:
     """Is ``handle`` the step or wakeup of ``task`` (the caller itself)?"""
     if task is None:
         return False
-    callback = getattr(handle, "_callback", None)
+    callback = _private.callback_of(handle)
     return getattr(callback, "__self__", None) is task
 
 
 def _describe_handle(handle: Any) -> str:
-    callback = getattr(handle, "_callback", None)
+    callback = _private.callback_of(handle)
     owner = getattr(callback, "__self__", None)
     if isinstance(owner, asyncio.Task):
         return f"task {owner.get_name()!r}"

@@ -19,6 +19,7 @@ from collections.abc import Callable, Hashable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from loopwarden._core import _private
 from loopwarden._core._records import Record
 from loopwarden._core._sites import (
     Site,
@@ -289,7 +290,7 @@ class Registry(Record):
         return task
 
     def _running_origin(self) -> TaskOrigin | None:
-        task = asyncio.current_task() if asyncio._get_running_loop() is not None else None
+        task = asyncio.current_task() if _private.running_loop() is not None else None
         if task is None:
             return None
         origin = self._tasks.get(task)
@@ -354,7 +355,7 @@ class Registry(Record):
 
     def _callback_lead(self, depth: int) -> TaskOrigin | None:
         """The origin of a recorded task the running loop callback was given (a done callback)."""
-        if asyncio._get_running_loop() is None:
+        if _private.running_loop() is None:
             return None  # no loop runs a callback now (a runner making its task from outside)
         for arg in running_callback_args(depth + 1):
             if isinstance(arg, asyncio.Future):

@@ -15,6 +15,7 @@ import traceback
 from types import FrameType
 from typing import Any
 
+from loopwarden._core import _private
 from loopwarden._core._records import Record
 
 # Frames from these directories are machinery, not the user's code: asyncio itself, the
@@ -219,8 +220,8 @@ def running_callback_args(depth: int = 1) -> tuple[Any, ...]:
     while frame is not None:
         code = frame.f_code
         if code is _CALLBACK_RUN:
-            args = getattr(frame.f_locals.get("self"), "_args", None)
-            return args if isinstance(args, tuple) else ()
+            handle = frame.f_locals.get("self")
+            return _private.arguments_of(handle) if handle is not None else ()
         if kinds.get(code.co_filename) == _BOUNDARY:
             return ()  # the test runner's frames: no loop callback below them
         frame = frame.f_back

@@ -14,25 +14,27 @@ import threading
 from collections.abc import Hashable
 from typing import Any
 
-from loopwarden._core import _libraries
+from loopwarden._core import _libraries, _private
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._records import Record
 from loopwarden._core._registry import TaskOrigin
 from loopwarden._core._sites import Site
-from loopwarden._core._tasks import await_chain, coro_name
+from loopwarden._core._tasks import await_chain, awaited_path, awaiters, coro_name
 from loopwarden._core._threads import started_at
 
 
 class TaskLeft(Record):
-    """A task still pending: its name, coroutine, creation record and where it is parked."""
+    """A task still pending: its name, coroutine, creation record, where it is parked and who
+    awaits it (``task 'fetch' running fetch_all()``, then who awaits that one…)."""
 
     task: asyncio.Task[Any]
     name: str
     coro: str
     origin: TaskOrigin | None
     parked_at: tuple[Site, ...]
-    __slots__ = ("coro", "name", "origin", "parked_at", "task")
-    _fields = ("task", "name", "coro", "origin", "parked_at")
+    awaited_by: tuple[str, ...]
+    __slots__ = ("awaited_by", "coro", "name", "origin", "parked_at", "task")
+    _fields = ("task", "name", "coro", "origin", "parked_at", "awaited_by")
 
     def __init__(
         self,
@@ -41,12 +43,14 @@ class TaskLeft(Record):
         coro: str,
         origin: TaskOrigin | None,
         parked_at: tuple[Site, ...],
+        awaited_by: tuple[str, ...] = (),
     ) -> None:
         self.task = task
         self.name = name
         self.coro = coro
         self.origin = origin
         self.parked_at = parked_at
+        self.awaited_by = awaited_by
 
 
 class TimerLeft(Record):
@@ -106,7 +110,7 @@ class ThreadLeft(Record):
 
     @classmethod
     def of(cls, thread: threading.Thread) -> ThreadLeft:
-        target = getattr(thread, "_target", None)
+        target = _private.thread_target(thread)
         site, user_site = started_at(thread)
         return cls(
             thread,
@@ -146,7 +150,7 @@ class Leftovers(Record):
 
 
 def _callback_name(handle: asyncio.Handle) -> str:
-    callback = getattr(handle, "_callback", None)
+    callback = _private.callback_of(handle)
     if callback is None:
         return repr(handle)
     return getattr(callback, "__qualname__", None) or repr(callback)
@@ -161,22 +165,31 @@ def leftovers(loop: WardenLoop, owner: Hashable) -> Leftovers:
     """
     registry = loop.registry
     left = Leftovers()
-    for task in asyncio.all_tasks(loop):
+    every = asyncio.all_tasks(loop)
+    index: dict[asyncio.Future[Any], list[Any]] | None = None
+    for task in every:
         origin = registry.origin_of(task)
         if origin is None or origin.owner != owner:
             continue
-        left.tasks.append(
-            TaskLeft(task, task.get_name(), coro_name(task), origin, await_chain(task))
+        if index is None:
+            index = awaiters(every)
+        above = tuple(
+            f"task {a.get_name()!r} running {coro_name(a)}()"
+            for a in awaited_path(task, index)
+            if isinstance(a, asyncio.Task)
         )
-    for handle in list(loop._scheduled):  # type: ignore[attr-defined]
+        left.tasks.append(
+            TaskLeft(task, task.get_name(), coro_name(task), origin, await_chain(task), above)
+        )
+    for handle in list(_private.timers(loop)):
         if handle.cancelled():
             continue
         origin = registry.origin_of(handle)
         if origin is None or origin.owner != owner:
             continue
         # A sleeping task's wake-up timer belongs to that task; report the task, not the timer.
-        callback = getattr(handle, "_callback", None)
-        if getattr(callback, "__name__", "") in {"_set_result_unless_cancelled", "_release_waiter"}:
+        callback = _private.callback_of(handle)
+        if getattr(callback, "__name__", "") in _private.WAKE_UP_CALLBACKS:
             continue
         left.timers.append(TimerLeft(handle, _callback_name(handle), handle.when(), origin))
     # Emptiness first: iterating a weak dictionary, even an empty one, is not free, and this runs

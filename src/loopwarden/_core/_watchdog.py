@@ -34,22 +34,30 @@ Python code to ask the loop for its tasks, and pytest-timeout's signal method ow
 from __future__ import annotations
 
 import asyncio
-import enum
 import math
 import signal
-import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable, Hashable
 from types import FrameType
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
+from loopwarden._core import _private
+from loopwarden._core._hangs import (
+    Armed,
+    BlockingEvent,
+    HangReport,
+    LoopState,
+    Stage,
+    _pick_sites,
+    _thread_name,
+    _thread_stack,
+)
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._records import Record
-from loopwarden._core._registry import TaskOrigin
-from loopwarden._core._sites import _ASYNCIO_DIR, Site, _is_library, _is_machinery, shown
-from loopwarden._core._tasks import _frame_and_next, await_chain, blocked_on, coro_name
+from loopwarden._core._sites import Site
+from loopwarden._core._tasks import dump_task, dump_tasks
 from loopwarden._exceptions import HangInterrupt
 
 #: The signal that interrupts the main thread. Not SIGALRM (pytest-timeout's signal method uses
@@ -64,393 +72,8 @@ _MIN_POLL = 0.01
 # ``time.monotonic`` attribute; deadlines stay in real time.)
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
-_STACK_LIMIT = 200
 
 PhaseTask: TypeAlias = "asyncio.Future[Any] | Callable[[asyncio.Future[Any]], bool]"
-LoopState = Literal["responsive", "unresponsive", "blocked", "not running", "no loop"]
-
-
-class Stage(enum.IntEnum):
-    """How far the watchdog went about a hang, in the order it goes."""
-
-    #: The loop answered: its pending tasks were dumped in the loop thread and ``on_hang`` ran.
-    TASKS = 1
-    #: The stuck thread's stack was dumped from the watchdog thread; it could not be interrupted.
-    STACK = 2
-    #: The stack was dumped and :class:`HangInterrupt` sent to the main thread.
-    INTERRUPTED = 3
-    #: The phase was still not over ``grace`` seconds later: ``on_last_resort`` was called.
-    LAST_RESORT = 4
-
-
-class HungTask(Record):
-    """A task pending when a phase timed out.
-
-    Attributes:
-        task: the task itself (``on_hang`` may cancel it).
-        name: its name.
-        coro: the qualified name of its coroutine, e.g. ``Worker.run``.
-        origin: where and by which owner it was created (None if the loop did not record it).
-        chain: the frames it is suspended in, outermost (its coroutine) to innermost.
-        waiting_on: what it waits for, e.g. ``awaiting Future pending (Event.wait)``,
-            ``awaiting Task 'worker' (Worker.run)``, ``ready to run`` or ``running``.
-        is_test: it runs the armed phase (see ``test_task`` in :meth:`Watchdog.arm`).
-        running: it was the loop's current task (only seen when the loop did not answer).
-    """
-
-    task: asyncio.Future[Any]
-    name: str
-    coro: str
-    origin: TaskOrigin | None
-    chain: tuple[Site, ...]
-    waiting_on: str
-    is_test: bool
-    running: bool
-    __slots__ = ("chain", "coro", "is_test", "name", "origin", "running", "task", "waiting_on")
-    _fields = ("task", "name", "coro", "origin", "chain", "waiting_on", "is_test", "running")
-
-    def __init__(
-        self,
-        task: asyncio.Future[Any],
-        name: str,
-        coro: str,
-        origin: TaskOrigin | None,
-        chain: tuple[Site, ...],
-        waiting_on: str,
-        is_test: bool = False,
-        running: bool = False,
-    ) -> None:
-        self.task = task
-        self.name = name
-        self.coro = coro
-        self.origin = origin
-        self.chain = chain
-        self.waiting_on = waiting_on
-        self.is_test = is_test
-        self.running = running
-
-    def headline(self, root: str | None = None) -> str:
-        """``Task 'name' (coro)`` plus ``— the test`` or where it was created."""
-        text = f"Task {self.name!r} ({self.coro})"
-        if self.is_test:
-            text += " — the test"
-        elif self.origin is not None and self.origin.site is not None:
-            text += f" created at {_rel(self.origin.site, root)}"
-            if self.origin.user_site is not None:
-                text += f" (from {_rel(self.origin.user_site, root)})"
-        return text
-
-    def lines(self, root: str | None = None) -> list[str]:
-        """The headline, then the await chain without asyncio's and loopwarden's frames, nor the
-        test runner's that lead to the user's first (pytest-asyncio's fixture finalizer)."""
-        frames = [s for s in self.chain if not _is_machinery(s.filename)] or list(self.chain)
-        first_user = next((i for i, s in enumerate(frames) if not _is_library(s.filename)), 0)
-        out = [self.headline(root)]
-        out.extend(f"  {_rel(site, root)}" for site in frames[first_user:])
-        if out[1:]:
-            out[-1] += f"   ← {self.waiting_on}"
-        else:
-            out.append(f"  ← {self.waiting_on}")
-        return out
-
-
-class HangReport(Record):
-    """What a phase was doing when it outlived its timeout.
-
-    Attributes:
-        phase: the armed phase (``setup``, ``call``, ``teardown``).
-        owner: the armed owner (the plugin passes the test's node id).
-        timeout: the phase's timeout in seconds.
-        grace: the watchdog's grace period between escalation stages.
-        stage: how far the watchdog went.
-        loop_state: ``responsive`` (the loop answered), ``unresponsive`` (it did not answer
-            within ``grace``), ``blocked`` (at the deadline it was stuck in one iteration longer
-            than the blocking threshold, so it was not asked), ``not running`` or ``no loop``.
-        tasks: the loop's pending tasks, the test's first, dumped in the loop thread; empty if
-            the loop never answered.
-        stack: the stuck thread's stack, outermost first, taken from the watchdog thread when the
-            loop did not answer (or there was none), or the phase went on after the task dump.
-        thread: the name of the thread whose stack that is.
-        running: the loop's current task when that stack was taken, if any.
-        not_interrupted: why no :class:`HangInterrupt` was sent ("" if it was).
-        late_stack: the same thread's stack when ``on_last_resort`` was called.
-        idle: the loop went idle in virtual time (:meth:`Watchdog.report_idle`) before the
-            deadline: nothing was scheduled and nothing was working, so nothing could wake it.
-    """
-
-    phase: str
-    owner: Hashable
-    timeout: float
-    grace: float
-    stage: Stage
-    loop_state: LoopState
-    tasks: tuple[HungTask, ...]
-    stack: tuple[Site, ...]
-    thread: str
-    running: HungTask | None
-    not_interrupted: str
-    late_stack: tuple[Site, ...]
-    idle: bool
-    __slots__ = (
-        "grace",
-        "idle",
-        "late_stack",
-        "loop_state",
-        "not_interrupted",
-        "owner",
-        "phase",
-        "running",
-        "stack",
-        "stage",
-        "tasks",
-        "thread",
-        "timeout",
-    )
-    _fields = (
-        "phase",
-        "owner",
-        "timeout",
-        "grace",
-        "stage",
-        "loop_state",
-        "tasks",
-        "stack",
-        "thread",
-        "running",
-        "not_interrupted",
-        "late_stack",
-        "idle",
-    )
-
-    def __init__(
-        self,
-        phase: str,
-        owner: Hashable,
-        timeout: float,
-        grace: float,
-        stage: Stage,
-        loop_state: LoopState,
-        tasks: tuple[HungTask, ...] = (),
-        stack: tuple[Site, ...] = (),
-        thread: str = "",
-        running: HungTask | None = None,
-        not_interrupted: str = "",
-        late_stack: tuple[Site, ...] = (),
-        idle: bool = False,
-    ) -> None:
-        self.phase = phase
-        self.owner = owner
-        self.timeout = timeout
-        self.grace = grace
-        self.stage = stage
-        self.loop_state = loop_state
-        self.tasks = tasks
-        self.stack = stack
-        self.thread = thread
-        self.running = running
-        self.not_interrupted = not_interrupted
-        self.late_stack = late_stack
-        self.idle = idle
-
-    @property
-    def test_task(self) -> HungTask | None:
-        """The pending task that runs the armed phase, when ``arm`` was told which it is."""
-        for task in self.tasks:
-            if task.is_test:
-                return task
-        return None
-
-    def _head(self) -> str:
-        if self.idle:
-            return (
-                f"loopwarden: test hung in its {self.phase} phase: the loop went idle in virtual "
-                "time (no timer scheduled, nothing working), so nothing can wake it"
-            )
-        return f"loopwarden: test did not finish its {self.phase} phase within {self.timeout:g} s"
-
-    def summary(self, root: str | None = None) -> str:
-        """One line: what timed out and where it is stuck."""
-        head = self._head()
-        if self.stack:
-            return f"{head}; blocked at {_rel(_pick_sites(self.stack)[0], root)}"
-        stuck = self.test_task or (self.tasks[0] if len(self.tasks) == 1 else None)
-        if stuck is not None and stuck.chain:
-            innermost = [s for s in stuck.chain if not _is_machinery(s.filename)] or stuck.chain
-            return f"{head}; stuck at {_rel(innermost[-1], root)}, {stuck.waiting_on}"
-        return f"{head}; {_tasks_pending(len(self.tasks))}"
-
-    def lines(self, root: str | None = None, setting: str | None = None) -> list[str]:
-        """The readable report: stuck stack and pending tasks, what loopwarden did, the fix.
-
-        Args:
-            root: show file names relative to this directory.
-            setting: the name of the setting that sets the timeout, shown next to it.
-        """
-        head = self._head()
-        if setting and not self.idle:
-            head += f" ({setting})"
-        out: list[str] = []
-        indent = "  "
-        if not self.stack:
-            out.append(f"{head}; {_tasks_pending(len(self.tasks))}:" if self.tasks else f"{head}.")
-        else:
-            out.append(f"{head}.")
-            out.append(f"  {self._stack_intro()} (innermost last):")
-            out.extend(f"    {_rel(site, root)}" for site in _shown_stack(self.stack))
-            if self.running is not None:
-                out.append(f"  Running task: {self.running.headline(root)}")
-            if self.tasks:
-                out.append(f"  {_tasks_pending(len(self.tasks)).capitalize()}:")
-                indent = "    "
-        out.extend(f"{indent}{line}" for task in self.tasks for line in task.lines(root))
-        if self.stage >= Stage.STACK:
-            if self.not_interrupted:
-                out.append(f"  loopwarden could not interrupt it: {self.not_interrupted}.")
-            else:
-                out.append("  loopwarden raised HangInterrupt in the main thread to stop it.")
-        if self.stage is Stage.LAST_RESORT:
-            after = "later" if self.not_interrupted else "after it (caught by an except clause?)"
-            out.append(f"  It was still running {self.grace:g} s {after}, at (innermost last):")
-            out.extend(f"    {_rel(site, root)}" for site in _shown_stack(self.late_stack))
-        out.append(f"  Fix: {self._fix(setting or 'the timeout')}")
-        return out
-
-    def format(self, root: str | None = None, setting: str | None = None) -> str:
-        """:meth:`lines` joined into one text."""
-        return "\n".join(self.lines(root, setting))
-
-    def _stack_intro(self) -> str:
-        thread = self.thread or "the thread"
-        if self.loop_state == "unresponsive":
-            return (
-                f"The event loop did not answer within {self.grace:g} s: it is blocked in "
-                f"synchronous code. Stack of {thread}"
-            )
-        if self.loop_state == "blocked":
-            return f"The event loop is blocked in synchronous code. Stack of {thread}"
-        if self.loop_state == "responsive":
-            return f"It was not done {self.grace:g} s after the task dump. Stack of {thread}"
-        if self.loop_state == "not running":
-            return f"The event loop is not running; synchronous code holds {thread}. Stack"
-        return f"No event loop runs this phase; synchronous code holds {thread}. Stack"
-
-    def _fix(self, setting: str) -> str:
-        if self.stack and self.loop_state == "unresponsive":
-            return (
-                "do not block the event loop: await an async equivalent, or run the blocking "
-                "call in a thread (asyncio.to_thread)."
-            )
-        if self.stack and self.loop_state != "responsive":
-            return f"make the blocking call return (give it a timeout), or raise {setting}."
-        if self.idle:
-            return (
-                "make the awaits marked ← complete (set the event, resolve the future, send the "
-                "data), or give them a timeout."
-            )
-        return (
-            "make the awaits marked ← complete (or cancel what they wait for), or raise "
-            f"{setting} if the test is only slow."
-        )
-
-
-class BlockingEvent(Record):
-    """One loop iteration that held the event loop longer than the threshold.
-
-    Attributes:
-        duration: how long the iteration ran, in real seconds (so far, if it was still running
-            when the phase was disarmed).
-        threshold: the ``blocking`` threshold it exceeded.
-        site: the innermost frame outside asyncio and loopwarden in the sampled stack; None when
-            the iteration ended before the watchdog could sample it.
-        user_site: when ``site`` lies in a library, the innermost frame of the user's own code.
-        stack: the sampled stack of the loop thread, outermost first.
-        owner: the owner armed at the time.
-        phase: the phase armed at the time.
-    """
-
-    duration: float
-    threshold: float
-    site: Site | None
-    user_site: Site | None
-    stack: tuple[Site, ...]
-    owner: Hashable
-    phase: str
-    __slots__ = ("duration", "owner", "phase", "site", "stack", "threshold", "user_site")
-    _fields = ("duration", "threshold", "site", "user_site", "stack", "owner", "phase")
-
-    def __init__(
-        self,
-        duration: float,
-        threshold: float,
-        site: Site | None,
-        user_site: Site | None,
-        stack: tuple[Site, ...],
-        owner: Hashable,
-        phase: str,
-    ) -> None:
-        self.duration = duration
-        self.threshold = threshold
-        self.site = site
-        self.user_site = user_site
-        self.stack = stack
-        self.owner = owner
-        self.phase = phase
-
-    def summary(self, root: str | None = None) -> str:
-        """``loopwarden: the event loop was blocked for 0.31 s (threshold 0.1 s) at …``."""
-        if self.site is None:
-            where = "(it ended before loopwarden could see where)"
-        else:
-            where = f"at {_rel(self.site, root)}"
-            if self.user_site is not None:
-                where += f" (from {_rel(self.user_site, root)})"
-        return (
-            f"loopwarden: the event loop was blocked for {self.duration:.2f} s "
-            f"(threshold {self.threshold:g} s) {where}"
-        )
-
-    def lines(self, root: str | None = None) -> list[str]:
-        """The summary and the fix."""
-        return [
-            self.summary(root),
-            "  Fix: await an async equivalent, or run the blocking call in a thread "
-            "(asyncio.to_thread).",
-        ]
-
-    def format(self, root: str | None = None) -> str:
-        """:meth:`lines` joined into one text."""
-        return "\n".join(self.lines(root))
-
-
-class Armed(Record):
-    """What happened while the watchdog was armed, returned by :meth:`Watchdog.disarm`.
-
-    Attributes:
-        hang: the hang report, at the last stage reached; None if the phase ended in time.
-        blocking: the blocking iterations seen, in order.
-        interrupted: :class:`HangInterrupt` was raised in the main thread.
-    """
-
-    hang: HangReport | None
-    blocking: tuple[BlockingEvent, ...]
-    interrupted: bool
-    __slots__ = ("blocking", "hang", "interrupted")
-    _fields = ("hang", "blocking", "interrupted")
-
-    def __init__(
-        self,
-        hang: HangReport | None = None,
-        blocking: tuple[BlockingEvent, ...] = (),
-        interrupted: bool = False,
-    ) -> None:
-        self.hang = hang
-        self.blocking = blocking
-        self.interrupted = interrupted
-
-    @property
-    def found(self) -> bool:
-        """A hang or a blocking iteration was seen."""
-        return self.hang is not None or bool(self.blocking)
 
 
 _NOTHING = Armed()
@@ -908,7 +531,7 @@ class Watchdog:
         if loop is not None and ident is not None:
             current = asyncio.current_task(loop)
             if current is not None:
-                running = _dump_task(loop, current, arm.is_test, running=True)
+                running = dump_task(loop, current, arm.is_test, running=True)
         why = self._why_not_interruptible(arm, target)
         previous = arm.report
         arm.report = HangReport(
@@ -942,7 +565,7 @@ class Watchdog:
                 arm.step = _ANSWERED
                 arm.next_at = time.monotonic() + self._grace
         assert arm.loop is not None
-        tasks = _dump_tasks(arm.loop, arm.is_test)
+        tasks = dump_tasks(arm.loop, arm.is_test)
         with self._cond:
             if self._arm is not arm:
                 return
@@ -1005,190 +628,10 @@ def _is_task(target: asyncio.Future[Any]) -> Callable[[asyncio.Future[Any]], boo
     return is_task
 
 
-def _dump_tasks(
-    loop: asyncio.AbstractEventLoop, is_test: Callable[[asyncio.Future[Any]], bool] | None
-) -> tuple[HungTask, ...]:
-    """Every pending task of ``loop``, the test's first; call it in the loop thread."""
-    current = asyncio.current_task(loop)
-    dumps = [
-        _dump_task(loop, task, is_test, running=task is current)
-        for task in asyncio.all_tasks(loop)
-        if not idle_driver(task)
-    ]
-    dumps.sort(key=lambda d: (not d.is_test, d.name))
-    return tuple(dumps)
-
-
-def idle_driver(task: asyncio.Future[Any]) -> bool:
-    """A loopwarden driver task waiting for its next step: machinery, not part of any hang."""
-    coro = task.get_coro() if isinstance(task, asyncio.Task) else None
-    if getattr(coro, "__qualname__", "") != "Driver._serve":
-        return False
-    frame = getattr(coro, "cr_frame", None)
-    driver = frame.f_locals.get("self") if frame is not None else None
-    return driver is not None and not getattr(driver, "busy", False)
-
-
-def _dump_task(
-    loop: asyncio.AbstractEventLoop,
-    task: asyncio.Future[Any],
-    is_test: Callable[[asyncio.Future[Any]], bool] | None,
-    *,
-    running: bool,
-) -> HungTask:
-    registry = getattr(loop, "registry", None)
-    origin = registry.origin_of(task) if registry is not None else None
-    name = task.get_name() if isinstance(task, asyncio.Task) else repr(task)
-    return HungTask(
-        task=task,
-        name=name,
-        coro=coro_name(task),
-        origin=origin,
-        chain=await_chain(task),
-        waiting_on="running" if running else describe_wait(task),
-        is_test=bool(is_test is not None and is_test(task)),
-        running=running,
-    )
-
-
-def describe_wait(task: asyncio.Future[Any]) -> str:
-    """What a suspended task waits for, e.g. ``awaiting Future pending (Event.wait)``.
-
-    A future created inside asyncio or a library is named by the function that awaits it
-    (``Event.wait``, ``Queue.get``, ``Lock.acquire``, ``asyncio.sleep(10)``), with the state of
-    the queue, lock or semaphore when that explains the wait.
-    """
-    waiter = blocked_on(task)
-    if waiter is None:
-        return "ready to run"
-    if isinstance(waiter, asyncio.Task):
-        return f"awaiting Task {waiter.get_name()!r} ({coro_name(waiter)})"
-    children = getattr(waiter, "_children", None)
-    if isinstance(children, list):  # asyncio.gather's future
-        pending = sum(1 for child in children if not child.done())
-        return f"awaiting gather ({pending} of {len(children)} pending)"
-    state = "done" if isinstance(waiter, asyncio.Future) and waiter.done() else "pending"
-    where = _waiting_in(_chain_frames(task))
-    return f"awaiting Future {state} ({where})" if where else f"awaiting Future {state}"
-
-
-def _chain_frames(task: asyncio.Future[Any]) -> list[FrameType]:
-    """The frames a task is suspended in, outermost first (as :func:`await_chain`)."""
-    get_coro = getattr(task, "get_coro", None)
-    current: Any = get_coro() if get_coro is not None else None
-    frames: list[FrameType] = []
-    seen: set[int] = set()
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        frame, current = _frame_and_next(current)
-        if frame is None:
-            break
-        frames.append(frame)
-    return frames
-
-
-_LOCK_STATES = {
-    "Queue.get": ("empty", "the queue is empty"),
-    "Queue.put": ("full", "the queue is full"),
-    "Lock.acquire": ("locked", "the lock is held"),
-    "Semaphore.acquire": ("locked", "no slot is free"),
-    "BoundedSemaphore.acquire": ("locked", "no slot is free"),
-}
-
-
-def _waiting_in(frames: list[FrameType]) -> str | None:
-    """The function awaiting a future, when it is asyncio's or a library's, with its state.
-
-    That is the innermost public function (``Event.wait``, not a ``_wait`` helper) of the
-    library frames at the end of the chain.
-    """
-    library: list[FrameType] = []
-    for frame in reversed(frames):
-        if not _is_library(frame.f_code.co_filename):
-            break
-        library.append(frame)
-    if not library:
-        return None  # the user's own code awaits a bare future: its line says it all
-    frame = next((f for f in library if not f.f_code.co_name.startswith("_")), library[0])
-    name = frame.f_code.co_qualname
-    if "." not in name and frame.f_code.co_filename.startswith(_ASYNCIO_DIR):
-        if name == "sleep":
-            return f"asyncio.sleep({frame.f_locals.get('delay')!r})"
-        return f"asyncio.{name}"
-    check = _LOCK_STATES.get(name)
-    owner = frame.f_locals.get("self")
-    if check is not None and owner is not None:
-        method, text = check
-        try:
-            if getattr(owner, method)():
-                return f"{name}; {text}"
-        except Exception:  # a subclass with another signature: the name is enough
-            pass
-    return name
-
-
-def _thread_stack(ident: int) -> tuple[Site, ...]:
-    """A thread's stack, outermost first (empty if the thread is gone)."""
-    frame: FrameType | None = sys._current_frames().get(ident)
-    sites: list[Site] = []
-    while frame is not None and len(sites) < _STACK_LIMIT:
-        code = frame.f_code
-        sites.append(Site(code.co_filename, frame.f_lineno or 0, code.co_name))
-        frame = frame.f_back
-    sites.reverse()
-    return tuple(sites)
-
-
-def _thread_name(ident: int) -> str:
-    if ident == threading.main_thread().ident:
-        return "the main thread"
-    for thread in threading.enumerate():
-        if thread.ident == ident:
-            return f"thread {thread.name!r}"
-    return f"thread {ident}"
-
-
 def _running_thread(loop: asyncio.AbstractEventLoop | None) -> int | None:
     if loop is None:
         return None
-    # BaseEventLoop's own record of the thread that runs it (None when not running).
-    ident: int | None = getattr(loop, "_thread_id", None)
-    return ident
-
-
-def _pick_sites(stack: tuple[Site, ...]) -> tuple[Site | None, Site | None]:
-    """The innermost site that is not asyncio's or loopwarden's and, when that is a library's,
-    the innermost site of the user's own code above it."""
-    for index in range(len(stack) - 1, -1, -1):
-        site = stack[index]
-        if _is_machinery(site.filename):
-            continue
-        if not _is_library(site.filename):
-            return site, None
-        for user in reversed(stack[:index]):
-            if not _is_library(user.filename):
-                return site, user
-        return site, None
-    return (stack[-1] if stack else None), None
-
-
-def _shown_stack(stack: tuple[Site, ...]) -> list[Site]:
-    """The frames worth reading: the user's own, plus the innermost one where it is stuck."""
-    # Code compiled from strings ("<string>": runpy, execnet's bootstrap) is not the user's either.
-    shown = [s for s in stack if not _is_library(s.filename) and not s.filename.startswith("<")]
-    if not shown:
-        return list(stack[-5:])
-    if stack and shown[-1] is not stack[-1]:
-        shown.append(stack[-1])
-    return shown
-
-
-def _rel(site: Site | None, root: str | None) -> str:
-    return "<unknown>" if site is None else shown(site, root)
-
-
-def _tasks_pending(count: int) -> str:
-    return f"{count} task was pending" if count == 1 else f"{count} tasks were pending"
+    return _private.loop_thread(loop)
 
 
 def _stuck(arm: _Arm, now: float) -> bool:

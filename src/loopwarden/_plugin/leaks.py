@@ -20,13 +20,12 @@ from __future__ import annotations
 import contextlib
 import sys
 import types
-import warnings
 from collections.abc import Generator, Hashable
 from typing import Any
 
 import pytest
 
-from loopwarden._core import _findings
+from loopwarden._core import _findings, _private
 from loopwarden._core._findings import AllowList, Finding, Sites
 from loopwarden._core._leaks import LeakEngine, TestWatch, candidates, tap_never_awaited
 from loopwarden._core._libraries import track_clients, untracked
@@ -196,7 +195,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         _track_clients(item.config)
     guard.enter_test(item.nodeid, _test_code(getattr(item, "obj", None)))
     # pytest records each test's warnings; one recorded elsewhere is the test's own business.
-    guard.recorder = warnings._showwarnmsg_impl  # type: ignore[attr-defined]
+    guard.recorder = _private.warning_shower()
     item.stash[WATCH] = guard.watch()
 
 

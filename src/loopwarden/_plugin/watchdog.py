@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from loopwarden._core._findings import Finding, Sites
+from loopwarden._core._hangs import Armed, HangReport
 from loopwarden._core._lifecycle import cancel_tasks
 from loopwarden._core._loop import WardenLoop, is_shutdown_task
-from loopwarden._core._watchdog import Armed, HangReport, Watchdog, idle_driver
+from loopwarden._core._tasks import idle_driver
+from loopwarden._core._watchdog import Watchdog
 from loopwarden._plugin import _settings
 from loopwarden._plugin._keys import LEAK_GUARD, VIRTUAL, WATCHDOG
 from loopwarden._plugin._loops import loop_sources
