@@ -20,6 +20,7 @@ def test_public_names():
         "WardenLoop",
         "__version__",
         "eventually",
+        "guarded_loop",
         "new_loop",
         "no_leaks",
         "settle",

@@ -15,6 +15,7 @@ from loopwarden._core._clock import eventually as eventually
 from loopwarden._core._clock import settle as settle
 from loopwarden._core._clock import virtual_time as virtual_time
 from loopwarden._core._loop import WardenLoop as WardenLoop
+from loopwarden._core._loop import guarded_loop as guarded_loop
 from loopwarden._core._loop import new_loop as new_loop
 from loopwarden._exceptions import EventuallyTimeout as EventuallyTimeout
 from loopwarden._exceptions import HangInterrupt as HangInterrupt
@@ -44,6 +45,7 @@ __all__ = [
     "WardenLoop",
     "__version__",
     "eventually",
+    "guarded_loop",
     "new_loop",
     "no_leaks",
     "settle",

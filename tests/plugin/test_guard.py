@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.metadata
+import subprocess
+import sys
 
 import pytest
 
@@ -133,6 +135,54 @@ def test_unittest_and_anyio_tests_are_guarded_in_guard_mode(pytester, guarded):
         """
     )
     guarded().assert_outcomes(passed=2)
+
+
+def test_guarded_loop_as_anyios_loop_factory_is_guarded_without_the_policy(pytester, run):
+    # The event loop policy (how anyio's runner gets a loop otherwise) goes in Python 3.16;
+    # loopwarden.new_loop in the same place gives a loop nobody checks.
+    pytester.makepyfile(
+        test_anyio_factory="""
+        import asyncio, pytest, loopwarden
+
+        @pytest.fixture
+        def anyio_backend():
+            return ("asyncio", {"loop_factory": loopwarden.guarded_loop})
+
+        async def beat():
+            await asyncio.Event().wait()
+
+        @pytest.mark.anyio
+        async def test_leaks():
+            asyncio.create_task(beat(), name="beat")
+            await asyncio.sleep(0)
+
+        @pytest.mark.anyio
+        async def test_owns_its_loop():
+            loop = asyncio.get_running_loop()
+            assert loop.registry.owner.endswith("::test_owns_its_loop")
+        """
+    )
+    result = run("-p", "no:randomly")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_leaks left 1 task behind after teardown:",
+            "  task 'beat' running beat() is still pending",
+            "      created at test_anyio_factory.py:12 in test_leaks",
+        ]
+    )
+
+
+def test_guarded_loop_outside_a_session_is_a_plain_warden_loop():
+    # (This suite runs in a session with loopwarden: a plain script is another process.)
+    script = (
+        "import loopwarden\n"
+        "loop = loopwarden.guarded_loop()\n"
+        "print(type(loop).__name__, loop.registry.owner)\n"
+        "loop.close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "WardenLoop None\n", "")
 
 
 def test_loopwarden_loop_setting_is_ignored_with_a_warning_in_guard_mode(pytester, guarded):

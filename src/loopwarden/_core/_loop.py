@@ -758,6 +758,24 @@ def new_loop() -> WardenLoop:
     return WardenLoop()
 
 
+#: Who makes a guarded loop now: the pytest plugin's loop guard while a session runs (the last
+#: one set, for a session run inside another), none outside one.
+GUARDED_FACTORIES: list[Callable[[], WardenLoop]] = []
+
+
+def guarded_loop() -> WardenLoop:
+    """A :class:`WardenLoop` for a test runner that makes its own loop, guarded by loopwarden.
+
+    Give it where a runner takes a loop factory — anyio's backend options
+    (``anyio_backend = ("asyncio", {"loop_factory": loopwarden.guarded_loop})``),
+    ``asyncio.Runner(loop_factory=…)``, ``IsolatedAsyncioTestCase.loop_factory`` — in place of
+    the event loop policy, which Python 3.14 deprecates and 3.16 removes. Inside a pytest session
+    with loopwarden, what is created on the loop belongs to the running test and is checked for
+    leaks at its end; elsewhere it is :func:`new_loop`.
+    """
+    return GUARDED_FACTORIES[-1]() if GUARDED_FACTORIES else WardenLoop()
+
+
 def _install_quiet_select(loop: asyncio.AbstractEventLoop, on: bool) -> None:
     """A WardenLoop's quiet check puts its select wrapper in place (or takes it out) this way."""
     assert isinstance(loop, WardenLoop)

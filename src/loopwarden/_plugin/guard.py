@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from loopwarden._core._loop import WardenLoop, new_loop, plain_loop_factory
+from loopwarden._core._loop import GUARDED_FACTORIES, WardenLoop, new_loop, plain_loop_factory
 from loopwarden._core._records import Record
 from loopwarden._plugin._keys import LOOP_GUARD
 from loopwarden._plugin._runtime import (
@@ -141,6 +141,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if stands_down(config, __name__):
         return
     guard = config.stash[LOOP_GUARD] = Guard()
+    # loopwarden.guarded_loop() (a runner's loop_factory) makes the loops of this session.
+    GUARDED_FACTORIES.append(guard.make_loop)
+    config.add_cleanup(lambda: GUARDED_FACTORIES.remove(guard.make_loop))
 
     def runner_closing(loop: WardenLoop) -> None:
         config.hook.pytest_loopwarden_runner_closing(config=config, loop=loop)
