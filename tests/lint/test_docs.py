@@ -44,4 +44,7 @@ def test_reference_lists_every_rule() -> None:
     reference = (REPO / "docs" / "reference" / "lint.md").read_text(encoding="utf-8")
     for code, info in RULES.items():
         assert f"[{code}](rules/{code}.md)" in reference, f"{code} missing from reference/lint.md"
-        assert info.name in reference
+        row = next(line for line in reference.splitlines() if f"[{code}](" in line)
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert cells[1] == info.name, row
+        assert cells[-1] == (info.fix or "—"), f"{code}: the table's Fix column says {cells[-1]}"

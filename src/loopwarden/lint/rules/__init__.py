@@ -31,6 +31,7 @@ from loopwarden.lint.rules import (
     lw113_swallowed_cancellation,
     lw114_get_event_loop,
     lw115_fixture_teardown,
+    lw116_removed_asyncio_api,
     lw201_config,
 )
 
@@ -51,6 +52,7 @@ _MODULES: tuple[ModuleType, ...] = (
     lw113_swallowed_cancellation,
     lw114_get_event_loop,
     lw115_fixture_teardown,
+    lw116_removed_asyncio_api,
     lw201_config,
 )
 
