@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import signal
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Iterator
@@ -583,3 +584,32 @@ def test_the_heartbeat_stamps_each_iteration():
         assert "select" not in vars(loop._selector)
     finally:
         loop.close()
+
+
+def test_a_hang_that_could_not_be_interrupted_says_how_to_see_its_tasks_live():
+    report = HangReport(
+        "call",
+        "t",
+        0.1,
+        0.2,
+        Stage.STACK,
+        "unresponsive",
+        stack=(Site(HERE, 1, "blocks"),),
+        thread="thread 'worker'",
+        not_interrupted="it is not the main thread, and only the main thread can be interrupted",
+    )
+    text = report.format(ROOT).splitlines()
+    hint = (
+        f"  While it hangs, `python -m asyncio pstree {os.getpid()}` lists the tasks of every "
+        "loop in the process."
+    )
+    could_not = (
+        "  loopwarden could not interrupt it: it is not the main thread, and only the main "
+        "thread can be interrupted."
+    )
+    fix = (
+        "  Fix: do not block the event loop: await an async equivalent, or run the blocking call "
+        "in a thread (asyncio.to_thread)."
+    )
+    tail = [could_not, hint, fix] if sys.version_info >= (3, 14) else [could_not, fix]
+    assert text[-len(tail) :] == tail

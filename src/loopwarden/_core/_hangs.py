@@ -7,6 +7,7 @@ the watchdog thread that makes them is in ``_watchdog.py``, the task reading in 
 from __future__ import annotations
 
 import enum
+import os
 import sys
 import threading
 from collections.abc import Hashable
@@ -18,6 +19,9 @@ from loopwarden._core._sites import Site, _is_library, _is_machinery
 from loopwarden._core._tasks import HungTask, _rel
 
 _STACK_LIMIT = 200
+#: Python 3.14 reads the tasks of a live process from outside (``python -m asyncio pstree PID``),
+#: even while its loop is blocked.
+_PSTREE = sys.version_info >= (3, 14)
 
 LoopState = Literal["responsive", "unresponsive", "blocked", "not running", "no loop"]
 
@@ -187,6 +191,11 @@ class HangReport(Record):
         if self.stage >= Stage.STACK:
             if self.not_interrupted:
                 out.append(f"  loopwarden could not interrupt it: {self.not_interrupted}.")
+                if _PSTREE:
+                    out.append(
+                        "  While it hangs, `python -m asyncio pstree "
+                        f"{os.getpid()}` lists the tasks of every loop in the process."
+                    )
             else:
                 out.append("  loopwarden raised HangInterrupt in the main thread to stop it.")
         if self.stage is Stage.LAST_RESORT:
