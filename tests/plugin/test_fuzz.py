@@ -119,6 +119,55 @@ def test_a_test_failing_in_fifo_order_is_not_called_order_dependent(pytester, ow
     )
 
 
+def test_a_leaking_fixture_does_not_make_a_test_fail_in_fifo_order(pytester, run):
+    # The FIFO run's assertion passed and only its teardown failed (the fixture leaks under every
+    # schedule): that used to read "FAILS IN FIFO ORDER TOO", and the leak was printed per run.
+    pytester.makepyfile(
+        test_order=ORDER_TESTS
+        + """
+
+@pytest.fixture
+async def leaky():
+    asyncio.get_running_loop().call_later(3600, print, "late")
+    yield
+
+
+async def test_order_with_a_leak(leaky):
+    finished = []
+    await asyncio.gather(handler("index", finished, 1), handler("notify", finished, 2))
+    assert finished == ["index", "notify"]
+
+
+async def test_only_leaks(leaky):
+    pass
+"""
+    )
+    result = run("--lw-fuzz-runs=30", "-p", "no:randomly", "-k", "leak")
+    result.stdout.fnmatch_lines(
+        [
+            "*= loopwarden fuzz =*",
+            "2 tests fuzzed, 60 schedules run; 1 order-dependent (failed under some schedule, "
+            "passed in FIFO order)",
+            "  ORDER-DEPENDENT test_order.py::test_order_with_a_leak: * of 29 schedules failed; "
+            "replay: pytest test_order.py::test_order_with_a_leak --lw-fuzz-seed=*; its teardown "
+            "also fails (30 of 30 runs: a leak?)",
+            "  TEARDOWN FAILS test_order.py::test_only_leaks: passes under every schedule; its "
+            "teardown fails in 30 of 30 runs (a leak?)",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*FAILS IN FIFO ORDER TOO*")
+    text = result.stdout.str()
+    # Each test's leak is printed in full once; the other 29 runs say so in one line.
+    assert text.count("timer calling print() was neither run nor cancelled") == 2
+    assert (
+        text.count(
+            "loopwarden: the same teardown failure as test_order.py::test_only_leaks"
+            "[fuzz0] (shown there)"
+        )
+        == 29
+    )
+
+
 @pytest.mark.parametrize(
     ("marker", "message"),
     [

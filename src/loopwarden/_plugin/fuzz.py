@@ -50,19 +50,34 @@ def seed_for(nodeid: str, run: int) -> int:
 
 
 class Outcome(Record):
-    """What happened to the runs of one test."""
+    """What happened to the runs of one test.
+
+    A run fails when its setup or its call fails; what its teardown does (a leak, most often) is
+    counted apart, since a schedule cannot change it the way it changes the test's assertions.
+    """
 
     runs: int
     fifo_failed: bool
     failed: list[int]
-    _fields = ("runs", "fifo_failed", "failed")
+    teardown_failed: int
+    # The first run whose teardown failed with a given text (the run's own name taken out), so
+    # that later runs failing the same way say so in one line instead of repeating it.
+    teardown_texts: dict[str, str]
+    _fields = ("runs", "fifo_failed", "failed", "teardown_failed", "teardown_texts")
 
     def __init__(
-        self, runs: int = 0, fifo_failed: bool = False, failed: list[int] | None = None
+        self,
+        runs: int = 0,
+        fifo_failed: bool = False,
+        failed: list[int] | None = None,
+        teardown_failed: int = 0,
+        teardown_texts: dict[str, str] | None = None,
     ) -> None:
         self.runs = runs
         self.fifo_failed = fifo_failed
         self.failed = [] if failed is None else failed
+        self.teardown_failed = teardown_failed
+        self.teardown_texts = {} if teardown_texts is None else teardown_texts
 
 
 class Fuzz(Record):
@@ -255,7 +270,10 @@ class FuzzRuns:
             outcome.runs += 1
         if not report.failed:
             return report
-        if outcome is not None:
+        if outcome is not None and call.when == "teardown":
+            outcome.teardown_failed += 1
+            _once_per_test(outcome, item, report)
+        elif outcome is not None:
             if seed is None:
                 outcome.fifo_failed = True
             elif seed not in outcome.failed:
@@ -263,6 +281,18 @@ class FuzzRuns:
         if seed is not None:
             report.sections.append(("loopwarden fuzz", _replay_text(item, base, seed)))
         return report
+
+
+def _once_per_test(outcome: Outcome, item: pytest.Item, report: pytest.TestReport) -> None:
+    """A teardown failure the same as an earlier run's is told in one line, naming that run: a
+    fixture that leaks does so in every schedule, and 30 copies bury the one that matters."""
+    text = report.longreprtext.replace(item.name, "<run>")
+    first = outcome.teardown_texts.setdefault(text, item.nodeid)
+    if first != item.nodeid:
+        report.longrepr = (
+            f"loopwarden: the same teardown failure as {first} (shown there): the fixture "
+            "fails this way under every schedule."
+        )
 
 
 def _replay_text(item: pytest.Item, base: str, seed: int) -> str:
@@ -287,7 +317,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     outcomes = fuzz.outcomes
     schedules = sum(o.runs for o in outcomes.values())
     flaky = [(nodeid, o) for nodeid, o in outcomes.items() if o.failed and not o.fifo_failed]
-    broken = [nodeid for nodeid, o in outcomes.items() if o.fifo_failed]
+    broken = [(nodeid, o) for nodeid, o in outcomes.items() if o.fifo_failed]
     terminalreporter.section("loopwarden fuzz")
     write = terminalreporter.write_line
     write(
@@ -300,6 +330,23 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         write(
             f"  ORDER-DEPENDENT {nodeid}: {len(outcome.failed)} of {outcome.runs - 1} schedules "
             f"failed; replay: pytest {shlex.quote(nodeid)} --lw-fuzz-seed={seed}"
+            + _also_teardown(outcome)
         )
-    for nodeid in broken:
-        write(f"  FAILS IN FIFO ORDER TOO {nodeid} (not a scheduling problem, or not only)")
+    for nodeid, outcome in broken:
+        write(
+            f"  FAILS IN FIFO ORDER TOO {nodeid} (not a scheduling problem, or not only)"
+            + _also_teardown(outcome)
+        )
+    for nodeid, outcome in outcomes.items():
+        if outcome.teardown_failed and not outcome.failed and not outcome.fifo_failed:
+            write(
+                f"  TEARDOWN FAILS {nodeid}: passes under every schedule; its teardown fails in "
+                f"{outcome.teardown_failed} of {outcome.runs} runs (a leak?)"
+            )
+
+
+def _also_teardown(outcome: Outcome) -> str:
+    count = outcome.teardown_failed
+    if not count:
+        return ""
+    return f"; its teardown also fails ({count} of {outcome.runs} runs: a leak?)"
