@@ -373,6 +373,28 @@ def test_settle_waits_for_a_50_stage_pipeline(loop_factory):
     assert run(main, loop_factory) == 50
 
 
+@pytest.mark.parametrize("loop_factory", [loopwarden.new_loop, asyncio.new_event_loop])
+def test_a_settle_inside_the_work_returns_before_the_tests(loop_factory):
+    # Both callers were woken by the same quiet moment: the test went on before the task had
+    # done what it settled for.
+    async def main():
+        done = []
+
+        async def worker(name):
+            await settle()
+            for _ in range(3):
+                await asyncio.sleep(0)
+            done.append(name)
+
+        tasks = [asyncio.create_task(worker(name)) for name in ("a", "b")]
+        await settle()
+        done.append("test")
+        await asyncio.gather(*tasks)
+        return done
+
+    assert run(main, loop_factory)[-1] == "test"
+
+
 def test_settle_never_moves_the_clock_and_does_not_wait_for_timers():
     async def main():
         loop = asyncio.get_running_loop()

@@ -87,7 +87,9 @@ async def settle(timeout: float = DEFAULT_TIMEOUT) -> None:  # noqa: ASYNC109 (t
 
     Use it where a test would ``await asyncio.sleep(0.1)`` before asserting: it waits exactly as
     long as the work set in motion needs, and no longer. It never moves a virtual clock, so a
-    background task sleeping on a timer does not keep it waiting.
+    background task sleeping on a timer does not keep it waiting. When a task the test set in
+    motion calls ``settle()`` too, the task's returns first, and the test's once what the task
+    did next has settled as well.
 
     Args:
         timeout: real seconds to wait at most (the loop's clock, which moves in real time while

@@ -357,9 +357,15 @@ class Quiet:
             flow(_monotonic() - started)
 
     def _wake_quiet(self) -> bool:
-        """The loop is quiet: wake settle() callers, and eventually() callers with news."""
-        woken = [f for f in self.settlers if not f.done()]
-        self.settlers = []
+        """The loop is quiet: wake the latest settle() caller, and eventually() callers with news.
+
+        Several settle() calls pending at once (a task's, inside the work the test's waits for)
+        return one at a time, the latest first: what the woken caller goes on to do is work the
+        earlier ones wait for, so each of them returns only once that is done too.
+        """
+        live = [f for f in self.settlers if not f.done()]
+        woken = live[-1:]
+        self.settlers = live[:-1]
         previous = self.iterations - 1
         waiting = []
         for entry in self.steppers:
