@@ -235,21 +235,6 @@ def from_lint(findings: list[dict[str, Any]], places: Places) -> list[Problem]:
     return problems
 
 
-def leaked(record: dict[str, Any]) -> bool:
-    """Whether the test itself left something behind (or let an error go unseen).
-
-    Findings that are allowed (``allow_leaks``) or in the baseline do not count, nor do a wider
-    fixture's findings that surfaced in this test's teardown.
-    """
-    nodeid = record.get("nodeid")
-    return any(
-        f.get("kind") not in ("hang", "blocking")
-        and f.get("status") in ("new", "warned")
-        and f.get("owner") in (None, nodeid)
-        for f in record.get("findings", ())
-    )
-
-
 def _fuzz_outcomes(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     from loopwarden._plugin._keys import base_nodeid
 
@@ -438,6 +423,20 @@ def merge(problems: list[Problem]) -> list[Problem]:
         merged.values(),
         key=lambda p: (order[p.category], -float(p.data.get("saved_seconds", 0.0)), p.location),
     )
+
+
+def failures(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tests that failed (``failed``: the call; ``error``: setup or teardown), each with
+    the first line of its failure."""
+    return [
+        {
+            "test": str(record["nodeid"]),
+            "outcome": str(record["outcome"]),
+            "message": record.get("message") or "",
+        }
+        for record in records
+        if record["outcome"] in ("failed", "error")
+    ]
 
 
 def outcomes(records: list[dict[str, Any]]) -> dict[str, int]:

@@ -8,6 +8,8 @@ from loopwarden._doctor._diagnosis import CATEGORIES, TITLES
 
 # Tests named per problem before "and N more".
 _MAX_TESTS = 3
+# Failed tests named in the summary.
+_MAX_FAILURES = 5
 
 
 def render(document: dict[str, Any], written: list[str]) -> str:
@@ -18,6 +20,8 @@ def render(document: dict[str, Any], written: list[str]) -> str:
         f"{tests[k]} {k}" for k in ("passed", "failed", "error", "skipped") if tests.get(k)
     )
     head = f"loopwarden doctor {document['path']}: {tests['total']} tests"
+    if outcome and document["counts"].get("leak"):
+        outcome += "; leaks are findings here, not failures"
     lines.append(f"{head} ({outcome})" if outcome else head)
     if document["interrupted"]:
         lines.append("INTERRUPTED: what follows is what was found before Ctrl-C.")
@@ -58,8 +62,15 @@ def render(document: dict[str, Any], written: list[str]) -> str:
         lines += [
             "",
             f"{failing} test{'s' if failing != 1 else ''} failed in the instrumented run "
-            "(failures with a finding are listed above).",
+            "(failures with a finding are listed above):",
         ]
+        failures = document.get("failures", [])
+        for failure in failures[:_MAX_FAILURES]:
+            kind = " (at setup or teardown)" if failure["outcome"] == "error" else ""
+            message = failure["message"] or "(no message)"
+            lines.append(f"  {failure['test']}{kind}: {message}")
+        if len(failures) > _MAX_FAILURES:
+            lines.append(f"  … and {len(failures) - _MAX_FAILURES} more (--json lists them all)")
     lines.append("")
     lines += written
     timing = ", ".join(
