@@ -18,15 +18,19 @@ suites do the same four things, and this module does them for them:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fnmatch
 import hashlib
 import json
 import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -190,14 +194,20 @@ def find_python(want: str = "3.11") -> Path:
     )
 
 
-def _python_version(python: Path) -> str:
-    out = subprocess.run(
-        [str(python), "-c", "import sys; print(sys.version)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def _python_says(python: Path, code: str) -> str:
+    """What ``python -c code`` prints (stripped)."""
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
     return out.stdout.strip()
+
+
+def _python_version(python: Path) -> str:
+    """``sys.version`` of ``python``: part of every venv's key."""
+    return _python_says(python, "import sys; print(sys.version)")
+
+
+def short_python(python: Path) -> str:
+    """``3.11.9``: the version of ``python`` as the reports print it."""
+    return _python_says(python, "import platform; print(platform.python_version())")
 
 
 @dataclass(frozen=True)
@@ -306,6 +316,15 @@ def ensure_venv(spec: Venv, base_python: Path) -> ReadyVenv:
     return ReadyVenv(spec, path, python, packages, reused, tuple(flags), _pytest11(python))
 
 
+def log_venv(venv: ReadyVenv) -> None:
+    """One progress line: built or reused, the pytest plugins it has, the flags its runs get."""
+    log(
+        f"bench: venv {venv.path.name} {'reused' if venv.reused else 'built'}; "
+        f"pytest plugins: {', '.join(sorted(venv.pytest11)) or 'none'}"
+        + (f"; run with {' '.join(venv.plugin_flags)}" if venv.plugin_flags else "")
+    )
+
+
 _LIST_PYTEST11 = """
 import importlib.metadata as m, json
 eps = m.entry_points(group="pytest11")
@@ -362,6 +381,30 @@ class Config:
     header_lacks: tuple[str, ...] = ()
 
 
+def select_configs(
+    configs: Sequence[Config], ratios: Sequence[Ratio], only: str
+) -> tuple[list[Config], list[Ratio]]:
+    """The configurations ``--only`` names, with the floor of each group they touch.
+
+    ``only`` is comma-separated ``fnmatch`` patterns of configuration keys (``trivial/guard``).
+    A floor (a key ending in ``/floor``) is kept when some other configuration of its group is;
+    ratios are kept when both their sides are.
+    """
+    patterns = [p.strip() for p in only.split(",") if p.strip()]
+    chosen = [
+        c
+        for c in configs
+        if c.key.endswith("/floor") or any(fnmatch.fnmatchcase(c.key, p) for p in patterns)
+    ]
+    groups = {c.group for c in chosen if not c.key.endswith("/floor")}
+    if not groups:
+        raise BenchError(f"--only {only!r} matches no configuration")
+    chosen = [c for c in chosen if c.group in groups]
+    keys = {c.key for c in chosen}
+    kept = [r for r in ratios if r.numerator in keys and r.denominator in keys]
+    return chosen, kept
+
+
 @dataclass
 class Sample:
     """One timed run."""
@@ -395,14 +438,19 @@ def parse_outcome(output: str) -> dict[str, int]:
 
 
 def run_timed(
-    cmd: Sequence[str], cwd: Path, log_path: Path
+    cmd: Sequence[str], cwd: Path, log_path: Path, timeout: float | None = None
 ) -> tuple[float, float, float, int, str]:
     """Run ``cmd``; return wall seconds, the child's user and sys CPU seconds, exit code, output.
 
     CPU time comes from ``os.wait4`` on that very child, so other processes on the machine (and
     this harness itself) are not counted.
+
+    With ``timeout``, the run gets a process group of its own, killed whole (children included)
+    after ``timeout`` seconds, and :class:`BrokenRun` says which run hung: for runs with the
+    watchdog off, where a test that hangs would otherwise wait forever.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    killed = threading.Event()
     with open(log_path, "w+b") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -412,12 +460,32 @@ def run_timed(
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=timeout is not None,
         )
-        _, status, usage = os.wait4(proc.pid, 0)
+        timer = None
+        if timeout is not None:
+
+            def kill() -> None:
+                killed.set()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+            timer = threading.Timer(timeout, kill)
+            timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            if timer is not None:
+                timer.cancel()
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         output = out.read().decode(errors="replace")
+    if killed.is_set():
+        raise BrokenRun(
+            f"{' '.join(cmd)} (in {cwd}) was still running after {timeout:.0f}s and was killed; "
+            f"a test probably hangs. Output so far: {log_path}"
+        )
     return wall, usage.ru_utime, usage.ru_stime, proc.returncode, output
 
 
@@ -568,8 +636,6 @@ def profile_matching(
     patterns: str, configs: Sequence[Config], venvs: Mapping[str, ReadyVenv], top: int
 ) -> int:
     """The ``--profile`` run of a suite: profile each configuration ``patterns`` matches."""
-    import fnmatch
-
     wanted = [p.strip() for p in patterns.split(",") if p.strip()]
     chosen = [c for c in configs if any(fnmatch.fnmatchcase(c.key, p) for p in wanted)]
     if not chosen:
@@ -605,12 +671,11 @@ def render_counts(
         if r.numerator not in counted or r.denominator not in counted:
             continue
         value = r.value(counted, "instructions")
-        over = r.over_floor(counted, "instructions")
+        over_floor = times(r.over_floor(counted, "instructions"))
         target = "—" if r.target is None else f"<= {r.target:.2f}{TIMES}"
         met = "—" if r.target is None else ("met" if value <= r.target else "NOT MET")
-        over_text = "—" if over is None else f"{over:.2f}{TIMES}"
         group = next((c.group for c in configs if c.key == r.numerator), "")
-        rows.append([f"[{group}] {r.label}", f"{value:.3f}{TIMES}", over_text, target, met])
+        rows.append([f"[{group}] {r.label}", f"{value:.3f}{TIMES}", over_floor, target, met])
     headers = ["ratio (instructions)", "whole run", "over floor", "target (CPU)", "met"]
     out.append(format_table(headers, rows))
     return "\n\n".join(out)
@@ -736,7 +801,8 @@ class Ratio:
         base = getattr(summaries[self.floor], metric)
         num = getattr(summaries[self.numerator], metric) - base
         den = getattr(summaries[self.denominator], metric) - base
-        return float(num / den) if den > 0 else None
+        # Either below the floor is noise, not a measured overhead: no ratio (not "met").
+        return float(num / den) if den > 0 and num >= 0 else None
 
     def verdict(self, summaries: Mapping[str, Summary], over_floor: bool = False) -> bool | None:
         if self.target is None:
@@ -756,6 +822,21 @@ def paired_median(a: Sequence[Sample], b: Sequence[Sample], metric: str = "cpu")
     )
 
 
+def times(value: float | None) -> str:
+    """A ratio as the tables print it (two decimals and :data:`TIMES`), or ``—`` for none."""
+    return "—" if value is None else f"{value:.2f}{TIMES}"
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The sample at rank ``int(fraction * n)`` of the sorted ``values`` (the last one at most).
+
+    With ``fraction=0.9`` that is the smallest sample with at least 90 % of the samples below it
+    (for 10 samples, the largest): the p90 of the ``db`` and ``settle`` tables.
+    """
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1) -> str:
     """A plain text table; the first ``left`` columns are left-aligned, the rest right-aligned."""
     rows = [list(r) for r in rows]
@@ -769,6 +850,100 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]], left: in
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+
+def render_timings(
+    configs: Sequence[Config],
+    summaries: Mapping[str, Summary],
+    ratios: Sequence[Ratio],
+    titles: Mapping[str, str],
+    counts: Mapping[str, int],
+    versions: Mapping[str, str],
+    rounds: int,
+    suite: str = "runner",
+) -> str:
+    """The timing report of a suite measured against floors: one table per group, then the ratios.
+
+    Per group (``titles``: group -> heading; ``counts``: group -> tests per run), each
+    configuration's median wall and CPU seconds, its CPU spread, CPU per test, and its CPU and
+    wall per test over the group's floor (the configuration ``<group>/floor``). Per ratio: whole
+    run CPU, CPU over floor, wall, target and the two verdicts (see :class:`Ratio`).
+    """
+    out = [
+        f"loopwarden bench: {suite} — " + " · ".join(f"{k} {v}" for k, v in versions.items()),
+        f"medians of {rounds} rounds (tools alternated within each round); CPU = user+sys of the "
+        "pytest process; spread = (max-min)/median of CPU",
+    ]
+    for group, title in titles.items():
+        n = counts[group]
+        floor = summaries[f"{group}/floor"]
+        rows = []
+        for c in (c for c in configs if c.group == group):
+            s = summaries[c.key]
+            is_floor = c.key == f"{group}/floor"
+            rows.append(
+                [
+                    c.label,
+                    f"{s.wall:.2f}",
+                    f"{s.cpu:.2f}",
+                    f"{s.cpu_spread:.0%}",
+                    f"{s.cpu / n * 1000:.3f}",
+                    "—" if is_floor else f"{(s.cpu - floor.cpu) / n * 1000:+.3f}",
+                    "—" if is_floor else f"{(s.wall - floor.wall) / n * 1000:+.3f}",
+                ]
+            )
+        out += [
+            "",
+            f"[{group}] {title}",
+            format_table(
+                [
+                    "configuration",
+                    "wall s",
+                    "CPU s",
+                    "spread",
+                    "CPU ms/test",
+                    "over floor CPU ms/test",
+                    "over floor wall ms/test",
+                ],
+                rows,
+            ),
+        ]
+
+    def met(value: bool | None) -> str:
+        return "—" if value is None else ("met" if value else "NOT MET")
+
+    rows = []
+    for r in ratios:
+        group = r.numerator.split("/")[0]
+        rows.append(
+            [
+                f"[{group}] {r.label}",
+                times(r.value(summaries, "cpu")),
+                times(r.over_floor(summaries, "cpu")),
+                times(r.value(summaries, "wall")),
+                "—" if r.target is None else f"<= {r.target:.2f}{TIMES}",
+                met(r.verdict(summaries)),
+                met(r.verdict(summaries, over_floor=True)),
+            ]
+        )
+    out += [
+        "",
+        "ratios — CPU: whole pytest run; CPU over floor: the async overhead only, i.e. "
+        "(tool - floor) / (pytest-asyncio - floor)",
+        format_table(
+            [
+                "ratio",
+                "CPU",
+                "CPU over floor",
+                "wall",
+                "target (CPU)",
+                "met: CPU",
+                "met: over floor",
+            ],
+            rows,
+        ),
+    ]
+    return "\n".join(out)
 
 
 def git_revision() -> str:
@@ -810,6 +985,25 @@ class Report:
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     ratios: list[dict[str, Any]] = field(default_factory=list)
+
+
+def configs_json(
+    configs: Sequence[Config],
+    venvs: Mapping[str, ReadyVenv],
+    samples: Mapping[str, Sequence[Sample]],
+) -> dict[str, dict[str, Any]]:
+    """``Report.configs`` of a timed suite: each configuration's command, suite and samples."""
+    return {
+        c.key: {
+            "label": c.label,
+            "venv": c.venv,
+            "command": pytest_command(venvs[c.venv], c),
+            "suite_dir": str(c.suite_dir),
+            "expected": c.expected,
+            "samples": [asdict(s) | {"cpu": s.cpu} for s in samples[c.key]],
+        }
+        for c in configs
+    }
 
 
 def write_json(path: Path, report: Report) -> None:

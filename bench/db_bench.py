@@ -24,7 +24,7 @@ loopwarden's own runner, against a server the harness keeps up for the whole ben
 like every other suite (``_harness.measure_rounds``); per-test cost over a floor of the same
 tests without a database.
 
-Imported by ``run.py`` (it registers the sub-command); it uses ``run.py``'s pins and flags.
+Imported by ``run.py`` (it registers the sub-command); it uses ``_shared.py``'s pins and flags.
 """
 
 from __future__ import annotations
@@ -39,10 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import _harness as h
-import run as r  # run.py, which imports this module last (see the end of run.py)
+import _shared as shared
 
 TARGET_MS = 2.0  # issue 7: loopwarden's per-test isolation <= 2 ms on real PostgreSQL
-TIMES = "\N{MULTIPLICATION SIGN}"
 
 # The database drivers, pinned like the anchors (the versions the dev venvs test with).
 SQLALCHEMY = "2.1.9"
@@ -53,14 +52,14 @@ AIOSQLITE = "0.22.1"
 DB_VENV = h.Venv(
     "db",
     (
-        f"pytest=={r.PYTEST}",
+        f"pytest=={shared.PYTEST}",
         f"sqlalchemy=={SQLALCHEMY}",
         f"greenlet=={GREENLET}",
         f"asyncpg=={ASYNCPG}",
         f"aiosqlite=={AIOSQLITE}",
     ),
     editable=(h.REPO_ROOT,),
-    disable_plugins=r._FOREIGN,
+    disable_plugins=shared.FOREIGN_PLUGINS,
 )
 
 MECHANISMS = ("savepoint", "engine", "template", "none", "sqlite")
@@ -340,7 +339,7 @@ def write_suite(directory: Path, n: int, body: str, ini: str, conftest: str) -> 
     (directory / "bench_schema.py").write_text(SCHEMA_PY)
     (directory / "conftest.py").write_text(conftest)
     head = "import asyncio\n\nfrom bench_schema import one_test\n\n\n"
-    for index, numbers in enumerate(r._spread(n, max(1, n // 50))):
+    for index, numbers in enumerate(shared.spread(n, max(1, n // 50))):
         tests = "\n\n".join(TEST_BODY[body].format(i=i) for i in numbers)
         (directory / f"test_db_{index:02d}.py").write_text(head + tests)
 
@@ -424,7 +423,7 @@ def run_in_process(
 
 def _pytest_configs(server: BenchServer, n: int, n_template: int) -> list[h.Config]:
     suites = h.fresh_dir(h.SUITES_DIR / "db" / "pytest")
-    ini = r.EMPTY_INI
+    ini = shared.EMPTY_INI
     lw_pg_ini = f"[pytest]\nloopwarden_db_url = {server.url('bench_lw')}\n"
     write_suite(suites / "floor", n, "floor", ini, LW_CONFTEST)
     write_suite(suites / "savepoint", n, "savepoint", lw_pg_ini, LW_CONFTEST)
@@ -444,7 +443,7 @@ def _pytest_configs(server: BenchServer, n: int, n_template: int) -> list[h.Conf
             group=key.split("/")[0],
             venv="db",
             suite_dir=suites / suite,
-            args=(*r.PYTEST_ARGS, "."),
+            args=(*shared.PYTEST_ARGS, "."),
             expected=expected,
             header_has=(own,),
             header_lacks=foreign,
@@ -509,8 +508,8 @@ def db(args: argparse.Namespace) -> int:
     venv = h.ensure_venv(DB_VENV, base_python)
     h.log(f"bench: venv {venv.path.name} {'reused' if venv.reused else 'built'}")
     versions = {
-        "python": r._short_python(base_python),
-        "pytest": r.PYTEST,
+        "python": h.short_python(base_python),
+        "pytest": shared.PYTEST,
         "sqlalchemy": SQLALCHEMY,
         "asyncpg": ASYNCPG,
         "aiosqlite": AIOSQLITE,
@@ -550,11 +549,6 @@ def db(args: argparse.Namespace) -> int:
     return 0
 
 
-def _p90(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
-
-
 def _render_in_process(rounds_data: list[dict[str, Any]], rounds: int) -> str:
     pooled: dict[str, list[float]] = {m: [] for m in MECHANISMS}
     per_round: dict[str, list[float]] = {m: [] for m in MECHANISMS}
@@ -567,17 +561,19 @@ def _render_in_process(rounds_data: list[dict[str, Any]], rounds: int) -> str:
     for m in MECHANISMS:
         if m not in med:
             continue
-        spread = (max(per_round[m]) - min(per_round[m])) / med[m] if med[m] else 0.0
+        # (max - min) / median of the round medians, as the table's caption says.
+        middle = statistics.median(per_round[m])
+        spread = (max(per_round[m]) - min(per_round[m])) / middle if middle else 0.0
         over = med[m] - med["none"] if m != "sqlite" else None
         rows.append(
             [
                 LABELS[m],
                 str(len(pooled[m])),
                 f"{med[m]:.2f}",
-                f"{_p90(pooled[m]):.2f}",
+                f"{h.percentile(pooled[m], 0.9):.2f}",
                 f"{spread * 100:.0f} %",
                 "—" if over is None else f"{over:+.2f}",
-                f"{med[m] / med['savepoint']:.1f}{TIMES}",
+                f"{med[m] / med['savepoint']:.1f}{h.TIMES}",
             ]
         )
     cost = med["savepoint"] - med["none"]
@@ -602,7 +598,7 @@ def _render_in_process(rounds_data: list[dict[str, Any]], rounds: int) -> str:
             f"target: loopwarden's isolation (savepoint - no isolation, medians) <= "
             f"{TARGET_MS:.1f} ms per test on PostgreSQL: {cost:.2f} ms, {verdict} (the whole "
             f"test, its own work included: {med['savepoint']:.2f} ms median, "
-            f"{_p90(pooled['savepoint']):.2f} ms p90)",
+            f"{h.percentile(pooled['savepoint'], 0.9):.2f} ms p90)",
         ]
     )
 
@@ -630,7 +626,7 @@ def _render_pytest(
     ratios = [
         f"per-test wall over the floor, relative to loopwarden's savepoint ({base:.2f} ms): "
         + ", ".join(
-            f"{key.split('/')[1]} {per_test[key] / base:.1f}{TIMES}"
+            f"{key.split('/')[1]} {per_test[key] / base:.1f}{h.TIMES}"
             for key in ("n/engine", "t/template", "n/sqlite")
         )
         if base > 0

@@ -20,7 +20,7 @@ test that records how three tasks interleave must see a non-FIFO order under the
 (and FIFO order without it), and ``--lw-fuzz-runs`` must report a FIFO-dependent probe as
 order-dependent. After timing, the last fuzzed run's summary must count every schedule.
 
-Imported by ``run.py`` (it registers the sub-command); it builds on ``run.py``'s venvs, suite
+Imported by ``run.py`` (it registers the sub-command); it builds on ``_shared.py``'s venvs, suite
 writers and sync floor.
 """
 
@@ -35,11 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import _harness as h
-import run as r  # run.py, which imports this module last (see the end of run.py)
+import _shared as shared
 
 TARGET_FUZZ = 1.30  # issue 8: one fuzzed run <= 1.3x a plain run, on the 2000-test suite
 SEED = 12345  # the replayed schedule of the overhead runs
-TIMES = "\N{MULTIPLICATION SIGN}"
 CORPUS = h.REPO_ROOT / "tests" / "core" / "fuzz_corpus.py"
 
 # -- the generated suites ---------------------------------------------------------------------
@@ -69,7 +68,7 @@ def write_gather(directory: Path, n: int, files: int, parametrize: int = 0) -> N
     ``pytest.mark.parametrize`` (no fuzzing): the same item count as ``--lw-fuzz-runs``.
     """
     h.fresh_dir(directory)
-    (directory / "pytest.ini").write_text(r.EMPTY_INI)
+    (directory / "pytest.ini").write_text(shared.EMPTY_INI)
     extra = ""
     if parametrize:
         extra = (
@@ -77,7 +76,7 @@ def write_gather(directory: Path, n: int, files: int, parametrize: int = 0) -> N
             f"pytestmark = pytest.mark.parametrize('run', range({parametrize}))\n"
         )
     head = GATHER_HEAD.format(extra=extra)
-    for index, numbers in enumerate(r._spread(n, files)):
+    for index, numbers in enumerate(shared.spread(n, files)):
         tests = "\n\n".join(
             GATHER_TEST.format(i=i, args="run" if parametrize else "") for i in numbers
         )
@@ -221,7 +220,7 @@ def check_fuzzing_on(venv: h.ReadyVenv, runs: int) -> None:
     runs: run 0 passes, some later run fails, and the summary calls the probe order-dependent.
     """
     directory = h.fresh_dir(h.SUITES_DIR / "fuzz" / "probe")
-    (directory / "pytest.ini").write_text(r.EMPTY_INI)
+    (directory / "pytest.ini").write_text(shared.EMPTY_INI)
     (directory / "test_probe.py").write_text(PROBE)
     checks: list[tuple[str, tuple[str, ...], str]] = [
         ("plain", (), "FIFO interleaving without fuzzing: 1 passed"),
@@ -229,7 +228,15 @@ def check_fuzzing_on(venv: h.ReadyVenv, runs: int) -> None:
         ("runs", (f"--lw-fuzz-runs={runs}",), "fuzz0 passes, a later schedule fails"),
     ]
     for name, flags, want in checks:
-        cmd = [str(venv.python), "-m", "pytest", *venv.plugin_flags, *r.PYTEST_ARGS, *flags, "."]
+        cmd = [
+            str(venv.python),
+            "-m",
+            "pytest",
+            *venv.plugin_flags,
+            *shared.PYTEST_ARGS,
+            *flags,
+            ".",
+        ]
         log_path = h.LOGS_DIR / f"fuzz-probe--{name}.log"
         *_, code, output = h.run_timed(cmd, directory, log_path)
         outcome = h.parse_outcome(output)
@@ -313,16 +320,12 @@ def fuzz(args: argparse.Namespace) -> int:
     if n < 1 or n_rate < 1 or runs < 2 or seeds < 1:
         raise h.BenchError("--tests, --rate-tests and --seeds must be >= 1, --fuzz-runs >= 2")
     base_python = h.find_python(args.python)
-    venv = h.ensure_venv(r.VENVS["loopwarden"], base_python)
-    h.log(
-        f"bench: venv {venv.path.name} {'reused' if venv.reused else 'built'}; "
-        f"pytest plugins: {', '.join(sorted(venv.pytest11)) or 'none'}"
-        + (f"; run with {' '.join(venv.plugin_flags)}" if venv.plugin_flags else "")
-    )
+    venv = h.ensure_venv(shared.VENVS["loopwarden"], base_python)
+    h.log_venv(venv)
     venvs = {"loopwarden": venv}
     versions = {
-        "python": r._short_python(base_python),
-        "pytest": r.PYTEST,
+        "python": h.short_python(base_python),
+        "pytest": shared.PYTEST,
         "loopwarden": f"{venv.packages.get('loopwarden', '?')} ({h.git_revision()})",
     }
     print("loopwarden bench: fuzz — " + " · ".join(f"{k} {v}" for k, v in versions.items()))
@@ -397,8 +400,8 @@ def _time_pytest(
 ) -> tuple[list[h.Config], dict[str, list[h.Sample]]]:
     """Generate the suites, prove fuzzing is on, time every configuration in rotated rounds."""
     suites = h.fresh_dir(h.SUITES_DIR / "fuzz" / "pytest")
-    r.write_trivial(suites / "floor", n, "sync", r.EMPTY_INI)
-    r.write_trivial(suites / "trivial", n, "async", r.EMPTY_INI)
+    shared.write_trivial(suites / "floor", n, "sync", shared.EMPTY_INI)
+    shared.write_trivial(suites / "trivial", n, "async", shared.EMPTY_INI)
     write_gather(suites / "gather", n, 20)
     write_gather(suites / "rate-fuzz", n_rate, 4)
     write_gather(suites / "rate-param", n_rate, 4, parametrize=runs)
@@ -424,7 +427,7 @@ def _time_pytest(
             group=key.split("/")[0],
             venv="loopwarden",
             suite_dir=suites / suite,
-            args=(*r.PYTEST_ARGS, *flags, "."),
+            args=(*shared.PYTEST_ARGS, *flags, "."),
             expected=expected,
             header_has=has,
             header_lacks=lacks,
@@ -436,7 +439,7 @@ def _time_pytest(
             "sync floor (pytest only, `pass`)",
             "floor",
             n,
-            r._floor_flags(venv),
+            shared.floor_flags(venv),
             has=(),
             lacks=("plugins:",),
         ),
@@ -489,10 +492,6 @@ def _time_pytest(
     return configs, samples
 
 
-def _times(value: float) -> str:
-    return f"{value:.2f}{TIMES}"
-
-
 def _render_pytest(
     configs: Sequence[h.Config],
     samples: Mapping[str, list[h.Sample]],
@@ -529,13 +528,13 @@ def _render_pytest(
         ratio_rows.append(
             [
                 label,
-                _times(wall),
-                _times(cpu),
-                _times(h.paired_median(samples[num], samples[den], "wall")),
-                _times(h.paired_median(samples[num], samples[den], "cpu")),
-                "—" if over is None or num.startswith("rate") else _times(over),
+                h.times(wall),
+                h.times(cpu),
+                h.times(h.paired_median(samples[num], samples[den], "wall")),
+                h.times(h.paired_median(samples[num], samples[den], "cpu")),
+                "—" if over is None or num.startswith("rate") else h.times(over),
                 f"{per_item:+.3f}",
-                "—" if target is None else f"<= {target:.2f}{TIMES}",
+                "—" if target is None else f"<= {target:.2f}{h.TIMES}",
                 "—" if target is None else ("met" if cpu <= target else "NOT MET"),
                 "—" if target is None else ("met" if wall <= target else "NOT MET"),
             ]
@@ -647,7 +646,7 @@ def _render_in_process(rounds_data: list[list[dict[str, Any]]], seeds: int, roun
                 f"{rate(fixed_fuzz):.0f}",
                 f"{rate(fixed_fuzz, 'cpu'):.0f}",
                 f"{rate(fixed_fifo):.0f}",
-                _times(per_run),
+                h.times(per_run),
                 f"{rate(bug_fuzz):.0f}",
                 f"{rate(bug_fuzz, 'cpu'):.0f}",
                 f"{sum(found.values())}/{seeds} "
@@ -678,7 +677,7 @@ def _render_in_process(rounds_data: list[list[dict[str, Any]]], seeds: int, roun
             f"{overall('fixed', 'fuzz'):.0f}",
             f"{overall('fixed', 'fuzz', 'cpu'):.0f}",
             f"{overall('fixed', 'fifo'):.0f}",
-            _times(overall("fixed", "fifo") / overall("fixed", "fuzz")),
+            h.times(overall("fixed", "fifo") / overall("fixed", "fuzz")),
             f"{overall('bug', 'fuzz'):.0f}",
             f"{overall('bug', 'fuzz', 'cpu'):.0f}",
             "",

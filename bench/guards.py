@@ -11,14 +11,13 @@ Before anything is timed, a small *leaky* suite (one test leaves a task pending)
 "on" configuration, where loopwarden must fail that test and report the leak, and in every "off"
 one, where it must pass: otherwise "on" and "off" are not what they claim and the benchmark stops.
 
-Imported by ``run.py`` (it registers the sub-command); it builds on ``run.py``'s pinned venvs and
-suite writers.
+Imported by ``run.py`` (it registers the sub-command); it builds on ``_shared.py``'s pinned venvs
+and suite writers.
 """
 
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import shutil
 from dataclasses import asdict, replace
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import _harness as h
-import run as r  # run.py, which imports this module last (see the end of run.py)
+import _shared as shared
 
 # Every guard off: the leak guard, the hang watchdog and the blocking-call check.
 GUARDS_OFF = ("--lw-leaks=off", "--lw-timeout=0", "--lw-blocking=0")
@@ -49,20 +48,7 @@ LEAKY_NODEID = "test_leaky.py::test_leaks_a_task"
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--tests",
-        type=int,
-        default=None,
-        metavar="N",
-        help="trivial async tests per suite (default: 2000; 200 with --quick)",
-    )
-    parser.add_argument(
-        "--fixture-tests",
-        type=int,
-        default=None,
-        metavar="N",
-        help="tests in the async-fixture suite (default: 200; 40 with --quick)",
-    )
+    shared.add_size_arguments(parser)
     parser.add_argument(
         "--only",
         default=None,
@@ -183,38 +169,29 @@ def _findings(report_path: Path) -> dict[str, list[dict[str, Any]]] | None:
     add_arguments=_arguments,
 )
 def guards(args: argparse.Namespace) -> int:
-    n_trivial = args.tests if args.tests is not None else (200 if args.quick else 2000)
-    n_fixture = (
-        args.fixture_tests if args.fixture_tests is not None else (40 if args.quick else 200)
-    )
-    if n_trivial < 1 or n_fixture < 1:
-        raise h.BenchError("--tests and --fixture-tests must be at least 1")
+    n_trivial, n_fixture = shared.suite_sizes(args)
 
     base_python = h.find_python(args.python)
     venvs = {
-        name: h.ensure_venv(r.VENVS[name], base_python)
+        name: h.ensure_venv(shared.VENVS[name], base_python)
         for name in ("loopwarden", "pytest-asyncio", "guard")
     }
     for venv in venvs.values():
-        h.log(
-            f"bench: venv {venv.path.name} {'reused' if venv.reused else 'built'}; "
-            f"pytest plugins: {', '.join(sorted(venv.pytest11)) or 'none'}"
-            + (f"; run with {' '.join(venv.plugin_flags)}" if venv.plugin_flags else "")
-        )
-    floor_flags = r._floor_flags(venvs["loopwarden"])
+        h.log_venv(venv)
+    floor_flags = shared.floor_flags(venvs["loopwarden"])
 
     # Own directory under suites/: the runner suite wipes and regenerates its own.
     suites = h.fresh_dir(h.SUITES_DIR / "guards")
     T, F = "trivial", "fixtures"
-    pa_ini = r.PYTEST_ASYNCIO_INI
-    r.write_trivial(suites / "trivial-floor", n_trivial, "sync", r.EMPTY_INI)
-    r.write_trivial(suites / "trivial-own", n_trivial, "async", r.EMPTY_INI)
-    r.write_trivial(suites / "trivial-pytest-asyncio", n_trivial, "async", pa_ini)
-    r.write_trivial(suites / "trivial-guard", n_trivial, "async", pa_ini)
-    r.write_fixtures(suites / "fixtures-floor", n_fixture, "sync", r.EMPTY_INI)
-    r.write_fixtures(suites / "fixtures-own", n_fixture, "loopwarden", r.EMPTY_INI)
-    r.write_fixtures(suites / "fixtures-pytest-asyncio", n_fixture, "pytest-asyncio", pa_ini)
-    r.write_fixtures(suites / "fixtures-guard", n_fixture, "pytest-asyncio", pa_ini)
+    pa_ini = shared.PYTEST_ASYNCIO_INI
+    shared.write_trivial(suites / "trivial-floor", n_trivial, "sync", shared.EMPTY_INI)
+    shared.write_trivial(suites / "trivial-own", n_trivial, "async", shared.EMPTY_INI)
+    shared.write_trivial(suites / "trivial-pytest-asyncio", n_trivial, "async", pa_ini)
+    shared.write_trivial(suites / "trivial-guard", n_trivial, "async", pa_ini)
+    shared.write_fixtures(suites / "fixtures-floor", n_fixture, "sync", shared.EMPTY_INI)
+    shared.write_fixtures(suites / "fixtures-own", n_fixture, "loopwarden", shared.EMPTY_INI)
+    shared.write_fixtures(suites / "fixtures-pytest-asyncio", n_fixture, "pytest-asyncio", pa_ini)
+    shared.write_fixtures(suites / "fixtures-guard", n_fixture, "pytest-asyncio", pa_ini)
     # pytest-asyncio's loop-factory hook, answered with plain asyncio loops: what guard mode
     # costs before loopwarden does anything (pytest-asyncio parametrizes every async test with
     # the factory and sets up one more fixture per test).
@@ -225,7 +202,7 @@ def guards(args: argparse.Namespace) -> int:
         conftest.write_text(before + PLAIN_FACTORY_CONFTEST)
 
     own_header = ((": own runner",), ("asyncio-", "anyio-"))
-    guard_header = ((": guard mode", f"asyncio-{r.PYTEST_ASYNCIO}"), ("anyio-",))
+    guard_header = ((": guard mode", f"asyncio-{shared.PYTEST_ASYNCIO}"), ("anyio-",))
     kinds = {
         # name: (label, venv, suite directory suffix, extra flags, header has/lacks)
         "floor": (
@@ -244,18 +221,18 @@ def guards(args: argparse.Namespace) -> int:
             own_header,
         ),
         "pytest-asyncio": (
-            f"pytest-asyncio {r.PYTEST_ASYNCIO} alone",
+            f"pytest-asyncio {shared.PYTEST_ASYNCIO} alone",
             "pytest-asyncio",
             "pytest-asyncio",
             (),
-            ((f"asyncio-{r.PYTEST_ASYNCIO}",), ("loopwarden", "anyio-")),
+            ((f"asyncio-{shared.PYTEST_ASYNCIO}",), ("loopwarden", "anyio-")),
         ),
         "factory": (
             "pytest-asyncio + a plain loop-factory hook",
             "pytest-asyncio",
             "factory",
             (),
-            ((f"asyncio-{r.PYTEST_ASYNCIO}",), ("loopwarden", "anyio-")),
+            ((f"asyncio-{shared.PYTEST_ASYNCIO}",), ("loopwarden", "anyio-")),
         ),
         "guard-on": ("pytest-asyncio + loopwarden, guards on", "guard", "guard", (), guard_header),
         "guard-off": (
@@ -276,7 +253,7 @@ def guards(args: argparse.Namespace) -> int:
                     group=group,
                     venv=venv,
                     suite_dir=suites / f"{group}-{suffix}",
-                    args=(*r.PYTEST_ARGS, *extra, "."),
+                    args=(*shared.PYTEST_ARGS, *extra, "."),
                     expected=n,
                     header_has=has,
                     header_lacks=lacks,
@@ -298,13 +275,13 @@ def guards(args: argparse.Namespace) -> int:
                 "own runner, guards on / pytest-asyncio",
                 f"{g}/own-on",
                 f"{g}/pytest-asyncio",
-                target=r.TARGET_OWN_RUNNER if g == T else None,
+                target=shared.TARGET_OWN_RUNNER if g == T else None,
             ),
             h.Ratio(
                 "guard mode, guards on / pytest-asyncio alone",
                 f"{g}/guard-on",
                 f"{g}/pytest-asyncio",
-                target=r.TARGET_GUARD,
+                target=shared.TARGET_GUARD,
             ),
             h.Ratio(
                 "plain loop-factory hook / pytest-asyncio alone",
@@ -324,27 +301,16 @@ def guards(args: argparse.Namespace) -> int:
         ]
     ratios = [replace(ratio, floor=f"{ratio.numerator.split('/')[0]}/floor") for ratio in ratios]
     if args.only:
-        patterns = [p.strip() for p in args.only.split(",") if p.strip()]
-        configs = [
-            c
-            for c in configs
-            if c.key.endswith("/floor") or any(fnmatch.fnmatchcase(c.key, p) for p in patterns)
-        ]
-        groups = {c.group for c in configs if not c.key.endswith("/floor")}
-        if not groups:
-            raise h.BenchError(f"--only {args.only!r} matches no configuration")
-        configs = [c for c in configs if c.group in groups]
-        keys = {c.key for c in configs}
-        ratios = [x for x in ratios if x.numerator in keys and x.denominator in keys]
+        configs, ratios = h.select_configs(configs, ratios, args.only)
 
     # Refuse to time anything until "on" is shown to be on and "off" to be off, in each venv
     # that has an on configuration (the suites are the same in both groups: check one).
     by_key = {c.key: c for c in configs}
-    for tool, ini in (("own", r.EMPTY_INI), ("guard", pa_ini)):
+    for tool, ini in (("own", shared.EMPTY_INI), ("guard", pa_ini)):
         on = next((c for c in configs if c.key.endswith(f"/{tool}-on")), None)
         if on is not None:
             off = by_key.get(f"{on.group}/{tool}-off") or replace(
-                on, key=f"{on.group}/{tool}-off", args=(*r.PYTEST_ARGS, *GUARDS_OFF, ".")
+                on, key=f"{on.group}/{tool}-off", args=(*shared.PYTEST_ARGS, *GUARDS_OFF, ".")
             )
             h.check_header(venvs[on.venv], on)
             check_guards_detect(venvs[on.venv], on, off, ini)
@@ -352,7 +318,7 @@ def guards(args: argparse.Namespace) -> int:
     if args.profile:
         return h.profile_matching(args.profile, configs, venvs, args.profile_top)
 
-    titles = r.suite_titles(configs, n_trivial, n_fixture)
+    titles = shared.suite_titles(configs, n_trivial, n_fixture)
     if args.instructions:
         return h.print_counts("guards", configs, venvs, ratios, titles)
 
@@ -361,14 +327,16 @@ def guards(args: argparse.Namespace) -> int:
     summaries = {key: h.Summary.of(runs) for key, runs in samples.items()}
 
     versions = {
-        "python": r._short_python(base_python),
-        "pytest": r.PYTEST,
-        "pytest-asyncio": r.PYTEST_ASYNCIO,
+        "python": h.short_python(base_python),
+        "pytest": shared.PYTEST,
+        "pytest-asyncio": shared.PYTEST_ASYNCIO,
         "loopwarden": f"{venvs['loopwarden'].packages.get('loopwarden', '?')} ({h.git_revision()})",
     }
     counts = {T: n_trivial, F: n_fixture}
     print(
-        r._render(configs, summaries, ratios, titles, counts, versions, args.rounds, suite="guards")
+        h.render_timings(
+            configs, summaries, ratios, titles, counts, versions, args.rounds, suite="guards"
+        )
     )
     print(f"guards off = {' '.join(GUARDS_OFF)}; the leaky suite proved on/off before timing")
 
@@ -382,17 +350,7 @@ def guards(args: argparse.Namespace) -> int:
                 "guards_off_flags": list(GUARDS_OFF),
                 "machine": h.machine_info(),
             },
-            configs={
-                c.key: {
-                    "label": c.label,
-                    "venv": c.venv,
-                    "command": h.pytest_command(venvs[c.venv], c),
-                    "suite_dir": str(c.suite_dir),
-                    "expected": c.expected,
-                    "samples": [asdict(s) | {"cpu": s.cpu} for s in samples[c.key]],
-                }
-                for c in configs
-            },
+            configs=h.configs_json(configs, venvs, samples),
             summaries={k: asdict(s) for k, s in summaries.items()},
             ratios=[
                 {

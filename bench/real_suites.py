@@ -29,14 +29,11 @@ Downloaded code is never committed: everything lives under ``bench/.work/``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
-import signal
 import statistics
 import subprocess
 import tarfile
-import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -45,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import _harness as h
-import run as r  # run.py, which imports this module last (see the end of run.py)
+import _shared as shared
 
 # -- what is measured -------------------------------------------------------------------------
 
@@ -232,18 +229,28 @@ def unpack(sdist: Path, lib: Library) -> Path:
     return tops[0]
 
 
-def venv_for(lib: Library, sdist: Path, python: Path) -> h.ReadyVenv:
-    """pytest, pytest-asyncio, the library from its sdist, its test extras, loopwarden editable."""
+def venv_for(
+    lib: Library,
+    sdist: Path,
+    python: Path,
+    prefix: str = "real",
+    disable_plugins: tuple[tuple[str, str], ...] = (("anyio", "anyio"),),
+) -> h.ReadyVenv:
+    """pytest, pytest-asyncio, the library from its sdist, its test extras, loopwarden editable.
+
+    The venv is ``<prefix>-<library key>``; ``disable_plugins`` as in :class:`_harness.Venv`:
+    anyio's plugin is off here, and stays on for the ``trust`` suite, whose suites need it.
+    """
     spec = h.Venv(
-        name=f"real-{lib.key}",
+        name=f"{prefix}-{lib.key}",
         requirements=(
-            f"pytest=={r.PYTEST}",
-            f"pytest-asyncio=={r.PYTEST_ASYNCIO}",
+            f"pytest=={shared.PYTEST}",
+            f"pytest-asyncio=={shared.PYTEST_ASYNCIO}",
             *lib.test_requirements,
             str(sdist),  # a path: installs exactly the downloaded release
         ),
         editable=(h.REPO_ROOT,),
-        disable_plugins=(("anyio", "anyio"),),
+        disable_plugins=disable_plugins,
     )
     venv = h.ensure_venv(spec, python)
     got = venv.packages.get(lib.name.lower())
@@ -275,51 +282,6 @@ class Run:
     @property
     def cpu(self) -> float:
         return self.user + self.sys
-
-
-def run_with_timeout(
-    cmd: Sequence[str], cwd: Path, log_path: Path, timeout: float
-) -> tuple[float, float, float, int, str]:
-    """Like :func:`_harness.run_timed`, but the run's process group is killed after ``timeout``.
-
-    In the timed runs the watchdog is off, so a test that hangs in virtual time would wait
-    forever: the benchmark must end anyway, and say which run hung.
-    """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w+b") as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            list(cmd),
-            cwd=cwd,
-            env=h.child_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: killed whole, children included
-        )
-        killed = threading.Event()
-
-        def kill() -> None:
-            killed.set()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-
-        timer = threading.Timer(timeout, kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        output = out.read().decode(errors="replace")
-    if killed.is_set():
-        raise h.BrokenRun(
-            f"{' '.join(cmd)} (in {cwd}) was still running after {timeout:.0f}s and was killed; "
-            f"a test probably hangs. Output so far: {log_path}"
-        )
-    return wall, usage.ru_utime, usage.ru_stime, proc.returncode, output
 
 
 def read_junit(path: Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -377,7 +339,7 @@ def run_once(
         *lib.pytest_args,
     ]
     log_path = h.LOGS_DIR / f"{stem}.log"
-    wall, user, sys_, code, output = run_with_timeout(cmd, cwd, log_path, timeout)
+    wall, user, sys_, code, output = h.run_timed(cmd, cwd, log_path, timeout=timeout)
     counts = h.parse_outcome(output)
     outcomes, messages = read_junit(junit)
     # 0: all passed; 1: some failed — both are data here. Anything else (usage error, internal
@@ -558,9 +520,9 @@ def real_suites(args: argparse.Namespace) -> int:
         )
 
     versions = {
-        "python": r._short_python(base_python),
-        "pytest": r.PYTEST,
-        "pytest-asyncio": r.PYTEST_ASYNCIO,
+        "python": h.short_python(base_python),
+        "pytest": shared.PYTEST,
+        "pytest-asyncio": shared.PYTEST_ASYNCIO,
         "loopwarden": f"{prepared[0][1].packages.get('loopwarden', '?')} ({h.git_revision()})",
     }
     print(render(results, versions, args.rounds))
@@ -587,7 +549,7 @@ def _counts(run_list: Sequence[Run]) -> str:
 
 def render(results: Sequence[LibraryResult], versions: Mapping[str, str], rounds: int) -> str:
     """The plain-text report: one table row per library and mode, then the differences."""
-    times = r.TIMES
+    times = h.TIMES
     out = [
         "loopwarden bench: real-suites — " + " · ".join(f"{k} {v}" for k, v in versions.items()),
         f"medians of {rounds} rounds (configurations alternated within each round); guards off "

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import _harness as h
+import _shared as shared
 import real_suites as rs
-import run as r
 from real_suites import Library
 
 # -- what runs --------------------------------------------------------------------------------
@@ -460,24 +460,6 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 # -- one library ------------------------------------------------------------------------------
 
 
-def venv_for(lib: Library, sdist: Path, python: Path) -> h.ReadyVenv:
-    """Like the real-suites venv, but anyio's plugin stays on: suites that use it need it."""
-    spec = h.Venv(
-        name=f"trust-{lib.key}",
-        requirements=(
-            f"pytest=={r.PYTEST}",
-            f"pytest-asyncio=={r.PYTEST_ASYNCIO}",
-            *lib.test_requirements,
-            str(sdist),
-        ),
-        editable=(h.REPO_ROOT,),
-    )
-    venv = h.ensure_venv(spec, python)
-    if venv.packages.get(lib.name.lower()) != lib.version:
-        raise h.BenchError(f"venv {venv.path.name} lacks {lib.name} {lib.version}; delete it.")
-    return venv
-
-
 def isolate(source: Path) -> Path:
     """Make ``source`` its own pytest root, as a checkout of the project is.
 
@@ -548,7 +530,7 @@ def run_mode(lib: Library, venv: h.ReadyVenv, cwd: Path, mode: str, timeout: flo
     ]
     log_path = h.LOGS_DIR / f"{stem}.log"
     h.log(f"bench: {lib.name}: {MODES[mode][0]}")
-    *_, code, output = rs.run_with_timeout(cmd, cwd, log_path, timeout)
+    *_, code, output = h.run_timed(cmd, cwd, log_path, timeout=timeout)
     (h.LOGS_DIR / f"{stem}.exit").write_text(f"{code}\n")
     return load_mode(lib, mode, code, output, f"(cd {cwd} && {' '.join(cmd)})")
 
@@ -714,16 +696,17 @@ def trust(args: argparse.Namespace) -> int:
             results.append(read(lib, {mode: reload(lib, mode) for mode in MODES}))
             continue
         sdist = rs.fetch_sdist(lib, python)
-        venv = venv_for(lib, sdist, python)
+        # Like the real-suites venv, but anyio's plugin stays on: suites that use it need it.
+        venv = rs.venv_for(lib, sdist, python, prefix="trust", disable_plugins=())
         runs = {}
         for mode in MODES:
             source = isolate(rs.unpack(sdist, lib))  # afresh: what a run wrote never leaks on
             runs[mode] = run_mode(lib, venv, source, mode, args.run_timeout)
         results.append(read(lib, runs))
     versions = {
-        "python": r._short_python(python),
-        "pytest": r.PYTEST,
-        "pytest-asyncio": r.PYTEST_ASYNCIO,
+        "python": h.short_python(python),
+        "pytest": shared.PYTEST,
+        "pytest-asyncio": shared.PYTEST_ASYNCIO,
         "loopwarden": h.git_revision(),
     }
     print(render(results, versions))

@@ -15,7 +15,7 @@ what it started" takes on a 50-stage ``asyncio.Queue`` pipeline, and whether it 
 enough (``loopwarden.settle()``, ``asyncio.sleep(0.01)``, ``asyncio.sleep(0)``, anyio's
 ``wait_all_tasks_blocked()``).
 
-Imported by ``run.py`` (it registers both sub-commands); it builds on ``run.py``'s pinned venvs.
+Imported by ``run.py`` (it registers both sub-commands); it builds on ``_shared.py``'s pinned venvs.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import _harness as h
-import run as r  # run.py, which imports this module last (see the end of run.py)
+import _shared as shared
 
 # -- pinned anchors ---------------------------------------------------------------------------
 
@@ -42,15 +42,17 @@ VENVS = {
     # looptime is a pytest-asyncio plugin: it patches pytest-asyncio's loops.
     "looptime": h.Venv(
         "looptime",
-        (f"pytest=={r.PYTEST}", f"pytest-asyncio=={r.PYTEST_ASYNCIO}", f"looptime=={LOOPTIME}"),
+        (
+            f"pytest=={shared.PYTEST}",
+            f"pytest-asyncio=={shared.PYTEST_ASYNCIO}",
+            f"looptime=={LOOPTIME}",
+        ),
         disable_plugins=(("anyio", "anyio"),),
     ),
 }
 
 TARGET_VIRTUAL_TIME = 1.20  # issue 4: virtual time <= 1.2x its floor (wall and CPU)
 TARGET_SETTLE_MS = 1.0  # issue 4: settle() <= 1 ms on the 50-stage pipeline
-
-TIMES = "\N{MULTIPLICATION SIGN}"
 
 # Simulated seconds each timed test spends waiting (checked by the test itself, so a run in which
 # the clock did not jump, or jumped too far, fails instead of being timed).
@@ -98,7 +100,7 @@ def write_timed(directory: Path, n: int, flavor: str, ini: str) -> None:
     h.fresh_dir(directory)
     (directory / "pytest.ini").write_text(ini)
     body = TIMED_TEST if flavor == "timed" else FLOOR_TEST
-    for index, numbers in enumerate(r._spread(n, 10)):
+    for index, numbers in enumerate(shared.spread(n, 10)):
         tests = "\n\n".join(body.format(i=i, seconds=SIMULATED_PER_TEST) for i in numbers)
         head = "import asyncio\n\nimport pytest\n" if flavor == "timed" else "import asyncio\n"
         (directory / f"test_timed_{index:02d}.py").write_text(f"{head}\n\n{tests}")
@@ -361,7 +363,14 @@ def run_scenarios(
             (directory / f"test_scenario_{scenario.key}.py").write_text(scenario.source)
             if tool == "loopwarden":
                 flags = (*flags, *scenario.lw_flags)
-            cmd = [str(venv.python), "-m", "pytest", *venv.plugin_flags, *r.PYTEST_ARGS, *flags]
+            cmd = [
+                str(venv.python),
+                "-m",
+                "pytest",
+                *venv.plugin_flags,
+                *shared.PYTEST_ARGS,
+                *flags,
+            ]
             log_path = h.LOGS_DIR / f"virtual-time-scenario-{scenario.key}--{tool}.log"
             code, output, wall = run_with_timeout([*cmd, "."], directory, log_path, hang_timeout)
             summary = h.parse_outcome(output)
@@ -418,14 +427,10 @@ def _vt_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _ready(names: tuple[str, ...], python: str) -> dict[str, h.ReadyVenv]:
     base_python = h.find_python(python)
-    specs = {**r.VENVS, **VENVS}
+    specs = {**shared.VENVS, **VENVS}
     venvs = {name: h.ensure_venv(specs[name], base_python) for name in names}
     for venv in venvs.values():
-        h.log(
-            f"bench: venv {venv.path.name} {'reused' if venv.reused else 'built'}; "
-            f"pytest plugins: {', '.join(sorted(venv.pytest11)) or 'none'}"
-            + (f"; run with {' '.join(venv.plugin_flags)}" if venv.plugin_flags else "")
-        )
+        h.log_venv(venv)
     return venvs
 
 
@@ -443,9 +448,9 @@ def virtual_time(args: argparse.Namespace) -> int:
     lw_flags: tuple[str, ...] = ("--lw-virtual-time",)
     lt_flags: tuple[str, ...] = ("--looptime",)
     versions = {
-        "python": r._short_python(venvs["loopwarden"].python),
-        "pytest": r.PYTEST,
-        "pytest-asyncio": r.PYTEST_ASYNCIO,
+        "python": h.short_python(venvs["loopwarden"].python),
+        "pytest": shared.PYTEST,
+        "pytest-asyncio": shared.PYTEST_ASYNCIO,
         "looptime": LOOPTIME,
         "loopwarden": f"{venvs['loopwarden'].packages.get('loopwarden', '?')} ({h.git_revision()})",
     }
@@ -460,17 +465,7 @@ def virtual_time(args: argparse.Namespace) -> int:
     if not args.correctness_only:
         configs, samples, summaries = _time_suites(args, n, venvs, lw_flags, lt_flags)
         out.append(_render_timing(configs, samples, summaries, n, args.rounds))
-        report.configs = {
-            c.key: {
-                "label": c.label,
-                "venv": c.venv,
-                "command": h.pytest_command(venvs[c.venv], c),
-                "suite_dir": str(c.suite_dir),
-                "expected": c.expected,
-                "samples": [asdict(s) | {"cpu": s.cpu} for s in samples[c.key]],
-            }
-            for c in configs
-        }
+        report.configs = h.configs_json(configs, venvs, samples)
         report.summaries = {k: asdict(s) for k, s in summaries.items()}
         report.ratios = [
             {
@@ -487,8 +482,8 @@ def virtual_time(args: argparse.Namespace) -> int:
         ]
     if not args.no_correctness:
         tools = {
-            "loopwarden": (venvs["loopwarden"], lw_flags, r.EMPTY_INI),
-            "looptime": (venvs["looptime"], lt_flags, r.PYTEST_ASYNCIO_INI),
+            "loopwarden": (venvs["loopwarden"], lw_flags, shared.EMPTY_INI),
+            "looptime": (venvs["looptime"], lt_flags, shared.PYTEST_ASYNCIO_INI),
         }
         outcomes = run_scenarios(tools, args.hang_timeout)
         out.append(_render_correctness(outcomes, args.hang_timeout))
@@ -519,13 +514,13 @@ def _time_suites(
     lt_flags: tuple[str, ...],
 ) -> tuple[list[h.Config], dict[str, list[h.Sample]], dict[str, h.Summary]]:
     suites = h.fresh_dir(h.SUITES_DIR / "virtual-time")
-    write_timed(suites / "lw-timed", n, "timed", r.EMPTY_INI)
-    write_timed(suites / "lw-floor", n, "floor", r.EMPTY_INI)
-    write_timed(suites / "lt-timed", n, "timed", r.PYTEST_ASYNCIO_INI)
-    write_timed(suites / "lt-floor", n, "floor", r.PYTEST_ASYNCIO_INI)
+    write_timed(suites / "lw-timed", n, "timed", shared.EMPTY_INI)
+    write_timed(suites / "lw-floor", n, "floor", shared.EMPTY_INI)
+    write_timed(suites / "lt-timed", n, "timed", shared.PYTEST_ASYNCIO_INI)
+    write_timed(suites / "lt-floor", n, "floor", shared.PYTEST_ASYNCIO_INI)
     own = (": own runner",)
     foreign = ("asyncio-", "anyio-", "looptime-")
-    looptime_has = (f"asyncio-{r.PYTEST_ASYNCIO}", f"looptime-{LOOPTIME}")
+    looptime_has = (f"asyncio-{shared.PYTEST_ASYNCIO}", f"looptime-{LOOPTIME}")
 
     def config(
         key: str,
@@ -542,7 +537,7 @@ def _time_suites(
             group=key.split("/")[0],
             venv=venv,
             suite_dir=suites / suite,
-            args=(*r.PYTEST_ARGS, *flags, "."),
+            args=(*shared.PYTEST_ARGS, *flags, "."),
             expected=n,
             header_has=has,
             header_lacks=lacks,
@@ -578,7 +573,7 @@ def _time_suites(
         ),
         config(
             "lt/looptime",
-            f"looptime {LOOPTIME} --looptime (pytest-asyncio {r.PYTEST_ASYNCIO})",
+            f"looptime {LOOPTIME} --looptime (pytest-asyncio {shared.PYTEST_ASYNCIO})",
             "looptime",
             "lt-timed",
             lt_flags,
@@ -587,11 +582,11 @@ def _time_suites(
         ),
         config(
             "lt/floor",
-            f"floor: pytest-asyncio {r.PYTEST_ASYNCIO} alone, no sleeps",
+            f"floor: pytest-asyncio {shared.PYTEST_ASYNCIO} alone, no sleeps",
             "pytest-asyncio",
             "lt-floor",
             (),
-            (f"asyncio-{r.PYTEST_ASYNCIO}",),
+            (f"asyncio-{shared.PYTEST_ASYNCIO}",),
             ("loopwarden", "anyio-", "looptime-"),
         ),
         config(
@@ -625,10 +620,6 @@ def _time_suites(
     samples = h.measure_rounds(configs, venvs, args.rounds)
     summaries = {key: h.Summary.of(runs) for key, runs in samples.items()}
     return configs, samples, summaries
-
-
-def _times(value: float) -> str:
-    return f"{value:.2f}{TIMES}"
 
 
 def _render_timing(
@@ -666,11 +657,11 @@ def _render_timing(
         ratio_rows.append(
             [
                 label,
-                _times(wall),
-                _times(cpu),
-                _times(paired_wall),
-                _times(paired_cpu),
-                "—" if target is None else f"<= {target:.2f}{TIMES}",
+                h.times(wall),
+                h.times(cpu),
+                h.times(paired_wall),
+                h.times(paired_cpu),
+                "—" if target is None else f"<= {target:.2f}{h.TIMES}",
                 verdict,
             ]
         )
@@ -845,7 +836,7 @@ METHODS = (
     Method("sleep-0", "await asyncio.sleep(0)", "loopwarden"),
     Method(
         "anyio",
-        f"anyio {r.ANYIO}: anyio.wait_all_tasks_blocked(), asyncio backend",
+        f"anyio {shared.ANYIO}: anyio.wait_all_tasks_blocked(), asyncio backend",
         "anyio",
         slow=True,
     ),
@@ -864,11 +855,6 @@ def _settle_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stages", type=int, default=50, metavar="N", help="pipeline stages (default: 50)"
     )
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 @h.register(
@@ -929,7 +915,7 @@ def settle(args: argparse.Namespace) -> int:
             [
                 m.label,
                 f"{med:.3f}",
-                f"{_percentile(values, 0.9):.3f}",
+                f"{h.percentile(values, 0.9):.3f}",
                 f"{min(rm):.3f} to {max(rm):.3f}",
                 f"{correct[m.key]}/{total[m.key]}",
                 verdict,
@@ -939,7 +925,7 @@ def settle(args: argparse.Namespace) -> int:
         "\n".join(
             [
                 f"loopwarden bench: settle — python "
-                f"{r._short_python(venvs['loopwarden'].python)} · anyio {r.ANYIO} · loopwarden "
+                f"{h.short_python(venvs['loopwarden'].python)} · anyio {shared.ANYIO} · loopwarden "
                 f"{venvs['loopwarden'].packages.get('loopwarden', '?')} ({h.git_revision()})",
                 f"one wait for a {args.stages}-stage asyncio.Queue pipeline to carry one item "
                 f"through; {args.rounds} rounds (one process per method and round, methods "
@@ -965,14 +951,14 @@ def settle(args: argparse.Namespace) -> int:
                 "rounds": args.rounds,
                 "reps": reps,
                 "stages": args.stages,
-                "anyio": r.ANYIO,
+                "anyio": shared.ANYIO,
                 "machine": h.machine_info(),
             },
             summaries={
                 m.key: {
                     "label": m.label,
                     "median_ms": statistics.median(samples[m.key]),
-                    "p90_ms": _percentile(samples[m.key], 0.9),
+                    "p90_ms": h.percentile(samples[m.key], 0.9),
                     "round_medians_ms": round_medians[m.key],
                     "correct": correct[m.key],
                     "waits": total[m.key],
