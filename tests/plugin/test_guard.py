@@ -185,6 +185,74 @@ def test_guarded_loop_outside_a_session_is_a_plain_warden_loop():
     assert (done.returncode, done.stdout, done.stderr) == (0, "WardenLoop None\n", "")
 
 
+STRICT = (
+    "pytest-asyncio is in strict mode: it runs only the async tests marked @pytest.mark.asyncio "
+    "and the async fixtures declared with @pytest_asyncio.fixture; others fail. Set asyncio_mode "
+    "= auto, or run with -p no:asyncio to let loopwarden run every async test and fixture."
+)
+
+
+def test_under_strict_mode_each_test_left_out_says_why_and_the_fix(pytester, guarded):
+    # pytest-asyncio installed as a dependency's dependency, a suite written without markers:
+    # pytest said "install pytest-asyncio" (it is installed) and an async fixture ended in a bare
+    # AssertionError with loopwarden's frames in its traceback.
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(
+        test_strict="""
+        import asyncio, pytest, pytest_asyncio
+
+        @pytest.fixture
+        async def value():
+            return 1
+
+        @pytest_asyncio.fixture
+        async def declared():
+            return 2
+
+        async def test_unmarked():
+            await asyncio.sleep(0)
+
+        def test_sync_with_async_fixture(value):
+            assert value == 1
+
+        @pytest.mark.asyncio
+        async def test_marked(declared):
+            assert declared == 2
+        """
+    )
+    result = guarded("-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden *: guard mode (pytest-asyncio * runs async tests; loopwarden supplies "
+            "its loops and guards them)",
+            f"loopwarden: {STRICT}",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at setup of test_sync_with_async_fixture _*",
+            f"loopwarden: the async fixture 'value' did not run: {STRICT}",
+            "(pytest's message: 'test_sync_with_async_fixture' requested an async fixture "
+            "'value', with no plugin or hook that handled it.*",
+            "*_ test_unmarked _*",
+            f"loopwarden: this unmarked async test did not run: {STRICT}",
+            "(pytest's message: async def functions are not natively supported.)",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*watchdog.py*")
+
+
+def test_auto_mode_prints_no_strict_mode_advice(pytester, guarded):
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makepyfile("async def test_it():\n    pass\n")
+    result = guarded()
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*strict mode*")
+
+
 def test_loopwarden_loop_setting_is_ignored_with_a_warning_in_guard_mode(pytester, guarded):
     pytester.makeini(
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"

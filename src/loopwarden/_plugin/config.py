@@ -14,8 +14,9 @@ from __future__ import annotations
 import enum
 import importlib.metadata
 import importlib.util
+import inspect
 import sys
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from types import MappingProxyType
 
 import pytest
@@ -23,6 +24,7 @@ import pytest
 from loopwarden._core import _sites
 from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
+from loopwarden._plugin._compat import fixturedefs_of
 from loopwarden._plugin._stash import forget_marker_names, marker_names, peek
 from loopwarden._version import __version__
 
@@ -47,6 +49,9 @@ class State(Record):
     pytest_asyncio_version: str | None
     # The parts switched off with -p no:loopwarden.X: one header line each.
     switched_off: list[str]
+    # Guard mode under pytest-asyncio's strict mode: it runs only marked tests and fixtures
+    # declared with its decorator, and the others fail with messages that do not say why.
+    strict_asyncio: bool
     _fields = (
         "mode",
         "reason",
@@ -56,6 +61,7 @@ class State(Record):
         "loop_source",
         "pytest_asyncio_version",
         "switched_off",
+        "strict_asyncio",
     )
 
     def __init__(
@@ -68,6 +74,7 @@ class State(Record):
         loop_source: str,
         pytest_asyncio_version: str | None,
         switched_off: list[str] | None = None,
+        strict_asyncio: bool = False,
     ) -> None:
         self.mode = mode
         self.reason = reason
@@ -76,6 +83,7 @@ class State(Record):
         self.loop = loop
         self.loop_source = loop_source
         self.pytest_asyncio_version = pytest_asyncio_version
+        self.strict_asyncio = strict_asyncio
         self.switched_off = [] if switched_off is None else switched_off
 
 
@@ -310,6 +318,7 @@ def _resolve(config: pytest.Config) -> State:
     else:
         mode = Mode.GUARD
         reason = f"pytest-asyncio {version} runs async tests"
+    strict = mode is Mode.GUARD and _pytest_asyncio_mode(config) == "strict"
     return State(
         mode=mode,
         reason=reason,
@@ -318,7 +327,14 @@ def _resolve(config: pytest.Config) -> State:
         loop=loop_value.value,
         loop_source=loop_value.source,
         pytest_asyncio_version=version,
+        strict_asyncio=strict,
     )
+
+
+def _pytest_asyncio_mode(config: pytest.Config) -> str:
+    """pytest-asyncio's ``asyncio_mode`` (its option, else its ini key; strict by default)."""
+    value = config.getoption("asyncio_mode", None) or config.getini("asyncio_mode") or "strict"
+    return str(value).strip()
 
 
 def _hook_dispatch_files() -> frozenset[str]:
@@ -382,9 +398,19 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"loopwarden {__version__}: guard mode ({state.reason}; loopwarden supplies its "
             "loops and guards them)"
         )
+        if state.strict_asyncio:
+            line += f"\nloopwarden: {STRICT_MODE}"
     else:
         line = f"loopwarden {__version__}: limited ({state.reason}; guards are off)"
     return [line, *(f"loopwarden: {off}" for off in state.switched_off)]
+
+
+STRICT_MODE = (
+    "pytest-asyncio is in strict mode: it runs only the async tests marked "
+    "@pytest.mark.asyncio and the async fixtures declared with @pytest_asyncio.fixture; others "
+    "fail. Set asyncio_mode = auto, or run with -p no:asyncio to let loopwarden run every async "
+    "test and fixture."
+)
 
 
 # Last: the other plugins' passes note the marker errors they find (fuzz=, virtual_time=…).
@@ -398,6 +424,62 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         failing = failing or MARKER_ERROR in item.stash
     if failing:
         register_per_test(session.config, MarkerErrors(), "loopwarden-marker-errors")
+    state = session.config.stash[STATE]
+    if state.strict_asyncio:
+        left_out = {item.nodeid: what for item in session.items if (what := _left_out(item))}
+        if left_out:
+            register_per_test(session.config, StrictModeLeftOut(left_out), "loopwarden-strict-mode")
+
+
+def _left_out(item: pytest.Item) -> str | None:
+    """What of ``item`` pytest-asyncio's strict mode will not run: the test, its fixtures."""
+    if not isinstance(item, pytest.Function):
+        return None
+    unmarked_test = (
+        inspect.iscoroutinefunction(inspect.unwrap(item.obj))
+        and item.get_closest_marker("asyncio") is None
+    )
+    fixtures = sorted(
+        name
+        for name, defs in fixturedefs_of(item).items()
+        if defs
+        and _is_async_function(defs[-1].func)
+        and not getattr(defs[-1].func, "_force_asyncio_fixture", False)
+    )
+    parts = ["this unmarked async test"] if unmarked_test else []
+    if fixtures:
+        noun = "fixture" if len(fixtures) == 1 else "fixtures"
+        parts.append(f"the async {noun} {', '.join(repr(f) for f in fixtures)}")
+    return " and ".join(parts) or None
+
+
+def _is_async_function(func: object) -> bool:
+    func = inspect.unwrap(func)  # type: ignore[arg-type]
+    return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
+
+
+class StrictModeLeftOut:
+    """The per-test hook of guard mode under strict mode: a test that fails because
+    pytest-asyncio leaves it (or its async fixtures) alone says so, with the fix."""
+
+    def __init__(self, left_out: dict[str, str]) -> None:
+        self.left_out = left_out
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        what = self.left_out.get(item.nodeid)
+        if what is None or not report.failed or call.when == "teardown":
+            return report
+        crash = getattr(report.longrepr, "reprcrash", None)
+        said = getattr(crash, "message", None) or report.longreprtext.strip()
+        first = said.splitlines()[0].removeprefix("Failed: ") if said else ""
+        report.longrepr = (
+            f"loopwarden: {what} did not run: {STRICT_MODE}\n(pytest's message: {first})"
+        )
+        return report
 
 
 class MarkerErrors:
