@@ -67,9 +67,18 @@ class LeakObserver(Protocol):
     def check_ended(self) -> None: ...
     def cleanup_started(self, loop: WardenLoop, left: Leftovers) -> None: ...
     def cleanup_ended(self, loop: WardenLoop, left: Leftovers) -> None: ...
+    def collection_started(self) -> None: ...
+    def collection_ended(self) -> None: ...
 
 
-_EVENTS = ("check_started", "check_ended", "cleanup_started", "cleanup_ended")
+_EVENTS = (
+    "check_started",
+    "check_ended",
+    "cleanup_started",
+    "cleanup_ended",
+    "collection_started",
+    "collection_ended",
+)
 
 
 class TestWatch(Record):
@@ -498,7 +507,13 @@ class LeakEngine(Record):
         # to check them: what the collection finds is ours to report.)
         if self.recorder is not None:
             self.recorder = _private.warning_shower()
-        gc.collect()
+        # Observers hear of it: loopwarden's own pass (it can take a while in a big process) is
+        # no part of the phase it runs in, and counts against no test's deadline.
+        self._notify("collection_started")
+        try:
+            gc.collect()
+        finally:
+            self._notify("collection_ended")
 
     def collect_late(self) -> None:
         """When every owner has ended: one collection pass, and what it — or anything since the

@@ -47,8 +47,8 @@ LAST_RESORT_EXIT = 7
 
 
 class _SuspendDuringCleanup:
-    """A leak-engine observer: the leak guard's clean-up is bounded by its own deadline and does
-    not count against a phase's timeout."""
+    """A leak-engine observer: the leak guard's clean-up (bounded by its own deadline) and its
+    garbage-collection pass for late findings do not count against a phase's timeout."""
 
     def __init__(self, watchdog: Watchdog) -> None:
         self.watchdog = watchdog
@@ -57,6 +57,12 @@ class _SuspendDuringCleanup:
         self.watchdog.suspend()
 
     def cleanup_ended(self, loop: WardenLoop, left: object) -> None:
+        self.watchdog.resume()
+
+    def collection_started(self) -> None:
+        self.watchdog.suspend()
+
+    def collection_ended(self) -> None:
         self.watchdog.resume()
 
 
