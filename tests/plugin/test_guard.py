@@ -269,7 +269,15 @@ def test_loopwarden_loop_setting_is_ignored_with_a_warning_in_guard_mode(pyteste
     )
 
 
-def test_old_pytest_asyncio_gets_a_warning_saying_what_to_upgrade(pytester, monkeypatch):
+TOO_OLD = (
+    "loopwarden: pytest-asyncio 0.23.8 is too old to take loopwarden's loops (it needs "
+    "pytest-asyncio >= 1.4, which has the pytest_asyncio_loop_factories hook), so async tests "
+    "run without loopwarden's guards. Upgrade with: pip install 'pytest-asyncio>=1.4' — or run "
+    "with -p no:asyncio to let loopwarden run the async tests itself."
+)
+
+
+def _old_pytest_asyncio(pytester, monkeypatch):
     """pytest-asyncio older than 1.4 installed (a stand-in distribution shadows the real one)."""
     site = pytester.mkdir("old_site")
     package = site / "pytest_asyncio"
@@ -288,16 +296,37 @@ def test_old_pytest_asyncio_gets_a_warning_saying_what_to_upgrade(pytester, monk
     # The stand-in comes first on the path, so both `import pytest_asyncio` and its metadata
     # resolve to it, and pytest loads its "asyncio" entry point instead of the real one.
     monkeypatch.setenv("PYTHONPATH", str(site))
+
+
+def test_old_pytest_asyncio_gets_a_warning_saying_what_to_upgrade(pytester, monkeypatch):
+    _old_pytest_asyncio(pytester, monkeypatch)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=120)
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(
         [
             "loopwarden 0.1.0: limited (pytest-asyncio 0.23.8 runs async tests but is older "
             "than 1.4; guards are off)",
-            "*PytestConfigWarning: loopwarden: pytest-asyncio 0.23.8 is too old to take "
-            "loopwarden's loops (it needs pytest-asyncio >= 1.4, which has the "
-            "pytest_asyncio_loop_factories hook), so async tests run without loopwarden's "
-            "guards. Upgrade with: pip install 'pytest-asyncio>=1.4' — or run with "
-            "-p no:asyncio to let loopwarden run the async tests itself.",
+            f"*PytestConfigWarning: {TOO_OLD}",
+        ]
+    )
+
+
+def test_under_filterwarnings_error_the_upgrade_warning_does_not_end_the_session(
+    pytester, monkeypatch
+):
+    # A configuration warning turned into an error by the suite's filterwarnings ended the
+    # session with INTERNALERROR before a test ran.
+    _old_pytest_asyncio(pytester, monkeypatch)
+    pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=120)
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    result.stdout.fnmatch_lines(
+        [
+            "*= loopwarden configuration =*",
+            TOO_OLD,
+            "(configuration warnings, shown here: the suite's filterwarnings turns warnings into "
+            "errors, which at configuration time would end the session)",
         ]
     )

@@ -18,6 +18,7 @@ import inspect
 import sys
 from collections.abc import Generator, Mapping
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 
@@ -304,13 +305,11 @@ def _resolve(config: pytest.Config) -> State:
             if not mode_value.explicit:
                 mode_value = _settings.Value(asyncio_mode, "asyncio_mode")
             elif asyncio_mode != mode_value.value:
-                config.issue_config_time_warning(
-                    pytest.PytestConfigWarning(
-                        f"loopwarden: {mode_value.source} = {mode_value.value} and asyncio_mode = "
-                        f"{asyncio_mode} disagree; loopwarden uses {mode_value.value}. "
-                        "Remove asyncio_mode (it is pytest-asyncio's setting) to silence this."
-                    ),
-                    stacklevel=2,
+                config_warning(
+                    config,
+                    f"loopwarden: {mode_value.source} = {mode_value.value} and asyncio_mode = "
+                    f"{asyncio_mode} disagree; loopwarden uses {mode_value.value}. "
+                    "Remove asyncio_mode (it is pytest-asyncio's setting) to silence this.",
                 )
     elif version is not None and _version_tuple(version) < GUARD_MIN_PYTEST_ASYNCIO:
         mode = Mode.LIMITED
@@ -366,23 +365,19 @@ def pytest_configure(config: pytest.Config) -> None:
             "(pytest-asyncio's marker, honoured by loopwarden's own runner).",
         )
     if state.mode is Mode.LIMITED:
-        config.issue_config_time_warning(
-            pytest.PytestConfigWarning(
-                f"loopwarden: pytest-asyncio {state.pytest_asyncio_version} is too old to take "
-                "loopwarden's loops (it needs pytest-asyncio >= 1.4, which has the "
-                "pytest_asyncio_loop_factories hook), so async tests run without loopwarden's "
-                "guards. Upgrade with: pip install 'pytest-asyncio>=1.4' — or run with "
-                "-p no:asyncio to let loopwarden run the async tests itself."
-            ),
-            stacklevel=2,
+        config_warning(
+            config,
+            f"loopwarden: pytest-asyncio {state.pytest_asyncio_version} is too old to take "
+            "loopwarden's loops (it needs pytest-asyncio >= 1.4, which has the "
+            "pytest_asyncio_loop_factories hook), so async tests run without loopwarden's "
+            "guards. Upgrade with: pip install 'pytest-asyncio>=1.4' — or run with "
+            "-p no:asyncio to let loopwarden run the async tests itself.",
         )
     if state.mode is not Mode.OWN and state.loop_source != "default":
-        config.issue_config_time_warning(
-            pytest.PytestConfigWarning(
-                f"loopwarden: {state.loop_source} is ignored in {state.mode.value} mode: "
-                "pytest-asyncio chooses the loops (use its loop_scope settings)."
-            ),
-            stacklevel=2,
+        config_warning(
+            config,
+            f"loopwarden: {state.loop_source} is ignored in {state.mode.value} mode: "
+            "pytest-asyncio chooses the loops (use its loop_scope settings).",
         )
 
 
@@ -403,6 +398,33 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     else:
         line = f"loopwarden {__version__}: limited ({state.reason}; guards are off)"
     return [line, *(f"loopwarden: {off}" for off in state.switched_off)]
+
+
+# The configuration warnings a suite's filterwarnings turned into errors: shown in the terminal
+# summary instead (raised at configure time they end the session with INTERNALERROR).
+HELD_WARNINGS = pytest.StashKey[list[str]]()
+
+
+def config_warning(config: pytest.Config, message: str) -> None:
+    """Warn about the configuration (a ``PytestConfigWarning`` at configure time); under a
+    suite's ``filterwarnings = error`` the message is held for the terminal summary."""
+    try:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(message), stacklevel=3)
+    except pytest.PytestConfigWarning:
+        config.stash.setdefault(HELD_WARNINGS, []).append(message)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    held = config.stash.get(HELD_WARNINGS, None)
+    if not held:
+        return
+    terminalreporter.section("loopwarden configuration")
+    for message in held:
+        terminalreporter.write_line(message)
+    terminalreporter.write_line(
+        "(configuration warnings, shown here: the suite's filterwarnings turns warnings into "
+        "errors, which at configuration time would end the session)"
+    )
 
 
 STRICT_MODE = (

@@ -29,7 +29,13 @@ from loopwarden._plugin._runtime import (
     unittest_subclass,
 )
 from loopwarden._plugin._stash import marker_names, peek
-from loopwarden._plugin.config import STATE, Mode, register_per_test, stands_down
+from loopwarden._plugin.config import (
+    STATE,
+    Mode,
+    config_warning,
+    register_per_test,
+    stands_down,
+)
 
 
 @pytest.hookimpl(trylast=True)
@@ -43,13 +49,11 @@ def pytest_configure(config: pytest.Config) -> None:
         test_scope = "session" if state.loop == "session" else "function"
         fixture_scope: str | None = "session" if state.loop == "session" else None
         if _asyncio_scopes_set(config):
-            config.issue_config_time_warning(
-                pytest.PytestConfigWarning(
-                    f"loopwarden: {state.loop_source} = {state.loop} is set, so "
-                    "asyncio_default_fixture_loop_scope / asyncio_default_test_loop_scope "
-                    "(pytest-asyncio's settings) are ignored."
-                ),
-                stacklevel=2,
+            config_warning(
+                config,
+                f"loopwarden: {state.loop_source} = {state.loop} is set, so "
+                "asyncio_default_fixture_loop_scope / asyncio_default_test_loop_scope "
+                "(pytest-asyncio's settings) are ignored.",
             )
     elif _asyncio_scopes_set(config):
         # A suite written for pytest-asyncio: honour its loop scopes.
