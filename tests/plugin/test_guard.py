@@ -74,7 +74,27 @@ def test_project_loop_factory_hook_wins(pytester, guarded):
             assert type(asyncio.get_running_loop()).__name__ == "ProjectLoop"
         """
     )
-    guarded().assert_outcomes(passed=1)
+    result = guarded()
+    result.assert_outcomes(passed=1)
+    # The header said "loopwarden supplies its loops and guards them", and nothing said that
+    # none of the tests was guarded.
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden 0.1.0: guard mode (*)",
+            "loopwarden: the project's pytest_asyncio_loop_factories hook chooses the loops: "
+            "loopwarden guards those of asyncio's plain loop, not others (the summary names "
+            "them)",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: the project's pytest_asyncio_loop_factories hook supplies loops "
+            "loopwarden does not make: 'project' (conftest.ProjectLoop). Tests on them ran "
+            "without loopwarden's guards (leaks, hang dumps, blocking calls, virtual time); it "
+            "guards asyncio's plain loop, which it makes itself. Return asyncio.new_event_loop "
+            "for the tests you want guarded.",
+        ]
+    )
 
 
 def test_a_project_asking_for_asyncio_s_plain_loop_gets_it_guarded(pytester, guarded):

@@ -330,6 +330,17 @@ def _resolve(config: pytest.Config) -> State:
     )
 
 
+def _project_chooses_loops(config: pytest.Config) -> bool:
+    """Whether a conftest or plugin other than loopwarden answers pytest-asyncio's hook."""
+    caller = getattr(config.hook, "pytest_asyncio_loop_factories", None)
+    if caller is None:
+        return False
+    return any(
+        not str(getattr(impl.plugin, "__name__", "")).startswith("loopwarden")
+        for impl in caller.get_hookimpls()
+    )
+
+
 def _pytest_asyncio_mode(config: pytest.Config) -> str:
     """pytest-asyncio's ``asyncio_mode`` (its option, else its ini key; strict by default)."""
     value = config.getoption("asyncio_mode", None) or config.getini("asyncio_mode") or "strict"
@@ -393,6 +404,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"loopwarden {__version__}: guard mode ({state.reason}; loopwarden supplies its "
             "loops and guards them)"
         )
+        if _project_chooses_loops(config):
+            line += (
+                "\nloopwarden: the project's pytest_asyncio_loop_factories hook chooses the "
+                "loops: loopwarden guards those of asyncio's plain loop, not others (the summary "
+                "names them)"
+            )
         if state.strict_asyncio:
             line += f"\nloopwarden: {STRICT_MODE}"
     else:

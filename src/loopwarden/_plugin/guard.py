@@ -82,6 +82,9 @@ class Guard(Record):
         self._newest = _newest
         self.home = threading.get_ident()
         self.pinned = weakref.WeakSet()
+        #: The project's loop factories loopwarden cannot guard (uvloop's, a loop subclass), by
+        #: the name the project gave them: said once, in the terminal summary.
+        self.unguarded: dict[str, str] = {}
         #: Whether any loop was made: the own runner's sessions ask per test, and mostly none was.
         self.made_any = _newest is not None
 
@@ -168,9 +171,30 @@ def pytest_asyncio_loop_factories(
         name: guard.make_loop if plain_loop_factory(factory) else factory
         for name, factory in result.items()
     }
-    if any(factory is result[name] for name, factory in chosen.items()):
-        guard.foreign_factories = True
+    for name, factory in chosen.items():
+        if factory is result[name]:
+            guard.foreign_factories = True
+            guard.unguarded.setdefault(name, _factory_name(factory))
     return chosen
+
+
+def _factory_name(factory: Callable[[], object]) -> str:
+    module = getattr(factory, "__module__", None)
+    name = getattr(factory, "__qualname__", None) or repr(factory)
+    return f"{module}.{name}" if module else name
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    guard = config.stash.get(LOOP_GUARD, None)
+    if guard is None or not guard.unguarded:
+        return
+    names = ", ".join(f"{name!r} ({what})" for name, what in sorted(guard.unguarded.items()))
+    terminalreporter.write_line(
+        "loopwarden: the project's pytest_asyncio_loop_factories hook supplies loops loopwarden "
+        f"does not make: {names}. Tests on them ran without loopwarden's guards (leaks, hang "
+        "dumps, blocking calls, virtual time); it guards asyncio's plain loop, which it makes "
+        "itself. Return asyncio.new_event_loop for the tests you want guarded."
+    )
 
 
 @contextmanager
