@@ -6,6 +6,7 @@ seconds: a hang costs its timeout); each problem is matched whole, with its line
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests._stand_ins import old_pytest_asyncio
 
 pytestmark = pytest.mark.slow
 
@@ -465,6 +468,34 @@ def test_a_test_that_leaks_is_fuzzed_too(tmp_path: Path) -> None:
     )
     assert document["fuzz"]["order_dependent"] == ["test_both.py::test_order_and_a_leak"]
     assert "[4/4] fuzz: 1 async test that start tasks, under 8 schedules each" in result.stderr
+
+
+def test_a_pytest_asyncio_older_than_pytest_8_is_named_with_the_upgrade_path(
+    tmp_path: Path,
+) -> None:
+    # Installing loopwarden upgrades a pytest 7 suite's pytest; its pytest-asyncio 0.21 then
+    # often cannot collect, and nothing said why.
+    site = old_pytest_asyncio(tmp_path / "site", "0.21.1")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_ok.py").write_text("def test_ok():\n    pass\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    result = subprocess.run(
+        [sys.executable, "-m", "loopwarden._cli", "doctor", "--fuzz-runs=0", "--no-lint"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert (
+        "loopwarden doctor: pytest-asyncio 0.21.1 predates pytest 8 (this is pytest "
+        f"{importlib.metadata.version('pytest')}, which loopwarden needs): it often cannot "
+        "collect or run the suite. Upgrade it to keep it (pip install 'pytest-asyncio>=1.4': "
+        "loopwarden then guards its loops; a suite written for 0.21 may need edits, which "
+        "docs/how-to/switch-from-pytest-asyncio.md lists), or drop it and let loopwarden run the "
+        "tests (pip uninstall pytest-asyncio, or pass -- -p no:asyncio)."
+    ) in result.stderr.splitlines()
 
 
 def test_a_clean_suite_exits_0(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from tests._stand_ins import old_pytest_asyncio
+
 pytest.importorskip("pytest_asyncio", reason="guard mode needs pytest-asyncio >= 1.4 installed")
 PYTEST_ASYNCIO = importlib.metadata.version("pytest-asyncio")
 
@@ -299,22 +301,8 @@ TOO_OLD = (
 
 def _old_pytest_asyncio(pytester, monkeypatch):
     """pytest-asyncio older than 1.4 installed (a stand-in distribution shadows the real one)."""
-    site = pytester.mkdir("old_site")
-    package = site / "pytest_asyncio"
-    package.mkdir()
-    (package / "__init__.py").write_text("__version__ = '0.23.8'\n")
-    (package / "plugin.py").write_text(
-        "import pytest\n\n"
-        "def pytest_configure(config):\n"
-        "    config.addinivalue_line('markers', 'asyncio: old pytest-asyncio')\n"
-    )
-    dist = site / "pytest_asyncio-0.23.8.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: pytest-asyncio\nVersion: 0.23.8\n")
-    (dist / "entry_points.txt").write_text("[pytest11]\nasyncio = pytest_asyncio.plugin\n")
+    site = old_pytest_asyncio(pytester.path / "old_site", "0.23.8")
     pytester.makepyfile("def test_it():\n    pass\n")
-    # The stand-in comes first on the path, so both `import pytest_asyncio` and its metadata
-    # resolve to it, and pytest loads its "asyncio" entry point instead of the real one.
     monkeypatch.setenv("PYTHONPATH", str(site))
 
 

@@ -16,6 +16,7 @@ problems found, 2 usage error or the suite could not run, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import re
@@ -146,6 +147,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"loopwarden doctor: {args.path}: no such file or folder\n")
         return EXIT_ERROR
     progress = Progress(sys.stderr)
+    too_old = _pytest_asyncio_too_old(args.pytest_args)
+    if too_old:
+        sys.stderr.write(f"loopwarden doctor: {too_old}\n")
     started = time.monotonic()
     phases: list[dict[str, Any]] = []
     interrupted = False
@@ -192,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
             phases.append(_phase("run", time.monotonic() - main.seconds, "done"))
             if main.total is None or main.exit_status not in (0, 1):
                 sys.stderr.write(_could_not_run(main, args.path))
+                if too_old:
+                    sys.stderr.write(f"loopwarden doctor: the likely cause: {too_old}\n")
                 return EXIT_ERROR
             # Later runs name tests one by one: keep the first run's rootdir and configuration
             # (a test folder's own pytest.ini would otherwise take over).
@@ -416,6 +422,33 @@ def _node_args(records: list[dict[str, Any]], keep_params: bool) -> list[str]:
         if node not in ids:
             ids.append(node)
     return ids
+
+
+# The first pytest-asyncio that works with pytest 8.2 (0.23.5 declared pytest 8, 0.23.6 fixed
+# 8.2); loopwarden needs pytest >= 8, so installing it upgrades a pytest 7 suite's pytest.
+_PYTEST_8_READY = (0, 23, 6)
+
+
+def _pytest_asyncio_too_old(pytest_args: list[str]) -> str | None:
+    """Why the suite's pytest-asyncio cannot run under this pytest, or None."""
+    if any("no:asyncio" in arg for arg in pytest_args):
+        return None  # switched off: the own runner runs the tests
+    try:
+        version = importlib.metadata.version("pytest-asyncio")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    parts = tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+    if parts >= _PYTEST_8_READY:
+        return None
+    pytest_version = importlib.metadata.version("pytest")
+    return (
+        f"pytest-asyncio {version} predates pytest 8 (this is pytest {pytest_version}, which "
+        "loopwarden needs): it often cannot collect or run the suite. Upgrade it to keep it "
+        "(pip install 'pytest-asyncio>=1.4': loopwarden then guards its loops; a suite written "
+        "for 0.21 may need edits, which docs/how-to/switch-from-pytest-asyncio.md lists), or "
+        "drop it and let loopwarden run the tests (pip uninstall pytest-asyncio, or pass "
+        "-- -p no:asyncio)."
+    )
 
 
 def _could_not_run(run: Any, path: str) -> str:
