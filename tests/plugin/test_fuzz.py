@@ -142,7 +142,8 @@ async def test_only_leaks(leaky):
     pass
 """
     )
-    result = run("--lw-fuzz-runs=30", "-p", "no:randomly", "-k", "leak")
+    # (-rN: no short summary, which repeats each message in full under CI=true)
+    result = run("--lw-fuzz-runs=30", "-p", "no:randomly", "-k", "leak", "-rN")
     result.stdout.fnmatch_lines(
         [
             "*= loopwarden fuzz =*",
