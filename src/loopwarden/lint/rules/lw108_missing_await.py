@@ -6,6 +6,7 @@ import ast
 
 from loopwarden.lint._checker import Checker
 from loopwarden.lint._model import RuleInfo
+from loopwarden.lint._semantic import Binding
 
 INFO = RuleInfo(
     code="LW108",
@@ -79,7 +80,24 @@ def _describe(call: ast.Call, ctx: Checker) -> str | None:
             if methods is not None and func.attr in methods:
                 cls = bound.callee.rpartition(".")[2]
                 return f"`{func.attr}()` of `{cls}` (`{receiver.id}`) is a coroutine method"
+        made = _own_class(bound, ctx)
+        if made is not None and func.attr in ctx.class_async_methods[made]:
+            return f"`{receiver.id}.{func.attr}()` is an `async def` of `{made}`, in this module"
     return None
+
+
+def _own_class(bound: Binding | None, ctx: Checker) -> str | None:
+    """The class of this module a name was bound to an instance of (``c = Client(...)``)."""
+    if bound is None or bound.call is None or bound.via_with:
+        return None
+    if type(getattr(bound.node, "value", None)) is ast.Await:
+        return None  # (the result of awaiting something: not known to be an instance)
+    made = bound.call.func
+    if type(made) is not ast.Name or made.id not in ctx.class_async_methods:
+        return None
+    if ctx.binding(made.id) is not None or made.id in ctx.imports:
+        return None  # the name means something else here
+    return made.id
 
 
 def check_discarded(call: ast.Call, ctx: Checker) -> None:
