@@ -56,6 +56,8 @@ class _State:
     awaited: list[_Awaited] = field(default_factory=list)
     cm_configs: list[_CmConfig] = field(default_factory=list)
     reported: set[str] = field(default_factory=set)
+    # ``x.attr = AsyncMock(...)`` in this function: the line, by ``x.attr``.
+    async_mocks: dict[str, int] = field(default_factory=dict)
 
 
 def _state(ctx: Checker) -> _State | None:
@@ -117,12 +119,14 @@ def check_assign(node: ast.Assign, ctx: Checker) -> None:
             ):
                 state.cm_configs.append(_CmConfig(parts[0], parts[1], node))
         assert type(target) is ast.Attribute
-        if (
-            target.attr in _AIOHTTP_CM_METHODS
-            and type(node.value) is ast.Call
-            and ctx.resolve(node.value.func) == ASYNC_MOCK
-            and _is_session(target.value, ctx)
-        ):
+        is_async_mock = type(node.value) is ast.Call and ctx.resolve(node.value.func) == ASYNC_MOCK
+        if state is not None and is_async_mock:
+            state.async_mocks[path] = node.lineno
+        elif state is not None:
+            state.async_mocks.pop(path, None)  # replaced by something else
+        if target.attr in _AIOHTTP_CM_METHODS and is_async_mock and _is_session(target.value, ctx):
+            if state is not None:
+                state.reported.add(path)
             _report_async_cm(node, path, ctx)
 
 
@@ -226,6 +230,26 @@ def _check_async_protocol(expr: ast.expr, statement: str, ctx: Checker) -> None:
                 f'{protocol} protocol"; use `MagicMock()` (it supports `{statement}`)',
             )
         return
+    if type(base) is ast.Attribute and statement == "async with" and call_func is not None:
+        # ``x.get = AsyncMock(...)`` earlier in this function, then ``async with x.get(...)``:
+        # calling an AsyncMock returns a coroutine, whatever it was configured to return.
+        path = dotted(base)
+        state = _state(ctx)
+        if path is not None and state is not None and path not in state.reported:
+            line = state.async_mocks.get(path)
+            if line is not None:
+                state.reported.add(path)
+                ctx.report(
+                    INFO.code,
+                    expr,
+                    f"`{path}` is an `AsyncMock` (set on line {line}): calling it returns a "
+                    "coroutine, which `async with` cannot enter — \"TypeError: 'coroutine' object "
+                    'does not support the asynchronous context manager protocol"; for a method '
+                    "that returns an async context manager without being awaited (aiohttp's "
+                    f"`session.get()`), use `{path} = MagicMock()` and set "
+                    f"`{path}.return_value.__aenter__.return_value` to the response",
+                )
+                return
     if (
         type(base) is ast.Attribute
         and statement == "async with"
