@@ -93,3 +93,24 @@ def test_help_lists_every_setting(pytester, own):
             "  --lw-loop=LOOP*",
         ]
     )
+
+
+def test_settings_are_resolved_once_typed_with_their_sources(pytester):
+    from loopwarden._plugin import _settings
+
+    pytester.makeini("[pytest]\nloopwarden_blocking = 0.25\nloopwarden_virtual_time = on\n")
+    config = pytester.parseconfigure("--lw-timeout=2.5", "--lw-fuzz-runs=3", "-p", "no:asyncio")
+    chosen = _settings.settings(config)
+    assert chosen is _settings.settings(config)  # once per session
+    assert (chosen.timeout, chosen.blocking, chosen.fuzz_runs, chosen.fuzz_seed) == (
+        2.5,
+        0.25,
+        3,
+        None,
+    )
+    assert (chosen.virtual_time, chosen.leaks, chosen.leaks_stacks) == (True, "error", False)
+    assert (
+        chosen.source("timeout"),
+        chosen.source("blocking"),
+        chosen.source("leaks"),
+    ) == ("--lw-timeout", "loopwarden_blocking", "default")

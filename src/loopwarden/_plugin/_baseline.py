@@ -80,7 +80,7 @@ class Baseline(Record):
 
 
 def load_baseline(config: pytest.Config) -> Baseline | None:
-    raw = str(_settings.read(config, "leaks_baseline").value)
+    raw = _settings.settings(config).leaks_baseline
     if not raw:
         return None
     path = Path(raw)

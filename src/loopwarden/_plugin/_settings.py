@@ -6,7 +6,10 @@ one is a :class:`pytest.UsageError` naming the key, the value and what is allowe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Literal, cast
 
 import pytest
 
@@ -319,13 +322,6 @@ def _converted(key: str, value: str, setting: Setting) -> str:
     return value
 
 
-def read_value(config: pytest.Config, name: str) -> object:
-    """The effective value of setting ``name``, converted (a float, a bool or a string)."""
-    raw = read(config, name).value
-    convert = BY_NAME[name].convert
-    return convert(raw) if convert is not None else raw
-
-
 def read(config: pytest.Config, name: str) -> Value:
     """The effective value of setting ``name``, validated."""
     setting = BY_NAME[name]
@@ -347,3 +343,69 @@ def read_asyncio_scope(config: pytest.Config, key: str) -> str | None:
         return None
     allowed = (*ASYNCIO_SCOPES, "fixture-scope") if "fixture" in key else ASYNCIO_SCOPES
     return _check(key, raw, allowed)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting's effective value, typed, resolved once per session (:func:`settings`).
+
+    ``sources`` says where each came from: its flag, its ini key, or ``default``.
+    """
+
+    mode: Literal["auto", "strict"]
+    loop: str
+    leaks: Literal["error", "warn", "off"]
+    leaks_stacks: bool
+    leaks_baseline: str
+    timeout: float
+    blocking: float
+    blocking_action: Literal["warn", "error"]
+    virtual_time: bool
+    virtual_monotonic: bool
+    virtual_peer_wait: float
+    fuzz_runs: int
+    fuzz_seed: int | None
+    report: str
+    db_url: str
+    sources: Mapping[str, str]
+
+    def source(self, name: str) -> str:
+        """Where setting ``name`` came from: ``--lw-...``, ``loopwarden_...`` or ``default``."""
+        return self.sources[name]
+
+
+def resolve(config: pytest.Config) -> Settings:
+    """Read and validate every setting (a :class:`pytest.UsageError` names a bad one)."""
+    values = {setting.name: read(config, setting.name) for setting in SETTINGS}
+    raw = {name: value.value for name, value in values.items()}
+    seed = raw["fuzz_seed"]
+    return Settings(
+        mode=cast(Literal["auto", "strict"], raw["mode"]),
+        loop=raw["loop"],
+        leaks=cast(Literal["error", "warn", "off"], raw["leaks"]),
+        leaks_stacks=_boolean(raw["leaks_stacks"]),
+        leaks_baseline=raw["leaks_baseline"],
+        timeout=_seconds(raw["timeout"]),
+        blocking=_seconds(raw["blocking"]),
+        blocking_action=cast(Literal["warn", "error"], raw["blocking_action"]),
+        virtual_time=_boolean(raw["virtual_time"]),
+        virtual_monotonic=_boolean(raw["virtual_monotonic"]),
+        virtual_peer_wait=_seconds(raw["virtual_peer_wait"]),
+        fuzz_runs=_count(raw["fuzz_runs"]),
+        fuzz_seed=_seed(seed) if seed else None,
+        report=raw["report"],
+        db_url=raw["db_url"],
+        sources=MappingProxyType({name: value.source for name, value in values.items()}),
+    )
+
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+
+
+def settings(config: pytest.Config) -> Settings:
+    """The session's settings: resolved by the main plugin at configure time, or now (once)
+    when it is switched off."""
+    found = config.stash.get(SETTINGS_KEY, None)
+    if found is None:
+        found = config.stash[SETTINGS_KEY] = resolve(config)
+    return found

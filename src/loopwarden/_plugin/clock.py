@@ -120,13 +120,13 @@ def pytest_configure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or state.mode is Mode.LIMITED:
         return
-    value = _settings.read(config, "virtual_time")
+    chosen = _settings.settings(config)
     config.stash[CLOCKS] = Clocks(
         config,
-        bool(_settings._boolean(value.value)),
-        value.source,
-        monotonic=bool(_settings.read_value(config, "virtual_monotonic")),
-        peer_wait=float(_settings.read_value(config, "virtual_peer_wait")),  # type: ignore[arg-type]
+        chosen.virtual_time,
+        chosen.source("virtual_time"),
+        monotonic=chosen.virtual_monotonic,
+        peer_wait=chosen.virtual_peer_wait,
     )
 
 

@@ -358,6 +358,7 @@ def _hook_dispatch_files() -> frozenset[str]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    _settings.settings(config)  # every setting validated now, once, for every plugin
     state = _resolve(config)
     state.switched_off = switched_off(config)
     config.stash[STATE] = state

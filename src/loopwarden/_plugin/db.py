@@ -91,8 +91,8 @@ def _parse(raw: str, source: str) -> DbChoice:
 def pytest_configure(config: pytest.Config) -> None:
     if stands_down(config, __name__):
         return
-    setting = _settings.read(config, "db_url")
-    config.stash[DB_CHOICE] = _parse(setting.value, setting.source)
+    chosen = _settings.settings(config)
+    config.stash[DB_CHOICE] = _parse(chosen.db_url, chosen.source("db_url"))
 
 
 def _require(modules: tuple[str, ...], extra: str, why: str) -> None:

@@ -121,10 +121,8 @@ def pytest_configure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or state.mode is Mode.LIMITED:
         return
-    runs = int(_settings.read_value(config, "fuzz_runs"))  # type: ignore[call-overload]
-    raw_seed = _settings.read(config, "fuzz_seed").value
-    replay = _settings._seed(raw_seed) if raw_seed else None
-    config.stash[FUZZ] = Fuzz(config, runs, replay)
+    chosen = _settings.settings(config)
+    config.stash[FUZZ] = Fuzz(config, chosen.fuzz_runs, chosen.fuzz_seed)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

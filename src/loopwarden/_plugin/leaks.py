@@ -120,17 +120,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "reason is required.",
     )
     state = config.stash.get(STATE, None)
-    action = str(_settings.read(config, "leaks").value)
+    chosen = _settings.settings(config)
+    action = chosen.leaks
     if state is None or state.mode is Mode.LIMITED or action == "off":
         return
-    stacks = bool(_settings.read_value(config, "leaks_stacks"))
-    set_capture_stacks(stacks)
+    set_capture_stacks(chosen.leaks_stacks)
     guard = LeakGuard(Sites(str(config.rootpath)), action=action)
     # (The report plugin records the baseline from the reports; without it, a baseline would mark
     # every finding recorded and never be written: it has no effect, and the header says so.)
-    if _settings.read(config, "leaks_baseline").value and not config.pluginmanager.is_blocked(
-        "loopwarden.report"
-    ):
+    if chosen.leaks_baseline and not config.pluginmanager.is_blocked("loopwarden.report"):
         from loopwarden._plugin._baseline import load_baseline  # (only when one is used)
 
         guard.baseline = load_baseline(config)
@@ -143,7 +141,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # A leftover thread is reported with the line that started it.
     record_thread_starts(True)
     config.add_cleanup(lambda: record_thread_starts(False))
-    depth = ORIGIN_DEPTH_STACKS if stacks else ORIGIN_DEPTH
+    depth = ORIGIN_DEPTH_STACKS if chosen.leaks_stacks else ORIGIN_DEPTH
     if sys.get_coroutine_origin_tracking_depth() < depth:
         previous = sys.get_coroutine_origin_tracking_depth()
         sys.set_coroutine_origin_tracking_depth(depth)

@@ -117,7 +117,7 @@ class Reporter:
         guard = config.stash.get(LEAK_GUARD, None)
         baseline = guard is not None and guard.baseline is not None
         # (With a baseline, which tests ran decides which of its entries are judged stale.)
-        if controller or baseline or _settings.read(config, "report").value:
+        if controller or baseline or _settings.settings(config).report:
             self.follow_reports()
 
     @pytest.hookimpl(optionalhook=True)
@@ -179,7 +179,7 @@ class Reports:
 
 
 def _write_outputs(config: pytest.Config, collected: Collected) -> None:
-    raw = str(_settings.read(config, "report").value)
+    raw = _settings.settings(config).report
     if raw:
         path = Path(raw)
         if not path.is_absolute():
@@ -288,6 +288,6 @@ def _summary(terminalreporter: Any, config: pytest.Config, collected: Collected)
                     f"no longer occur{'' if stale != 1 else 's'} (fixed?); delete "
                     f"{baseline.path} and run the whole suite again to re-record"
                 )
-    raw = str(_settings.read(config, "report").value)
+    raw = _settings.settings(config).report
     if raw:
         terminalreporter.write_line(f"report written to {raw}")

@@ -197,11 +197,9 @@ def pytest_configure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or state.mode is Mode.LIMITED:
         return
-    timeout = float(_settings.read_value(config, "timeout"))  # type: ignore[arg-type]
-    blocking = float(_settings.read_value(config, "blocking"))  # type: ignore[arg-type]
-    action = str(_settings.read(config, "blocking_action").value)
+    chosen = _settings.settings(config)
     # Made even when both are 0: tests in virtual time arm it to report an idle loop.
-    watch = Watch(config, timeout, blocking, action)
+    watch = Watch(config, chosen.timeout, chosen.blocking, chosen.blocking_action)
     config.stash[WATCHDOG] = watch
     config.add_cleanup(watch.watchdog.close)
 
