@@ -19,55 +19,158 @@ from loopwarden._core._registry import CapturedContext, TaskOrigin
 from loopwarden._core._sites import Site, _is_library, _is_machinery, shown
 from loopwarden._core._snapshot import Leftovers
 
+
+class Kind(Record):
+    """What loopwarden knows about one kind of finding.
+
+    Attributes:
+        noun: how one is counted in a headline ("2 executor jobs").
+        group: the ``allow_leaks`` keyword that covers it (``tasks``, ``timers``, ``threads``,
+            ``resources``, ``errors``), or None.
+        left_running: something left running (a leak) rather than an error that happened.
+        doctor: the doctor's category: ``leak`` or ``unseen-error``.
+        advice: what to do about it.
+    """
+
+    noun: str
+    group: str | None
+    left_running: bool
+    doctor: str
+    advice: str
+    __slots__ = ("advice", "doctor", "group", "left_running", "noun")
+    _fields = ("noun", "group", "left_running", "doctor", "advice")
+
+    def __init__(
+        self, noun: str, group: str | None, left_running: bool, doctor: str, advice: str
+    ) -> None:
+        self.noun = noun
+        self.group = group
+        self.left_running = left_running
+        self.doctor = doctor
+        self.advice = advice
+
+
+#: Every kind of leak or error finding, in one table (hangs and blocking calls are the
+#: watchdog's, and have none of these properties).
+KINDS: dict[str, Kind] = {
+    "task": Kind(
+        "task",
+        "tasks",
+        True,
+        "leak",
+        "cancel and await background tasks in the fixture that started them (or use a "
+        "TaskGroup inside the test)",
+    ),
+    "task-destroyed": Kind(
+        "destroyed pending task",
+        "tasks",
+        False,
+        "unseen-error",
+        "keep a reference to each task you create and await it",
+    ),
+    "timer": Kind(
+        "timer",
+        "timers",
+        True,
+        "leak",
+        "keep the handle of call_later()/call_at() and cancel it in teardown",
+    ),
+    "thread": Kind(
+        "thread",
+        "threads",
+        True,
+        "leak",
+        "join threads you start, or run blocking work with asyncio.to_thread(); a library's "
+        "worker thread (a database driver's) ends when what started it is closed (await "
+        "engine.dispose())",
+    ),
+    "server": Kind(
+        "server",
+        "resources",
+        True,
+        "leak",
+        "close the server (server.close(); await server.wait_closed()) in teardown",
+    ),
+    "connection": Kind(
+        "connection",
+        "resources",
+        True,
+        "leak",
+        "close connections in teardown (writer.close(); await writer.wait_closed())",
+    ),
+    "transport": Kind(
+        "transport", "resources", True, "leak", "close both ends of every connection in teardown"
+    ),
+    "subprocess": Kind(
+        "subprocess",
+        "resources",
+        True,
+        "leak",
+        "await proc.wait() (or proc.communicate()) before the test ends",
+    ),
+    "executor": Kind(
+        "executor job", "resources", True, "leak", "await the executor future before the test ends"
+    ),
+    "session": Kind(
+        "unclosed session",
+        "resources",
+        True,
+        "leak",
+        "close the client after the fixture's yield (aiohttp: await session.close(); httpx: "
+        "await client.aclose()), or make it with 'async with' — see docs/how-to/leaks.md",
+    ),
+    # A session the library itself reported freed: nothing is left running.
+    "unclosed": Kind(
+        "unclosed session",
+        "resources",
+        False,
+        "leak",
+        "close sessions in the fixture's teardown ('async with', or await session.close()), or "
+        "inject one shared session — see docs/how-to/leaks.md",
+    ),
+    "db-connection": Kind(
+        "database connection",
+        "resources",
+        True,
+        "leak",
+        "open SQLAlchemy connections and sessions with 'async with' (async with "
+        "engine.connect() as conn: …, async with AsyncSession(engine) as session: …), or use "
+        "the db_connection / db_session fixtures, which close themselves",
+    ),
+    "coroutine": Kind(
+        "never-awaited coroutine",
+        "errors",
+        False,
+        "unseen-error",
+        "await the coroutine (or pass it to asyncio.create_task and await the task)",
+    ),
+    "task-exception": Kind(
+        "unretrieved task exception",
+        "errors",
+        False,
+        "unseen-error",
+        "await the task (or call task.result()) so its exception is seen",
+    ),
+    "callback-error": Kind(
+        "background error",
+        "errors",
+        False,
+        "unseen-error",
+        "a callback or task crashed in the background; fix the error above",
+    ),
+}
+
 # The allow_leaks marker's keywords and the finding kinds each one covers.
 ALLOW_GROUPS: dict[str, frozenset[str]] = {
-    "tasks": frozenset({"task", "task-destroyed"}),
-    "timers": frozenset({"timer"}),
-    "threads": frozenset({"thread"}),
-    "resources": frozenset(
-        {
-            "server",
-            "connection",
-            "transport",
-            "subprocess",
-            "executor",
-            "session",
-            "unclosed",
-            "db-connection",
-        }
-    ),
-    "errors": frozenset({"callback-error", "task-exception", "coroutine"}),
+    group: frozenset(name for name, kind in KINDS.items() if kind.group == group)
+    for group in ("tasks", "timers", "threads", "resources", "errors")
 }
 
-# Kinds that are about something left running (a "leak") rather than an error that happened:
-# tasks, timers, threads and the resources, but for a session the library itself reported freed.
-_LEFT_RUNNING = frozenset({"task", "timer", "thread"}) | (ALLOW_GROUPS["resources"] - {"unclosed"})
+# Kinds that are about something left running (a "leak") rather than an error that happened.
+_LEFT_RUNNING = frozenset(name for name, kind in KINDS.items() if kind.left_running)
 
 #: What to do about each kind of finding (the doctor's summary reuses it).
-ADVICE = {
-    "task": "cancel and await background tasks in the fixture that started them (or use a "
-    "TaskGroup inside the test)",
-    "timer": "keep the handle of call_later()/call_at() and cancel it in teardown",
-    "thread": "join threads you start, or run blocking work with asyncio.to_thread(); a "
-    "library's worker thread (a database driver's) ends when what started it is closed "
-    "(await engine.dispose())",
-    "server": "close the server (server.close(); await server.wait_closed()) in teardown",
-    "connection": "close connections in teardown (writer.close(); await writer.wait_closed())",
-    "transport": "close both ends of every connection in teardown",
-    "subprocess": "await proc.wait() (or proc.communicate()) before the test ends",
-    "executor": "await the executor future before the test ends",
-    "session": "close the client after the fixture's yield (aiohttp: await session.close(); "
-    "httpx: await client.aclose()), or make it with 'async with' — see docs/how-to/leaks.md",
-    "unclosed": "close sessions in the fixture's teardown ('async with', or await "
-    "session.close()), or inject one shared session — see docs/how-to/leaks.md",
-    "db-connection": "open SQLAlchemy connections and sessions with 'async with' (async with "
-    "engine.connect() as conn: …, async with AsyncSession(engine) as session: …), or use the "
-    "db_connection / db_session fixtures, which close themselves",
-    "coroutine": "await the coroutine (or pass it to asyncio.create_task and await the task)",
-    "task-exception": "await the task (or call task.result()) so its exception is seen",
-    "task-destroyed": "keep a reference to each task you create and await it",
-    "callback-error": "a callback or task crashed in the background; fix the error above",
-}
+ADVICE = {name: kind.advice for name, kind in KINDS.items()}
 
 
 class Finding(Record):
@@ -508,28 +611,10 @@ def _count(findings: list[Finding]) -> str:
         counts[finding.kind] = counts.get(finding.kind, 0) + 1
     parts = []
     for kind, number in counts.items():
-        noun = _NOUNS.get(kind, kind)
+        known = KINDS.get(kind)
+        noun = known.noun if known is not None else kind
         parts.append(f"{number} {noun}{'' if number == 1 else 's'}")
     return ", ".join(parts)
-
-
-_NOUNS = {
-    "task": "task",
-    "timer": "timer",
-    "thread": "thread",
-    "server": "server",
-    "connection": "connection",
-    "transport": "transport",
-    "subprocess": "subprocess",
-    "executor": "executor job",
-    "session": "unclosed session",
-    "unclosed": "unclosed session",
-    "db-connection": "database connection",
-    "coroutine": "never-awaited coroutine",
-    "task-exception": "unretrieved task exception",
-    "task-destroyed": "destroyed pending task",
-    "callback-error": "background error",
-}
 
 
 #: A failure text shows at most this many groups of alike findings (the report has them all).

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loopwarden._core._findings import ADVICE
+from loopwarden._core._findings import ADVICE, KINDS
 
 SCHEMA_VERSION = 1
 
@@ -50,7 +50,6 @@ TITLES = {
     "virtual-time": "Time virtual time would save",
 }
 
-_UNSEEN = frozenset({"coroutine", "task-exception", "task-destroyed", "callback-error"})
 
 # The leak guard's advice; two say it differently in the summary, which shows no error text
 # "above" and can name the fixture to use instead.
@@ -199,7 +198,7 @@ def _problem_of(finding: dict[str, Any], record: dict[str, Any], places: Places)
     if created is not None and finding.get("user_site"):
         detail = [f"created at {created[0]} in {created[1]}", *detail]
     return Problem(
-        "unseen-error" if kind in _UNSEEN else "leak",
+        KINDS[kind].doctor if kind in KINDS else "leak",
         where,
         func,
         message,
