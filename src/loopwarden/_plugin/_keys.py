@@ -42,3 +42,17 @@ _FUZZ_ID = re.compile(r"(?:-fuzz\d+(?=\])|\[fuzz\d+\])")
 def base_nodeid(nodeid: str) -> str:
     """``nodeid`` without the ``fuzzN`` part of its parameter id."""
     return _FUZZ_ID.sub("", nodeid)
+
+
+def outcome_after(current: str | None, report: pytest.TestReport) -> str | None:
+    """A test's outcome once ``report`` is in, given the outcome so far (None: none yet).
+
+    ``passed``/``failed``/``skipped`` come from its call; ``error`` when its setup failed, or
+    its teardown failed after it passed. None: this report changes nothing. (The JSON report and
+    the doctor's record say the same thing for a test.)
+    """
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        return "error" if report.when == "setup" and report.outcome == "failed" else report.outcome
+    if report.when == "teardown" and report.failed and (current or "passed") == "passed":
+        return "error"
+    return None

@@ -37,7 +37,15 @@ from typing import Any, TextIO
 import pytest
 
 from loopwarden._core._loop import WardenLoop
-from loopwarden._plugin._keys import FINDINGS_ATTR, FUZZ_ARG, LEAK_GUARD, SEED, VIRTUAL, base_nodeid
+from loopwarden._plugin._keys import (
+    FINDINGS_ATTR,
+    FUZZ_ARG,
+    LEAK_GUARD,
+    SEED,
+    VIRTUAL,
+    base_nodeid,
+    outcome_after,
+)
 from loopwarden._plugin._loops import live_loops, on_new_loop
 from loopwarden._plugin.config import forget_marker_args
 
@@ -361,17 +369,9 @@ class _Collector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid
-        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-            outcome: str = report.outcome
-            if report.when == "setup" and outcome == "failed":
-                outcome = "error"
+        outcome = outcome_after(self.outcomes.get(nodeid), report)
+        if outcome is not None:
             self.outcomes[nodeid] = outcome
-        elif (
-            report.when == "teardown"
-            and report.failed
-            and self.outcomes.get(nodeid, "passed") == "passed"
-        ):
-            self.outcomes[nodeid] = "error"
         if report.failed and nodeid not in self.messages:
             self.messages[nodeid] = _first_line(report)
         if report.when != "teardown":

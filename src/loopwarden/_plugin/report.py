@@ -31,7 +31,7 @@ from loopwarden._core._leaks import candidates
 from loopwarden._core._records import Record
 from loopwarden._core._registry import FOUND_BY_GC
 from loopwarden._plugin import _settings
-from loopwarden._plugin._keys import FINDINGS_ATTR, LEAK_GUARD
+from loopwarden._plugin._keys import FINDINGS_ATTR, LEAK_GUARD, outcome_after
 from loopwarden._plugin._publish import on_first_publish, take_published
 from loopwarden._plugin.config import STATE, register_per_test, stands_down
 from loopwarden._version import __version__
@@ -162,19 +162,14 @@ class Reports:
                 setattr(report, FINDINGS_ATTR, [f.to_json() for f in published])
         tests = self.collected.tests
         entry = tests.get(report.nodeid)
-        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-            outcome: str = report.outcome
-            if report.when == "setup" and outcome == "failed":
-                outcome = "error"
-            if entry is None:
-                entry = tests[report.nodeid] = {"outcome": outcome, "findings": []}
-            else:
-                entry["outcome"] = outcome
-        elif report.when == "teardown":
+        outcome = outcome_after(entry["outcome"] if entry is not None else None, report)
+        if outcome is not None or report.when == "teardown":
             if entry is None:
                 entry = tests[report.nodeid] = {"outcome": "passed", "findings": []}
-            if report.outcome == "failed" and entry["outcome"] == "passed":
-                entry["outcome"] = "error"
+            if outcome is not None:
+                entry["outcome"] = outcome
+        if report.when == "teardown":
+            assert entry is not None
             entry["findings"].extend(getattr(report, FINDINGS_ATTR, None) or ())
 
 
