@@ -240,10 +240,14 @@ def test_under_strict_mode_each_test_left_out_says_why_and_the_fix(pytester, gua
         @pytest.mark.asyncio
         async def test_marked(declared):
             assert declared == 2
+
+        @pytest.mark.asyncio
+        async def test_marked_with_loopwardens_fixture(httpx_client):
+            assert not httpx_client.is_closed
         """
     )
     result = guarded("-p", "no:randomly")
-    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.assert_outcomes(passed=2, failed=1, errors=1)
     result.stdout.fnmatch_lines(
         [
             "loopwarden *: guard mode (pytest-asyncio * runs async tests; loopwarden supplies "
@@ -338,3 +342,15 @@ def test_under_filterwarnings_error_the_upgrade_warning_does_not_end_the_session
             "errors, which at configuration time would end the session)",
         ]
     )
+
+
+def test_pytest_asyncio_takes_loopwardens_own_async_fixtures_for_its_own():
+    # loopwarden marks its fixtures the way pytest_asyncio.fixture does instead of importing
+    # pytest-asyncio at every start: strict mode would refuse them if the mark changed.
+    from pytest_asyncio import plugin
+
+    from loopwarden._plugin import components
+
+    fixture = components.httpx_client
+    function = getattr(fixture, "_get_wrapped_function", lambda: fixture)()
+    assert plugin._is_asyncio_fixture_function(function)

@@ -30,22 +30,17 @@ def fixturedefs_of(item: pytest.Item) -> dict[str, Sequence[pytest.FixtureDef[An
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _pick_async_fixture_decorator() -> Callable[[Any], Any]:
-    try:
-        from pytest_asyncio import fixture
-    except ImportError:  # no pytest-asyncio: loopwarden's own runner runs every async fixture
-        return pytest.fixture
-    return fixture
-
-
-_ASYNC_FIXTURE = _pick_async_fixture_decorator()
-
-
 def async_fixture(func: _F) -> _F:
     """The decorator for loopwarden's own async fixtures (function scope).
 
     pytest-asyncio in strict mode runs only the async fixtures declared with its decorator
     ("requested an async fixture … with no plugin or hook that handled it" otherwise);
-    loopwarden's own runner runs those as well as plain ones.
+    loopwarden's own runner runs those as well as plain ones. Its decorator only marks the
+    function (``_force_asyncio_fixture``, ``_loop_scope``: pytest-asyncio 0.23 to 1.x) and calls
+    ``pytest.fixture``; marking it here spares importing pytest-asyncio (tens of milliseconds at
+    every start) in sessions that run without it. ``tests/plugin/test_guard.py`` checks that
+    pytest-asyncio still takes the mark.
     """
-    return cast(_F, _ASYNC_FIXTURE(func))
+    func._force_asyncio_fixture = True  # type: ignore[attr-defined]
+    func._loop_scope = None  # type: ignore[attr-defined]
+    return cast(_F, pytest.fixture(func))
