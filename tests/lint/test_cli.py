@@ -394,8 +394,8 @@ def test_fix_keeps_a_declared_encoding(tmp_path: Path) -> None:
     fixed = path.read_bytes().decode("latin-1")
     assert fixed == (
         "# -*- coding: latin-1 -*-\n"
-        "import time\n"
         "import asyncio\n"
+        "import time\n"
         "async def test_caf\u00e9():\n"
         "    x = '\u00e9t\u00e9'; await asyncio.sleep(1)\n"
     )

@@ -66,13 +66,13 @@ def test_every_fixable_rule_has_a_fix_exercised(code: str) -> None:
     assert safeties == {RULES[code].fix}
 
 
-def test_fix_adds_missing_import_after_docstring_and_imports() -> None:
+def test_fix_adds_missing_import_where_isort_puts_it() -> None:
     source = '"""Doc."""\n\nimport time\n\n\nasync def test_a():\n    time.sleep(1)  # why\n'
     findings, _ = check_source("tests/test_a.py", source, ALL_CODES)
     fixed, applied = apply_fixes(source, [f.fix for f in findings if f.fix])
     assert len(applied) == 1
     assert fixed == (
-        '"""Doc."""\n\nimport time\nimport asyncio\n\n\n'
+        '"""Doc."""\n\nimport asyncio\nimport time\n\n\n'
         "async def test_a():\n    await asyncio.sleep(1)  # why\n"
     )
 
@@ -98,5 +98,31 @@ def test_fixes_in_crlf_file_keep_line_endings() -> None:
     fixed, _ = apply_fixes(source, [f.fix for f in findings if f.fix])
     assert (
         fixed
-        == "import time\r\nimport asyncio\r\nasync def test_a():\r\n    await asyncio.sleep(1)\r\n"
+        == "import asyncio\r\nimport time\r\nasync def test_a():\r\n    await asyncio.sleep(1)\r\n"
     )
+
+
+_BLOCKING = "\n\nasync def test_a():\n    time.sleep(1)  # why\n"
+_FIXED = "\n\nasync def test_a():\n    await asyncio.sleep(1)  # why\n"
+
+
+@pytest.mark.parametrize(
+    ("imports", "expected"),
+    [
+        # the first of its section: it takes the blank line above the old first
+        (
+            "from __future__ import annotations\n\nimport time\n\nimport pytest\n",
+            "from __future__ import annotations\n\nimport asyncio\nimport time\n\nimport pytest\n",
+        ),
+        # plain imports before from-imports in a section
+        (
+            "import time\nfrom os import path\n",
+            "import asyncio\nimport time\nfrom os import path\n",
+        ),
+    ],
+)
+def test_an_added_import_goes_where_isort_puts_it(imports: str, expected: str) -> None:
+    # ruff's I001 flagged the imports fixes added (appended after the last import).
+    findings, _ = check_source("tests/test_a.py", imports + _BLOCKING, ALL_CODES)
+    fixed, _ = apply_fixes(imports + _BLOCKING, [f.fix for f in findings if f.fix])
+    assert fixed == expected + _FIXED

@@ -8,6 +8,7 @@ a single traversal, whatever rules the fixes come from.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import libcst as cst
@@ -132,11 +133,65 @@ class _Transformer(cst.CSTTransformer):
             if isinstance(statement, cst.SimpleStatementLine)
         }
         new = [cst.parse_statement(s + "\n") for s in self.imports if s not in present]
-        if not new:
-            return updated_node
-        body = list(updated_node.body)
-        index = _import_insertion_index(body)
-        return updated_node.with_changes(body=[*body[:index], *new, *body[index:]])
+        body: list[cst.BaseStatement] = list(updated_node.body)
+        for statement in new:
+            body = _insert_import(body, statement)
+        return updated_node.with_changes(body=body)
+
+
+_BLANK = cst.EmptyLine()
+
+
+def _import_key(statement: cst.BaseStatement) -> tuple[int, int, str] | None:
+    """Where isort (ruff's I001) puts an import statement: its section (``__future__``, the
+    standard library, the rest), plain ``import`` before ``from``, then the module's name."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return None
+    small = statement.body[0]
+    if isinstance(small, cst.Import):
+        kind, module = 0, cst.Module([]).code_for_node(small.names[0].name)
+    elif isinstance(small, cst.ImportFrom) and small.module is not None and not small.relative:
+        kind, module = 1, cst.Module([]).code_for_node(small.module)
+    else:
+        return None
+    top = module.partition(".")[0]
+    section = 0 if top == "__future__" else 1 if top in sys.stdlib_module_names else 2
+    return (section, kind, module.lower())
+
+
+def _insert_import(
+    body: list[cst.BaseStatement], statement: cst.BaseStatement
+) -> list[cst.BaseStatement]:
+    """``statement`` (an import) put where isort would: in the module's leading import block,
+    sorted into its section, with a blank line between sections."""
+    end = _import_insertion_index(body)
+    key = _import_key(statement)
+    assert key is not None
+    assert isinstance(statement, cst.SimpleStatementLine)
+    start = end
+    while start > 0 and _import_key(body[start - 1]) is not None:
+        start -= 1
+    index = next((i for i in range(start, end) if (_import_key(body[i]) or key) > key), end)
+    before = _import_key(body[index - 1]) if index > start else None
+    after = body[index] if index < end else None
+    after_key = _import_key(after) if after is not None else None
+    if after is not None and after_key is not None and after_key[0] == key[0]:
+        # First of its section so far: it takes the blank lines above the old first.
+        assert isinstance(after, cst.SimpleStatementLine)
+        statement = statement.with_changes(leading_lines=after.leading_lines)
+        body = [*body[:index], statement, after.with_changes(leading_lines=()), *body[index + 1 :]]
+        return body
+    if before is not None and before[0] == key[0]:
+        return [*body[:index], statement, *body[index:]]
+    # A section of its own: blank lines around it.
+    if index > 0:
+        statement = statement.with_changes(leading_lines=(_BLANK,))
+    rest = body[index:]
+    if rest and isinstance(rest[0], cst.SimpleStatementLine | cst.BaseCompoundStatement):
+        first = rest[0]
+        if not getattr(first, "leading_lines", ()):
+            rest = [first.with_changes(leading_lines=(_BLANK,)), *rest[1:]]
+    return [*body[:index], statement, *rest]
 
 
 def _import_insertion_index(body: Sequence[cst.BaseStatement]) -> int:
