@@ -61,6 +61,8 @@ lw_env() {
     if [ ! -x "$LW_VENV/bin/python" ]; then
         local python
         python="$(lw_find_python "$want")"
+        echo "loopwarden: creating the environment ${LW_VENV##*/} for Python $want (first run:" \
+            "it installs loopwarden and its test dependencies, a minute or two)" >&2
         if "$python" -c 'import ensurepip' >/dev/null 2>&1; then
             "$python" -m venv "$LW_VENV"
         else
