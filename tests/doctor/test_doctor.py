@@ -284,6 +284,10 @@ def test_html_has_a_timeline_bar_for_the_leaked_task(
     assert "<script" not in html
     assert 'data-test="test_planted.py::test_leaks_a_task"' in html
     assert 'class="bar leaked" data-state="leaked" data-coro="forever"' in html
+    # The leak problem's test links to that test's timeline.
+    anchor = "timeline-test_planted.py--test_leaks_a_task"
+    assert f'<div class="timeline" id="{anchor}" ' in html
+    assert f'<a href="#{anchor}">test_planted.py::test_leaks_a_task</a>' in html
     [task] = document["timelines"]["test_planted.py::test_leaks_a_task"]["tasks"]
     assert (task["name"], task["coro"], task["site"], task["state"]) == (
         "ticker",
@@ -370,6 +374,9 @@ def test_html_report_in_headless_chromium(
             assert label_box is not None
             assert bar_box["x"] <= label_box["x"]
             assert label_box["x"] + label_box["width"] <= bar_box["x"] + bar_box["width"]
+            # ... its descenders too: white underscores below the bar were lost on the page.
+            assert bar_box["y"] <= label_box["y"]
+            assert label_box["y"] + label_box["height"] <= bar_box["y"] + bar_box["height"]
             # Finished tasks are drawn too, in their own colour.
             done = page.locator('.timeline[data-test="test_planted.py::test_order"] rect.bar.done')
             assert done.count() == 2

@@ -9,13 +9,14 @@ assert on the DOM.
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
 from loopwarden._doctor._diagnosis import CATEGORIES, TITLES
 
 _WIDTH = 760
-_ROW = 18
+_ROW = 20  # a bar is 16 px: an 11 px label's underscores stay inside it
 _CHAR = 6.7  # the width of one character of the 11 px monospace labels
 _STATES = ("done", "failed", "cancelled", "leaked", "pending")
 
@@ -79,7 +80,9 @@ def render_html(document: dict[str, Any]) -> str:
                 f"{escape(problem['title'])}</div>"
                 f'<div class="fix">Fix: {escape(problem["fix"])}</div>'
                 + (
-                    f'<div class="tests">{escape(", ".join(problem["tests"][:5]))}</div>'
+                    '<div class="tests">'
+                    + ", ".join(_test_link(t, document["timelines"]) for t in problem["tests"][:5])
+                    + "</div>"
                     if problem["tests"]
                     else ""
                 )
@@ -102,6 +105,19 @@ def render_html(document: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _anchor(nodeid: str) -> str:
+    """The id of a test's timeline in the page (node ids have characters ids must not)."""
+    return "timeline-" + re.sub(r"[^A-Za-z0-9_.-]", "-", nodeid)
+
+
+def _test_link(nodeid: str, timelines: dict[str, Any]) -> str:
+    """A test's name, linked to its timeline when the page has one."""
+    timeline = timelines.get(nodeid)
+    if timeline is None or not timeline.get("tasks"):
+        return escape(nodeid)
+    return f'<a href="#{_anchor(nodeid)}">{escape(nodeid)}</a>'
+
+
 def _timeline(nodeid: str, timeline: dict[str, Any]) -> str:
     tasks = timeline["tasks"]
     end = max(
@@ -115,10 +131,12 @@ def _timeline(nodeid: str, timeline: dict[str, Any]) -> str:
     for name, (start, stop) in timeline["phases"].items():
         x = float(start) * scale
         w = max(1.0, (float(stop) - float(start)) * scale)
+        # A band too narrow for its name gets none (its tooltip names it): a cut-off or
+        # overlapping "set" "tear" helps nobody.
+        label = f'<text x="{x + 2:.1f}" y="11">{name}</text>' if w >= _CHAR * len(name) + 4 else ""
         rows.append(
             f'<rect class="band {name}" x="{x:.1f}" y="0" width="{w:.1f}" height="{height}">'
-            f"<title>{name}: {start:.3f} to {stop:.3f} s</title></rect>"
-            f'<text x="{x + 2:.1f}" y="11">{name}</text>'
+            f"<title>{name}: {start:.3f} to {stop:.3f} s</title></rect>{label}"
         )
     for index, task in enumerate(tasks):
         y = _ROW * (index + 1)
@@ -142,12 +160,12 @@ def _timeline(nodeid: str, timeline: dict[str, Any]) -> str:
             place = f'x="{max(x - 4, text_w):.1f}" text-anchor="end"'
         rows.append(
             f'<rect class="bar {task["state"]}" data-state="{task["state"]}" '
-            f'data-coro="{escape(task["coro"])}" x="{x:.1f}" y="{y + 3}" width="{w:.1f}" '
-            f'height="{_ROW - 6}"><title>{escape(tip)}</title></rect>'
-            f'<text {place} y="{y + 13}">{escape(label)}</text>'
+            f'data-coro="{escape(task["coro"])}" x="{x:.1f}" y="{y + 2}" width="{w:.1f}" '
+            f'height="{_ROW - 4}"><title>{escape(tip)}</title></rect>'
+            f'<text {place} y="{y + 14}">{escape(label)}</text>'
         )
     return (
-        f'<div class="timeline" data-test="{escape(nodeid)}">'
+        f'<div class="timeline" id="{_anchor(nodeid)}" data-test="{escape(nodeid)}">'
         f"<h3><code>{escape(nodeid)}</code> — {escape(timeline['location'])}, "
         f"{timeline['outcome']}, {float(timeline['duration']):.3f} s</h3>"
         f'<svg width="{_WIDTH}" height="{height}" viewBox="0 0 {_WIDTH} {height}" '
