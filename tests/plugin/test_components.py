@@ -255,8 +255,13 @@ def test_asgi_client_runs_the_lifespan_and_surfaces_app_errors(pytester, run):
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "loopwarden: the app's lifespan startup failed: ConnectionRefusedError: no database",
-            "Fix the startup (the traceback above the test's own), or pass lifespan=False to "
+            "*_ test_a_failing_startup _*",
+            "loopwarden: the app's lifespan startup failed at test_asgi.py:12 in app: "
+            "ConnectionRefusedError: no database",
+            "Traceback (the app's frames; library frames left out, but where it raised):",
+            "  test_asgi.py:12 in app",
+            '    raise ConnectionRefusedError("no database")',
+            "Fix the startup (a database, a service it connects to?), or pass lifespan=False to "
             "asgi_client() to test the app without it.",
         ]
     )

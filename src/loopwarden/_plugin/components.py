@@ -113,8 +113,32 @@ async def ws_server() -> AsyncGenerator[WsServer, None]:
         )
 
 
+def _app_traceback(exc: BaseException, root: str) -> tuple[str, str]:
+    """`` at app/main.py:23 in lifespan`` (the app's innermost line) and the traceback's frames
+    outside libraries, with where it raised in a library when it did (a driver's connect)."""
+    from loopwarden._core._sites import Site, _is_library, shown
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if not _is_library(f.filename)]
+    if not own:
+        return "", ""
+    kept = own + ([frames[-1]] if frames[-1] is not own[-1] else [])
+    lines = ["Traceback (the app's frames; library frames left out, but where it raised):"]
+    for frame in kept:
+        place = shown(Site(frame.filename, frame.lineno or 0, frame.name), root)
+        lines.append(f"  {place}")
+        if frame.line:
+            lines.append(f"    {frame.line}")
+    last = own[-1]
+    return f" at {shown(Site(last.filename, last.lineno or 0, last.name), root)}", (
+        "\n".join(lines) + "\n"
+    )
+
+
 @async_fixture
-async def asgi_client() -> AsyncGenerator[Callable[..., Awaitable[Any]], None]:
+async def asgi_client(
+    request: pytest.FixtureRequest,
+) -> AsyncGenerator[Callable[..., Awaitable[Any]], None]:
     """A factory: ``client = await asgi_client(app)`` talks to ``app`` in-process.
 
     The app's lifespan runs (startup before the first request, shutdown at teardown), so what it
@@ -146,12 +170,17 @@ async def asgi_client() -> AsyncGenerator[Callable[..., Awaitable[Any]], None]:
             manager = lifespan_module.LifespanManager(
                 app, startup_timeout=startup_timeout, shutdown_timeout=shutdown_timeout
             )
+            failed: Exception | None = None
             try:
                 await manager.__aenter__()
             except Exception as exc:
+                failed = exc
+            if failed is not None:  # (outside the except: no "during handling…" chain)
+                where, trace = _app_traceback(failed, str(request.config.rootpath))
                 pytest.fail(
-                    f"loopwarden: the app's lifespan startup failed: {type(exc).__name__}: {exc}"
-                    "\nFix the startup (the traceback above the test's own), or pass "
+                    f"loopwarden: the app's lifespan startup failed{where}: "
+                    f"{type(failed).__name__}: {failed}\n{trace}"
+                    "Fix the startup (a database, a service it connects to?), or pass "
                     "lifespan=False to asgi_client() to test the app without it.",
                     pytrace=False,
                 )
