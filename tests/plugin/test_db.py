@@ -162,6 +162,44 @@ def test_sqlite_under_xdist(pytester, own):
     result.assert_outcomes(passed=7)
 
 
+def test_two_requests_at_once_on_the_shared_connection_are_named_with_the_fix(pytester, run):
+    # asyncio.gather of two requests under db_override: their savepoints interleave, and the
+    # test failed with "no such savepoint" (PostgreSQL: 'savepoint "sa_savepoint_3" does not
+    # exist') and 300 lines of SQLAlchemy, nothing saying why.
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        app=APP,
+        test_gather="""
+        import asyncio
+        import app
+
+        async def test_two_requests_at_once(db_session, db_override):
+            db_override(app.SessionLocal)
+            await asyncio.gather(app.add_item("a"), app.add_item("b"))
+
+        async def test_one_after_the_other(db_session, db_override):
+            db_override(app.SessionLocal)
+            await app.add_item("a")
+            await app.add_item("b")
+            assert await app.count_items() == 2
+        """,
+    )
+    result = run("-p", "no:randomly", "-W", "ignore::Warning")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- loopwarden db -*",
+            "Two tasks used the test's database connection at once (asyncio.gather of two "
+            "requests, or a background task querying while the test does). With db_override the "
+            "app's sessions and the test's share one connection inside the test's transaction, "
+            "so their savepoints interleaved — the error above.",
+            "Fix: run them one after the other; or, for code that must query concurrently, give "
+            "it the db_engine fixture's engine (its commits are not rolled back).",
+        ]
+    )
+    assert result.stdout.str().count("- loopwarden db -") == 1
+
+
 def test_schema_hook_may_be_an_async_function(pytester, run):
     pytester.makeconftest(
         """

@@ -26,6 +26,7 @@ import contextlib
 import functools
 import importlib
 import os
+import re
 import sys
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator
@@ -269,6 +270,51 @@ def _picklable(options: dict[str, Any]) -> dict[str, Any]:
 
 _WORKER_OUTPUT = "loopwarden_db_template"
 RUN_TEMPLATES = pytest.StashKey[dict[str, dict[str, Any]]]()
+
+
+# What the database or SQLAlchemy says when two tasks use one connection at once: their
+# savepoints interleave (SQLite, PostgreSQL) or the driver refuses (asyncpg, SQLAlchemy).
+_CONCURRENT_USE = re.compile(
+    r"no such savepoint|savepoint \S+ does not exist|another operation is in progress"
+    r"|concurrent operations are not permitted",
+    re.IGNORECASE,
+)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if (
+        report.failed
+        and call.excinfo is not None
+        and "db_override" in getattr(item, "fixturenames", ())
+        and _concurrent_use(call.excinfo.value)
+    ):
+        report.sections.append(
+            (
+                "loopwarden db",
+                "Two tasks used the test's database connection at once (asyncio.gather of two "
+                "requests, or a background task querying while the test does). With "
+                "db_override the app's sessions and the test's share one connection inside the "
+                "test's transaction, so their savepoints interleaved — the error above.\n"
+                "Fix: run them one after the other; or, for code that must query concurrently, "
+                "give it the db_engine fixture's engine (its commits are not rolled back).",
+            )
+        )
+    return report
+
+
+def _concurrent_use(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _CONCURRENT_USE.search(str(current)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 @pytest.hookimpl(optionalhook=True)
