@@ -82,7 +82,10 @@ def test_every_fixable_rule_has_a_fix_exercised(code: str) -> None:
     }
     assert offered, f"{code} declares a fix but no fixture exercises it"
     safeties = {f.fix.safety for p in FIXABLE for f in lint_fixture(p) if f.code == code and f.fix}
-    assert safeties == {RULES[code].fix}
+    # A rule declares its main fix's safety; a rule may offer an unsafe one for another form
+    # (LW104's AsyncMock entered with async with), never a safe one it does not declare.
+    assert RULES[code].fix in safeties
+    assert safeties <= {RULES[code].fix, "unsafe"}
 
 
 def test_fix_adds_missing_import_where_isort_puts_it() -> None:

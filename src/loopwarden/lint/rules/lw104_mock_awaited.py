@@ -56,8 +56,8 @@ class _State:
     awaited: list[_Awaited] = field(default_factory=list)
     cm_configs: list[_CmConfig] = field(default_factory=list)
     reported: set[str] = field(default_factory=set)
-    # ``x.attr = AsyncMock(...)`` in this function: the line, by ``x.attr``.
-    async_mocks: dict[str, int] = field(default_factory=dict)
+    # ``x.attr = AsyncMock(...)`` in this function: the call, by ``x.attr``.
+    async_mocks: dict[str, ast.Call] = field(default_factory=dict)
 
 
 def _state(ctx: Checker) -> _State | None:
@@ -121,7 +121,8 @@ def check_assign(node: ast.Assign, ctx: Checker) -> None:
         assert type(target) is ast.Attribute
         is_async_mock = type(node.value) is ast.Call and ctx.resolve(node.value.func) == ASYNC_MOCK
         if state is not None and is_async_mock:
-            state.async_mocks[path] = node.lineno
+            assert type(node.value) is ast.Call
+            state.async_mocks[path] = node.value
         elif state is not None:
             state.async_mocks.pop(path, None)  # replaced by something else
         if target.attr in _AIOHTTP_CM_METHODS and is_async_mock and _is_session(target.value, ctx):
@@ -211,6 +212,34 @@ def check_async_for(node: ast.AsyncFor, ctx: Checker) -> None:
     _check_async_protocol(node.iter, "async for", ctx)
 
 
+def _context_manager_fix(made: ast.Call, ctx: Checker) -> Fix | None:
+    """``AsyncMock(return_value=R)`` → ``MagicMock(return_value=async_context_manager(returns=R))``:
+    calling it returns, without awaiting, what ``async with`` (and ``await``) accept. Unsafe: an
+    ``assert_awaited…`` on the mock no longer exists."""
+    if made.args or any(k.arg != "return_value" for k in made.keywords):
+        return None  # a spec, a side_effect…: the right shape is not one expression away
+    value = keyword(made, "return_value")
+    magic, magic_import = _imported_name(ctx, "unittest.mock", "MagicMock")
+    acm, acm_import = _imported_name(ctx, "loopwarden.mock", "async_context_manager")
+    returns = f"returns={ast.unparse(value)}" if value is not None else ""
+    return ctx.make_fix(
+        "replace_call",
+        "unsafe",
+        made.func,
+        "return an async context manager without awaiting (loopwarden.mock)",
+        args=(f"{magic}(return_value={acm}({returns}))",),
+        imports=(*magic_import, *acm_import),
+    )
+
+
+def _imported_name(ctx: Checker, module: str, name: str) -> tuple[str, tuple[str, ...]]:
+    """How the file spells ``module.name``, and the import it needs when it does not yet."""
+    for local, target in ctx.imports.items():
+        if target == f"{module}.{name}" and ctx.binding(local) is None:
+            return local, ()
+    return name, (f"from {module} import {name}",)
+
+
 def _check_async_protocol(expr: ast.expr, statement: str, ctx: Checker) -> None:
     call_func = expr.func if type(expr) is ast.Call else None
     base = call_func if call_func is not None else expr
@@ -236,18 +265,19 @@ def _check_async_protocol(expr: ast.expr, statement: str, ctx: Checker) -> None:
         path = dotted(base)
         state = _state(ctx)
         if path is not None and state is not None and path not in state.reported:
-            line = state.async_mocks.get(path)
-            if line is not None:
+            made = state.async_mocks.get(path)
+            if made is not None:
                 state.reported.add(path)
                 ctx.report(
                     INFO.code,
                     expr,
-                    f"`{path}` is an `AsyncMock` (set on line {line}): calling it returns a "
+                    f"`{path}` is an `AsyncMock` (set on line {made.lineno}): calling it returns a "
                     "coroutine, which `async with` cannot enter — \"TypeError: 'coroutine' object "
                     'does not support the asynchronous context manager protocol"; for a method '
                     "that returns an async context manager without being awaited (aiohttp's "
                     f"`session.get()`), use `{path} = MagicMock()` and set "
                     f"`{path}.return_value.__aenter__.return_value` to the response",
+                    _context_manager_fix(made, ctx),
                 )
                 return
     if (
