@@ -16,6 +16,7 @@ from loopwarden._version import __version__
 def _parser() -> argparse.ArgumentParser:
     from loopwarden._doctor import _command as doctor_command
     from loopwarden.lint import _command as lint_command
+    from loopwarden.migrate import _command as migrate_command
 
     parser = argparse.ArgumentParser(
         prog="loopwarden",
@@ -40,6 +41,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     doctor_command.add_arguments(doctor)
     doctor.set_defaults(run=doctor_command.run)
+    migrate = commands.add_parser(
+        "migrate",
+        help="move a pytest-asyncio suite to loopwarden's own runner (prints a diff; --write)",
+        description="Move a pytest-asyncio suite (0.21 or 1.x) to loopwarden's own runner: "
+        "print the changes as a diff, then what needs a person. --write applies them.",
+    )
+    migrate_command.add_arguments(migrate)
+    migrate.set_defaults(run=migrate_command.run)
     return parser
 
 

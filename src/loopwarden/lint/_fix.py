@@ -135,7 +135,7 @@ class _Transformer(cst.CSTTransformer):
         new = [cst.parse_statement(s + "\n") for s in self.imports if s not in present]
         body: list[cst.BaseStatement] = list(updated_node.body)
         for statement in new:
-            body = _insert_import(body, statement)
+            body = insert_import(body, statement)
         return updated_node.with_changes(body=body)
 
 
@@ -159,7 +159,7 @@ def _import_key(statement: cst.BaseStatement) -> tuple[int, int, str] | None:
     return (section, kind, module.lower())
 
 
-def _insert_import(
+def insert_import(
     body: list[cst.BaseStatement], statement: cst.BaseStatement
 ) -> list[cst.BaseStatement]:
     """``statement`` (an import) put where isort would: in the module's leading import block,

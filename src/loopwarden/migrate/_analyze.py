@@ -1,0 +1,845 @@
+"""Find what to change in one Python file, and what to leave to a person: one :mod:`ast` pass.
+
+The analysis plans every edit by statement path (see :mod:`loopwarden.migrate._model`) and keeps
+the line of everything it reports. It never changes code; :mod:`loopwarden.migrate._rewrite`
+applies the plan with libcst. Definitions are looked for where pytest collects them: at module
+level, in classes, and in ``if``/``else`` blocks of those; a test defined elsewhere (in a function,
+a ``try`` block) is left as it is, and what it still asks for is reported.
+
+Which names mean what comes from the module's own imports: ``import pytest as pt`` makes
+``@pt.mark.asyncio`` the marker, ``from pytest_asyncio import fixture as af`` makes ``@af`` the
+fixture decorator.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+
+from loopwarden.migrate._model import (
+    Binding,
+    DecoratorEdit,
+    Edit,
+    FilePlan,
+    LoopUser,
+    NameUse,
+    Override,
+    Report,
+    StmtPath,
+    Target,
+)
+
+_MODULES = ("pytest", "pytest_asyncio", "asyncio")
+_NO_EVENT_LOOP = (
+    "pytest-asyncio's event_loop fixture (gone in pytest-asyncio 1.0; loopwarden's runner has none)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the analysis needs to know about the run.
+
+    Attributes:
+        target: ``--target``.
+        strict: The own runner would run in strict mode (markers stay).
+        fixture_loop_scope: ``asyncio_default_fixture_loop_scope`` of the configuration.
+        test_loop_scope: ``asyncio_default_test_loop_scope`` of the configuration.
+    """
+
+    target: Target = "loopwarden"
+    strict: bool = False
+    fixture_loop_scope: str | None = None
+    test_loop_scope: str | None = None
+
+
+def analyze(path: str, source: str, settings: Settings, encoding: str = "utf-8") -> FilePlan:
+    """Plan the migration of one file.
+
+    Args:
+        path: The file, as it is reported.
+        source: Its text.
+        settings: The run's settings.
+        encoding: Its encoding, kept in the plan to write it back.
+
+    Returns:
+        The plan: edits, reports, the ``event_loop`` overrides and what still uses them. A file
+        that does not parse gets an error and a report, and no edit.
+    """
+    plan = FilePlan(path, encoding=encoding)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences in user code are not ours
+            tree = ast.parse(source, filename=path)
+    except SyntaxError as error:
+        where = f" at line {error.lineno}" if error.lineno else ""
+        plan.error = f"not Python 3 we can parse: {error.msg}{where}; left alone"
+        plan.reports.append(Report(path, None, plan.error))
+        return plan
+    except (ValueError, RecursionError, MemoryError) as error:
+        reason = "too deeply nested" if isinstance(error, RecursionError) else str(error)
+        plan.error = f"not Python 3 we can parse: {reason}; left alone"
+        plan.reports.append(Report(path, None, plan.error))
+        return plan
+    _Analyzer(plan, tree, settings).run()
+    return plan
+
+
+@dataclass(frozen=True, slots=True)
+class _Fixture:
+    decorator: ast.expr
+    pytest_asyncio: bool
+
+
+def _literal(node: ast.expr | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def _keywords(call: ast.Call) -> dict[str, ast.expr]:
+    return {k.arg: k.value for k in call.keywords if k.arg is not None}
+
+
+def _arg_names(args: ast.arguments) -> list[str]:
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    every += [a for a in (args.vararg, args.kwarg) if a is not None]
+    return [a.arg for a in every]
+
+
+def _is_loop_call(node: ast.expr, method: str) -> ast.Call | None:
+    """``event_loop.<method>(x)``: the call, else ``None``."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == method
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "event_loop"
+        and len(node.args) == 1
+        and not node.keywords
+    ):
+        return node
+    return None
+
+
+class _Analyzer:
+    def __init__(self, plan: FilePlan, tree: ast.Module, settings: Settings) -> None:
+        self.plan = plan
+        self.tree = tree
+        self.settings = settings
+        self.loopwarden = settings.target == "loopwarden"
+        self.pytest_names: set[str] = set()
+        self.mark_names: set[str] = set()
+        self.pytest_fixture_names: set[str] = set()
+        self.pa_names: set[str] = set()
+        self.pa_fixture_names: set[str] = set()
+        self.asyncio_names: set[str] = set()
+        self.name_index: dict[int, int] = {}
+
+    # -- collection ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self._imports()
+        self._collect()
+        self._block(self.tree.body, (), "body", None)
+
+    def _imports(self) -> None:
+        for i, stmt in enumerate(self.tree.body):
+            path: StmtPath = (("body", i),)
+            if isinstance(stmt, ast.Import):
+                for j, alias in enumerate(stmt.names):
+                    top = alias.name.partition(".")[0]
+                    if top not in _MODULES or (alias.asname and alias.name != top):
+                        continue
+                    self._bind(Binding(alias.asname or top, top, "", path, j, len(stmt.names)))
+            elif isinstance(stmt, ast.ImportFrom) and not stmt.level and stmt.module in _MODULES:
+                for j, alias in enumerate(stmt.names):
+                    if alias.name == "*":
+                        continue
+                    bound = alias.asname or alias.name
+                    self._bind(Binding(bound, stmt.module, alias.name, path, j, len(stmt.names)))
+        plain = {b.module: b.name for b in reversed(self.plan.bindings) if not b.imported}
+        self.plan.pytest_name = plain.get("pytest", "pytest")
+        self.plan.asyncio_name = plain.get("asyncio", "asyncio")
+
+    def _bind(self, binding: Binding) -> None:
+        self.plan.bindings.append(binding)
+        module, imported, name = binding.module, binding.imported, binding.name
+        if module == "pytest":
+            if not imported:
+                self.pytest_names.add(name)
+            elif imported == "mark":
+                self.mark_names.add(name)
+            elif imported == "fixture":
+                self.pytest_fixture_names.add(name)
+        elif module == "pytest_asyncio":
+            if not imported:
+                self.pa_names.add(name)
+            elif imported == "fixture":
+                self.pa_fixture_names.add(name)
+        elif not imported:
+            self.asyncio_names.add(name)
+
+    def _collect(self) -> None:
+        """One walk of the whole tree: every use of an imported name, and what asks for
+        ``event_loop`` by name (``usefixtures``, ``getfixturevalue``)."""
+        bound = {b.name for b in self.plan.bindings}
+        texts: dict[int, str] = {}
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Name):
+                if node.id in bound:
+                    self.name_index[id(node)] = len(self.plan.names)
+                    text = texts.get(id(node), node.id)
+                    self.plan.names.append(NameUse(node.id, node.lineno, text))
+            elif isinstance(node, ast.Attribute):
+                if isinstance(node.value, ast.Name) and node.value.id in bound:
+                    texts[id(node.value)] = f"{node.value.id}.{node.attr}"
+            elif isinstance(node, ast.Call):
+                self._by_name(node)
+            elif isinstance(node, ast.Assign) and self.loopwarden:
+                self._pytest_plugins(node)
+
+    def _by_name(self, call: ast.Call) -> None:
+        func = call.func
+        what = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if what not in ("usefixtures", "getfixturevalue"):
+            return
+        if not any(_literal(arg) == "event_loop" for arg in call.args):
+            return
+        self.plan.loop_users.append(LoopUser(call.lineno, what))
+        self._report(
+            call.lineno,
+            f"{what}('event_loop') asks for {_NO_EVENT_LOOP}; not rewritten: ask for nothing "
+            "and call asyncio.get_running_loop() in the async test or fixture that needs the loop",
+        )
+
+    def _pytest_plugins(self, node: ast.Assign) -> None:
+        if not any(isinstance(t, ast.Name) and t.id == "pytest_plugins" for t in node.targets):
+            return
+        for item in ast.walk(node.value):
+            value = _literal(item) if isinstance(item, ast.expr) else None
+            if value is not None and value.partition(".")[0] == "pytest_asyncio":
+                self._report(
+                    node.lineno,
+                    f"pytest_plugins loads {value!r}: loopwarden's runner does not need "
+                    "pytest-asyncio; remove it from pytest_plugins",
+                )
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _report(self, line: int, message: str, person: bool = True) -> None:
+        self.plan.reports.append(Report(self.plan.path, line, message, person))
+
+    def _edit(self, path: StmtPath) -> Edit:
+        edit = self.plan.edits.get(path)
+        if edit is None:
+            edit = self.plan.edits[path] = Edit()
+        return edit
+
+    def _names_in(self, node: ast.AST) -> set[int]:
+        return {
+            self.name_index[id(n)]
+            for n in ast.walk(node)
+            if isinstance(n, ast.Name) and id(n) in self.name_index
+        }
+
+    def _is_asyncio_mark(self, node: ast.expr) -> bool:
+        if not (isinstance(node, ast.Attribute) and node.attr == "asyncio"):
+            return False
+        value = node.value
+        if isinstance(value, ast.Name):
+            return value.id in self.mark_names
+        return (
+            isinstance(value, ast.Attribute)
+            and value.attr == "mark"
+            and isinstance(value.value, ast.Name)
+            and value.value.id in self.pytest_names
+        )
+
+    def _is_pa_fixture(self, node: ast.expr) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id in self.pa_fixture_names
+        return (
+            isinstance(node, ast.Attribute)
+            and node.attr == "fixture"
+            and isinstance(node.value, ast.Name)
+            and node.value.id in self.pa_names
+        )
+
+    def _is_pytest_fixture(self, node: ast.expr) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id in self.pytest_fixture_names
+        return (
+            isinstance(node, ast.Attribute)
+            and node.attr == "fixture"
+            and isinstance(node.value, ast.Name)
+            and node.value.id in self.pytest_names
+        )
+
+    # -- statements ----------------------------------------------------------------------------
+
+    def _block(self, body: list[ast.stmt], prefix: StmtPath, field: str, cls: str | None) -> None:
+        for i, stmt in enumerate(body):
+            path = (*prefix, (field, i))
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+                self._function(stmt, path, cls)
+            elif isinstance(stmt, ast.ClassDef):
+                self._decorators(stmt, path)
+                self._block(stmt.body, path, "body", stmt.name)
+            elif isinstance(stmt, ast.If):
+                self._block(stmt.body, path, "body", cls)
+                self._block(stmt.orelse, path, "orelse", cls)
+            elif (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and stmt.targets[0].id == "pytestmark"
+            ):
+                self._pytestmark(stmt, path)
+
+    def _decorators(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, path: StmtPath
+    ) -> _Fixture | None:
+        fixture = None
+        for k, decorator in enumerate(node.decorator_list):
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            if self._is_asyncio_mark(target):
+                self._marker(decorator, path, k)
+            elif self._is_pa_fixture(target):
+                fixture = _Fixture(decorator, pytest_asyncio=True)
+                if self.loopwarden:
+                    self._convert_fixture(decorator, path, k)
+            elif self._is_pytest_fixture(target):
+                fixture = _Fixture(decorator, pytest_asyncio=False)
+        return fixture
+
+    # -- rewrite 2: markers --------------------------------------------------------------------
+
+    def _marker_kept(self, node: ast.expr, where: str) -> str | None:
+        """Why a marker with arguments is kept (the report), or ``None`` when it can go."""
+        if not isinstance(node, ast.Call) or not (node.args or node.keywords):
+            return None
+        text = f"{where}{ast.unparse(node)}"
+        keywords = _keywords(node)
+        others = [k for k in keywords if k not in ("loop_scope", "scope")]
+        if node.args or others or len(keywords) != len(node.keywords):
+            names = ", ".join([*(f"{k}=" for k in others), *(["positional"] if node.args else [])])
+            return (
+                f"{text} kept: loopwarden's runner reads only loop_scope= from pytest-asyncio's "
+                f"marker, not {names or '**kwargs'}; a suite that needs other loops "
+                "(loop_factories) stays on pytest-asyncio (guard mode), otherwise delete those "
+                "arguments"
+            )
+        scope = _literal(keywords.get("loop_scope") or keywords.get("scope"))
+        if scope == "session":
+            return (
+                f"{text} kept: loopwarden's runner already runs every async test in one session "
+                "loop by default (loopwarden_loop = session), so it can go; if the suite sets "
+                "loopwarden_loop = test or asyncio_default_test_loop_scope, write "
+                "@pytest.mark.loopwarden(loop_scope='session') instead"
+            )
+        asked = f"a {scope}-scoped loop" if scope else "the loop its loop_scope names"
+        return (
+            f"{text} kept: loopwarden's runner honours it (this test runs in {asked}) but runs "
+            "everything else in one session loop by default, and a test whose async fixtures run "
+            "in another loop fails at setup; delete it if the test only needs a shared loop, or "
+            f"write @pytest.mark.loopwarden(loop_scope={scope or '...'!r}) to keep it without "
+            "pytest-asyncio's marker"
+        ).replace("'...'", "...")
+
+    def _marker(self, decorator: ast.expr, path: StmtPath, k: int) -> None:
+        if not self.loopwarden or self.settings.strict:
+            return
+        kept = self._marker_kept(decorator, "@")
+        if kept is not None:
+            self._report(decorator.lineno, kept)
+            return
+        edit = self._edit(path)
+        edit.decorators.append(DecoratorEdit(k, remove=True))
+        edit.counts["marker"] += 1
+        edit.removed_names |= self._names_in(decorator)
+
+    def _pytestmark(self, stmt: ast.Assign, path: StmtPath) -> None:
+        if not self.loopwarden or self.settings.strict:
+            return
+
+        def is_mark(node: ast.expr) -> bool:
+            return self._is_asyncio_mark(node.func if isinstance(node, ast.Call) else node)
+
+        value = stmt.value
+        elements = value.elts if isinstance(value, ast.List | ast.Tuple) else [value]
+        gone = []
+        for index, element in enumerate(elements):
+            if not is_mark(element):
+                continue
+            kept = self._marker_kept(element, "pytestmark = ")
+            if kept is not None:
+                self._report(element.lineno, kept)
+            else:
+                gone.append(index)
+        if not gone:
+            return
+        edit = self._edit(path)
+        edit.counts["marker"] += len(gone)
+        for index in gone:
+            edit.removed_names |= self._names_in(elements[index])
+        if len(gone) == len(elements):
+            edit.remove = True
+        else:
+            edit.remove_elements = gone
+
+    # -- rewrite 1: fixtures -------------------------------------------------------------------
+
+    def _convert_fixture(self, decorator: ast.expr, path: StmtPath, k: int) -> None:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        drop = None
+        if isinstance(decorator, ast.Call):
+            keywords = _keywords(decorator)
+            if decorator.args or len(keywords) != len(decorator.keywords):
+                self._keep_fixture(
+                    decorator,
+                    f"@{ast.unparse(decorator)}: positional or ** arguments, which migrate does "
+                    "not rewrite; write @pytest.fixture(...) with the same keyword arguments and "
+                    "without loop_scope",
+                )
+                return
+            if "loop_scope" in keywords:
+                loop_node = keywords["loop_scope"]
+                loop_scope = _literal(loop_node)
+                scope_node = keywords.get("scope")
+                scope = "function" if scope_node is None else _literal(scope_node)
+                default = self.settings.fixture_loop_scope
+                if default in (None, "fixture-scope"):
+                    default = scope
+                none = isinstance(loop_node, ast.Constant) and loop_node.value is None
+                if none or (loop_scope is not None and loop_scope in (scope, default)):
+                    drop = "loop_scope"
+                elif loop_scope is None or scope is None:
+                    self._keep_fixture(
+                        decorator,
+                        f"loop_scope={ast.unparse(loop_node)} with scope="
+                        f"{ast.unparse(scope_node) if scope_node else repr(scope)}: migrate "
+                        "cannot tell the loop apart from the fixture's scope; loopwarden's "
+                        "runner shares the session loop by default; check the fixture does not "
+                        "rely on its own loop, then write @pytest.fixture without loop_scope "
+                        "(left as is)",
+                    )
+                    return
+                else:
+                    self._keep_fixture(
+                        decorator,
+                        f"loop_scope={loop_scope!r} on a {scope}-scoped fixture: loopwarden's "
+                        "runner shares the session loop by default; check the fixture does not "
+                        "rely on its own loop, then write @pytest.fixture without loop_scope "
+                        "(left as is)",
+                    )
+                    return
+        edit = self._edit(path)
+        edit.decorators.append(DecoratorEdit(k, remove=False, drop_keyword=drop))
+        edit.counts["fixture"] += 1
+        edit.removed_names |= self._names_in(target)
+        edit.added["pytest"] += 1
+
+    def _keep_fixture(self, decorator: ast.expr, message: str) -> None:
+        self.plan.explained |= self._names_in(decorator)
+        self._report(decorator.lineno, message)
+
+    # -- rewrites 3, 4, 5: event_loop ----------------------------------------------------------
+
+    def _function(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, path: StmtPath, cls: str | None
+    ) -> None:
+        fixture = self._decorators(node, path)
+        is_async = isinstance(node, ast.AsyncFunctionDef)
+        name = node.name
+        if fixture is not None and isinstance(fixture.decorator, ast.Call):
+            name = _literal(_keywords(fixture.decorator).get("name")) or name
+        if fixture is not None and name == "event_loop":
+            self._override(node, path, fixture, is_async)
+            return
+        if fixture is not None and name == "event_loop_policy" and self.loopwarden:
+            self._report(
+                node.lineno,
+                "event_loop_policy fixture: loopwarden's runner makes its own loops and does not "
+                "use it, and the async tests it would apply to fail, naming it; delete it if it "
+                "returns asyncio's default policy, otherwise (uvloop, several policies) the suite "
+                "stays on pytest-asyncio (guard mode)",
+            )
+        if "event_loop" not in _arg_names(node.args):
+            return
+        is_test = (
+            fixture is None and node.name.startswith("test") and (cls or "Test").startswith("Test")
+        )
+        if not is_test and fixture is None:
+            return  # a helper that takes a loop: its callers pass one
+        what = node.name
+        if not is_async:
+            self.plan.loop_users.append(LoopUser(node.lineno, node.name))
+            self._sync_user(node, what, is_test)
+            return
+        uses, problem = _loop_uses(node)
+        if problem is not None:
+            line, where = problem
+            self.plan.loop_users.append(LoopUser(node.lineno, node.name))
+            if where is None:
+                self._report(
+                    line,
+                    f"{what}: event_loop is assigned to, so its uses cannot all become "
+                    "asyncio.get_running_loop(); not rewritten: remove the event_loop parameter "
+                    "and call asyncio.get_running_loop() where the loop is needed",
+                )
+            else:
+                self._report(
+                    line,
+                    f"{what}: event_loop is used in {where}, which may run when no loop is "
+                    f"running; not rewritten: write loop = asyncio.get_running_loop() at the top "
+                    f"of {node.name}, use loop there, and remove the event_loop parameter",
+                )
+            return
+        edit = self._edit(path)
+        edit.remove_param = True
+        edit.replace_uses = uses > 0
+        edit.added["asyncio"] += uses
+        edit.counts["event_loop_param"] += 1
+
+    def _sync_user(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, what: str, test: bool
+    ) -> None:
+        awaited = []
+        accepted: set[int] = set()
+        for child in ast.walk(node):
+            call = (
+                _is_loop_call(child, "run_until_complete") if isinstance(child, ast.expr) else None
+            )
+            if call is not None:
+                awaited.append((call.lineno, ast.unparse(call.args[0])))
+                assert isinstance(call.func, ast.Attribute)
+                accepted.add(id(call.func.value))
+        others = [
+            n
+            for n in ast.walk(node)
+            if isinstance(n, ast.Name) and n.id == "event_loop" and id(n) not in accepted
+        ]
+        awaited.sort()
+        if test and awaited and not others:
+            more = ", ".join(str(line) for line, _ in awaited[1:])
+            self._report(
+                node.lineno,
+                f"{what} is a sync test that drives {_NO_EVENT_LOOP} with "
+                f"event_loop.run_until_complete(...); not rewritten: make it `async def "
+                f"{node.name}(...)` without the event_loop parameter and write "
+                f"`await {awaited[0][1]}` for `event_loop.run_until_complete({awaited[0][1]})`"
+                + (f" (likewise on line{'s' if len(awaited) > 2 else ''} {more})" if more else ""),
+            )
+            return
+        kind = "test" if test else "fixture"
+        self._report(
+            node.lineno,
+            f"{what} is a sync {kind} that uses {_NO_EVENT_LOOP}; not rewritten: make it "
+            f"`async def`, await what it runs on the loop, and call asyncio.get_running_loop() "
+            "where it needs the loop",
+        )
+
+    def _override(
+        self,
+        node: ast.FunctionDef | ast.AsyncFunctionDef,
+        path: StmtPath,
+        fixture: _Fixture,
+        is_async: bool,
+    ) -> None:
+        scope: str | None = "function"
+        allowed = True
+        if isinstance(fixture.decorator, ast.Call):
+            keywords = _keywords(fixture.decorator)
+            if "scope" in keywords:
+                scope = _literal(keywords["scope"])
+            allowed = not fixture.decorator.args and set(keywords) <= {"scope", "autouse", "name"}
+            allowed = allowed and len(keywords) == len(fixture.decorator.keywords)
+        params = _arg_names(node.args)
+        recipe = (
+            not is_async
+            and allowed
+            and scope is not None
+            and len(node.decorator_list) == 1
+            and params in ([], ["request"])
+            and self._is_recipe(node)
+        )
+        self.plan.overrides.append(
+            Override(path, node.lineno, scope or "", recipe, frozenset(self._names_in(node)))
+        )
+        if recipe:
+            return
+        if self.loopwarden:
+            advice = (
+                "loopwarden's runner makes its own loops and never uses it, and async tests that "
+                "ask for it fail. Move any setup it does into a fixture of its own and delete it; "
+                "a suite that needs uvloop or another policy stays on pytest-asyncio (guard mode)"
+            )
+        else:
+            advice = (
+                "pytest-asyncio 1.0 no longer uses an event_loop fixture. Move any setup it does "
+                "into a fixture of its own and delete it; choose other loops with an "
+                "event_loop_policy fixture or, from pytest-asyncio 1.4, the "
+                "pytest_asyncio_loop_factories hook"
+            )
+        self._report(
+            node.lineno,
+            "event_loop fixture does more than make, yield and close a loop (a custom policy, "
+            f"uvloop, extra setup), so it was left as is: {advice}",
+        )
+
+    def _is_recipe(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """``loop = asyncio.new_event_loop()`` (or the policy's), ``yield loop``,
+        ``loop.close()``, the last two optionally as ``try: yield loop finally: loop.close()``."""
+        body = list(node.body)
+        if body and isinstance(body[0], ast.Expr) and _literal(body[0].value) is not None:
+            body = body[1:]  # the docstring
+        if len(body) == 3:
+            make, give, close = body
+        elif len(body) == 2 and isinstance(body[1], ast.Try):
+            make, block = body[0], body[1]
+            if block.handlers or block.orelse or len(block.body) != 1 or len(block.finalbody) != 1:
+                return False
+            give, close = block.body[0], block.finalbody[0]
+        else:
+            return False
+        if not (
+            isinstance(make, ast.Assign)
+            and len(make.targets) == 1
+            and isinstance(make.targets[0], ast.Name)
+            and self._is_new_loop(make.value)
+        ):
+            return False
+        loop = make.targets[0].id
+        yields = (
+            isinstance(give, ast.Expr)
+            and isinstance(give.value, ast.Yield)
+            and isinstance(give.value.value, ast.Name)
+            and give.value.value.id == loop
+        )
+        closes = (
+            isinstance(close, ast.Expr)
+            and isinstance(close.value, ast.Call)
+            and not close.value.args
+            and not close.value.keywords
+            and isinstance(close.value.func, ast.Attribute)
+            and close.value.func.attr == "close"
+            and isinstance(close.value.func.value, ast.Name)
+            and close.value.func.value.id == loop
+        )
+        return yields and closes
+
+    def _is_new_loop(self, node: ast.expr) -> bool:
+        if not (
+            isinstance(node, ast.Call)
+            and not node.args
+            and not node.keywords
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "new_event_loop"
+        ):
+            return False
+        owner = node.func.value
+        if isinstance(owner, ast.Name):
+            return owner.id in self.asyncio_names
+        return (
+            isinstance(owner, ast.Call)
+            and not owner.args
+            and not owner.keywords
+            and isinstance(owner.func, ast.Attribute)
+            and owner.func.attr == "get_event_loop_policy"
+            and isinstance(owner.func.value, ast.Name)
+            and owner.func.value.id in self.asyncio_names
+        )
+
+
+def _loop_uses(
+    func: ast.FunctionDef | ast.AsyncFunctionDef,
+) -> tuple[int, tuple[int, str | None] | None]:
+    """How often the body of ``func`` reads ``event_loop``, and the first reason not to rewrite
+    it: ``(line, None)`` when the name is bound again, ``(line, where)`` when it is read in a
+    nested sync function, a lambda, a class body or a generator expression (code that may run
+    when no loop is running, where ``asyncio.get_running_loop()`` fails)."""
+    uses = 0
+
+    def rebinds(node: ast.AST) -> bool:
+        defines = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        if defines and getattr(node, "name", None) == "event_loop":
+            return True
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            return "event_loop" in _arg_names(node.args)
+        if isinstance(node, ast.Global | ast.Nonlocal):
+            return "event_loop" in node.names
+        if isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar):
+            return node.name == "event_loop"
+        if isinstance(node, ast.MatchMapping):
+            return node.rest == "event_loop"
+        if isinstance(node, ast.alias):
+            return (node.asname or node.name.partition(".")[0]) == "event_loop"
+        return False
+
+    def visit(node: ast.AST, nested: str | None) -> tuple[int, str | None] | None:
+        nonlocal uses
+        if isinstance(node, ast.Name):
+            if node.id != "event_loop":
+                return None
+            if not isinstance(node.ctx, ast.Load):
+                return (node.lineno, None)
+            if nested is not None:
+                return (node.lineno, nested)
+            uses += 1
+            return None
+        if rebinds(node):
+            return (getattr(node, "lineno", func.lineno), None)
+        inner = nested
+        if nested is None:
+            if isinstance(node, ast.FunctionDef):
+                inner = f"the nested function {node.name}"
+            elif isinstance(node, ast.Lambda):
+                inner = "a lambda"
+            elif isinstance(node, ast.ClassDef):
+                inner = f"the class {node.name}"
+            elif isinstance(node, ast.GeneratorExp):
+                inner = "a generator expression"
+        for child in ast.iter_child_nodes(node):
+            found = visit(child, inner)
+            if found is not None:
+                return found
+        return None
+
+    for stmt in func.body:
+        problem = visit(stmt, None)
+        if problem is not None:
+            return uses, problem
+    return uses, None
+
+
+def finalize(plan: FilePlan, decisions: dict[StmtPath, str | None], settings: Settings) -> FilePlan:
+    """Complete a plan once the ``event_loop`` overrides are decided: remove those that go, note
+    why others stay, fix the imports, and report what still uses pytest-asyncio.
+
+    Args:
+        plan: The plan from :func:`analyze`.
+        decisions: For each override of this file whose body is the usual recipe: ``None`` to
+            remove it, or why it stays (what still asks for ``event_loop``).
+        settings: The run's settings.
+
+    Returns:
+        The same plan, completed.
+    """
+    if plan.error is not None:
+        return plan
+    for override in plan.overrides:
+        if not override.recipe or override.stmt not in decisions:
+            continue
+        why = decisions[override.stmt]
+        if why is not None:
+            plan.reports.append(
+                Report(
+                    plan.path,
+                    override.line,
+                    f"event_loop fixture kept, since something still asks for it: {why}; delete "
+                    "it once nothing does (see those entries)",
+                )
+            )
+            continue
+        plan.edits[override.stmt] = Edit(
+            remove=True,
+            counts=Counter(event_loop_fixture=1),
+            removed_names=set(override.removed_names),
+        )
+        note = _removed_override_note(override.scope, settings)
+        if note is not None:
+            plan.reports.append(Report(plan.path, override.line, *note))
+    _fix_imports(plan, settings)
+    return plan
+
+
+def _removed_override_note(scope: str, settings: Settings) -> tuple[str, bool] | None:
+    if settings.target == "pytest-asyncio":
+        configured = {
+            "asyncio_default_fixture_loop_scope": settings.fixture_loop_scope,
+            "asyncio_default_test_loop_scope": settings.test_loop_scope or "function",
+        }
+        missing = [key for key, value in configured.items() if value != scope]
+        if not missing:
+            return (
+                f"event_loop fixture (scope={scope!r}) removed: the configuration already says "
+                f"that scope with asyncio_default_fixture_loop_scope and "
+                "asyncio_default_test_loop_scope",
+                False,
+            )
+        return (
+            f"event_loop fixture (scope={scope!r}) removed: pytest-asyncio 1.0 has no "
+            "event_loop fixture; say its scope in the pytest configuration instead: "
+            + " and ".join(f"{key} = {scope}" for key in missing),
+            True,
+        )
+    if scope == "session":
+        return None
+    per = "test" if scope == "function" else scope
+    return (
+        f"event_loop fixture (scope={scope!r}) removed: loopwarden's runner runs every test and "
+        f"fixture in one session loop by default; if the suite relied on a fresh loop per {per}, "
+        "set loopwarden_loop = test (a fresh loop per test; fixtures wider than a test keep a "
+        "loop of their own scope)",
+        False,
+    )
+
+
+def _fix_imports(plan: FilePlan, settings: Settings) -> None:
+    removed: set[int] = set()
+    added: Counter[str] = Counter()
+    for edit in plan.edits.values():
+        removed |= edit.removed_names
+        added.update(edit.added)
+    total = Counter(use.name for use in plan.names)
+    gone = Counter(plan.names[i].name for i in removed)
+    final = total - gone
+    final[plan.pytest_name] += added["pytest"]
+    final[plan.asyncio_name] += added["asyncio"]
+    drop: dict[StmtPath, list[int]] = {}
+    sizes: dict[StmtPath, int] = {}
+    for binding in plan.bindings:
+        if final[binding.name] > 0:
+            continue
+        unused_before = total[binding.name] == 0
+        if binding.module == "pytest_asyncio" and settings.target == "loopwarden":
+            pass  # no use left: pytest-asyncio goes
+        elif unused_before:
+            continue  # imported for its side effect, or simply unused: not ours to touch
+        drop.setdefault(binding.stmt, []).append(binding.alias)
+        sizes[binding.stmt] = binding.count
+    for stmt, aliases in drop.items():
+        plan.edits[stmt] = Edit(
+            remove=len(aliases) == sizes[stmt],
+            remove_aliases=sorted(aliases),
+            counts=Counter({"import": 1}),
+        )
+    bound = {b.name for b in plan.bindings if not b.imported}
+    for module, name in (("pytest", plan.pytest_name), ("asyncio", plan.asyncio_name)):
+        if added[module] and name not in bound:
+            plan.add_imports.append(f"import {module}")
+    if settings.target != "loopwarden":
+        return
+    modules = {b.name: b.module for b in plan.bindings}
+    for index, use in enumerate(plan.names):
+        if modules.get(use.name) != "pytest_asyncio" or index in removed:
+            continue
+        if index in plan.explained:
+            continue
+        hint = ""
+        if use.text.endswith("is_async_test"):
+            hint = (
+                " (the usual hook that marks every async test with loop_scope='session' is not "
+                "needed: loopwarden's runner runs them all in the session loop by default)"
+            )
+        plan.reports.append(
+            Report(
+                plan.path,
+                use.line,
+                f"{use.text} is pytest-asyncio's and still used here{hint}; loopwarden's runner "
+                "does not need pytest-asyncio: replace this use, or keep pytest-asyncio installed "
+                "and run with -p no:asyncio",
+            )
+        )

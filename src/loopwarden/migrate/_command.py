@@ -1,0 +1,169 @@
+"""``loopwarden migrate``: command-line arguments and the run.
+
+By default the changes are printed as a unified diff on stdout (a patch ``git apply`` takes) and
+the summary goes to stderr; ``--write`` writes them and prints the summary on stdout. Exit status:
+0 when nothing is left for a person, 1 when something is (the places are listed), 2 for usage
+errors (a path that does not exist, ``--write`` in a git work tree with uncommitted changes) and
+internal errors. This module only imports the standard library at import time, so
+``loopwarden --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``migrate`` sub-command's arguments.
+
+    Args:
+        parser: The sub-command's parser.
+    """
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files or folders to migrate (default: the current folder)",
+    )
+    parser.add_argument(
+        "--target",
+        choices=("loopwarden", "pytest-asyncio"),
+        default="loopwarden",
+        help="loopwarden (default): loopwarden's own runner runs the suite, pytest-asyncio is no "
+        "longer needed; pytest-asyncio: stay on pytest-asyncio 1.x, only the event_loop fixture "
+        "and its overrides go",
+    )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="write the changes (default: print them as a diff); refuses in a git work tree "
+        "with uncommitted changes",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with --write, write even when the git work tree has uncommitted changes",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: one per CPU when there are many files)",
+    )
+
+
+def _error(message: str) -> int:
+    print(f"loopwarden migrate: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``loopwarden migrate`` with parsed arguments.
+
+    Args:
+        args: The namespace filled by the arguments of :func:`add_arguments`.
+
+    Returns:
+        The exit status: 0 nothing left for a person, 1 something is, 2 usage or internal error.
+    """
+    from loopwarden.lint._files import Excluder, discover
+    from loopwarden.migrate import _project
+    from loopwarden.migrate._analyze import Settings
+    from loopwarden.migrate._model import Report
+    from loopwarden.migrate._report import summary
+    from loopwarden.migrate._runner import migrate
+
+    paths: list[str] = args.paths or ["."]
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        return _error(
+            f"no such file or folder: {', '.join(missing)}; name the folder of the test suite "
+            "(loopwarden migrate tests/) or files in it"
+        )
+    others = [
+        p
+        for p in paths
+        if os.path.isfile(p) and not p.endswith(".py") and not _project.is_project_file(p)
+    ]
+    if others:
+        return _error(
+            f"not a Python file, a pytest configuration file or a requirements file: "
+            f"{', '.join(others)}; name .py files or folders"
+        )
+    if args.jobs is not None and args.jobs < 1:
+        return _error(f"--jobs must be at least 1, got {args.jobs}")
+    if args.force and not args.write:
+        return _error("--force only makes sense with --write (without it, nothing is written)")
+    if args.write and not args.force:
+        dirty = _project.git_dirty(paths)
+        if dirty:
+            top, files = dirty[0]
+            shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if files[5:] else "")
+            return _error(
+                f"--write refuses to run: the git work tree {top} has uncommitted changes "
+                f"({shown}); commit or stash them first, so that `git diff` shows exactly what "
+                "migrate changed and `git checkout` takes it back, or run again with --force"
+            )
+
+    configs = _project.Configs()
+    settings: dict[int, tuple[_project.PytestConfig, Settings]] = {}
+
+    def settings_of(path: str) -> Settings:
+        config = configs.of(path)
+        if id(config) not in settings:
+            settings[id(config)] = (
+                config,
+                Settings(
+                    target=args.target,
+                    strict=config.strict,
+                    fixture_loop_scope=config.scope("asyncio_default_fixture_loop_scope"),
+                    test_loop_scope=config.scope("asyncio_default_test_loop_scope"),
+                ),
+            )
+        return settings[id(config)][1]
+
+    found = discover(paths, Excluder((".venv*",), os.getcwd()))
+    work = [(path, settings_of(path)) for path in found if path.endswith(".py")]
+    try:
+        plans, outcomes = migrate(work, jobs=args.jobs)
+    except Exception as error:  # a bug of ours: say so, with exit status 2
+        return _error(f"internal error: {type(error).__name__}: {error}")
+
+    reports: list[Report] = [report for plan in plans for report in plan.reports]
+    reports += [outcome.error for outcome in outcomes if outcome.error is not None]
+    for path in _project.project_files(paths, found):
+        reports += _project.scan_project_file(path, configs.of(path), args.target)
+    for config, used in settings.values():
+        if not used.strict or args.target != "loopwarden" or config.path is None:
+            continue
+        if not any(
+            r.path == _project.display(config.path) and "strict" in r.message for r in reports
+        ):
+            reports.append(
+                Report(
+                    _project.display(config.path),
+                    None,
+                    "loopwarden's own runner would run in strict mode here (loopwarden_mode or "
+                    "asyncio_mode is strict), so the @pytest.mark.asyncio markers were kept; set "
+                    "loopwarden_mode = auto (the default) and run loopwarden migrate again to "
+                    "drop them",
+                )
+            )
+
+    changed = [outcome for outcome in outcomes if outcome.after is not None]
+    if args.write:
+        for outcome in changed:
+            assert outcome.after is not None
+            with open(outcome.path, "w", encoding=outcome.encoding, newline="") as handle:
+                handle.write(outcome.after)
+        sys.stdout.write(summary(outcomes, reports, write=True))
+    else:
+        for outcome in changed:
+            sys.stdout.write(outcome.patch)
+        sys.stdout.flush()
+        sys.stderr.write(summary(outcomes, reports, write=False))
+    return 1 if any(report.person for report in reports) else 0

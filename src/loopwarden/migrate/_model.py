@@ -1,0 +1,237 @@
+"""Data carried between the phases of ``loopwarden migrate``: plans, reports and outcomes.
+
+A plan names statements by their *path*, the ``(field, index)`` steps from the module down
+(``(("body", 3), ("body", 0))`` is the first statement of the class that is the module's fourth).
+Indices count :mod:`ast` statements, so ``a = 1; b = 2`` is two of them; the libcst side maps
+them back (:mod:`loopwarden.migrate._rewrite`). Plans are plain data: workers send them back and
+forth between processes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+Target = Literal["loopwarden", "pytest-asyncio"]
+StmtPath = tuple[tuple[str, int], ...]
+
+#: Each kind of change, in the order the summary lists them, with its label.
+KINDS: dict[str, str] = {
+    "fixture": "@pytest_asyncio.fixture -> @pytest.fixture",
+    "marker": "@pytest.mark.asyncio / pytestmark removed",
+    "event_loop_param": "event_loop parameter removed (its uses -> asyncio.get_running_loop())",
+    "event_loop_fixture": "event_loop fixture override removed",
+    "import": "import added or removed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A place the summary lists.
+
+    Attributes:
+        path: The file.
+        line: 1-based line, or ``None`` for the whole file.
+        message: What is there, why it matters and what to do.
+        person: ``True`` when a person must act (exit status 1); ``False`` for a note.
+    """
+
+    path: str
+    line: int | None
+    message: str
+    person: bool = True
+
+    def render(self) -> str:
+        """``path:line: message`` (``path: message`` for a whole file)."""
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.message}"
+
+    @property
+    def sort_key(self) -> tuple[str, int, str]:
+        """Order in the summary: path, then line (whole-file reports first)."""
+        return (self.path, self.line or 0, self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class DecoratorEdit:
+    """One decorator of a planned ``def`` or ``class``.
+
+    Attributes:
+        index: Its position among the decorators.
+        remove: Remove it (a bare ``@pytest.mark.asyncio``); otherwise turn it into
+            ``@<pytest>.fixture`` with the same arguments.
+        drop_keyword: With the conversion, the keyword argument to leave out (``loop_scope``).
+    """
+
+    index: int
+    remove: bool
+    drop_keyword: str | None = None
+
+
+@dataclass(slots=True)
+class Edit:
+    """What to do with one statement, and what that does to the counts.
+
+    Attributes:
+        remove: Remove the whole statement.
+        decorators: Decorator edits of a ``def`` or ``class``.
+        remove_param: Remove the ``event_loop`` parameter of a ``def``.
+        replace_uses: Replace each use of ``event_loop`` in the body with
+            ``<asyncio>.get_running_loop()``.
+        remove_elements: Element indices to remove from the list or tuple assigned (``pytestmark``).
+        remove_aliases: Name indices to remove from an ``import`` statement.
+        counts: Changes per kind (:data:`KINDS`).
+        removed_names: Indices (into :attr:`FilePlan.names`) of the imported names this edit
+            removes a use of.
+        added: Uses this edit adds of ``pytest`` / ``asyncio``.
+    """
+
+    remove: bool = False
+    decorators: list[DecoratorEdit] = field(default_factory=list)
+    remove_param: bool = False
+    replace_uses: bool = False
+    remove_elements: list[int] = field(default_factory=list)
+    remove_aliases: list[int] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    removed_names: set[int] = field(default_factory=set)
+    added: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """A name a module-level ``import`` of pytest, pytest_asyncio or asyncio binds.
+
+    Attributes:
+        name: The bound name (``pytest``, ``pa``, ``fixture``).
+        module: ``pytest``, ``pytest_asyncio`` or ``asyncio``.
+        imported: For ``from M import x``: ``x``; for ``import M``: ``""``.
+        stmt: The import statement's path.
+        alias: The name's index in the statement.
+        count: How many names the statement imports.
+    """
+
+    name: str
+    module: str
+    imported: str
+    stmt: StmtPath
+    alias: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class NameUse:
+    """A use of an imported name in the module (an ``ast.Name``), for import bookkeeping.
+
+    Attributes:
+        name: The name.
+        line: Its line.
+        text: How it reads in the code (``pytest_asyncio.is_async_test``), for reports.
+    """
+
+    name: str
+    line: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """An ``event_loop`` fixture defined in a project file.
+
+    Attributes:
+        stmt: The ``def``'s path.
+        line: The line of ``def``.
+        scope: Its scope (``function`` when not given), or ``""`` when not a literal.
+        recipe: Whether its body is the usual recipe (make, yield, close a loop).
+        removed_names: Name uses removing it would remove.
+    """
+
+    stmt: StmtPath
+    line: int
+    scope: str
+    recipe: bool
+    removed_names: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class LoopUser:
+    """Something left asking for the ``event_loop`` fixture (a sync test, a nested use).
+
+    Attributes:
+        line: Where.
+        name: The test or fixture (``test_x``), or what asks (``usefixtures``).
+    """
+
+    line: int
+    name: str
+
+
+@dataclass(slots=True)
+class FilePlan:
+    """Everything the analysis found in one Python file.
+
+    Attributes:
+        path: The file, as discovered.
+        encoding: Its encoding (UTF-8 or its coding cookie), to write it back.
+        error: Why the file was left alone (it does not parse), else ``None``.
+        edits: The planned edits, by statement path.
+        reports: Places for a person and notes.
+        names: Every use of a name bound by the imports in :attr:`bindings`.
+        bindings: The module-level imports of pytest, pytest_asyncio and asyncio.
+        pytest_name: The name to write ``pytest.fixture`` with.
+        asyncio_name: The name to write ``asyncio.get_running_loop()`` with.
+        overrides: ``event_loop`` fixtures defined here.
+        loop_users: What still asks for ``event_loop`` after the planned edits.
+        explained: Name uses already reported (not listed again as "still uses pytest-asyncio").
+        pytest_asyncio_report: Report uses of pytest-asyncio that are left (``--target
+            loopwarden``).
+        add_imports: Import statements to add, decided by :func:`finalize`.
+    """
+
+    path: str
+    encoding: str = "utf-8"
+    error: str | None = None
+    edits: dict[StmtPath, Edit] = field(default_factory=dict)
+    reports: list[Report] = field(default_factory=list)
+    names: list[NameUse] = field(default_factory=list)
+    bindings: list[Binding] = field(default_factory=list)
+    pytest_name: str = "pytest"
+    asyncio_name: str = "asyncio"
+    overrides: list[Override] = field(default_factory=list)
+    loop_users: list[LoopUser] = field(default_factory=list)
+    explained: set[int] = field(default_factory=set)
+    pytest_asyncio_report: bool = True
+    add_imports: list[str] = field(default_factory=list)
+
+    def counts(self) -> Counter[str]:
+        """Changes per kind, over every planned edit and added import."""
+        total: Counter[str] = Counter()
+        for edit in self.edits.values():
+            total.update(edit.counts)
+        if self.add_imports:
+            total["import"] += len(self.add_imports)
+        return total
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The result of rewriting one file.
+
+    Attributes:
+        path: The file.
+        encoding: Its encoding.
+        before: The original text.
+        after: The new text (``None`` when nothing changed or the rewrite failed).
+        counts: Changes per kind.
+        error: A report when libcst could not rewrite the file (it was left alone).
+        patch: The unified diff of the change (``--- a/path`` ``+++ b/path``), made in the
+            worker that rewrote the file.
+    """
+
+    path: str
+    encoding: str
+    before: str
+    after: str | None
+    counts: Counter[str]
+    error: Report | None = None
+    patch: str = ""

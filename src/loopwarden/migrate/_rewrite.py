@@ -1,0 +1,373 @@
+"""Apply a plan with libcst: formatting and comments are kept, only the planned nodes change.
+
+This module imports libcst, so it is imported only when a file has something to change. The tree
+is not visited whole: a full libcst visit costs several times its parse, and a suite moving off
+pytest-asyncio changes most of its files. Instead the rewrite walks down the planned statement
+paths, mapping :mod:`ast` statement indices to libcst statements (a libcst line ``a = 1; b = 2``
+holds two ``ast`` statements), and rebuilds only the nodes on the way. A walk runs only
+over the body of a function whose ``event_loop`` uses are replaced, and that walk too follows
+fields and rebuilds only what changes (:func:`_replace_reads`).
+
+A removed statement takes the comments directly above it along (they describe it); comments
+further up, separated by a blank line, stay with the code that follows. A removed decorator's
+trailing comment goes with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import libcst as cst
+
+from loopwarden.lint._fix import insert_import
+from loopwarden.migrate._model import DecoratorEdit, Edit, FilePlan, StmtPath
+
+_T = TypeVar("_T", cst.Arg, cst.BaseElement, cst.ImportAlias)
+_N = TypeVar("_N", bound=cst.CSTNode)
+_PASS = cst.SimpleStatementLine(body=[cst.Pass()])
+
+
+def rewrite(source: str, plan: FilePlan) -> str:
+    """Apply ``plan`` to ``source``.
+
+    Args:
+        source: The file's text, as analysed.
+        plan: The finalized plan (:func:`loopwarden.migrate._analyze.finalize`).
+
+    Returns:
+        The new text.
+
+    Raises:
+        libcst.ParserSyntaxError: libcst cannot parse the file (``ast`` could).
+    """
+    module = cst.parse_module(source)
+    editor = _Editor(plan)
+    # A statement that becomes the module's first loses its blank lines above, unless an import
+    # is to be added: it will stand above them.
+    body, carried = editor.block(module.body, (), "body", strip=not plan.add_imports)
+    if carried:
+        module = module.with_changes(footer=[*carried, *module.footer])
+    for statement in plan.add_imports:
+        body = insert_import(body, cst.parse_statement(statement + "\n"))
+    return module.with_changes(body=body).code
+
+
+def _kept_comments(lines: Sequence[cst.EmptyLine]) -> list[cst.EmptyLine]:
+    """The leading lines of a removed statement that stay: comments separated from it by a
+    blank line (a section header), without the blank lines after the last of them."""
+    end = len(lines)
+    while end > 0 and lines[end - 1].comment is not None:
+        end -= 1  # attached to the removed statement: they go with it
+    kept = list(lines[:end])
+    while kept and kept[-1].comment is None:
+        kept.pop()
+    return kept
+
+
+def _without(items: Sequence[_T], drop: Callable[[int, _T], bool]) -> list[_T]:
+    """``items`` without those ``drop`` selects, commas fixed: when the last item goes, the new
+    last one takes its comma (none, or a trailing comma with the line break before ``)``)."""
+    kept = [item for index, item in enumerate(items) if not drop(index, item)]
+    if kept and items and kept[-1] is not items[-1]:
+        kept[-1] = kept[-1].with_changes(comma=items[-1].comma)
+    return kept
+
+
+class _Editor:
+    def __init__(self, plan: FilePlan) -> None:
+        self.plan = plan
+        self.edits = plan.edits
+        self.prefixes = {path[:n] for path in plan.edits for n in range(1, len(path))}
+
+    # -- blocks --------------------------------------------------------------------------------
+
+    def block(
+        self,
+        statements: Sequence[cst.BaseStatement],
+        prefix: StmtPath,
+        field: str,
+        strip: bool = True,
+    ) -> tuple[list[cst.BaseStatement], list[cst.EmptyLine]]:
+        """The statements of one block, edited; and comments left over from removed statements
+        at its end (for the block's footer). With ``strip``, a statement that becomes the first
+        of the block loses the blank lines above it."""
+        out: list[cst.BaseStatement] = []
+        carried: list[cst.EmptyLine] = []
+        dropped = False
+        index = 0
+        for statement in statements:
+            if isinstance(statement, cst.SimpleStatementLine):
+                smalls, index, changed = self.smalls(statement.body, prefix, field, index)
+                if not smalls:
+                    carried.extend(_kept_comments(statement.leading_lines))
+                    dropped = True
+                    continue
+                if changed:
+                    statement = statement.with_changes(body=smalls)
+            else:
+                path = (*prefix, (field, index))
+                index += 1
+                edit = self.edits.get(path)
+                if edit is not None and edit.remove:
+                    assert isinstance(statement, cst.BaseCompoundStatement)
+                    carried.extend(_kept_comments(statement.leading_lines))
+                    dropped = True
+                    continue
+                if path in self.prefixes:
+                    statement = self.compound(statement, path)
+                if edit is not None:
+                    statement = self.definition(statement, edit)
+            if carried or (dropped and strip and not out):
+                assert isinstance(statement, cst.SimpleStatementLine | cst.BaseCompoundStatement)
+                lines = [*carried, *statement.leading_lines]
+                if strip and not out:  # now first in its block: no blank lines above it
+                    while lines and lines[0].comment is None:
+                        lines.pop(0)
+                statement = statement.with_changes(leading_lines=lines)
+                carried = []
+            out.append(statement)
+        return out, carried
+
+    def smalls(
+        self,
+        smalls: Sequence[cst.BaseSmallStatement],
+        prefix: StmtPath,
+        field: str,
+        index: int,
+    ) -> tuple[list[cst.BaseSmallStatement], int, bool]:
+        out: list[cst.BaseSmallStatement] = []
+        changed = False
+        for small in smalls:
+            edit = self.edits.get((*prefix, (field, index)))
+            index += 1
+            if edit is None:
+                out.append(small)
+                continue
+            changed = True
+            new = self.small(small, edit)
+            if new is not None:
+                out.append(new)
+        if changed and out:
+            out[-1] = out[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+        return out, index, changed
+
+    def suite(self, suite: cst.BaseSuite, path: StmtPath, field: str) -> cst.BaseSuite:
+        if isinstance(suite, cst.IndentedBlock):
+            body, carried = self.block(suite.body, path, field)
+            return suite.with_changes(
+                body=body or [_PASS], footer=[*carried, *suite.footer] if carried else suite.footer
+            )
+        assert isinstance(suite, cst.SimpleStatementSuite)
+        smalls, _, changed = self.smalls(suite.body, path, field, 0)
+        if not changed:
+            return suite
+        return suite.with_changes(body=smalls or [cst.Pass()])
+
+    def compound(self, statement: cst.BaseStatement, path: StmtPath) -> cst.BaseStatement:
+        if isinstance(statement, cst.ClassDef):
+            return statement.with_changes(body=self.suite(statement.body, path, "body"))
+        if isinstance(statement, cst.If):
+            body = self.suite(statement.body, path, "body")
+            orelse = statement.orelse
+            if isinstance(orelse, cst.If):  # elif: the only statement of ast's orelse
+                inner = (*path, ("orelse", 0))
+                if inner in self.prefixes:
+                    new = self.compound(orelse, inner)
+                    assert isinstance(new, cst.If)
+                    orelse = new
+            elif isinstance(orelse, cst.Else):
+                orelse = orelse.with_changes(body=self.suite(orelse.body, path, "orelse"))
+            return statement.with_changes(body=body, orelse=orelse)
+        return statement
+
+    # -- statements ----------------------------------------------------------------------------
+
+    def small(self, small: cst.BaseSmallStatement, edit: Edit) -> cst.BaseSmallStatement | None:
+        if edit.remove:
+            return None
+        if isinstance(small, cst.Assign) and edit.remove_elements:
+            value = small.value
+            assert isinstance(value, cst.List | cst.Tuple)
+            gone = set(edit.remove_elements)
+            elements = _without(value.elements, lambda i, _: i in gone)
+            return small.with_changes(value=value.with_changes(elements=elements))
+        if isinstance(small, cst.Import | cst.ImportFrom) and edit.remove_aliases:
+            names = small.names
+            assert not isinstance(names, cst.ImportStar)
+            aliases = set(edit.remove_aliases)
+            kept = _without(names, lambda i, _: i in aliases)
+            return small.with_changes(names=kept) if kept else None
+        return small
+
+    def definition(self, statement: cst.BaseStatement, edit: Edit) -> cst.BaseStatement:
+        if not isinstance(statement, cst.FunctionDef | cst.ClassDef):
+            return statement
+        if edit.decorators:
+            statement = self.decorators(statement, edit.decorators)
+        if isinstance(statement, cst.FunctionDef):
+            if edit.remove_param:
+                statement = statement.with_changes(
+                    params=_remove_param(statement.params, "event_loop")
+                )
+            if edit.replace_uses:
+                body = _replace_reads(statement.body, "event_loop", self.running_loop)
+                statement = statement.with_changes(body=body)
+        return statement
+
+    def decorators(
+        self, node: cst.FunctionDef | cst.ClassDef, edits: list[DecoratorEdit]
+    ) -> cst.FunctionDef | cst.ClassDef:
+        by_index = {edit.index: edit for edit in edits}
+        out: list[cst.Decorator] = []
+        carried: list[cst.EmptyLine] = []
+        for index, decorator in enumerate(node.decorators):
+            if carried:
+                decorator = decorator.with_changes(
+                    leading_lines=[*carried, *decorator.leading_lines]
+                )
+                carried = []
+            edit = by_index.get(index)
+            if edit is None:
+                out.append(decorator)
+            elif edit.remove:
+                carried = [line for line in decorator.leading_lines if line.comment is not None]
+            else:
+                expression = self.fixture(decorator.decorator, edit.drop_keyword)
+                out.append(decorator.with_changes(decorator=expression))
+        after = node.lines_after_decorators
+        if carried:
+            after = [*carried, *after]
+        return node.with_changes(decorators=out, lines_after_decorators=after)
+
+    def running_loop(self, name: cst.Name) -> cst.BaseExpression:
+        """``<asyncio>.get_running_loop()``, in the parentheses ``name`` had."""
+        loop = cst.Attribute(
+            value=cst.Name(self.plan.asyncio_name), attr=cst.Name("get_running_loop")
+        )
+        return cst.Call(func=loop, lpar=name.lpar, rpar=name.rpar)
+
+    def fixture(self, expression: cst.BaseExpression, drop: str | None) -> cst.BaseExpression:
+        """``@pytest_asyncio.fixture(...)`` -> ``@pytest.fixture(...)``, without ``drop=``."""
+        func = cst.Attribute(value=cst.Name(self.plan.pytest_name), attr=cst.Name("fixture"))
+        if not isinstance(expression, cst.Call):
+            return func
+        args = list(expression.args)
+        if drop is not None:
+            args = _without(
+                args, lambda _, arg: arg.keyword is not None and arg.keyword.value == drop
+            )
+            if not args:
+                return func
+        return expression.with_changes(func=func, args=args)
+
+
+_ParamElement = cst.Param | cst.ParamSlash | cst.ParamStar
+
+
+def _remove_param(params: cst.Parameters, name: str) -> cst.Parameters:
+    """``params`` without the parameter ``name``; commas fixed as :func:`_without` does, and a
+    bare ``*`` dropped when no keyword-only parameter is left after it."""
+    elements: list[tuple[str, _ParamElement]] = [("posonly", p) for p in params.posonly_params]
+    if isinstance(params.posonly_ind, cst.ParamSlash):
+        elements.append(("slash", params.posonly_ind))
+    elements += [("params", p) for p in params.params]
+    if isinstance(params.star_arg, cst.Param | cst.ParamStar):
+        elements.append(("star", params.star_arg))
+    elements += [("kwonly", p) for p in params.kwonly_params]
+    if params.star_kwarg is not None:
+        elements.append(("kwarg", params.star_kwarg))
+
+    def named(element: _ParamElement) -> bool:
+        return isinstance(element, cst.Param) and element.name.value == name
+
+    kept = [(kind, e) for kind, e in elements if not (kind != "kwarg" and named(e))]
+    if isinstance(params.star_arg, cst.ParamStar) and not any(k == "kwonly" for k, _ in kept):
+        kept = [(kind, e) for kind, e in kept if kind != "star"]
+    if kept and elements and kept[-1][1] is not elements[-1][1]:
+        kind, last = kept[-1]
+        kept[-1] = (kind, last.with_changes(comma=elements[-1][1].comma))
+
+    def group(kind: str) -> list[cst.Param]:
+        return [e for k, e in kept if k == kind and isinstance(e, cst.Param)]
+
+    slash = next((e for k, e in kept if k == "slash"), cst.MaybeSentinel.DEFAULT)
+    star = next((e for k, e in kept if k == "star"), cst.MaybeSentinel.DEFAULT)
+    kwarg = next((e for k, e in kept if k == "kwarg"), None)
+    assert not isinstance(slash, cst.Param | cst.ParamStar)
+    assert not isinstance(star, cst.ParamSlash)
+    assert kwarg is None or isinstance(kwarg, cst.Param)
+    return params.with_changes(
+        posonly_params=group("posonly"),
+        posonly_ind=slash,
+        params=group("params"),
+        star_arg=star,
+        kwonly_params=group("kwonly"),
+        star_kwarg=kwarg,
+    )
+
+
+# Fields that never hold a read of a name: whitespace and punctuation (skipped for speed), an
+# attribute's name and a keyword argument's name (skipped because they are not reads).
+_NOT_READS = frozenset(
+    {
+        "whitespace_before", "whitespace_after", "whitespace_before_args",
+        "whitespace_after_arg", "whitespace_before_colon", "whitespace_after_colon",
+        "whitespace_before_params", "whitespace_after_def", "whitespace_after_await",
+        "whitespace_before_from", "whitespace_after_from", "whitespace_after_in",
+        "whitespace_before_in", "whitespace_after_for", "whitespace_before_test",
+        "whitespace_after_test", "whitespace_before_else", "whitespace_after_else",
+        "whitespace_before_if", "whitespace_after_if", "whitespace_before_indicator",
+        "whitespace_after_indicator", "whitespace_after_star", "whitespace_after_param",
+        "whitespace_before_value", "whitespace_after_lambda",
+        "lpar", "rpar", "comma", "semicolon", "equal", "colon", "dot", "leading_lines",
+        "lines_after_decorators", "trailing_whitespace", "header", "footer", "lbracket",
+        "rbracket", "lbrace", "rbrace", "operator", "asynchronous", "newline", "indent",
+    }
+)  # fmt: skip
+_FIELDS: dict[type[cst.CSTNode], tuple[str, ...]] = {}
+
+
+def _fields(kind: type[cst.CSTNode]) -> tuple[str, ...]:
+    names = _FIELDS.get(kind)
+    if names is None:
+        skip = set(_NOT_READS)
+        if kind is cst.Attribute:
+            skip.add("attr")
+        elif kind is cst.Arg:
+            skip.add("keyword")
+        names = _FIELDS[kind] = tuple(
+            f.name for f in dataclasses.fields(kind) if f.name not in skip
+        )
+    return names
+
+
+def _replace_reads(node: _N, name: str, make: Callable[[cst.Name], cst.BaseExpression]) -> _N:
+    """``node`` with every read of ``name`` replaced by ``make(the name)``.
+
+    A libcst transformer rebuilds every node it visits (several times a parse's cost over a
+    suite); this walk follows the dataclass fields and rebuilds only the nodes on the way to a
+    replaced name. The analysis made sure the name is never bound again in ``node`` and never
+    read where no loop may be running.
+    """
+    changes: dict[str, object] = {}
+    for field_name in _fields(type(node)):
+        value = getattr(node, field_name)
+        if isinstance(value, cst.Name):
+            if value.value == name:
+                changes[field_name] = make(value)
+        elif isinstance(value, cst.CSTNode):
+            new = _replace_reads(value, name, make)
+            if new is not value:
+                changes[field_name] = new
+        elif isinstance(value, tuple | list) and value and isinstance(value[0], cst.CSTNode):
+            items = [
+                make(item)
+                if isinstance(item, cst.Name) and item.value == name
+                else _replace_reads(item, name, make)
+                for item in value
+            ]
+            if any(new is not old for new, old in zip(items, value, strict=True)):
+                changes[field_name] = items
+    return node.with_changes(**changes) if changes else node

@@ -1,0 +1,32 @@
+"""Shared by the migrate tests: migrate one source text and read back what was reported."""
+
+from __future__ import annotations
+
+import textwrap
+
+from loopwarden.migrate._analyze import Settings
+from loopwarden.migrate._model import Target
+from loopwarden.migrate._runner import migrate_source
+
+PATH = "tests/test_x.py"
+
+
+def migrate(
+    source: str,
+    *,
+    path: str = PATH,
+    target: Target = "loopwarden",
+    strict: bool = False,
+    fixture_loop_scope: str | None = None,
+    test_loop_scope: str | None = None,
+) -> tuple[str, list[str]]:
+    """Migrate ``source`` (dedented); the new text and the reports, each rendered as the summary
+    prints it, notes prefixed ``note: ``."""
+    settings = Settings(target, strict, fixture_loop_scope, test_loop_scope)
+    new, plan = migrate_source(path, textwrap.dedent(source), settings)
+    reports = sorted(plan.reports, key=lambda r: r.sort_key)
+    return new, [("" if r.person else "note: ") + r.render() for r in reports]
+
+
+def dedent(text: str) -> str:
+    return textwrap.dedent(text)

@@ -1,0 +1,355 @@
+"""``loopwarden migrate`` end to end, in a subprocess: the diff, the summary, exit statuses,
+``--write`` and git, and a migrated suite that passes on loopwarden's own runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+MIGRATE = [sys.executable, "-m", "loopwarden._cli", "migrate"]
+
+CONFTEST = """\
+import asyncio
+
+import pytest
+import pytest_asyncio
+
+
+@pytest.fixture(scope="session")
+def event_loop():
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def queue():
+    return asyncio.Queue()
+
+
+@pytest_asyncio.fixture
+async def loop_time(event_loop):
+    return event_loop.time()
+"""
+
+TEST_APP = """\
+import asyncio
+
+import pytest
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_put(queue, event_loop):
+    await queue.put(1)
+    assert event_loop is asyncio.get_running_loop()
+
+
+@pytest.mark.asyncio
+async def test_get(queue):
+    await queue.put(2)
+    assert await queue.get() in (1, 2)
+
+
+async def test_time(loop_time, event_loop):
+    assert event_loop.time() >= loop_time
+
+
+class TestGroup:
+    @pytest.mark.asyncio()
+    async def test_sleep(self):
+        await asyncio.sleep(0)
+
+    def test_sync(self):
+        assert True
+"""
+
+SUITE = {
+    "pyproject.toml": (
+        '[project]\nname = "app"\n\n[tool.pytest.ini_options]\ntestpaths = ["tests"]\n'
+    ),
+    "requirements-test.txt": "pytest>=8\npytest-asyncio==0.21.2\n",
+    "tests/conftest.py": CONFTEST,
+    "tests/test_app.py": TEST_APP,
+}
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*MIGRATE, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def pytest_run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:asyncio", "-p", "no:cacheprovider", "-q", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def read(root: Path) -> dict[str, str]:
+    return {
+        path.relative_to(root).as_posix(): path.read_text(encoding="utf-8")
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and ".git" not in path.parts
+    }
+
+
+@pytest.mark.slow
+def test_a_migrated_suite_passes_on_the_own_runner_with_the_same_tests(tmp_path: Path) -> None:
+    write(tmp_path, SUITE)
+    collected = pytest_run(tmp_path, "--collect-only")
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    assert "5 tests collected" in collected.stdout
+    before = pytest_run(tmp_path)
+    assert before.returncode == 1, "the 0.21 suite must fail on the own runner before migrating"
+    assert "uses the event_loop fixture" in before.stdout
+
+    result = run(tmp_path, "--write", "tests")
+    assert result.returncode == 1, result.stderr  # the requirements line is left for a person
+    assert result.stderr == ""
+    assert result.stdout == (
+        "Made 11 changes in 2 files:\n"
+        "     2  @pytest_asyncio.fixture -> @pytest.fixture\n"
+        "     3  @pytest.mark.asyncio / pytestmark removed\n"
+        "     3  event_loop parameter removed (its uses -> asyncio.get_running_loop())\n"
+        "     1  event_loop fixture override removed\n"
+        "     2  import added or removed\n"
+        "Needs a person (1):\n"
+        "requirements-test.txt:2: pytest-asyncio is no longer needed with --target loopwarden; "
+        "remove it (or keep it and run with -p no:asyncio)\n"
+        "1 place needs a person (listed above); fix them and run loopwarden migrate again.\n"
+    )
+    files = read(tmp_path)
+    assert not any("pytest_asyncio" in text for text in files.values())
+    after = pytest_run(tmp_path)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "5 passed" in after.stdout
+    # A second run has nothing left to change.
+    again = run(tmp_path, "tests")
+    assert (again.returncode, again.stdout) == (1, "")
+    assert again.stderr.startswith("No changes to make.\nNeeds a person (1):\n")
+
+
+def test_diff_mode_prints_the_patch_and_the_summary_and_writes_nothing(tmp_path: Path) -> None:
+    files = {
+        "pyproject.toml": '[tool.pytest.ini_options]\nasyncio_mode = "auto"\n',
+        "tests/test_a.py": (
+            "import pytest\n\n\n"
+            "@pytest.mark.asyncio\nasync def test_a(event_loop):\n    assert event_loop\n"
+        ),
+        "tests/test_b.py": "def test_b():\n    assert True\n",
+    }
+    write(tmp_path, files)
+    result = run(tmp_path, "tests")
+    assert result.stdout == (
+        "--- a/tests/test_a.py\n"
+        "+++ b/tests/test_a.py\n"
+        "@@ -1,6 +1,5 @@\n"
+        "-import pytest\n"
+        "+import asyncio\n"
+        " \n"
+        " \n"
+        "-@pytest.mark.asyncio\n"
+        "-async def test_a(event_loop):\n"
+        "-    assert event_loop\n"
+        "+async def test_a():\n"
+        "+    assert asyncio.get_running_loop()\n"
+    )
+    assert result.stderr == (
+        "Would make 4 changes in 1 file (the diff above; --write applies it):\n"
+        "     1  @pytest.mark.asyncio / pytestmark removed\n"
+        "     1  event_loop parameter removed (its uses -> asyncio.get_running_loop())\n"
+        "     2  import added or removed\n"
+        "Notes (1):\n"
+        "pyproject.toml:2: asyncio_mode = auto: loopwarden's own runner reads it when "
+        "loopwarden_mode is unset, so it can stay; delete it or write loopwarden_mode instead "
+        "once pytest-asyncio is gone\n"
+        "Nothing is left for a person.\n"
+    )
+    assert result.returncode == 0
+    assert read(tmp_path) == files
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_the_printed_diff_applies_with_git_apply_to_what_write_writes(tmp_path: Path) -> None:
+    write(tmp_path / "a", SUITE)
+    write(tmp_path / "b", SUITE)
+    patch = run(tmp_path / "a", "tests").stdout
+    assert patch.startswith("--- a/tests/conftest.py\n")
+    applied = subprocess.run(
+        ["git", "apply", "-"], input=patch, cwd=tmp_path / "a", text=True,
+        capture_output=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    run(tmp_path / "b", "--write", "tests")
+    assert read(tmp_path / "a") == read(tmp_path / "b") != SUITE
+
+
+def test_usage_errors_exit_2_with_the_fix(tmp_path: Path) -> None:
+    missing = run(tmp_path, "nope/")
+    assert (missing.returncode, missing.stdout) == (2, "")
+    assert missing.stderr == (
+        "loopwarden migrate: error: no such file or folder: nope/; name the folder of the test "
+        "suite (loopwarden migrate tests/) or files in it\n"
+    )
+    write(tmp_path, {"README.md": "x\n"})
+    other = run(tmp_path, "README.md")
+    assert (other.returncode, other.stderr) == (
+        2,
+        "loopwarden migrate: error: not a Python file, a pytest configuration file or a "
+        "requirements file: README.md; name .py files or folders\n",
+    )
+    force = run(tmp_path, "--force")
+    assert (force.returncode, force.stderr) == (
+        2,
+        "loopwarden migrate: error: --force only makes sense with --write (without it, nothing "
+        "is written)\n",
+    )
+
+
+def test_a_file_that_does_not_parse_is_reported_and_left_alone(tmp_path: Path) -> None:
+    broken = "import pytest_asyncio\n\n\ndef test_a(:\n    pass\n"
+    write(tmp_path, {"pytest.ini": "[pytest]\n", "tests/test_broken.py": broken})
+    result = run(tmp_path, "--write", "tests")
+    assert result.returncode == 1
+    assert result.stdout == (
+        "No changes to make.\n"
+        "Needs a person (1):\n"
+        "tests/test_broken.py: not Python 3 we can parse: invalid syntax at line 4; left alone\n"
+        "1 place needs a person (listed above); fix them and run loopwarden migrate again.\n"
+    )
+    assert (tmp_path / "tests" / "test_broken.py").read_text(encoding="utf-8") == broken
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c",
+         "commit.gpgsign=false", *args],
+        cwd=cwd, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_write_refuses_in_a_dirty_git_work_tree_unless_forced(tmp_path: Path) -> None:
+    write(tmp_path, SUITE)
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-q", "-m", "suite")
+    (tmp_path / "tests" / "test_app.py").write_text(TEST_APP + "\n# wip\n", encoding="utf-8")
+    before = read(tmp_path)
+
+    refused = run(tmp_path, "--write", "tests")
+    assert (refused.returncode, refused.stdout) == (2, "")
+    top = os.path.realpath(tmp_path)
+    assert refused.stderr == (
+        f"loopwarden migrate: error: --write refuses to run: the git work tree {top} has "
+        "uncommitted changes (tests/test_app.py); commit or stash them first, so that `git diff` "
+        "shows exactly what migrate changed and `git checkout` takes it back, or run again with "
+        "--force\n"
+    )
+    assert read(tmp_path) == before
+    # Diff mode never writes, so it does not mind.
+    assert run(tmp_path, "tests").stdout.startswith("--- a/tests/conftest.py")
+
+    forced = run(tmp_path, "--write", "--force", "tests")
+    assert forced.returncode == 1, forced.stderr
+    assert forced.stdout.startswith("Made 11 changes in 2 files:\n")
+    assert "pytest_asyncio" not in read(tmp_path)["tests/conftest.py"]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_write_runs_in_a_clean_git_work_tree_and_outside_git(tmp_path: Path) -> None:
+    clean = tmp_path / "clean"
+    write(clean, SUITE)
+    _git(clean, "init", "-q")
+    _git(clean, "add", "-A")
+    _git(clean, "commit", "-q", "-m", "suite")
+    # A changed file of another kind (docs) does not count.
+    (clean / "README.md").write_text("notes\n", encoding="utf-8")
+    assert run(clean, "--write", "tests").stdout.startswith("Made 11 changes in 2 files:\n")
+    outside = tmp_path / "outside"
+    write(outside, SUITE)
+    assert run(outside, "--write", "tests").stdout.startswith("Made 11 changes in 2 files:\n")
+
+
+@pytest.mark.slow
+def test_many_files_in_worker_processes_give_the_same_result(tmp_path: Path) -> None:
+    files = {"pytest.ini": "[pytest]\n"}
+    for i in range(70):
+        files[f"tests/test_{i}.py"] = TEST_APP.replace("test_", f"test_{i}_")
+    files["tests/conftest.py"] = CONFTEST
+    write(tmp_path, files)
+    serial = run(tmp_path, "-j", "1", "tests")
+    parallel = run(tmp_path, "-j", "2", "tests")
+    assert serial.returncode == parallel.returncode == 0
+    assert serial.stdout == parallel.stdout
+    assert serial.stderr == parallel.stderr
+    # 70 modules of 6 changes (3 markers, 2 parameters, an import), and the conftest's 5.
+    assert serial.stderr.startswith("Would make 425 changes in 71 files")
+
+
+def test_each_file_follows_its_own_pytest_configuration(tmp_path: Path) -> None:
+    marked = "import pytest\n\n\n@pytest.mark.asyncio\nasync def test_a():\n    pass\n"
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "[project]\nname = 'x'\n",
+            "auto/pytest.ini": "[pytest]\n",
+            "auto/test_a.py": marked,
+            "strict/pytest.ini": "[pytest]\nasyncio_mode = strict\n",
+            "strict/test_s.py": marked,
+        },
+    )
+    result = run(tmp_path, ".")
+    assert result.stdout == (
+        "--- a/auto/test_a.py\n"
+        "+++ b/auto/test_a.py\n"
+        "@@ -1,6 +1,2 @@\n"
+        "-import pytest\n"
+        "-\n"
+        "-\n"
+        "-@pytest.mark.asyncio\n"
+        " async def test_a():\n"
+        "     pass\n"
+    )
+    assert result.stderr == (
+        "Would make 2 changes in 1 file (the diff above; --write applies it):\n"
+        "     1  @pytest.mark.asyncio / pytestmark removed\n"
+        "     1  import added or removed\n"
+        "Needs a person (1):\n"
+        "strict/pytest.ini:2: asyncio_mode = strict: loopwarden's own runner honours it and runs "
+        "only tests marked @pytest.mark.asyncio, so migrate kept those markers; delete the key "
+        "(loopwarden's default is auto: every async test runs) and run loopwarden migrate again "
+        "to drop them\n"
+        "1 place needs a person (listed above); fix them and run loopwarden migrate again.\n"
+    )
+    assert result.returncode == 1
+
+
+def test_strict_mode_from_loopwarden_mode_keeps_the_markers_and_says_so(tmp_path: Path) -> None:
+    marked = "import pytest\n\n\n@pytest.mark.asyncio\nasync def test_a():\n    pass\n"
+    write(tmp_path, {"pytest.ini": "[pytest]\nloopwarden_mode = strict\n", "test_a.py": marked})
+    result = run(tmp_path, ".")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "No changes to make.\n"
+        "Needs a person (1):\n"
+        "pytest.ini: loopwarden's own runner would run in strict mode here (loopwarden_mode or "
+        "asyncio_mode is strict), so the @pytest.mark.asyncio markers were kept; set "
+        "loopwarden_mode = auto (the default) and run loopwarden migrate again to drop them\n"
+        "1 place needs a person (listed above); fix them and run loopwarden migrate again.\n"
+    )

@@ -1,0 +1,579 @@
+"""Rewrites 3, 4 and 5: the ``event_loop`` parameter, sync tests that drive it, and overrides.
+
+Each case compares the whole migrated text, and the whole text of every report.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from loopwarden.migrate._analyze import Settings, analyze, finalize
+from loopwarden.migrate._runner import decide
+
+from ._helpers import PATH, dedent, migrate
+
+# -- rewrite 3: the event_loop parameter of async tests and fixtures ------------------------------
+
+
+def test_parameter_goes_and_each_use_gets_the_running_loop() -> None:
+    new, reports = migrate(
+        """\
+        import pytest
+
+
+        async def test_a(event_loop, client):
+            fut = event_loop.create_future()
+            event_loop.call_soon(fut.set_result, (event_loop))
+            assert await fut is event_loop
+            assert client.start(loop=event_loop, event_loop=1)
+            assert client.event_loop is None
+
+
+        class TestB:
+            async def test_b(
+                self,
+                event_loop,
+            ):
+                async def inner():
+                    return event_loop.time()
+
+                assert await inner()
+
+
+        @pytest.fixture
+        async def server(unused_tcp_port, event_loop, *, host="127.0.0.1"):
+            yield await event_loop.create_server(object, host, unused_tcp_port)
+
+
+        async def test_unused(event_loop):
+            assert True
+        """
+    )
+    assert new == dedent(
+        """\
+        import asyncio
+
+        import pytest
+
+
+        async def test_a(client):
+            fut = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(fut.set_result, (asyncio.get_running_loop()))
+            assert await fut is asyncio.get_running_loop()
+            assert client.start(loop=asyncio.get_running_loop(), event_loop=1)
+            assert client.event_loop is None
+
+
+        class TestB:
+            async def test_b(
+                self,
+            ):
+                async def inner():
+                    return asyncio.get_running_loop().time()
+
+                assert await inner()
+
+
+        @pytest.fixture
+        async def server(unused_tcp_port, *, host="127.0.0.1"):
+            yield await asyncio.get_running_loop().create_server(object, host, unused_tcp_port)
+
+
+        async def test_unused():
+            assert True
+        """
+    )
+    assert reports == []
+
+
+def test_an_asyncio_alias_is_used_and_nothing_is_imported_without_a_use() -> None:
+    new, reports = migrate(
+        """\
+        import asyncio as aio
+
+
+        async def test_a(event_loop):
+            assert event_loop is aio.get_running_loop()
+
+
+        async def test_b(event_loop):
+            assert True
+        """
+    )
+    assert new == dedent(
+        """\
+        import asyncio as aio
+
+
+        async def test_a():
+            assert aio.get_running_loop() is aio.get_running_loop()
+
+
+        async def test_b():
+            assert True
+        """
+    )
+    assert reports == []
+    assert migrate("async def test_b(event_loop):\n    pass\n") == (
+        "async def test_b():\n    pass\n",
+        [],
+    )
+
+
+def test_the_parameter_goes_for_target_pytest_asyncio_too() -> None:
+    source = """\
+        import pytest
+
+
+        @pytest.mark.asyncio
+        async def test_a(event_loop):
+            assert event_loop.is_running()
+        """
+    assert migrate(source, target="pytest-asyncio") == (
+        dedent(
+            """\
+            import asyncio
+
+            import pytest
+
+
+            @pytest.mark.asyncio
+            async def test_a():
+                assert asyncio.get_running_loop().is_running()
+            """
+        ),
+        [],
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "why"),
+    [
+        (
+            "    callback = lambda: event_loop.stop()\n    callback()\n",
+            2,
+            "event_loop is used in a lambda, which may run when no loop is running; not "
+            "rewritten: write loop = asyncio.get_running_loop() at the top of test_a, use loop "
+            "there, and remove the event_loop parameter",
+        ),
+        (
+            "    def stop():\n        event_loop.stop()\n\n    stop()\n",
+            3,
+            "event_loop is used in the nested function stop, which may run when no loop is "
+            "running; not rewritten: write loop = asyncio.get_running_loop() at the top of "
+            "test_a, use loop there, and remove the event_loop parameter",
+        ),
+        (
+            "    if event_loop is None:\n        event_loop = object()\n",
+            3,
+            "event_loop is assigned to, so its uses cannot all become asyncio.get_running_loop(); "
+            "not rewritten: remove the event_loop parameter and call asyncio.get_running_loop() "
+            "where the loop is needed",
+        ),
+        (
+            "    for event_loop in [1]:\n        pass\n",
+            2,
+            "event_loop is assigned to, so its uses cannot all become asyncio.get_running_loop(); "
+            "not rewritten: remove the event_loop parameter and call asyncio.get_running_loop() "
+            "where the loop is needed",
+        ),
+    ],
+    ids=["lambda", "nested-def", "assigned", "for-target"],
+)
+def test_uses_that_may_run_outside_the_loop_or_rebind_it_are_left(
+    body: str, line: int, why: str
+) -> None:
+    source = "async def test_a(event_loop):\n" + body
+    new, reports = migrate(source)
+    assert new == source
+    assert reports == [f"{PATH}:{line}: test_a: {why}"]
+
+
+def test_a_helper_that_takes_a_loop_is_not_a_test_or_fixture() -> None:
+    source = """\
+        async def start(event_loop):
+            return event_loop.time()
+
+
+        class Helper:
+            async def test_like(self, event_loop):
+                return event_loop
+        """
+    assert migrate(source) == (dedent(source), [])
+
+
+# -- rewrite 4: sync tests and fixtures that drive event_loop -------------------------------------
+
+
+def test_a_sync_test_with_run_until_complete_only_is_reported_with_the_await() -> None:
+    source = """\
+        def test_a(event_loop):
+            event_loop.run_until_complete(start(1))
+            result = event_loop.run_until_complete(stop())
+            assert result
+        """
+    new, reports = migrate(source)
+    assert new == dedent(source)
+    assert reports == [
+        f"{PATH}:1: test_a is a sync test that drives pytest-asyncio's event_loop fixture (gone "
+        "in pytest-asyncio 1.0; loopwarden's runner has none) with "
+        "event_loop.run_until_complete(...); not rewritten: make it `async def test_a(...)` "
+        "without the event_loop parameter and write `await start(1)` for "
+        "`event_loop.run_until_complete(start(1))` (likewise on line 3)"
+    ]
+
+
+def test_other_sync_uses_of_event_loop_are_reported_without_the_await_advice() -> None:
+    source = """\
+        import pytest
+
+
+        def test_a(event_loop):
+            assert not event_loop.is_closed()
+
+
+        @pytest.fixture
+        def server(event_loop):
+            return event_loop.run_until_complete(start())
+
+
+        def test_b(request):
+            request.getfixturevalue("event_loop")
+        """
+    new, reports = migrate(source)
+    assert new == dedent(source)
+    assert reports == [
+        f"{PATH}:4: test_a is a sync test that uses pytest-asyncio's event_loop fixture (gone in "
+        "pytest-asyncio 1.0; loopwarden's runner has none); not rewritten: make it `async def`, "
+        "await what it runs on the loop, and call asyncio.get_running_loop() where it needs the "
+        "loop",
+        f"{PATH}:9: server is a sync fixture that uses pytest-asyncio's event_loop fixture (gone "
+        "in pytest-asyncio 1.0; loopwarden's runner has none); not rewritten: make it `async "
+        "def`, await what it runs on the loop, and call asyncio.get_running_loop() where it "
+        "needs the loop",
+        f"{PATH}:14: getfixturevalue('event_loop') asks for pytest-asyncio's event_loop fixture "
+        "(gone in pytest-asyncio 1.0; loopwarden's runner has none); not rewritten: ask for "
+        "nothing and call asyncio.get_running_loop() in the async test or fixture that needs "
+        "the loop",
+    ]
+
+
+# -- rewrite 5: event_loop fixture overrides ------------------------------------------------------
+
+SESSION_RECIPE = '''\
+"""Fixtures."""
+import asyncio
+
+import pytest
+
+# -- fixtures --
+
+# One loop for the session.
+@pytest.fixture(scope="session")
+def event_loop():
+    """Overrides pytest-asyncio's."""
+    loop = asyncio.get_event_loop_policy().new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture
+def settings():
+    return {}
+'''
+
+
+def test_the_session_recipe_goes_with_its_attached_comment() -> None:
+    new, reports = migrate(SESSION_RECIPE, path="tests/conftest.py")
+    assert new == dedent(
+        '''\
+        """Fixtures."""
+
+        import pytest
+
+        # -- fixtures --
+
+
+        @pytest.fixture
+        def settings():
+            return {}
+        '''
+    )
+    assert reports == []
+
+
+def test_the_try_finally_recipe_of_any_scope_goes_with_a_note() -> None:
+    new, reports = migrate(
+        """\
+        import asyncio
+
+        import pytest
+        import pytest_asyncio
+
+
+        @pytest_asyncio.fixture(scope="module")
+        def event_loop(request):
+            loop = asyncio.new_event_loop()
+            try:
+                yield loop
+            finally:
+                loop.close()
+
+
+        @pytest.fixture
+        def event_loop_two():
+            loop = asyncio.new_event_loop()
+            yield loop
+            loop.close()
+        """,
+        path="tests/conftest.py",
+    )
+    assert new == dedent(
+        """\
+        import asyncio
+
+        import pytest
+
+
+        @pytest.fixture
+        def event_loop_two():
+            loop = asyncio.new_event_loop()
+            yield loop
+            loop.close()
+        """
+    )
+    assert reports == [
+        "note: tests/conftest.py:8: event_loop fixture (scope='module') removed: loopwarden's "
+        "runner runs every test and fixture in one session loop by default; if the suite relied "
+        "on a fresh loop per module, set loopwarden_loop = test (a fresh loop per test; fixtures "
+        "wider than a test keep a loop of their own scope)"
+    ]
+
+
+def test_a_function_scoped_recipe_notes_loopwarden_loop_test() -> None:
+    new, reports = migrate(
+        """\
+        import asyncio
+
+        import pytest
+
+
+        @pytest.fixture
+        def event_loop():
+            loop = asyncio.new_event_loop()
+            yield loop
+            loop.close()
+
+
+        async def test_a():
+            assert True
+        """
+    )
+    assert new == "async def test_a():\n    assert True\n"
+    assert reports == [
+        f"note: {PATH}:7: event_loop fixture (scope='function') removed: loopwarden's runner runs "
+        "every test and fixture in one session loop by default; if the suite relied on a fresh "
+        "loop per test, set loopwarden_loop = test (a fresh loop per test; fixtures wider than a "
+        "test keep a loop of their own scope)"
+    ]
+
+
+CUSTOM = """\
+import asyncio
+
+import pytest
+import uvloop
+
+
+@pytest.fixture(scope="session")
+def event_loop():
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()
+"""
+
+
+def test_any_other_body_is_left_and_reported() -> None:
+    assert migrate(CUSTOM) == (
+        CUSTOM,
+        [
+            f"{PATH}:8: event_loop fixture does more than make, yield and close a loop (a custom "
+            "policy, uvloop, extra setup), so it was left as is: loopwarden's runner makes its "
+            "own loops and never uses it, and async tests that ask for it fail. Move any setup "
+            "it does into a fixture of its own and delete it; a suite that needs uvloop or "
+            "another policy stays on pytest-asyncio (guard mode)"
+        ],
+    )
+    assert migrate(CUSTOM, target="pytest-asyncio")[1] == [
+        f"{PATH}:8: event_loop fixture does more than make, yield and close a loop (a custom "
+        "policy, uvloop, extra setup), so it was left as is: pytest-asyncio 1.0 no longer uses "
+        "an event_loop fixture. Move any setup it does into a fixture of its own and delete it; "
+        "choose other loops with an event_loop_policy fixture or, from pytest-asyncio 1.4, the "
+        "pytest_asyncio_loop_factories hook"
+    ]
+
+
+def test_the_recipe_stays_while_a_sync_test_of_the_module_uses_it() -> None:
+    source = """\
+        import asyncio
+
+        import pytest
+
+
+        @pytest.fixture
+        def event_loop():
+            loop = asyncio.new_event_loop()
+            yield loop
+            loop.close()
+
+
+        def test_sync(event_loop):
+            assert event_loop.run_until_complete(asyncio.sleep(0, 1)) == 1
+        """
+    new, reports = migrate(source)
+    assert new == dedent(source)
+    assert reports == [
+        f"{PATH}:7: event_loop fixture kept, since something still asks for it: {PATH}:13 "
+        "(test_sync); delete it once nothing does (see those entries)",
+        f"{PATH}:13: test_sync is a sync test that drives pytest-asyncio's event_loop fixture "
+        "(gone in pytest-asyncio 1.0; loopwarden's runner has none) with "
+        "event_loop.run_until_complete(...); not rewritten: make it `async def test_sync(...)` "
+        "without the event_loop parameter and write `await asyncio.sleep(0, 1)` for "
+        "`event_loop.run_until_complete(asyncio.sleep(0, 1))`",
+    ]
+
+
+def test_a_conftest_recipe_stays_while_a_test_below_it_uses_it_and_not_one_elsewhere() -> None:
+    settings = Settings()
+    conftest = analyze("tests/conftest.py", dedent(SESSION_RECIPE), settings)
+    user = analyze("tests/api/test_x.py", "def test_s(event_loop):\n    pass\n", settings)
+    elsewhere = analyze("other/test_y.py", "def test_s(event_loop):\n    pass\n", settings)
+    module = analyze("tests/test_z.py", "async def test_a():\n    pass\n", settings)
+    stmt = conftest.overrides[0].stmt
+    assert decide([conftest, user]) == {
+        "tests/conftest.py": {stmt: "tests/api/test_x.py:1 (test_s)"}
+    }
+    assert decide([conftest, elsewhere, module]) == {"tests/conftest.py": {stmt: None}}
+    finalize(conftest, {stmt: None}, settings)
+    assert conftest.edits[stmt].remove
+
+
+def test_target_pytest_asyncio_removes_the_recipe_and_asks_for_the_ini_keys() -> None:
+    new, reports = migrate(SESSION_RECIPE, path="conftest.py", target="pytest-asyncio")
+    assert new == dedent(
+        '''\
+        """Fixtures."""
+
+        import pytest
+
+        # -- fixtures --
+
+
+        @pytest.fixture
+        def settings():
+            return {}
+        '''
+    )
+    assert reports == [
+        "conftest.py:10: event_loop fixture (scope='session') removed: pytest-asyncio 1.0 has no "
+        "event_loop fixture; say its scope in the pytest configuration instead: "
+        "asyncio_default_fixture_loop_scope = session and asyncio_default_test_loop_scope = "
+        "session"
+    ]
+    configured = migrate(
+        SESSION_RECIPE,
+        path="conftest.py",
+        target="pytest-asyncio",
+        fixture_loop_scope="session",
+        test_loop_scope="session",
+    )
+    assert configured == (
+        new,
+        [
+            "note: conftest.py:10: event_loop fixture (scope='session') removed: the "
+            "configuration already says that scope with asyncio_default_fixture_loop_scope and "
+            "asyncio_default_test_loop_scope"
+        ],
+    )
+
+
+def test_an_event_loop_policy_fixture_is_reported() -> None:
+    source = """\
+        import asyncio
+
+        import pytest
+
+
+        @pytest.fixture(scope="session")
+        def event_loop_policy():
+            return asyncio.DefaultEventLoopPolicy()
+        """
+    assert migrate(source) == (
+        dedent(source),
+        [
+            f"{PATH}:7: event_loop_policy fixture: loopwarden's runner makes its own loops and "
+            "does not use it, and the async tests it would apply to fail, naming it; delete it "
+            "if it returns asyncio's default policy, otherwise (uvloop, several policies) the "
+            "suite stays on pytest-asyncio (guard mode)"
+        ],
+    )
+
+
+# -- all at once, and twice -----------------------------------------------------------------------
+
+
+def test_a_021_module_migrates_whole_and_a_second_run_changes_nothing() -> None:
+    source = """\
+        import asyncio
+
+        import pytest
+        import pytest_asyncio
+
+        pytestmark = pytest.mark.asyncio
+
+
+        @pytest.fixture(scope="session")
+        def event_loop():
+            loop = asyncio.new_event_loop()
+            yield loop
+            loop.close()
+
+
+        @pytest_asyncio.fixture(scope="session")
+        async def queue(event_loop):
+            return asyncio.Queue()
+
+
+        @pytest.mark.asyncio
+        async def test_put(queue, event_loop):
+            await queue.put(event_loop.time())
+            assert queue.qsize() == 1
+        """
+    new, reports = migrate(source)
+    assert new == dedent(
+        """\
+        import asyncio
+
+        import pytest
+
+
+        @pytest.fixture(scope="session")
+        async def queue():
+            return asyncio.Queue()
+
+
+        async def test_put(queue):
+            await queue.put(asyncio.get_running_loop().time())
+            assert queue.qsize() == 1
+        """
+    )
+    assert reports == []
+    assert migrate(new) == (new, [])
+
+
+def test_a_file_that_does_not_parse_is_left_alone_with_the_reason() -> None:
+    source = "import pytest_asyncio\n\ndef test_a(:\n    pass\n"
+    new, reports = migrate(source)
+    assert new == source
+    assert reports == [f"{PATH}: not Python 3 we can parse: invalid syntax at line 3; left alone"]
