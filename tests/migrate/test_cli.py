@@ -110,6 +110,8 @@ def read(root: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_a_migrated_suite_passes_on_the_own_runner_with_the_same_tests(tmp_path: Path) -> None:
+    # (The suite before migration imports pytest_asyncio, as a 0.21 suite does.)
+    pytest.importorskip("pytest_asyncio", reason="the unmigrated suite imports pytest-asyncio")
     write(tmp_path, SUITE)
     collected = pytest_run(tmp_path, "--collect-only")
     assert collected.returncode == 0, collected.stdout + collected.stderr
