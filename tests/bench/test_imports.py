@@ -101,6 +101,7 @@ def test_run_timed_returns_exit_code_output_and_times(h, tmp_path):
 
 
 def test_run_timed_kills_a_run_that_outlives_its_timeout(h, tmp_path):
+    # sleep-ok: the child sleeps until the timeout under test kills it
     cmd = [sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"]
     with pytest.raises(h.BrokenRun, match="still running after 1s and was killed"):
         h.run_timed(cmd, tmp_path, tmp_path / "b.log", timeout=1.0)

@@ -489,7 +489,7 @@ def test_a_task_steps_through_a_handle_whose_callback_has_the_task_as_self(loop,
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
 def test_asyncio_sleep_wakes_its_task_with_set_result_unless_cancelled(loop, task_type):
-    task = task_type(asyncio.sleep(60), loop=loop)
+    task = task_type(asyncio.sleep(60), loop=loop)  # sleep-ok: parked, then cancelled
     loop.run_until_complete(asyncio.sleep(0))
     (timer,) = _private.timers(loop)
     assert _private.callback_of(timer).__qualname__ == "_set_result_unless_cancelled"
