@@ -188,22 +188,26 @@ def _walk(top: str, excluder: Excluder, gitignore: bool = True) -> Iterable[str]
     yield from visit(top)
 
 
-def _git_files(folder: str) -> list[str] | None:
-    """Files git would show under ``folder`` (tracked + untracked, not ignored), or ``None``."""
+def git(folder: str, *args: str) -> str | None:
+    """What ``git -C folder ARGS`` prints, or ``None`` when git is missing or fails (not a work
+    tree)."""
     try:
         result = subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-            cwd=folder,
-            capture_output=True,
-            check=False,
-            timeout=60,
+            ["git", "-C", folder, *args], capture_output=True, check=False, timeout=60
         )
     except (OSError, subprocess.SubprocessError):
         return None
     if result.returncode != 0:
         return None
-    names = result.stdout.decode("utf-8", errors="surrogateescape").split("\0")
-    return sorted({n for n in names if n})
+    return result.stdout.decode("utf-8", errors="surrogateescape")
+
+
+def _git_files(folder: str) -> list[str] | None:
+    """Files git would show under ``folder`` (tracked + untracked, not ignored), or ``None``."""
+    output = git(folder, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    if output is None:
+        return None
+    return sorted({n for n in output.split("\0") if n})
 
 
 def discover(

@@ -14,11 +14,11 @@ from __future__ import annotations
 import configparser
 import os
 import re
-import subprocess
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from loopwarden.lint._files import git
 from loopwarden.migrate._model import Report, Target
 
 CONFIG_NAMES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
@@ -350,12 +350,12 @@ def git_dirty(paths: Sequence[str]) -> list[tuple[str, list[str]]]:
     tops: dict[str, None] = {}
     for given in paths:
         folder = given if os.path.isdir(given) else os.path.dirname(given) or "."
-        top = _git(folder, "rev-parse", "--show-toplevel")
+        top = git(folder, "rev-parse", "--show-toplevel")
         if top is not None and top.strip():
             tops[top.strip()] = None
     found = []
     for top in tops:
-        status = _git(top, "status", "--porcelain=v1", "-z", "--untracked-files=all")
+        status = git(top, "status", "--porcelain=v1", "-z", "--untracked-files=all")
         if status is None:
             continue
         changed = []
@@ -371,18 +371,3 @@ def git_dirty(paths: Sequence[str]) -> list[tuple[str, list[str]]]:
         if changed:
             found.append((top, changed))
     return found
-
-
-def _git(folder: str, *args: str) -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "-C", folder, *args],
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if result.returncode != 0:
-        return None
-    return result.stdout.decode("utf-8", errors="surrogateescape")
