@@ -219,6 +219,7 @@ def suite_titles(configs: Sequence[h.Config], n_trivial: int, n_fixture: int) ->
         "trivial": f"{n_trivial} trivial tests (`await asyncio.sleep(0)`; floor: `pass`)",
         "fixtures": f"{n_fixture} tests, each with a function- and a session-scoped "
         "async-generator fixture",
+        "start": "start-up: a session of one sync test (start, collect, run, end)",
     }
     return {g: t for g, t in titles.items() if any(c.group == g for c in configs)}
 

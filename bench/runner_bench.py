@@ -105,7 +105,7 @@ def runner(args: argparse.Namespace) -> int:
     floor_flags = shared.floor_flags(venvs["loopwarden"])
 
     suites = h.fresh_dir(h.SUITES_DIR)
-    T, F = "trivial", "fixtures"
+    T, F, S = "trivial", "fixtures", "start"
     empty_ini, pa_ini = shared.EMPTY_INI, shared.PYTEST_ASYNCIO_INI
     shared.write_trivial(suites / "trivial-floor", n_trivial, "sync", empty_ini)
     shared.write_trivial(
@@ -126,6 +126,9 @@ def runner(args: argparse.Namespace) -> int:
     shared.write_trivial(
         suites / "trivial-anyio", n_trivial, "anyio", empty_ini, shared.ANYIO_CONFTEST
     )
+    # Start-up: one sync test, so what is measured is starting, collecting and ending a session.
+    shared.write_trivial(suites / "start-floor", 1, "sync", empty_ini)
+    shared.write_trivial(suites / "start-loopwarden-sync", 1, "sync", empty_ini)
     shared.write_fixtures(suites / "fixtures-floor", n_fixture, "sync", empty_ini)
     shared.write_fixtures(suites / "fixtures-loopwarden", n_fixture, "loopwarden", empty_ini)
     shared.write_fixtures(suites / "fixtures-pytest-asyncio", n_fixture, "pytest-asyncio", pa_ini)
@@ -149,7 +152,7 @@ def runner(args: argparse.Namespace) -> int:
     def config(
         group: str, tool: str, label: str, venv: str, extra: tuple[str, ...] = ()
     ) -> h.Config:
-        n = n_trivial if group == T else n_fixture
+        n = {T: n_trivial, F: n_fixture, S: 1}[group]
         has, lacks = expect[tool]
         return h.Config(
             key=f"{group}/{tool}",
@@ -180,6 +183,8 @@ def runner(args: argparse.Namespace) -> int:
             "pytest-asyncio",
         ),
         config(T, "guard", "pytest-asyncio + loopwarden (guard)", "guard"),
+        config(S, "floor", "pytest alone (loopwarden's plugins off)", "loopwarden", floor_flags),
+        config(S, "loopwarden-sync", "loopwarden active", "loopwarden"),
         config(F, "floor", "sync floor (sync fixtures)", "loopwarden", floor_flags),
         config(F, "loopwarden", "loopwarden own runner", "loopwarden"),
         config(
@@ -217,6 +222,7 @@ def runner(args: argparse.Namespace) -> int:
         h.Ratio(
             "sync tests: loopwarden active / not installed", f"{T}/loopwarden-sync", f"{T}/floor"
         ),
+        h.Ratio("start-up: loopwarden active / not", f"{S}/loopwarden-sync", f"{S}/floor"),
         h.Ratio("loopwarden / pytest-asyncio", f"{F}/loopwarden", f"{F}/pytest-asyncio"),
         h.Ratio(
             "pytest-asyncio+loopwarden / pytest-asyncio alone",

@@ -92,3 +92,25 @@ def test_servers_and_mock_public_names():
     for module in (loopwarden.servers, loopwarden.mock):
         for name in module.__all__:
             assert hasattr(module, name)
+
+
+def test_every_public_name_is_loaded_from_where_the_table_says():
+    import importlib
+
+    assert set(loopwarden._WHERE) | {"__version__"} == set(loopwarden.__all__)
+    for name, where in loopwarden._WHERE.items():
+        assert getattr(loopwarden, name) is getattr(importlib.import_module(where), name), name
+    assert set(loopwarden.__all__) <= set(dir(loopwarden))
+
+
+def test_importing_loopwarden_loads_nothing_else_of_it():
+    """The pytest plugin imports the package at every start; its names load when asked for."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, loopwarden; "
+        "print(sorted(m for m in sys.modules if m.startswith('loopwarden')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "['loopwarden', 'loopwarden._version']\n"

@@ -1772,3 +1772,55 @@ def test_a_task_a_timer_starts_within_the_grace_is_the_tests_in_both_modes(pytes
             "  task 'late' running forever() is still pending",
         ]
     )
+
+
+def test_a_sync_sessions_cycles_are_found_by_the_one_collection_pass_at_its_end(pytester, own):
+    """A session with no loop open pays one collection pass, at its end, not three (two are for
+    libraries that report through an open loop): what a sync test left in a cycle is still found
+    and charged to it, last test or not. A collect-only run makes no pass."""
+    pytester.makeconftest(
+        textwrap.dedent(
+            """
+            import gc
+
+            gc.disable()
+            PASSES = []
+
+            def _count(phase, info):
+                if phase == "start" and info["generation"] == 2:
+                    PASSES.append(1)
+
+            gc.callbacks.append(_count)
+
+            def pytest_unconfigure(config):
+                print(f"full collection passes: {len(PASSES)}")
+            """
+        )
+    )
+    pytester.makepyfile(
+        test_sync=textwrap.dedent(
+            """
+            async def work():
+                pass
+
+            def test_cycle():
+                cycle = {}
+                cycle["self"] = cycle
+                cycle["coro"] = work()
+
+            def test_clean():
+                pass
+            """
+        )
+    )
+    late = (
+        "late: coroutine work() was never awaited, created at test_sync.py:7 in test_cycle (by "
+        "test_sync.py::test_cycle; found after that test had finished)"
+    )
+    for order in ("test_cycle or test_clean", "test_cycle"):
+        result = own("-s", "-k", order)
+        assert result.ret == 1, result.stdout.str()
+        result.stdout.fnmatch_lines([late, "full collection passes: 1"])
+    result = own("-s", "--collect-only")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["full collection passes: 0"])

@@ -50,7 +50,7 @@ from loopwarden._core._snapshot import (
     leftovers,
     open_sessions,
 )
-from loopwarden._core._threads import ThreadMark, started_since, thread_mark
+from loopwarden._core._threads import ThreadMark, started_any_since, started_since, thread_mark
 
 # How long loopwarden waits for leftover tasks to accept cancellation, and for threads a test
 # started to finish, before reporting them as resisting.
@@ -293,9 +293,21 @@ class LeakEngine(Record):
         make); None for an owner whose threads and unowned transports are not checked.
         ``loops``: the live loops, when the caller has them already.
         """
+        if loops is None:
+            loops = self.live_loops()
+        if (
+            not loops
+            and not self.dropped
+            and not self.pending
+            and not self.pending_notes
+            and (watch is None or not started_any_since(watch.threads))
+        ):
+            # The usual sync test: no loop to look at, nothing reported, no thread started.
+            self.finished.add(owner)
+            return [], []
         self._notify("check_started")
         try:
-            return self._check(owner, watch, self.live_loops() if loops is None else loops)
+            return self._check(owner, watch, loops)
         finally:
             self._notify("check_ended")
 
@@ -515,11 +527,13 @@ class LeakEngine(Record):
         finally:
             self._notify("collection_ended")
 
-    def collect_late(self) -> None:
-        """When every owner has ended: one collection pass, and what it — or anything since the
-        last check — reported through a live loop's exception handler ("Future exception was
-        never retrieved", "Unclosed client session") joins :attr:`late`, by its owner."""
-        self.collect_cycles()
+    def collect_late(self, collect: bool = True) -> None:
+        """When every owner has ended: one collection pass (unless ``collect`` is false), and what
+        it — or anything since the last check — reported through a live loop's exception handler
+        ("Future exception was never retrieved", "Unclosed client session") joins :attr:`late`,
+        by its owner."""
+        if collect:
+            self.collect_cycles()
         for loop in self.live_loops():
             registry = loop.registry
             contexts, registry.contexts = registry.contexts, []

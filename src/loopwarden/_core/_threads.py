@@ -247,6 +247,12 @@ def thread_mark() -> ThreadMark:
     return frozenset(threading.enumerate())
 
 
+def started_any_since(mark: ThreadMark) -> bool:
+    """Whether a thread may have started since :func:`thread_mark` returned ``mark`` (a quick
+    no for the usual test, which starts none: see :func:`started_since` for which)."""
+    return not isinstance(mark, int) or _last_start != mark
+
+
 def started_since(mark: ThreadMark) -> set[threading.Thread]:
     """The threads alive now that started after :func:`thread_mark` returned ``mark``."""
     if isinstance(mark, int):

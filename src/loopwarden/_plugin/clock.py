@@ -20,10 +20,10 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from loopwarden._core._clock import Clock, monotonic_follows_loop
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
@@ -37,6 +37,9 @@ from loopwarden._plugin.config import (
     register_per_test,
     stands_down,
 )
+
+if TYPE_CHECKING:
+    from loopwarden._core._clock import Clock
 
 # Per test: does it run in virtual time? And does time.monotonic() follow the loop's clock?
 MONOTONIC = pytest.StashKey[bool]()
@@ -211,6 +214,8 @@ class VirtualTests:
             clocks.current = item
             clocks.switch_all(True)
             if item.stash.get(MONOTONIC, False):
+                from loopwarden._core._clock import monotonic_follows_loop  # (only when used)
+
                 clocks.following = contextlib.ExitStack()
                 clocks.following.enter_context(monotonic_follows_loop())
         return (yield)
@@ -236,4 +241,6 @@ def clock() -> Clock:
     Using it turns virtual time on for the test (as ``@pytest.mark.loopwarden(virtual_time=True)``
     does). Use it from async code: it reads the loop the test runs on.
     """
+    from loopwarden._core._clock import Clock  # (the virtual clock loads when a test uses it)
+
     return Clock()

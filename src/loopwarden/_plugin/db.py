@@ -281,29 +281,39 @@ _CONCURRENT_USE = re.compile(
 )
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    if (
-        report.failed
-        and call.excinfo is not None
-        and "db_override" in getattr(item, "fixturenames", ())
-        and _concurrent_use(call.excinfo.value)
-    ):
-        report.sections.append(
-            (
-                "loopwarden db",
-                "Two tasks used the test's database connection at once (asyncio.gather of two "
-                "requests, or a background task querying while the test does). With "
-                "db_override the app's sessions and the test's share one connection inside the "
-                "test's transaction, so their savepoints interleaved — the error above.\n"
-                "Fix: run them one after the other; or, for code that must query concurrently, "
-                "give it the db_engine fixture's engine (its commits are not rolled back).",
+class _ConcurrentUseNote:
+    """Explains a failure that two tasks sharing ``db_override``'s connection caused.
+
+    Registered by the ``db_override`` fixture on its first use: the other tests of a session
+    (most sessions have none that use it) pay no hook.
+    """
+
+    NAME = "loopwarden-db-concurrent-use"
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if (
+            report.failed
+            and call.excinfo is not None
+            and "db_override" in getattr(item, "fixturenames", ())
+            and _concurrent_use(call.excinfo.value)
+        ):
+            report.sections.append(
+                (
+                    "loopwarden db",
+                    "Two tasks used the test's database connection at once (asyncio.gather of "
+                    "two requests, or a background task querying while the test does). With "
+                    "db_override the app's sessions and the test's share one connection inside "
+                    "the test's transaction, so their savepoints interleaved — the error above.\n"
+                    "Fix: run them one after the other; or, for code that must query "
+                    "concurrently, give it the db_engine fixture's engine (its commits are not "
+                    "rolled back).",
+                )
             )
-        )
-    return report
+        return report
 
 
 def _concurrent_use(exc: BaseException) -> bool:
@@ -512,7 +522,9 @@ async def db_session(db_connection: AsyncConnection) -> AsyncGenerator[AsyncSess
 
 
 @pytest.fixture
-def db_override(db_connection: AsyncConnection) -> Generator[Callable[..., Any], None, None]:
+def db_override(
+    db_connection: AsyncConnection, request: pytest.FixtureRequest
+) -> Generator[Callable[..., Any], None, None]:
     """Make the application's own session factory use the test's transaction.
 
     ``db_override(SessionLocal)`` rebinds an ``async_sessionmaker`` (or ``async_scoped_session``)
@@ -522,6 +534,9 @@ def db_override(db_connection: AsyncConnection) -> Generator[Callable[..., Any],
     """
     from loopwarden._db import _isolation
 
+    plugins = request.config.pluginmanager
+    if not plugins.has_plugin(_ConcurrentUseNote.NAME):
+        plugins.register(_ConcurrentUseNote(), _ConcurrentUseNote.NAME)
     overrides = _isolation.Overrides()
 
     def override(target: object, *, app: Any = None) -> Any:

@@ -83,7 +83,8 @@ class LeakGuard(LeakEngine):
         it is reported at all). Each late finding is then classified as its creator's findings
         are: by that test's ``allow_leaks`` marker, the baseline, and the action.
         """
-        self.collect_late()
+        # (No test ran — a collect-only run — so there is no creator to charge: no pass.)
+        self.collect_late(collect=len(self.finished) > 1 or self.current is not None)
         for finding in self.late:
             if finding.status != "new":
                 continue
@@ -242,8 +243,10 @@ def pytest_runtest_teardown(
         # The last test: what the run left in reference cycles is found while the loops are
         # still open (pytest-asyncio closes the test's in its teardown, the own runner its own
         # next), so a library's report of it — a future's unretrieved exception — is checked
-        # with this test, or is a late finding of an earlier one.
-        guard.collect_cycles()
+        # with this test, or is a late finding of an earlier one. With no loop open (a sync
+        # session) no library reports through one: the session's end makes the only pass.
+        if guard.live_loops():
+            guard.collect_cycles()
         item.stash[_LAST] = True
     if guard.current is None:
         # The test's setup failed before the leak guard's setup hook ran (a wrong marker): what
@@ -297,7 +300,7 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> tuple[str, list[Finding]]:
     fixture_reports = guard.fixture_reports.pop(nodeid, None) if guard.fixture_reports else None
     guard.current = None
     guard.test_code = None
-    if _LAST in stash:
+    if _LAST in stash and loops:
         guard.collect_late()  # (the test's verdict is out: what it left is a late finding)
     if not findings and not fixture_reports:
         return "", []  # the usual case: nothing left behind
