@@ -31,6 +31,7 @@ import contextlib
 import gc
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -94,7 +95,8 @@ def _sdist(name: str, version: str) -> Path | None:
 
 
 def extract(projects: dict[str, str] = PROJECTS, corpus: Path = CORPUS) -> list[Path]:
-    """Unpack only the test folders of each sdist into ``<corpus>/<project>/``."""
+    """Unpack only the test folders (and the project's metadata files) of each sdist into
+    ``<corpus>/<project>/``."""
     for name, version in projects.items():
         target = corpus / name
         if target.exists():
@@ -124,8 +126,18 @@ def extract(projects: dict[str, str] = PROJECTS, corpus: Path = CORPUS) -> list[
     return sorted(p for name in projects for p in (corpus / name).rglob("*.py"))
 
 
+# The project's own description, next to its tests: what it declares decides whether some rules'
+# messages hold for it (``loopwarden.lint._project``).
+METADATA_FILES = ("pyproject.toml", "setup.cfg", "PKG-INFO")
+_REQUIREMENTS = re.compile(r"^(requirements[\w.-]*|[\w.-]*requirements)\.txt$")
+
+
 def _wanted(name: str) -> bool:
     parts = Path(name).parts
+    if len(parts) == 2 and (parts[1] in METADATA_FILES or _REQUIREMENTS.match(parts[1])):
+        return True
+    if len(parts) == 3 and parts[1] == "requirements" and parts[2].endswith(".txt"):
+        return True
     return name.endswith(".py") and any(p in TEST_DIRS for p in parts[1:-1])
 
 

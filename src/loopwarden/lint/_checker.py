@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from loopwarden.lint._model import Finding, Fix, FixSafety
+from loopwarden.lint._project import Project, project_of
 from loopwarden.lint._semantic import (
     FIXTURE_DECORATORS,
     PARAMETER,
@@ -247,6 +248,10 @@ class Checker:
             if scope.is_test_or_fixture:
                 return scope
         return None
+
+    def project(self) -> Project | None:
+        """The project the file belongs to and what it declares (see ``_project.py``)."""
+        return project_of(self.path)
 
     def under_timeout(self) -> bool:
         """Whether a timeout context manager (``asyncio.timeout``, ``anyio.fail_after``…) encloses

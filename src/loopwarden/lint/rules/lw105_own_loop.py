@@ -48,12 +48,25 @@ def _deliberate(scope_node: ast.AST, scope_name: str, is_fixture: bool, ctx: Che
             return True  # a loop made inside a function it runs elsewhere (a thread's)
         if type(node) is ast.Call and ctx.resolve(node.func) in _LOOP_CALLS:
             made += 1
-    if made >= 2:
-        return True
+    if made >= 2 or len(_driven_loops(scope_node)) >= 2:
+        return True  # (it makes or runs two loops: what happens across loops is its subject)
     args = getattr(scope_node, "args", None)
     names = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)} if args else set()
     names -= _parametrized(scope_node)
     return type(scope_node) is ast.FunctionDef and names <= _PLAIN_FIXTURES
+
+
+def _driven_loops(function: ast.AST) -> set[str]:
+    """The names of the loops the function runs (``<name>.run_until_complete(...)``): its own
+    and, in a test across loops, one a fixture gave it."""
+    return {
+        n.func.value.id
+        for n in ast.walk(function)
+        if type(n) is ast.Call
+        and type(n.func) is ast.Attribute
+        and n.func.attr in _LOOP_METHODS
+        and type(n.func.value) is ast.Name
+    }
 
 
 def _parametrized(function: ast.AST) -> set[str]:

@@ -7,7 +7,7 @@ import ast
 
 from loopwarden.lint._checker import Checker
 from loopwarden.lint._model import RuleInfo
-from loopwarden.lint._semantic import SCOPE_ORDER, walk_function
+from loopwarden.lint._semantic import SCOPE_ORDER, FunctionScope, walk_function
 
 INFO = RuleInfo(
     code="LW106",
@@ -17,8 +17,35 @@ INFO = RuleInfo(
 )
 
 
+def _mentions_event_loop(
+    node: ast.FunctionDef | ast.AsyncFunctionDef, scope: FunctionScope
+) -> bool:
+    """Whether the function is, requests or uses ``event_loop`` (what the project decides)."""
+    if node.name == "event_loop" or "event_loop" in scope.usefixtures:
+        return True
+    return any(
+        a.arg == "event_loop"
+        for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)
+    )
+
+
 def _uses_name(node: ast.AST, name: str) -> bool:
     return any(type(n) is ast.Name and n.id == name for n in walk_function(node))
+
+
+def _removal_applies(ctx: Checker) -> bool:
+    """Whether the project may run on pytest-asyncio 1.x, which removed ``event_loop``.
+
+    A project that pins an earlier version (``pytest-asyncio<0.22``), or is pytest-asyncio
+    itself at an earlier version, has the fixture: its uses work there, and ``loopwarden
+    migrate`` moves them when the project upgrades.
+    """
+    project = ctx.project()
+    return project is None or any(project.allows("pytest-asyncio", version) for version in _ONE_X)
+
+
+# Versions of pytest-asyncio that no longer have the ``event_loop`` fixture (1.0 and after).
+_ONE_X = ("1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0", "2.0.0", "99.0.0")
 
 
 def check_function(node: ast.FunctionDef | ast.AsyncFunctionDef, ctx: Checker) -> None:
@@ -26,8 +53,9 @@ def check_function(node: ast.FunctionDef | ast.AsyncFunctionDef, ctx: Checker) -
     scope = ctx.function
     if scope is None or not scope.is_test_or_fixture:
         return
+    removed = _removal_applies(ctx) if _mentions_event_loop(node, scope) else True
     # Only a test suite's fixtures override pytest-asyncio's; a plugin defines its own.
-    if scope.fixture and node.name == "event_loop" and ctx.is_test_file:
+    if scope.fixture and node.name == "event_loop" and ctx.is_test_file and removed:
         ctx.report(
             INFO.code,
             node,
@@ -45,7 +73,7 @@ def check_function(node: ast.FunctionDef | ast.AsyncFunctionDef, ctx: Checker) -
             "`pytest_asyncio_loop_factories` hook instead",
         )
     for arg in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs):
-        if arg.arg != "event_loop" or "event_loop" in ctx.defined_fixtures:
+        if arg.arg != "event_loop" or "event_loop" in ctx.defined_fixtures or not removed:
             continue
         fix = None
         if type(node) is ast.AsyncFunctionDef and not _uses_name(node, "event_loop"):
@@ -60,7 +88,7 @@ def check_function(node: ast.FunctionDef | ast.AsyncFunctionDef, ctx: Checker) -
             f"fixture use `asyncio.get_running_loop()`",
             fix,
         )
-    if "event_loop" in scope.usefixtures and "event_loop" not in ctx.defined_fixtures:
+    if removed and "event_loop" in scope.usefixtures and "event_loop" not in ctx.defined_fixtures:
         ctx.report(
             INFO.code,
             node,

@@ -23,7 +23,7 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
     """
     if node.args or node.keywords or ctx.resolve(node.func) != "asyncio.get_event_loop":
         return
-    if ctx.in_coroutine or not ctx.is_test_file:
+    if ctx.in_coroutine or not ctx.is_test_file or _used_elsewhere_only(ctx):
         return
     ctx.report(
         INFO.code,
@@ -34,6 +34,30 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
         '"attached to a different loop"; make the test `async def` and use '
         "`asyncio.get_running_loop()`",
     )
+
+
+_DRIVES = frozenset({"run_until_complete", "run_forever"})
+
+
+def _used_elsewhere_only(ctx: Checker) -> bool:
+    """Whether the call is in a module-level helper that nothing in its module uses.
+
+    Tests and fixtures run with no loop, and so does what they call; but a helper module's
+    function used only by other modules (aiomultiprocess passes ``initializer`` to a worker that
+    sets a loop first) runs wherever its callers run it: unknown here, so not reported.
+    """
+    outer = ctx.functions[0] if ctx.functions else None
+    if outer is None or outer.is_test_or_fixture or ctx.class_stack:
+        return False
+    node = outer.node
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    if any(type(n) is ast.Attribute and n.attr in _DRIVES for n in ast.walk(node)):
+        return False  # it runs the loop itself: no loop can be running where it is called
+    names = ctx.data.get("lw114_names")
+    if names is None:
+        names = ctx.data["lw114_names"] = {n.id for n in ast.walk(ctx.tree) if type(n) is ast.Name}
+    return node.name not in names
 
 
 # Words that must occur in a file for this rule to find anything: a conjunction of

@@ -14,6 +14,7 @@ import tomllib
 from typing import Any
 
 from loopwarden.lint._model import Finding, RuleInfo
+from loopwarden.lint._project import project_of
 
 INFO = RuleInfo(
     code="LW201",
@@ -91,6 +92,15 @@ def _header_line(text: str, header: str) -> int:
     return 1
 
 
+def _warns_unset_scope(path: str) -> bool:
+    """Whether the project may run a pytest-asyncio that warns of an unset fixture loop scope
+    (0.24 and later): one pinned earlier never sees the warning."""
+    project = project_of(path)
+    return project is None or any(
+        project.allows("pytest-asyncio", v) for v in ("0.24.0", "0.25.0", "0.26.0", "1.0.0", "99")
+    )
+
+
 def check_config(path: str, text: str) -> list[Finding]:
     """Check one configuration file.
 
@@ -135,7 +145,11 @@ def check_config(path: str, text: str) -> list[Finding]:
     # Any pytest-asyncio option says the suite runs under pytest-asyncio (strict mode is its
     # default, so `asyncio_mode` itself is often left out).
     uses_asyncio = [k for k in options if k in KNOWN_OPTIONS and k.startswith("asyncio_")]
-    if uses_asyncio and "asyncio_default_fixture_loop_scope" not in options:
+    if (
+        uses_asyncio
+        and "asyncio_default_fixture_loop_scope" not in options
+        and _warns_unset_scope(path)
+    ):
         report(
             "asyncio_mode" if mode else uses_asyncio[0],
             '`asyncio_default_fixture_loop_scope` is unset: pytest-asyncio warns "The '
