@@ -8,7 +8,6 @@ corpus). What the project declares is read from ``pyproject.toml`` (PEP 621, PEP
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest

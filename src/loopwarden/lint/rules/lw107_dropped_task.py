@@ -49,11 +49,12 @@ def _dead_helper(ctx: Checker) -> bool:
         return False
     used = ctx.data.get("lw107_names")
     if used is None:
-        used = ctx.data["lw107_names"] = {
-            n.id if type(n) is ast.Name else n.attr
-            for n in ast.walk(ctx.tree)
-            if type(n) in (ast.Name, ast.Attribute)
-        }
+        used = ctx.data["lw107_names"] = set()
+        for n in ast.walk(ctx.tree):
+            if isinstance(n, ast.Name):
+                used.add(n.id)
+            elif isinstance(n, ast.Attribute):
+                used.add(n.attr)
     return name not in used
 
 
