@@ -6,6 +6,7 @@ import ast
 
 from loopwarden.lint._checker import Checker
 from loopwarden.lint._model import RuleInfo
+from loopwarden.lint._semantic import FunctionScope
 
 INFO = RuleInfo(
     code="LW101",
@@ -52,8 +53,28 @@ def _deliberate(node: ast.Call, callee: str | None, ctx: Checker) -> bool:
             type(delay) is ast.Constant
             and type(delay.value) in (int, float)
             and 0 <= delay.value <= 0.01  # type: ignore[operator]
-        )
+        ) or _beside_async_sleep(node, scope, ctx)
     return callee is None and ctx.is_test_file
+
+
+def _beside_async_sleep(node: ast.Call, scope: FunctionScope | None, ctx: Checker) -> bool:
+    """``time.sleep`` in one branch of an ``if`` whose other branch awaits ``asyncio.sleep``:
+    the code chooses to block (aiomultiprocess's benchmark simulates CPU-bound work so)."""
+    if scope is None:
+        return False
+    for branch in ast.walk(scope.node):
+        if type(branch) is not ast.If:
+            continue
+        for mine, other in ((branch.body, branch.orelse), (branch.orelse, branch.body)):
+            if any(node in ast.walk(s) for s in mine) and any(
+                type(n) is ast.Await
+                and type(n.value) is ast.Call
+                and ctx.resolve(n.value.func) == "asyncio.sleep"
+                for s in other
+                for n in ast.walk(s)
+            ):
+                return True
+    return False
 
 
 def _named_blocking(name: str) -> bool:
