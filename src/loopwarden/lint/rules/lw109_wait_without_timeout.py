@@ -100,10 +100,14 @@ def _waits(value: ast.expr, ctx: Checker, node: ast.Await) -> str | None:
     name = (receiver_name(receiver) or "").lower()
     kind = _receiver_kind(receiver, ctx)
     shown = ast.unparse(func)
+    if _bounded_when_made(receiver, ctx):
+        return None  # (redis's Lock(..., blocking_timeout=1).acquire() gives up on its own)
     if func.attr == "wait":
         # An event's (or condition's) wait; a job's or a process's `wait()` ends on its own.
         words = set(re.split(r"[^a-z0-9]+", name))
-        if kind in ("event", "lock") or words & _EVENT_NAMES:  # ("lock": a Condition)
+        if (kind in ("event", "lock") or words & _EVENT_NAMES) and not _handshake(
+            receiver, node, ctx
+        ):  # ("lock": a Condition)
             return f"`{shown}()`"
         return None
     if func.attr in ("get", "join") and (
@@ -113,7 +117,98 @@ def _waits(value: ast.expr, ctx: Checker, node: ast.Await) -> str | None:
             return None  # it already holds what is taken: the get returns at once
         return f"`{shown}()`"
     if func.attr == "acquire" and (kind == "lock" or "lock" in name or "sem" in name):
+        if _fresh(receiver, node, ctx):
+            return None  # made just before, with nothing run since: nobody else can hold it
         return f"`{shown}()`"
+    return None
+
+
+def _bounded_when_made(receiver: ast.expr, ctx: Checker) -> bool:
+    """The receiver was made with a timeout of its own (``blocking_timeout=1``, ``timeout=5``)."""
+    bound = ctx.binding(receiver.id) if type(receiver) is ast.Name else None
+    call = bound.call if bound is not None else None
+    return call is not None and any(
+        k.arg is not None and "timeout" in k.arg.lower() for k in call.keywords
+    )
+
+
+# Calls that start other code running concurrently (a task, a thread, a callback).
+_STARTS = frozenset(
+    {
+        "create_task", "ensure_future", "start_soon", "start", "submit", "run_in_executor",
+        "call_soon", "call_later", "call_at", "call_soon_threadsafe", "run_sync", "Thread",
+        "gather",
+    }
+)  # fmt: skip
+
+
+def _fresh(receiver: ast.expr, node: ast.Await, ctx: Checker) -> bool:
+    """A lock made in this function just before its ``acquire()``, with no ``await`` and nothing
+    started in between: no other code has run that could hold it (anyio's
+    ``lock = Lock(); await lock.acquire()``)."""
+    if not isinstance(receiver, ast.Name):
+        return False
+    bound = ctx.binding(receiver.id)
+    scope = ctx.function
+    if bound is None or bound.call is None or bound.node is None or scope is None:
+        return False
+    made = getattr(bound.node, "lineno", None)
+    if made is None or not any(receiver.id in s.bindings for s in ctx.functions[-1:]):
+        return False
+    for other in ast.walk(scope.node):
+        line = getattr(other, "lineno", 0)
+        if not made < line < node.lineno:
+            continue
+        if type(other) in (ast.Await, ast.AsyncWith, ast.AsyncFor):
+            return False
+        if type(other) is ast.Call:
+            func = other.func
+            called = func.attr if type(func) is ast.Attribute else getattr(func, "id", "")
+            if called in _STARTS:
+                return False
+    return True
+
+
+def _handshake(receiver: ast.expr, node: ast.Await, ctx: Checker) -> bool:
+    """A start handshake: the event is set by the first statement of a function defined in this
+    test and handed to a task or thread before the wait (``started.set()`` at the top of the
+    task's coroutine): it is set as soon as that code runs at all."""
+    scope = ctx.function
+    if scope is None:
+        return False
+    target = ast.unparse(receiver)
+    setters = set()
+    for inner in ast.walk(scope.node):
+        if inner is scope.node or type(inner) not in (ast.FunctionDef, ast.AsyncFunctionDef):
+            continue
+        first = _first_statement(inner.body)  # type: ignore[attr-defined]
+        if (
+            type(first) is ast.Expr
+            and type(first.value) is ast.Call
+            and type(first.value.func) is ast.Attribute
+            and first.value.func.attr == "set"
+            and ast.unparse(first.value.func.value) == target
+        ):
+            setters.add(inner.name)  # type: ignore[attr-defined]
+    if not setters:
+        return False
+    return any(
+        type(other) is ast.Name
+        and other.id in setters
+        and type(other.ctx) is ast.Load
+        and other.lineno < node.lineno
+        for other in ast.walk(scope.node)
+    )
+
+
+def _first_statement(body: list[ast.stmt]) -> ast.stmt | None:
+    """The first statement that does something (not a docstring, ``nonlocal`` or ``global``)."""
+    for statement in body:
+        if type(statement) in (ast.Nonlocal, ast.Global):
+            continue
+        if type(statement) is ast.Expr and type(statement.value) is ast.Constant:
+            continue
+        return statement
     return None
 
 
