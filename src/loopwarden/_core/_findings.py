@@ -11,7 +11,7 @@ import os
 import re
 import traceback
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 from loopwarden._core import _libraries
 from loopwarden._core._records import Record
@@ -173,6 +173,52 @@ _LEFT_RUNNING = frozenset(name for name, kind in KINDS.items() if kind.left_runn
 ADVICE = {name: kind.advice for name, kind in KINDS.items()}
 
 
+#: What a finding is: a kind of :data:`KINDS` (what the leak guard finds), or what the watchdog
+#: finds (``hang``, ``blocking``). A test checks that the two lists agree.
+FindingKind = Literal[
+    "task",
+    "task-destroyed",
+    "timer",
+    "thread",
+    "server",
+    "connection",
+    "transport",
+    "subprocess",
+    "executor",
+    "session",
+    "unclosed",
+    "db-connection",
+    "coroutine",
+    "task-exception",
+    "callback-error",
+    "hang",
+    "blocking",
+]
+#: How a finding counts: ``new`` fails its test; ``allowed`` by ``allow_leaks``; ``baselined``
+#: known in the baseline file; ``recorded`` into it; ``warned`` reported as a warning.
+FindingStatus = Literal["new", "allowed", "baselined", "recorded", "warned"]
+FINDING_KINDS: frozenset[str] = frozenset(get_args(FindingKind))
+FINDING_STATUSES: frozenset[str] = frozenset(get_args(FindingStatus))
+
+
+def finding_kind(value: str) -> FindingKind:
+    """``value`` as a finding kind; ValueError if it is none (a report from another version)."""
+    if value not in FINDING_KINDS:
+        raise ValueError(
+            f"unknown finding kind {value!r}; known: {', '.join(sorted(FINDING_KINDS))}"
+        )
+    return value  # type: ignore[return-value]  # (checked just above)
+
+
+def finding_status(value: str) -> FindingStatus:
+    """``value`` as a finding status; ValueError if it is none."""
+    if value not in FINDING_STATUSES:
+        raise ValueError(
+            f"unknown finding status {value!r}; known: {', '.join(sorted(FINDING_STATUSES))}"
+        )
+    return value  # type: ignore[return-value]  # (checked just above)
+
+
 class Finding(Record):
     """One thing a guard found.
 
@@ -191,27 +237,27 @@ class Finding(Record):
         status: ``new`` (counts), ``allowed`` (marker), ``baselined`` (in the baseline file).
     """
 
-    kind: str
+    kind: FindingKind
     name: str
     message: str
     site: str | None
     user_site: str | None
     detail: list[str]
     owner: str
-    status: str
+    status: FindingStatus
     __slots__ = ("detail", "kind", "message", "name", "owner", "site", "status", "user_site")
     _fields = ("kind", "name", "message", "site", "user_site", "detail", "owner", "status")
 
     def __init__(
         self,
-        kind: str,
+        kind: FindingKind,
         name: str,
         message: str,
         site: str | None = None,
         user_site: str | None = None,
         detail: list[str] | None = None,
         owner: str = "",
-        status: str = "new",
+        status: FindingStatus = "new",
     ) -> None:
         self.kind = kind
         self.name = name
@@ -263,14 +309,14 @@ class Finding(Record):
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Finding:
         return cls(
-            kind=str(data["kind"]),
+            kind=finding_kind(str(data["kind"])),
             name=str(data["name"]),
             message=str(data["message"]),
             site=data.get("site"),
             user_site=data.get("user_site"),
             detail=[str(line) for line in data.get("detail", ())],
             owner=str(data.get("owner", "")),
-            status=str(data.get("status", "new")),
+            status=finding_status(str(data.get("status", "new"))),
         )
 
 
@@ -352,7 +398,7 @@ def from_leftovers(left: Leftovers, sites: Sites, owner: str) -> list[Finding]:
         site, user_site = sites.origin(resource.origin)
         found.append(
             Finding(
-                resource.kind,
+                finding_kind(resource.kind),
                 _resource_name(resource.kind, resource.description),
                 _resource_message(resource.kind, resource.description),
                 site,
