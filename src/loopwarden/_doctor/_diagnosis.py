@@ -209,11 +209,35 @@ def _problem_of(finding: dict[str, Any], record: dict[str, Any], places: Places)
     )
 
 
-def from_lint(findings: list[dict[str, Any]], places: Places) -> list[Problem]:
+# Lint rules whose findings the doctor shows only where its run saw what makes them bite (see
+# _seen_racing): a sleep before a check can lose its race only to work that takes real time.
+_NEEDS_EVIDENCE = frozenset({"LW102"})
+
+
+def from_lint(
+    findings: list[dict[str, Any]], places: Places, records: list[dict[str, Any]] | None = None
+) -> tuple[list[Problem], list[str]]:
+    """The lint findings as problems; and the places of those left out for want of evidence.
+
+    LW102 (a sleep before a check) is shown only for a test whose run saw I/O or another thread
+    wake the loop while a timer was pending (``io_waits``), or that failed: a sleep that only
+    ready callbacks race (a task's first step) always wins, and on real suites such reports
+    were false alarms (sse-starlette: four "flaky" claims about sleeps that cannot flake).
+    """
     problems = []
+    unconfirmed = []
     for finding in findings:
         fix = finding.get("fix") or {}
         code = str(finding["code"])
+        if (
+            code in _NEEDS_EVIDENCE
+            and records is not None
+            and not _seen_racing(finding, places, records)
+        ):
+            unconfirmed.append(
+                f"{places.path(os.path.join(str(places.cwd), finding['path']))}:{finding['line']}"
+            )
+            continue
         how = fix.get("description") if isinstance(fix, dict) else None
         problems.append(
             Problem(
@@ -231,7 +255,23 @@ def from_lint(findings: list[dict[str, Any]], places: Places) -> list[Problem]:
                 data={"code": code, "name": code},
             )
         )
-    return problems
+    return problems, unconfirmed
+
+
+def _seen_racing(finding: dict[str, Any], places: Places, records: list[dict[str, Any]]) -> bool:
+    """Whether the test holding ``finding`` ran with I/O or thread work waking the loop while a
+    timer was pending, or failed, in the doctor's run (a test that did not run shows nothing)."""
+    path = os.path.normpath(os.path.join(str(places.cwd), str(finding["path"])))
+    context = str(finding.get("context") or "")
+    for record in records:
+        if os.path.normpath(str(record.get("path", ""))) != path:
+            continue
+        name = ".".join(p.split("[", 1)[0] for p in str(record["nodeid"]).split("::")[1:])
+        if not name or not (context == name or context.startswith(name + ".")):
+            continue
+        if record.get("io_waits", 1) or record.get("outcome") in ("failed", "error"):
+            return True
+    return False
 
 
 def _fuzz_outcomes(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

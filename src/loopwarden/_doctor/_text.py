@@ -57,6 +57,16 @@ def render(document: dict[str, Any], written: list[str]) -> str:
             "Nothing found: no hang, leak, order dependence, blocking call or lint "
             "finding, and no test waits on timers.",
         ]
+    unconfirmed = document.get("lint_unconfirmed") or []
+    if unconfirmed:
+        n = len(unconfirmed)
+        lines += [
+            "",
+            f"Not listed: {n} sleep{'s' if n != 1 else ''} before a check (LW102) in tests where "
+            "no I/O or other thread woke the loop while a timer was pending, so no work that "
+            f"takes real time raced {'them' if n != 1 else 'it'} in this run (loopwarden lint "
+            "--select LW102 lists every one).",
+        ]
     failing = tests.get("failed", 0) + tests.get("error", 0)
     if failing:
         lines += [

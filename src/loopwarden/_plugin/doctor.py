@@ -9,6 +9,10 @@ keeps what was found when the run is interrupted):
 - ``timer_wait``: real seconds the loop spent in ``select()`` waiting for a timer — a wait that
   ended with no I/O (so nothing but the clock woke it). That is the time virtual time could
   save; the doctor re-runs such tests in virtual time to measure what it really saves;
+- ``io_waits``: how many times I/O or another thread (a socket became readable,
+  ``call_soon_threadsafe``) woke the loop while a timer was pending: work that takes real time
+  finished while the test may have been sleeping. A sleep before a check can only lose its race
+  to such work; where none happened the doctor does not report the sleep (LW102);
 - ``virtual_skipped``: virtual seconds the clock jumped over during the test;
 - ``tasks``: each task the test created, with its creation site and when it was created, ended,
   and how (``done``, ``failed``, ``cancelled``, ``leaked`` — still pending when the leak guard
@@ -36,6 +40,7 @@ from typing import Any, TextIO
 
 import pytest
 
+from loopwarden._core import _private
 from loopwarden._core._loop import WardenLoop
 from loopwarden._plugin._keys import (
     FINDINGS_ATTR,
@@ -77,6 +82,7 @@ class _TestClock:
     started: float
     timer_wait: float
     skipped: float
+    io_waits: int = 0
     phases: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
@@ -91,6 +97,7 @@ class Doctor:
         self.path = path
         self.root = str(config.rootpath)
         self.timer_wait = 0.0
+        self.io_waits = 0
         # Off while the leak guard settles and cleans up: its waits are not the test's.
         self.paused = False
         self.loops: weakref.WeakSet[WardenLoop] = weakref.WeakSet()
@@ -292,7 +299,9 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     doctor = item.config.stash.get(DOCTOR, None)
     if doctor is not None:
         _instrument_live(doctor)
-        item.stash[_CLOCK] = _TestClock(_monotonic(), doctor.timer_wait, doctor.skipped())
+        item.stash[_CLOCK] = _TestClock(
+            _monotonic(), doctor.timer_wait, doctor.skipped(), doctor.io_waits
+        )
     return (yield from _phase(item, "setup"))
 
 
@@ -339,6 +348,7 @@ def pytest_runtest_makereport(
         "virtual": bool(item.stash.get(VIRTUAL, False)),
         "duration": round(ended - clock.started, 6),
         "timer_wait": round(doctor.timer_wait - clock.timer_wait, 6),
+        "io_waits": doctor.io_waits - clock.io_waits,
         "virtual_skipped": round(doctor.skipped() - clock.skipped, 6),
         "phases": {k: [round(a, 6), round(b, 6)] for k, (a, b) in clock.phases.items()},
         "seed": item.stash.get(SEED, None),
@@ -437,6 +447,7 @@ class _LoopInstrument:
         self.doctor = doctor
         self.registry = loop.registry
         self.started = 0.0
+        self.loop = weakref.ref(loop)
 
     def before_select(self, timeout: float | None) -> None:
         self.started = _monotonic()
@@ -445,7 +456,15 @@ class _LoopInstrument:
         # A wait with a timeout that ended with no event: the loop waited for its next timer
         # (None: no timer pending; 0: a poll).
         doctor = self.doctor
-        if timeout and not events and not doctor.paused:
+        if doctor.paused:
+            return
+        if events:
+            # I/O, or another thread's call_soon_threadsafe, while a timer is pending: work that
+            # takes real time raced a sleep.
+            loop = self.loop()
+            if loop is not None and any(not t.cancelled() for t in _private.timers(loop)):
+                doctor.io_waits += 1
+        elif timeout:
             doctor.timer_wait += _monotonic() - self.started
 
     def task_created(self, task: asyncio.Task[Any]) -> None:
