@@ -1777,7 +1777,7 @@ def test_a_task_a_timer_starts_within_the_grace_is_the_tests_in_both_modes(pytes
 def test_a_sync_sessions_cycles_are_found_by_the_one_collection_pass_at_its_end(pytester, own):
     """A session with no loop open pays one collection pass, at its end, not three (two are for
     libraries that report through an open loop): what a sync test left in a cycle is still found
-    and charged to it, last test or not. A collect-only run makes no pass."""
+    and charged to it, last test or not. A collect-only run makes no pass; an async session two."""
     pytester.makeconftest(
         textwrap.dedent(
             """
@@ -1824,3 +1824,24 @@ def test_a_sync_sessions_cycles_are_found_by_the_one_collection_pass_at_its_end(
     result = own("-s", "--collect-only")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["full collection passes: 0"])
+    # An async session: one pass before the last test's teardown and one after it, while the
+    # own runner's loop is still open; none more at the session's end (it made three).
+    pytester.makepyfile(
+        test_sync=textwrap.dedent(
+            """
+            async def work():
+                pass
+
+            async def test_cycle():
+                cycle = {}
+                cycle["self"] = cycle
+                cycle["coro"] = work()
+
+            async def test_clean():
+                pass
+            """
+        )
+    )
+    result = own("-s", "-k", "test_cycle or test_clean")
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines([late, "full collection passes: 2"])

@@ -57,7 +57,16 @@ class LeakGuard(LeakEngine):
     fixture_reports: dict[Hashable | None, list[tuple[str, list[Finding]]]]
     # Each marked test's allow_leaks, by node id: it allows its late findings too.
     allows: dict[str, AllowList]
-    _fields = (*LeakEngine._fields, "action", "baseline", "fixture_reports", "allows")
+    # The last test's teardown ended with a collection pass (see finish_session).
+    collected_at_end: bool
+    _fields = (
+        *LeakEngine._fields,
+        "action",
+        "baseline",
+        "fixture_reports",
+        "allows",
+        "collected_at_end",
+    )
 
     def __init__(
         self,
@@ -67,6 +76,7 @@ class LeakGuard(LeakEngine):
         baseline: Any = None,
         fixture_reports: dict[Hashable | None, list[tuple[str, list[Finding]]]] | None = None,
         allows: dict[str, AllowList] | None = None,
+        collected_at_end: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(sites, *args, **kwargs)
@@ -74,6 +84,7 @@ class LeakGuard(LeakEngine):
         self.baseline = baseline
         self.fixture_reports = {} if fixture_reports is None else fixture_reports
         self.allows = {} if allows is None else allows
+        self.collected_at_end = collected_at_end
 
     def finish_session(self) -> list[Finding]:
         """The late findings, complete and classified, once every test and fixture has ended.
@@ -83,8 +94,11 @@ class LeakGuard(LeakEngine):
         it is reported at all). Each late finding is then classified as its creator's findings
         are: by that test's ``allow_leaks`` marker, the baseline, and the action.
         """
-        # (No test ran — a collect-only run — so there is no creator to charge: no pass.)
-        self.collect_late(collect=len(self.finished) > 1 or self.current is not None)
+        # No pass when no test ran (a collect-only run: no creator to charge), or when the last
+        # test's teardown just made one after every fixture had ended (the own runner's loops
+        # stay open until then): only closing those loops has run since.
+        ran = len(self.finished) > 1 or self.current is not None
+        self.collect_late(collect=ran and not self.collected_at_end)
         for finding in self.late:
             if finding.status != "new":
                 continue
@@ -302,6 +316,7 @@ def _finish(item: pytest.Item, guard: LeakGuard) -> tuple[str, list[Finding]]:
     guard.test_code = None
     if _LAST in stash and loops:
         guard.collect_late()  # (the test's verdict is out: what it left is a late finding)
+        guard.collected_at_end = True
     if not findings and not fixture_reports:
         return "", []  # the usual case: nothing left behind
     fixture_reports = fixture_reports or []
