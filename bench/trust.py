@@ -372,10 +372,12 @@ READINGS: dict[str, dict[str, Reading]] = {
         "tests/": Reading(
             "refused",
             "the suite's conftest overrides event_loop_policy with params ('default', "
-            "'uvloop'); the own runner does not build loops from policies, so it fails each "
-            "async test naming the fixture and the fix (stay on pytest-asyncio) instead of "
-            "running it once on its own loop; sync tests run once (their loop parameter meant "
-            "nothing). Guard mode: no change",
+            "'uvloop'); the own runner collects the same tests as pytest-asyncio (each once per "
+            "param), runs the 'default' ones on its own asyncio loop, and fails each async "
+            "'uvloop' one naming the policy, the fixture's param and the fix (stay on "
+            "pytest-asyncio), since it makes asyncio loops only (two of them skip themselves "
+            "under pytest-asyncio on uvloop: refused before their body runs). Guard mode: no "
+            "change",
             modes=("own",),
         ),
     },

@@ -9,6 +9,8 @@ import pytest
 
 import loopwarden
 
+from .conftest import HAS_PYTEST_ASYNCIO
+
 FIXTURES_OF_EVERY_KIND = """
 import asyncio, contextvars, pytest
 
@@ -335,17 +337,29 @@ def test_plugins_that_read_pytest_asyncio_options_see_them_under_the_own_runner(
     result.stdout.fnmatch_lines(["asyncio_mode= asyncio_debug=True"])
 
 
-def test_an_event_loop_policy_override_is_never_silently_dropped(pytester, own):
-    # pytest-asyncio runs each test once per param of the project's event_loop_policy fixture;
-    # the own runner never requested it, and half the matrix vanished without a word.
+def test_an_event_loop_policy_override_runs_the_same_tests_as_under_pytest_asyncio(
+    pytester, own, guarded
+):
+    """pytest-asyncio runs every test once per param of the project's event_loop_policy fixture
+    (an autouse fixture there). The own runner ignored the params (aioconsole: 288 of 294 tests
+    were missing from the run); it then refused every async test. Now it collects the very same
+    tests, runs those whose policy is asyncio's own on its loop, and fails, saying why, those
+    that get another policy (uvloop's)."""
     pytester.makeconftest(
         """
         import asyncio
         import pytest
 
-        @pytest.fixture(params=["default", "custom"])
+        class UvloopPolicy:  # stands in for uvloop.EventLoopPolicy
+            pass
+
+        UvloopPolicy.__module__ = "uvloop"
+
+        @pytest.fixture(params=["default", "uvloop"])
         def event_loop_policy(request):
-            return asyncio.DefaultEventLoopPolicy()
+            if request.param == "default":
+                return asyncio.DefaultEventLoopPolicy()
+            return UvloopPolicy()
         """
     )
     pytester.makepyfile(
@@ -357,20 +371,46 @@ def test_an_event_loop_policy_override_is_never_silently_dropped(pytester, own):
             pass
         """
     )
-    result = own()
-    result.assert_outcomes(passed=1, failed=1)
+    ids = [
+        "test_policy.py::test_async[default]",
+        "test_policy.py::test_async[uvloop]",
+        "test_policy.py::test_sync[default]",
+        "test_policy.py::test_sync[uvloop]",
+    ]
+    result = own("--collect-only", "-q")
+    assert [line for line in result.stdout.lines if "::" in line] == ids
+    if HAS_PYTEST_ASYNCIO:
+        pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+        result = guarded("--collect-only", "-q")
+        assert [line for line in result.stdout.lines if "::" in line] == ids
+        pytester.makeini("[pytest]\n")
+    result = own("-v")
+    result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "_*_ test_async _*_",
-            "loopwarden: the project overrides pytest-asyncio's event_loop_policy fixture "
-            "(conftest.py:4) (2 params: each test would run once, not 2 times), and loopwarden's "
-            "own runner does not build loops from event loop policies, so that override would "
-            "be silently ignored.",
-            "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): loopwarden then guards "
-            "the loops pytest-asyncio makes (guard mode); or remove the fixture to run on "
-            "loopwarden's loop.",
+            "test_policy.py::test_async[[]default[]] PASSED*",
+            "test_policy.py::test_async[[]uvloop[]] FAILED*",
+            "_*_ test_async[[]uvloop[]] _*_",
+            "loopwarden: test_async[uvloop] gets uvloop.UvloopPolicy from the project's "
+            "event_loop_policy fixture (parameter uvloop), and loopwarden's own runner makes "
+            "asyncio loops only: run on one, this test would not test the loop its policy asks "
+            "for.",
+            "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): it makes the policy's "
+            "loops, and loopwarden guards those it can (guard mode); or leave that policy out of "
+            "the fixture's params when running with -p no:asyncio.",
         ]
     )
+
+
+def test_a_session_without_a_policy_override_has_no_event_loop_policy_fixture(pytester, own):
+    """The autouse name is registered only for a project that overrides it: others pay nothing."""
+    pytester.makepyfile(
+        test_plain="""
+        async def test_async(request):
+            assert "event_loop_policy" not in request.fixturenames
+        """
+    )
+    own().assert_outcomes(passed=1)
 
 
 def test_pytest_asyncio_port_fixtures_exist_under_the_own_runner(pytester, own):

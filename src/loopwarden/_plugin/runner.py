@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from loopwarden._core._loop import plain_loop_factory
-from loopwarden._plugin import _settings
+from loopwarden._plugin import _policy, _settings
 from loopwarden._plugin._keys import RUNTIME
 from loopwarden._plugin._runtime import (
     ASYNC_ITEM,
@@ -68,10 +68,24 @@ def pytest_configure(config: pytest.Config) -> None:
     debug = bool(config.getini("asyncio_debug")) or bool(config.getoption("asyncio_debug", False))
     runtime = config.stash[RUNTIME] = Runtime(test_scope, fixture_scope, debug=debug)
     register_per_test(config, OwnRunner(runtime), "loopwarden-own-runner")
+    # A conftest overriding pytest-asyncio's event_loop_policy: the same autouse name, so its
+    # parameters apply to the same tests (see _policy.py).
+    _policy.register(config)
     # pytest-asyncio's port fixtures, which suites moving over use (its plugin is not active).
     from loopwarden._plugin import _ports
 
     config.pluginmanager.register(_ports, "loopwarden-ports")
+
+
+def pytest_plugin_registered(
+    plugin: object, plugin_name: str | None, manager: pytest.PytestPluginManager
+) -> None:
+    if not plugin_name or not plugin_name.endswith("conftest.py"):
+        return
+    if _policy.defines_override(plugin):
+        config = manager.get_plugin("pytestconfig")
+        if isinstance(config, pytest.Config):
+            _policy.seen(config, plugin_name)
 
 
 def _asyncio_scopes_set(config: pytest.Config) -> bool:
@@ -105,8 +119,13 @@ def _collected(runtime: Runtime, item: pytest.Function) -> None:
         if claimed_elsewhere(item):
             return
         state = item.config.stash[STATE]
+        # (With the policy's autouse name registered, each test gets the policy it asks for and
+        # is judged at its call; see _policy.py.)
+        policy_named = item.config.pluginmanager.has_plugin(_policy.PLUGIN_NAME)
         override = (
-            _policy_override(item) or _loop_factories_refusal(item) or _event_loop_leftover(item)
+            (None if policy_named else _policy_override(item))
+            or _loop_factories_refusal(item)
+            or _event_loop_leftover(item)
         )
         if override is not None:
             item.obj = _failing(func, override)
@@ -288,6 +307,18 @@ def _copy_identity(wrapper: Callable[..., Any], func: Callable[..., Any]) -> Non
 
 
 def _test_runner(runtime: Runtime, item: pytest.Item, func: Callable[..., Any]) -> Any:
+    if item.config.pluginmanager.has_plugin(_policy.PLUGIN_NAME):
+
+        def run_async_test_with_policy(**kwargs: Any) -> None:
+            __tracebackhide__ = True
+            refusal = _policy.foreign(item)
+            if refusal is not None:
+                pytest.fail(refusal, pytrace=False)
+            runtime.run_test(item, func, kwargs)
+
+        _copy_identity(run_async_test_with_policy, func)
+        return run_async_test_with_policy
+
     def run_async_test(**kwargs: Any) -> None:
         __tracebackhide__ = True
         runtime.run_test(item, func, kwargs)

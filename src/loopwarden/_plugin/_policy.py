@@ -1,0 +1,104 @@
+"""A project's ``event_loop_policy`` override under the own runner: the same tests, said plainly.
+
+Under pytest-asyncio, ``event_loop_policy`` is an autouse session fixture, so a conftest that
+overrides it with parameters (asyncio's policy and uvloop's, a common pattern) runs *every* test
+once per parameter: ``test_x[default]``, ``test_x[uvloop]``. The own runner defines no such
+fixture, so the override's parameters would apply to no test, and half the matrix would vanish
+from the run.
+
+Here the own runner registers the same autouse name, and only when a conftest overrides it (a
+session with no override pays nothing): the run collects the very tests pytest-asyncio would.
+Each async test then runs on loopwarden's loop when the policy it got is asyncio's own, and
+fails, saying why and what to do, when it is another (uvloop's): loopwarden's runner makes
+asyncio loops only, and running the test on one would test the wrong loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from typing import Any
+
+import pytest
+
+from loopwarden._plugin._keys import RUNTIME
+
+NAME = "event_loop_policy"
+PLUGIN_NAME = "loopwarden-event-loop-policy"
+# The conftests seen overriding the fixture before the own runner was configured (the initial
+# conftests load first).
+_SEEN = pytest.StashKey[list[str]]()
+
+
+class _AutouseEventLoopPolicy:
+    """pytest-asyncio's autouse ``event_loop_policy``, for the project's override to replace."""
+
+    @pytest.fixture(scope="session", autouse=True, name=NAME)
+    def event_loop_policy(self) -> Any:
+        get_policy = getattr(asyncio, "get_event_loop_policy", None)  # (gone in Python 3.16)
+        if get_policy is None:
+            return None
+        with warnings.catch_warnings():  # (deprecated on Python 3.14+)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return get_policy()
+
+
+def defines_override(plugin: object) -> bool:
+    """Whether ``plugin`` (a conftest module) defines a fixture named ``event_loop_policy``."""
+    found = getattr(plugin, NAME, None)
+    if found is None:
+        return False
+    # pytest >= 8.4 wraps fixtures in a FixtureFunctionDefinition; earlier ones mark the function.
+    return type(found).__name__ == "FixtureFunctionDefinition" or hasattr(
+        found, "_pytestfixturefunction"
+    )
+
+
+def seen(config: pytest.Config, where: str) -> None:
+    """A conftest at ``where`` overrides the fixture: register the autouse name (once), now if
+    the own runner is configured, else when it is."""
+    config.stash.setdefault(_SEEN, []).append(where)
+    if RUNTIME in config.stash:
+        register(config)
+
+
+def register(config: pytest.Config) -> None:
+    """Register the autouse name if a conftest overrides the fixture (the own runner only)."""
+    manager = config.pluginmanager
+    if config.stash.get(_SEEN, None) and not manager.has_plugin(PLUGIN_NAME):
+        manager.register(_AutouseEventLoopPolicy(), PLUGIN_NAME)
+
+
+def foreign(item: pytest.Item) -> str | None:
+    """The failure text when the test got a policy whose loops the own runner does not make."""
+    funcargs = getattr(item, "funcargs", None)
+    if not funcargs or NAME not in funcargs:
+        return None
+    policy = funcargs[NAME]
+    kind = type(policy)
+    if kind.__module__.partition(".")[0] == "asyncio":
+        return None  # asyncio's own policy: its loops are asyncio loops, as loopwarden's is
+    callspec = getattr(item, "callspec", None)
+    param = ""
+    if callspec is not None and NAME in callspec.params:
+        param = f" (parameter {_param_id(item)})"
+    return (
+        f"loopwarden: {item.name} gets {kind.__module__}.{kind.__qualname__} from the project's "
+        f"event_loop_policy fixture{param}, and loopwarden's own runner makes asyncio loops "
+        "only: run on one, this test would not test the loop its policy asks for.\n"
+        "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): it makes the policy's "
+        "loops, and loopwarden guards those it can (guard mode); or leave that policy out of "
+        "the fixture's params when running with -p no:asyncio."
+    )
+
+
+def _param_id(item: pytest.Item) -> str:
+    """The id part of the policy's parameter in the test's id (``uvloop`` of ``test_x[uvloop]``)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return "?"
+    names = list(callspec.params)
+    parts = callspec.id.split("-") if callspec.id else []
+    if len(parts) == len(names) and NAME in names:
+        return str(parts[names.index(NAME)])
+    return repr(callspec.params[NAME])
