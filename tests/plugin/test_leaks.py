@@ -11,6 +11,8 @@ import textwrap
 
 import pytest
 
+from .conftest import HAS_PYTEST_ASYNCIO
+
 NEXT_TEST_IS_CLEAN = """
 async def test_zz_next_test_starts_clean():
     import asyncio
@@ -1774,7 +1776,9 @@ def test_a_task_a_timer_starts_within_the_grace_is_the_tests_in_both_modes(pytes
     )
 
 
-def test_a_sync_sessions_cycles_are_found_by_the_one_collection_pass_at_its_end(pytester, own):
+def test_a_sync_sessions_cycles_are_found_by_the_one_collection_pass_at_its_end(
+    pytester, own, guarded
+):
     """A session with no loop open pays one collection pass, at its end, not three (two are for
     libraries that report through an open loop): what a sync test left in a cycle is still found
     and charged to it, last test or not. A collect-only run makes no pass; an async session two."""
@@ -1824,8 +1828,9 @@ def test_a_sync_sessions_cycles_are_found_by_the_one_collection_pass_at_its_end(
     result = own("-s", "--collect-only")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["full collection passes: 0"])
-    # An async session: one pass before the last test's teardown and one after it, while the
-    # own runner's loop is still open; none more at the session's end (it made three).
+    # An async session on the own runner: one pass, after the last test's teardown, while the
+    # runner's loop is still open (it made three); in guard mode, where pytest-asyncio closes the
+    # test's loop in its teardown, one before it and one at the session's end.
     pytester.makepyfile(
         test_sync=textwrap.dedent(
             """
@@ -1844,4 +1849,9 @@ def test_a_sync_sessions_cycles_are_found_by_the_one_collection_pass_at_its_end(
     )
     result = own("-s", "-k", "test_cycle or test_clean")
     assert result.ret == 1, result.stdout.str()
-    result.stdout.fnmatch_lines([late, "full collection passes: 2"])
+    result.stdout.fnmatch_lines([late, "full collection passes: 1"])
+    if HAS_PYTEST_ASYNCIO:
+        pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+        result = guarded("-s", "-k", "test_cycle or test_clean")
+        assert result.ret == 1, result.stdout.str()
+        result.stdout.fnmatch_lines([late, "full collection passes: 2"])

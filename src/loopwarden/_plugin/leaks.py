@@ -35,7 +35,7 @@ from loopwarden._core._registry import set_capture_stacks, tap_collections
 from loopwarden._core._threads import record_thread_starts, started_since, thread_mark
 from loopwarden._plugin import _settings
 from loopwarden._plugin._keys import LEAK_GUARD
-from loopwarden._plugin._loops import LiveLoops
+from loopwarden._plugin._loops import LiveLoops, loop_sources
 from loopwarden._plugin._publish import publish, warn
 from loopwarden._plugin._runtime import ITEM_STATE, FixtureOwner, lives_per_test
 from loopwarden._plugin._stash import marker_names, peek
@@ -258,8 +258,11 @@ def pytest_runtest_teardown(
         # still open (pytest-asyncio closes the test's in its teardown, the own runner its own
         # next), so a library's report of it — a future's unretrieved exception — is checked
         # with this test, or is a late finding of an earlier one. With no loop open (a sync
-        # session) no library reports through one: the session's end makes the only pass.
-        if guard.live_loops():
+        # session) no library reports through one: the session's end makes the only pass. The
+        # own runner's loops stay open through the teardown: the pass after it (in _finish)
+        # finds the same with them open, and this one is needed only for loops made for
+        # pytest-asyncio, unittest or anyio, which close in the test's teardown.
+        if _loops_close_in_teardown(item.config):
             guard.collect_cycles()
         item.stash[_LAST] = True
     if guard.current is None:
@@ -285,6 +288,13 @@ def pytest_runtest_teardown(
         else:
             pytest.fail(text, pytrace=False)
     return result
+
+
+def _loops_close_in_teardown(config: pytest.Config) -> bool:
+    """Whether a loop open now may close during the test's teardown: one the loop guard made
+    (pytest-asyncio closes the test's in its fixture teardown), not the own runner's."""
+    _, loop_guard = loop_sources(config)
+    return loop_guard is not None and loop_guard.made_any and bool(loop_guard.open_loops())
 
 
 def _finish(item: pytest.Item, guard: LeakGuard) -> tuple[str, list[Finding]]:

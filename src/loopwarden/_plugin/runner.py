@@ -167,8 +167,30 @@ def _collected(runtime: Runtime, item: pytest.Function) -> None:
         )
 
 
+# What the items of one collector (a module, a class) share, computed once for the first of
+# them: the fixtures and hook implementations visible from there (conftests, the module, the
+# class). Looking them up for each async test at collection cost more than running the test.
+_SHARED = pytest.StashKey[dict[tuple[str, str], Any]]()
+_UNSET = object()
+
+
+def _per_collector(item: pytest.Item, key: str, compute: Callable[[], Any]) -> Any:
+    cache = item.config.stash.setdefault(_SHARED, {})
+    parent = item.parent
+    slot = (key, parent.nodeid if parent is not None else "")
+    found = cache.get(slot, _UNSET)
+    if found is _UNSET:
+        found = cache[slot] = compute()
+    return found
+
+
 def _project_fixture(item: pytest.Function, name: str) -> tuple[Any, str] | None:
-    """The project's fixture ``name`` visible to ``item`` and where it is defined, if any."""
+    """The project's fixture ``name`` visible to ``item`` and where it is defined, if any (the
+    same for every test of its module or class: looked up once for them)."""
+    return _per_collector(item, f"fixture:{name}", lambda: _find_project_fixture(item, name))  # type: ignore[no-any-return]
+
+
+def _find_project_fixture(item: pytest.Function, name: str) -> tuple[Any, str] | None:
     manager = getattr(item.session, "_fixturemanager", None)
     if manager is None:
         return None
@@ -237,21 +259,27 @@ def _event_loop_leftover(item: pytest.Function) -> str | None:
     )
 
 
+def _factories_hook(item: pytest.Function) -> tuple[Any, list[Any]]:
+    """The item's ``pytest_asyncio_loop_factories`` relay and the project's implementations of
+    it (loopwarden's guard plugin answers it too, for pytest-asyncio; it says nothing here)."""
+    hook = getattr(item.ihook, "pytest_asyncio_loop_factories", None)
+    if hook is None:
+        return None, []
+    theirs = [
+        impl
+        for impl in hook.get_hookimpls()
+        if not getattr(impl.plugin, "__name__", "").startswith("loopwarden.")
+    ]
+    return hook, theirs
+
+
 def _loop_factories_refusal(item: pytest.Function) -> str | None:
     """The failure text when the project's ``pytest_asyncio_loop_factories`` asks for loops the
     own runner does not make (uvloop, several loops per test); None when it asks for nothing or
     for asyncio's plain loop only, which loopwarden's loop is."""
     # (The item's own hook relay: only the conftests above the test answer, as pytest-asyncio
     # asks them.)
-    hook = getattr(item.ihook, "pytest_asyncio_loop_factories", None)
-    if hook is None:
-        return None
-    # (loopwarden's guard plugin answers it too, for pytest-asyncio; it says nothing here.)
-    theirs = [
-        impl
-        for impl in hook.get_hookimpls()
-        if not getattr(impl.plugin, "__name__", "").startswith("loopwarden.")
-    ]
+    hook, theirs = _per_collector(item, "factories", lambda: _factories_hook(item))
     if not theirs:
         return None
     factories = hook(config=item.config, item=item)
