@@ -67,6 +67,7 @@ def register(config: pytest.Config) -> None:
     manager = config.pluginmanager
     if config.stash.get(_SEEN, None) and not manager.has_plugin(PLUGIN_NAME):
         manager.register(_AutouseEventLoopPolicy(), PLUGIN_NAME)
+        config.stash[RUNTIME].policy_named = True  # (read per test: an attribute, not a lookup)
 
 
 def foreign(item: pytest.Item) -> str | None:

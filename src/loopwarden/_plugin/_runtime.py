@@ -185,6 +185,9 @@ class Runtime(Record):
     current_item: pytest.Item | None
     # Called with each loop the runtime creates (the clock and fuzz plugins set it up).
     new_loop_hooks: list[Callable[[WardenLoop], None]]
+    # A conftest overrides pytest-asyncio's event_loop_policy, and its autouse name is
+    # registered: each async test checks the policy it got (see _policy.py).
+    policy_named: bool
     _fixture_scopes: dict[object, str]
     _kinds: dict[object, str | None]
     _fields = (
@@ -194,6 +197,7 @@ class Runtime(Record):
         "loops",
         "current_item",
         "new_loop_hooks",
+        "policy_named",
         "_fixture_scopes",
         "_kinds",
     )
@@ -206,6 +210,7 @@ class Runtime(Record):
         loops: dict[tuple[str, str], LoopState] | None = None,
         current_item: pytest.Item | None = None,
         new_loop_hooks: list[Callable[[WardenLoop], None]] | None = None,
+        policy_named: bool = False,
         _fixture_scopes: dict[object, str] | None = None,
         _kinds: dict[object, str | None] | None = None,
     ) -> None:
@@ -215,6 +220,7 @@ class Runtime(Record):
         self.loops = {} if loops is None else loops
         self.current_item = current_item
         self.new_loop_hooks = [] if new_loop_hooks is None else new_loop_hooks
+        self.policy_named = policy_named
         self._fixture_scopes = {} if _fixture_scopes is None else _fixture_scopes
         self._kinds = {} if _kinds is None else _kinds
 

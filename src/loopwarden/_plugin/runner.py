@@ -121,9 +121,8 @@ def _collected(runtime: Runtime, item: pytest.Function) -> None:
         state = item.config.stash[STATE]
         # (With the policy's autouse name registered, each test gets the policy it asks for and
         # is judged at its call; see _policy.py.)
-        policy_named = item.config.pluginmanager.has_plugin(_policy.PLUGIN_NAME)
         override = (
-            (None if policy_named else _policy_override(item))
+            (None if runtime.policy_named else _policy_override(item))
             or _loop_factories_refusal(item)
             or _event_loop_leftover(item)
         )
@@ -335,7 +334,7 @@ def _copy_identity(wrapper: Callable[..., Any], func: Callable[..., Any]) -> Non
 
 
 def _test_runner(runtime: Runtime, item: pytest.Item, func: Callable[..., Any]) -> Any:
-    if item.config.pluginmanager.has_plugin(_policy.PLUGIN_NAME):
+    if runtime.policy_named:
 
         def run_async_test_with_policy(**kwargs: Any) -> None:
             __tracebackhide__ = True
