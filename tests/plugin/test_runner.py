@@ -447,9 +447,14 @@ def test_pytest_asyncio_port_fixtures_exist_under_the_own_runner(pytester, own):
     result.assert_outcomes(passed=3)
 
 
-def test_a_loop_factories_hook_is_never_an_unknown_hook_nor_silently_ignored(pytester, own):
-    # A conftest answering pytest-asyncio's hook ended the own runner's session with
-    # "PluginValidationError: unknown hook 'pytest_asyncio_loop_factories'".
+def test_a_loop_factories_hook_is_never_an_unknown_hook_nor_silently_ignored(
+    pytester, own, guarded
+):
+    """A conftest answering pytest-asyncio's hook ended the own runner's session with
+    "PluginValidationError: unknown hook 'pytest_asyncio_loop_factories'"; then each async test
+    it answered with several loops failed, and ran once. Now the tests are parametrized over the
+    answer as pytest-asyncio parametrizes them (the same ids): asyncio's plain loop runs on
+    loopwarden's, any other fails naming the factory."""
     pytester.makeconftest(
         """
         import asyncio
@@ -472,17 +477,31 @@ def test_a_loop_factories_hook_is_never_an_unknown_hook_nor_silently_ignored(pyt
             pass
         """
     )
+    result = own("--collect-only", "-q")
+    ids = sorted(line for line in result.stdout.lines if "::" in line)
+    plain = "test_plain" if hasattr(pytest, "HIDDEN_PARAM") else "test_plain[asyncio]"
+    assert ids == [
+        f"test_factories.py::{plain}",
+        "test_factories.py::test_two_loops[asyncio]",
+        "test_factories.py::test_two_loops[other]",
+    ]
+    if HAS_PYTEST_ASYNCIO:
+        pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+        result = guarded("--collect-only", "-q")
+        assert sorted(line for line in result.stdout.lines if "::" in line) == ids
+        pytester.makeini("[pytest]\n")
     result = own()
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "_*_ test_two_loops _*_",
-            "loopwarden: the project's pytest_asyncio_loop_factories hook (conftest.py) asks for "
-            "these loops: 'asyncio' (asyncio.events.new_event_loop), 'other' "
-            "(conftest.OtherLoop); loopwarden's own runner runs each test once, on its own loop, "
-            "so that answer would be silently ignored.",
-            "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): pytest-asyncio then "
-            "makes the loops your hook asks for, and loopwarden guards those it can (guard mode).",
+            "_*_ test_two_loops[[]other[]] _*_",
+            "loopwarden: the project's pytest_asyncio_loop_factories hook (conftest.py) gives "
+            "test_two_loops[other] the loop factory 'other' (conftest.OtherLoop), and "
+            "loopwarden's own runner makes asyncio's loop only: run on it, this test would not "
+            "test the loop it asks for.",
+            "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): it makes the loops your "
+            "hook asks for, and loopwarden guards those it can (guard mode); or leave that "
+            "factory out of the hook's answer when running with -p no:asyncio.",
         ]
     )
 
@@ -507,7 +526,9 @@ def test_a_loop_factories_hook_answers_only_for_the_tests_below_its_conftest(pyt
     )
     result = own()
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["FAILED a/test_a.py::test_a - Failed: loopwarden: the project's*"])
+    result.stdout.fnmatch_lines(
+        ["FAILED a/test_a.py::test_a* - Failed: loopwarden: the project's*"]
+    )
 
 
 def test_a_leftover_event_loop_fixture_is_named_with_its_replacement(pytester, own):

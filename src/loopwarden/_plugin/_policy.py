@@ -82,7 +82,7 @@ def foreign(item: pytest.Item) -> str | None:
     callspec = getattr(item, "callspec", None)
     param = ""
     if callspec is not None and NAME in callspec.params:
-        param = f" (parameter {_param_id(item)})"
+        param = f" (parameter {param_id(item)})"
     return (
         f"loopwarden: {item.name} gets {kind.__module__}.{kind.__qualname__} from the project's "
         f"event_loop_policy fixture{param}, and loopwarden's own runner makes asyncio loops "
@@ -93,13 +93,14 @@ def foreign(item: pytest.Item) -> str | None:
     )
 
 
-def _param_id(item: pytest.Item) -> str:
-    """The id part of the policy's parameter in the test's id (``uvloop`` of ``test_x[uvloop]``)."""
+def param_id(item: pytest.Item, argname: str = NAME) -> str:
+    """The id part of ``argname``'s parameter in the test's id (``uvloop`` in
+    ``test_x[uvloop]``)."""
     callspec = getattr(item, "callspec", None)
-    if callspec is None:
+    if callspec is None or argname not in callspec.params:
         return "?"
     names = list(callspec.params)
     parts = callspec.id.split("-") if callspec.id else []
-    if len(parts) == len(names) and NAME in names:
-        return str(parts[names.index(NAME)])
-    return repr(callspec.params[NAME])
+    if len(parts) == len(names):
+        return str(parts[names.index(argname)])
+    return repr(callspec.params[argname])

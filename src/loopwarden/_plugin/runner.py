@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from loopwarden._plugin._keys import RUNTIME
 from loopwarden._plugin._runtime import (
     ASYNC_ITEM,
     Runtime,
+    _marker_loop_scope,
     async_kind,
     claimed_elsewhere,
     class_of,
@@ -272,15 +273,86 @@ def _factories_hook(item: pytest.Function) -> tuple[Any, list[Any]]:
     return hook, theirs
 
 
+# The loop factory of a test parametrized over the project's pytest_asyncio_loop_factories
+# answer, as pytest-asyncio parametrizes it (the same ids).
+LOOP_FACTORY = "_loopwarden_loop_factory"
+
+
+@pytest.fixture(scope="session", name=LOOP_FACTORY)
+def _loop_factory(request: pytest.FixtureRequest) -> object:
+    """The loop factory a test was parametrized with (see pytest_generate_tests)."""
+    return getattr(request, "param", None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize an async test over the project's ``pytest_asyncio_loop_factories`` answer
+    when it names several factories (or one, on a pytest that shows a lone id), as pytest-asyncio
+    does: the run collects the same tests. Each runs on loopwarden's loop when its factory makes
+    asyncio's plain loop, and fails naming the factory otherwise (see _collected)."""
+    runtime = metafunc.config.stash.get(RUNTIME, None)
+    if runtime is None or async_kind(metafunc.function) != "coro":
+        return
+    definition = metafunc.definition
+    hook, theirs = _per_collector(definition, "factories", lambda: _factories_hook(definition))
+    if not theirs:
+        return
+    factories = hook(config=metafunc.config, item=definition)
+    if not isinstance(factories, Mapping) or not factories:
+        return  # (what pytest-asyncio refuses as a usage error is refused per test below)
+    selected = _marker_factories(definition)
+    if selected is None:
+        values: list[object] = list(factories.values())
+        ids = list(factories)
+    else:
+        values = [
+            factories[name]
+            if name in factories
+            else pytest.param(
+                None,
+                marks=pytest.mark.skip(
+                    reason=f"Loop factory {name!r} is not available. Available factories: "
+                    f"{', '.join(factories)}."
+                ),
+            )
+            for name in selected
+        ]
+        ids = list(selected)
+    hidden = getattr(pytest, "HIDDEN_PARAM", None)  # (pytest 8.4+)
+    if len(ids) == 1 and hidden is not None:
+        return  # no id to add: the test is judged by the one factory below
+    metafunc.fixturenames.append(LOOP_FACTORY)
+    metafunc.parametrize(
+        LOOP_FACTORY,
+        values,
+        ids=ids,
+        indirect=True,
+        scope=_marker_loop_scope(definition)[0] or runtime.default_test_scope,  # type: ignore[arg-type]
+    )
+
+
+def _marker_factories(item: pytest.Item) -> list[str] | None:
+    """``@pytest.mark.asyncio(loop_factories=[...])``: the factories a test picks, if it does."""
+    marker = item.get_closest_marker("asyncio")
+    chosen = marker.kwargs.get("loop_factories") if marker is not None else None
+    return [str(name) for name in chosen] if chosen else None
+
+
 def _loop_factories_refusal(item: pytest.Function) -> str | None:
-    """The failure text when the project's ``pytest_asyncio_loop_factories`` asks for loops the
-    own runner does not make (uvloop, several loops per test); None when it asks for nothing or
-    for asyncio's plain loop only, which loopwarden's loop is."""
+    """The failure text when the project's ``pytest_asyncio_loop_factories`` gives the test a
+    loop the own runner does not make (uvloop's, a custom one); None when it asks for nothing or
+    for asyncio's plain loop, which loopwarden's loop is."""
     # (The item's own hook relay: only the conftests above the test answer, as pytest-asyncio
     # asks them.)
     hook, theirs = _per_collector(item, "factories", lambda: _factories_hook(item))
     if not theirs:
         return None
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and LOOP_FACTORY in callspec.params:
+        factory = callspec.params[LOOP_FACTORY]
+        if factory is None or plain_loop_factory(factory):
+            return None  # (None: a factory the marker names and the hook lacks; it is skipped)
+        return _factory_refusal(item, theirs, _policy.param_id(item, LOOP_FACTORY), factory)
     factories = hook(config=item.config, item=item)
     if not factories:
         return None
@@ -300,6 +372,23 @@ def _loop_factories_refusal(item: pytest.Function) -> str | None:
         "answer would be silently ignored.\n"
         "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): pytest-asyncio then makes "
         "the loops your hook asks for, and loopwarden guards those it can (guard mode)."
+    )
+
+
+def _factory_refusal(item: pytest.Function, theirs: list[Any], name: str, factory: object) -> str:
+    impl = theirs[-1].plugin
+    where = str(getattr(impl, "__file__", None) or getattr(impl, "__name__", repr(impl)))
+    with contextlib.suppress(ValueError):
+        where = str(Path(where).relative_to(item.config.rootpath))
+    module = getattr(factory, "__module__", "?")
+    made = f"{module}.{getattr(factory, '__qualname__', repr(factory))}"
+    return (
+        f"loopwarden: the project's pytest_asyncio_loop_factories hook ({where}) gives "
+        f"{item.name} the loop factory {name!r} ({made}), and loopwarden's own runner makes "
+        "asyncio's loop only: run on it, this test would not test the loop it asks for.\n"
+        "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): it makes the loops your "
+        "hook asks for, and loopwarden guards those it can (guard mode); or leave that factory "
+        "out of the hook's answer when running with -p no:asyncio."
     )
 
 
