@@ -13,7 +13,9 @@ Module map:
   plugins share), ``_hookspecs`` (the hooks between plugins: a loop went idle, a runner is
   closing a loop), ``_publish`` (each test's findings until its report carries them),
   ``_baseline``, ``_settings``, ``_loops`` (the session's open loops), ``_runtime`` (the own
-  runner's loops and steps), ``_stash``, ``_compat`` (the few pytest internals read).
+  runner's loops and steps), ``_policy`` (a project's ``event_loop_policy`` override under the
+  own runner), ``_ports`` (pytest-asyncio's port fixtures), ``_stash``, ``_compat`` (the few
+  pytest internals read).
 
 A plugin never imports another capability's module: it reads the other's state by a key from
 ``_keys`` (absent when that plugin is switched off) or tells it through a hook.
