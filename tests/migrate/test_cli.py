@@ -355,3 +355,28 @@ def test_strict_mode_from_loopwarden_mode_keeps_the_markers_and_says_so(tmp_path
         "loopwarden_mode = auto (the default) and run loopwarden migrate again to drop them\n"
         "1 place needs a person (listed above); fix them and run loopwarden migrate again.\n"
     )
+
+
+def test_what_lint_excludes_migrate_leaves_alone(tmp_path: Path) -> None:
+    """A vendored or legacy folder a project keeps out of ``loopwarden lint`` (its ``exclude``,
+    or ``--exclude``) was migrated anyway; migrate honours both."""
+    fixture = (
+        "import pytest_asyncio\n\n\n@pytest_asyncio.fixture\nasync def thing():\n    return 1\n"
+    )
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.loopwarden.lint]\nexclude = ["vendored"]\n',
+            "tests/test_mine.py": fixture,
+            "tests/vendored/test_theirs.py": fixture,
+            "tests/legacy/test_old.py": fixture,
+        },
+    )
+    result = run(tmp_path, "tests", "--exclude", "legacy")
+    changed = sorted(line for line in result.stdout.splitlines() if line.startswith("+++ "))
+    assert changed == ["+++ b/tests/test_mine.py"], result.stdout + result.stderr
+    write(tmp_path, {"pyproject.toml": '[tool.loopwarden.lint]\nexclud = ["vendored"]\n'})
+    broken = run(tmp_path, "tests")
+    assert (broken.returncode, broken.stdout) == (2, "")
+    assert broken.stderr.startswith("loopwarden migrate: error: ")
+    assert broken.stderr.endswith(" (migrate reads `exclude` from there)\n")

@@ -47,6 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --write, write even when the git work tree has uncommitted changes",
     )
     parser.add_argument(
+        "--exclude",
+        type=lambda value: [v.strip() for v in value.split(",") if v.strip()],
+        action="extend",
+        default=[],
+        metavar="PATTERNS",
+        help="comma-separated glob patterns of files or folders to leave alone (in addition to "
+        ".gitignore and the `exclude` of [tool.loopwarden.lint], which migrate honours too)",
+    )
+    parser.add_argument(
         "-j",
         "--jobs",
         type=int,
@@ -126,7 +135,15 @@ def run(args: argparse.Namespace) -> int:
             )
         return settings[id(config)][1]
 
-    found = discover(paths, Excluder((".venv*",), os.getcwd()))
+    # What lint leaves out, migrate leaves alone: the configured `exclude` and --exclude.
+    from loopwarden.lint._config import ConfigError, load_settings
+    from loopwarden.lint.rules import RULES
+
+    try:
+        lint_settings = load_settings(list(RULES), exclude=args.exclude)
+    except ConfigError as error:
+        return _error(f"{error} (migrate reads `exclude` from there)")
+    found = discover(paths, Excluder((".venv*", *lint_settings.exclude), lint_settings.root))
     work = [(path, settings_of(path)) for path in found if path.endswith(".py")]
     try:
         plans, outcomes = migrate(work, jobs=args.jobs)
