@@ -138,6 +138,19 @@ def test_exception_unread_until_someone_retrieves_it(loop, future_type):
     assert not _private.exception_unread(future)
 
 
+@pytest.mark.parametrize("future_type", FUTURE_TYPES)
+def test_raised_says_a_future_failed_without_retrieving_its_exception(loop, future_type):
+    future = future_type(loop=loop)
+    assert not _private.raised(future)
+    future.set_exception(ValueError("nobody looked"))
+    assert _private.raised(future)
+    assert _private.exception_unread(future)  # (still logged when it dies)
+    future.exception()
+    done = future_type(loop=loop)
+    done.set_result(1)
+    assert not _private.raised(done)
+
+
 # -- _private: the loop ---------------------------------------------------------------------
 
 

@@ -640,3 +640,50 @@ def test_a_sleep_before_a_check_is_listed_only_where_real_time_work_raced_it(
         "loop while a timer was pending, so no work that takes real time raced it in this run "
         "(loopwarden lint --select LW102 lists every one)."
     ) in result.stdout.splitlines()
+
+
+def test_the_doctor_does_not_retrieve_the_exceptions_of_the_tasks_it_watches(
+    tmp_path: Path,
+) -> None:
+    """Its instrument read each finished task's exception() to label it "failed", which marks the
+    exception retrieved: asyncio then never logged "Task exception was never retrieved". A test
+    waiting for that log (async-lru's) failed under the doctor only, and the leak guard's own
+    unretrieved-exception findings vanished from the doctor's runs."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_logs.py").write_text(
+        textwrap.dedent(
+            """\
+            import asyncio
+            import gc
+            import logging
+
+
+            async def test_a_dropped_failure_is_logged(caplog):
+                caplog.set_level(logging.ERROR, logger="asyncio")
+
+                async def boom():
+                    raise RuntimeError("boom")
+
+                task = asyncio.get_running_loop().create_task(boom())
+                while not task.done():
+                    await asyncio.sleep(0)
+                del task
+                for _ in range(5):  # (as async-lru's test waits for the log)
+                    gc.collect()
+                    await asyncio.sleep(0)
+                    if "Task exception was never retrieved" in caplog.text:
+                        break
+                assert "Task exception was never retrieved" in caplog.text
+            """
+        )
+    )
+    result = doctor(
+        tmp_path, "--fuzz-runs=0", "--no-lint", "--json=doctor.json", "--", "-p", "no:asyncio"
+    )
+    document = json.loads((tmp_path / "doctor.json").read_text())
+    # (The test passes, as it does without loopwarden; the dropped failure is the doctor's
+    # finding, not a failure of the run.)
+    assert document["failures"] == [], result.stdout
+    assert [(p["category"], p["data"]["kind"]) for p in document["problems"]] == [
+        ("unseen-error", "task-exception")
+    ]

@@ -47,6 +47,13 @@ def exception_unread(future: asyncio.Future[Any]) -> bool:
     return bool(getattr(future, "_log_traceback", False))
 
 
+def raised(future: asyncio.Future[Any]) -> bool:
+    """Whether a done future ended with an exception, without retrieving it
+    (``Future._exception``): ``exception()`` would mark it retrieved, and asyncio would then not
+    log "exception was never retrieved" for it — which code under test may wait for."""
+    return getattr(future, "_exception", None) is not None
+
+
 def timers(loop: asyncio.AbstractEventLoop) -> Sequence[asyncio.TimerHandle]:
     """The loop's timer heap (``BaseEventLoop._scheduled``; the earliest first), cancelled ones
     included; empty for a loop that keeps none."""

@@ -67,9 +67,10 @@ _BLOCKING_FIX = (
     "await an async equivalent, or run the blocking call in a thread (asyncio.to_thread)"
 )
 _ORDER_FIX = (
-    "the test relies on an order of task steps asyncio does not promise: wait for the condition "
-    "itself (await settle(), await eventually(...), an Event) instead of a number of steps or a "
-    "sleep"
+    "the test relies on the exact order in which ready task steps run (first in, first out, one "
+    "step each): one more await in the code under test, or another event loop, changes it; wait "
+    "for the condition itself (await settle(), await eventually(...), an Event) instead of a "
+    "number of steps or a sleep"
 )
 _REPEAT_FIX = (
     "the test changes state that outlives it (a module global, a class attribute, a cache, a "

@@ -491,7 +491,7 @@ class _LoopInstrument:
         entry.name = task.get_name() if isinstance(task, asyncio.Task) else entry.name
         if task.cancelled():
             entry.state = "cancelled"
-        elif task.exception() is not None:
+        elif _private.raised(task):  # (not exception(): that would mark it retrieved)
             entry.state = "failed"
         else:
             entry.state = "done"
