@@ -330,7 +330,9 @@ def run(args: argparse.Namespace) -> int:
     by_id = {str(r["nodeid"]): r for r in main_records}
     virtual_summary: dict[str, Any] | None = None
     if virtual_run is not None:
-        found, virtual_summary = diag.from_virtual(by_id, virtual_run.records, places)
+        found, virtual_summary = diag.from_virtual(
+            by_id, virtual_run.records, places, min_saving=args.min_timer_wait / 2
+        )
         problems += found
     fuzz_summary: dict[str, Any] | None = None
     if fuzz_run is not None:
