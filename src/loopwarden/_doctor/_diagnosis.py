@@ -151,14 +151,36 @@ def test_location(record: dict[str, Any], places: Places) -> str:
 
 
 def from_findings(records: list[dict[str, Any]], places: Places) -> list[Problem]:
-    """Hangs, leaks, unseen errors and blocking calls from the main run's findings."""
+    """Hangs, leaks, unseen errors and blocking calls from the main run's findings.
+
+    What a test left running after its phase was stopped for a hang is the hang's doing — the
+    doctor cut the test short — not a leak of its own: it goes into the hang's detail (aiojobs'
+    test_plugin, stopped in ``wait_and_close``, "leaked" the scheduler task it was waiting for).
+    """
     problems: list[Problem] = []
     for record in records:
-        for finding in record.get("findings", ()):
+        findings = list(record.get("findings", ()))
+        hung = [f for f in findings if f.get("kind") == "hang"]
+        left = []
+        if hung:
+            left = [f for f in findings if _left_running(f)]
+            findings = [f for f in findings if not _left_running(f)]
+        for finding in findings:
             problem = _problem_of(finding, record, places)
             if problem is not None:
+                if left and finding is hung[0]:
+                    problem.detail = [
+                        *problem.detail,
+                        "left running when the phase was stopped (not reported apart): "
+                        + "; ".join(str(f.get("message", "")) for f in left),
+                    ]
                 problems.append(problem)
     return problems
+
+
+def _left_running(finding: dict[str, Any]) -> bool:
+    kind = KINDS.get(str(finding.get("kind")))
+    return kind is not None and kind.left_running
 
 
 def _problem_of(finding: dict[str, Any], record: dict[str, Any], places: Places) -> Problem:
