@@ -45,8 +45,13 @@ def _deliberate(node: ast.Call, callee: str | None, ctx: Checker) -> bool:
     between two commands, a lock polled in a helper); and in test files, plain-file I/O
     (``open(...).read()``: a stdlib reference value read from a small local file)."""
     scope = ctx.function
-    if scope is not None and ctx.is_test_file and _named_blocking(scope.name):
-        return True
+    if ctx.is_test_file:
+        # The test's own name, or its helper's (async-timeout's test_timeout_blocking_loop blocks
+        # in a coroutine it defines for the purpose).
+        test = ctx.test_scope()
+        for named in (scope, test):
+            if named is not None and _named_blocking(named.name):
+                return True
     if callee == "time.sleep":
         delay = node.args[0] if len(node.args) == 1 else None
         return (
