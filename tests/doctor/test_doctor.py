@@ -611,7 +611,7 @@ def test_a_sleep_before_a_check_is_listed_only_where_real_time_work_raced_it(
 
                 async def watcher():
                     seen.append(1)
-                    await asyncio.sleep(3600)
+                    await asyncio.sleep(3600)  # sleep-ok: cancelled once checked
 
                 task = asyncio.create_task(watcher())
                 await asyncio.sleep(0.05)  # sleep-ok: the planted sleep
