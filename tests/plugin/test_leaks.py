@@ -1197,6 +1197,52 @@ def test_what_wider_fixtures_hold_is_theirs_not_the_tests(pytester, run):
     assert report["findings_total"] == 0, report  # the report says what was found, if anything
 
 
+def test_a_wider_fixture_whose_value_is_the_loop_does_not_take_the_tests_leftovers(
+    pytester, run
+):
+    """Through the loop, every timer on it is reachable: a session fixture returning the running
+    loop (an old suite's stand-in for ``event_loop``) was charged with the timer a later test
+    left, at the end of the session, and the test that left it passed."""
+    if run.mode == "guard":
+        pytester.makeini(
+            "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = session\n"
+            "asyncio_default_test_loop_scope = session\n"
+        )
+    pytester.makeconftest(
+        """
+        import asyncio, pytest
+
+        @pytest.fixture(scope="session")
+        async def loop():
+            return asyncio.get_running_loop()
+        """
+    )
+    pytester.makepyfile(
+        test_timer="""
+        import asyncio
+
+        async def test_uses_the_loop(loop):
+            assert loop is asyncio.get_running_loop()
+
+        async def test_leaves_a_timer():
+            asyncio.get_running_loop().call_later(30, print)
+
+        def test_last():
+            pass
+        """
+    )
+    result = run()
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "_*_ ERROR at teardown of test_leaves_a_timer _*_",
+            "loopwarden: test_leaves_a_timer left 1 timer behind after teardown:",
+            "  timer calling print() was neither run nor cancelled",
+            "      created at test_timer.py:7 in test_leaves_a_timer",
+        ]
+    )
+
+
 def test_an_unclosed_aiohttp_session_names_the_line_that_made_it(pytester, run):
     pytest.importorskip("aiohttp")
     pytester.makepyfile(

@@ -657,6 +657,11 @@ def _reachable(root: object, wanted: set[int]) -> set[int]:
     found: set[int] = set()
     if id(root) in wanted:
         found.add(id(root))
+    if isinstance(root, _OPAQUE):
+        # A fixture whose value is the loop (or a function, a module) holds nothing in
+        # particular: through it, every timer and task on the loop is "reachable", and each
+        # test's leftovers would be charged to that fixture.
+        return found
     seen = {id(root)}
     stack = [root]
     while stack and len(seen) < REACH_LIMIT:
