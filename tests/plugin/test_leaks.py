@@ -1197,9 +1197,7 @@ def test_what_wider_fixtures_hold_is_theirs_not_the_tests(pytester, run):
     assert report["findings_total"] == 0, report  # the report says what was found, if anything
 
 
-def test_a_wider_fixture_whose_value_is_the_loop_does_not_take_the_tests_leftovers(
-    pytester, run
-):
+def test_a_wider_fixture_whose_value_is_the_loop_does_not_take_the_tests_leftovers(pytester, run):
     """Through the loop, every timer on it is reachable: a session fixture returning the running
     loop (an old suite's stand-in for ``event_loop``) was charged with the timer a later test
     left, at the end of the session, and the test that left it passed."""

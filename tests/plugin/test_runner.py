@@ -337,21 +337,34 @@ def test_plugins_that_read_pytest_asyncio_options_see_them_under_the_own_runner(
     result.stdout.fnmatch_lines(["asyncio_mode= asyncio_debug=True"])
 
 
+_UNGUARDED = (
+    "loopwarden: the project gives some tests loops loopwarden does not make: {names}. Those "
+    "tests ran on them without loopwarden's loop guards (what they leave on the loop, blocking "
+    "calls, virtual time, fuzzing); threads they leave, coroutines never awaited and timeouts "
+    "are still checked. Tests on asyncio's plain loop ran on loopwarden's, guarded."
+)
+
+
 def test_an_event_loop_policy_override_runs_the_same_tests_as_under_pytest_asyncio(
     pytester, own, guarded
 ):
     """pytest-asyncio runs every test once per param of the project's event_loop_policy fixture
-    (an autouse fixture there). The own runner ignored the params (aioconsole: 288 of 294 tests
-    were missing from the run); it then refused every async test. Now it collects the very same
-    tests, runs those whose policy is asyncio's own on its loop, and fails, saying why, those
-    that get another policy (uvloop's)."""
+    (an autouse fixture there), on a loop that policy makes. The own runner ignored the params
+    (aioconsole: 288 of 294 tests were missing from the run); it then refused every test that
+    got uvloop's policy. Now it collects the very same tests and runs each on its policy's loop:
+    asyncio's own policy gets loopwarden's loop, guarded; another policy's loop runs unguarded,
+    and the summary says so."""
     pytester.makeconftest(
         """
         import asyncio
         import pytest
 
-        class UvloopPolicy:  # stands in for uvloop.EventLoopPolicy
+        class UvLoop(asyncio.SelectorEventLoop):  # stands in for uvloop.Loop
             pass
+
+        class UvloopPolicy:  # stands in for uvloop.EventLoopPolicy
+            def new_event_loop(self):
+                return UvLoop()
 
         UvloopPolicy.__module__ = "uvloop"
 
@@ -360,12 +373,22 @@ def test_an_event_loop_policy_override_runs_the_same_tests_as_under_pytest_async
             if request.param == "default":
                 return asyncio.DefaultEventLoopPolicy()
             return UvloopPolicy()
+
+        @pytest.fixture
+        async def loop_name():
+            return type(asyncio.get_running_loop()).__name__
         """
     )
     pytester.makepyfile(
         test_policy="""
-        async def test_async():
-            pass
+        import asyncio
+
+        async def test_async(request, loop_name):
+            expected = "UvLoop" if "uvloop" in request.node.name else "WardenLoop"
+            assert type(asyncio.get_running_loop()).__name__ == loop_name == expected
+
+        async def test_leaves_a_timer():
+            asyncio.get_running_loop().call_later(30, print)
 
         def test_sync():
             pass
@@ -374,6 +397,8 @@ def test_an_event_loop_policy_override_runs_the_same_tests_as_under_pytest_async
     ids = [
         "test_policy.py::test_async[default]",
         "test_policy.py::test_async[uvloop]",
+        "test_policy.py::test_leaves_a_timer[default]",
+        "test_policy.py::test_leaves_a_timer[uvloop]",
         "test_policy.py::test_sync[default]",
         "test_policy.py::test_sync[uvloop]",
     ]
@@ -385,19 +410,73 @@ def test_an_event_loop_policy_override_runs_the_same_tests_as_under_pytest_async
         assert [line for line in result.stdout.lines if "::" in line] == ids
         pytester.makeini("[pytest]\n")
     result = own("-v")
-    result.assert_outcomes(passed=3, failed=1)
+    # The timer left on loopwarden's loop is found; the one on the policy's loop is not guarded.
+    result.assert_outcomes(passed=6, errors=1)
     result.stdout.fnmatch_lines(
         [
             "test_policy.py::test_async[[]default[]] PASSED*",
-            "test_policy.py::test_async[[]uvloop[]] FAILED*",
-            "_*_ test_async[[]uvloop[]] _*_",
-            "loopwarden: test_async[uvloop] gets uvloop.UvloopPolicy from the project's "
-            "event_loop_policy fixture (parameter uvloop), and loopwarden's own runner makes "
-            "asyncio loops only: run on one, this test would not test the loop its policy asks "
-            "for.",
-            "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): it makes the policy's "
-            "loops, and loopwarden guards those it can (guard mode); or leave that policy out of "
-            "the fixture's params when running with -p no:asyncio.",
+            "test_policy.py::test_async[[]uvloop[]] PASSED*",
+            "test_policy.py::test_leaves_a_timer[[]default[]] ERROR*",
+            "test_policy.py::test_leaves_a_timer[[]uvloop[]] PASSED*",
+            _UNGUARDED.format(
+                names="'uvloop' (uvloop.UvloopPolicy) from the event_loop_policy fixture: 2 tests"
+            ),
+        ]
+    )
+    assert "PytestRemovedIn10Warning" not in result.stdout.str()  # (no instance-method fixture)
+
+
+def test_async_fixtures_wider_than_a_test_are_set_up_again_for_each_policy(pytester, own):
+    """A session-scoped policy fixture with params: a session-scoped async fixture is set up
+    once per policy, in that policy's loop, as pytest-asyncio sets it up in each policy's loop;
+    one set up before a function-scoped policy is named, with the fix."""
+    pytester.makeconftest(
+        """
+        import asyncio
+        import pytest
+
+        class UvLoop(asyncio.SelectorEventLoop):
+            pass
+
+        class UvloopPolicy:
+            def new_event_loop(self):
+                return UvLoop()
+
+        @pytest.fixture(scope="session", params=["default", "uvloop"])
+        def event_loop_policy(request):
+            if request.param == "default":
+                return asyncio.DefaultEventLoopPolicy()
+            return UvloopPolicy()
+
+        @pytest.fixture(scope="session")
+        async def queue():
+            return asyncio.Queue()
+        """
+    )
+    pytester.makepyfile(
+        test_queue="""
+        async def test_put(queue):
+            await queue.put(1)
+            assert await queue.get() == 1
+
+        async def test_again(queue):
+            await queue.put(2)
+            assert await queue.get() == 2
+        """
+    )
+    own("-v").assert_outcomes(passed=4)
+    conftest = pytester.path / "conftest.py"
+    conftest.write_text(conftest.read_text().replace('scope="session", params=', "params="))
+    result = own("-v")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test_put[uvloop] runs on the loop 'uvloop' (conftest.UvloopPolicy), but "
+            "async fixture 'queue' was set up in the session loop for an earlier test, and pytest "
+            'keeps its value for this one: what it made is bound to that loop ("attached to a '
+            'different loop").',
+            "Fix: make 'queue' request event_loop_policy, so it is set up again for each policy, "
+            "or give it function scope.",
         ]
     )
 
@@ -452,12 +531,16 @@ def test_a_loop_factories_hook_is_never_an_unknown_hook_nor_silently_ignored(
 ):
     """A conftest answering pytest-asyncio's hook ended the own runner's session with
     "PluginValidationError: unknown hook 'pytest_asyncio_loop_factories'"; then each async test
-    it answered with several loops failed, and ran once. Now the tests are parametrized over the
-    answer as pytest-asyncio parametrizes them (the same ids): asyncio's plain loop runs on
-    loopwarden's, any other fails naming the factory."""
+    it answered with several loops failed, and ran once; then the tests that got a loop other
+    than asyncio's plain one were refused. Now the tests are parametrized over the answer as
+    pytest-asyncio parametrizes them (the same ids), and each runs on its factory's loop:
+    asyncio's plain loop is loopwarden's, guarded; any other runs unguarded, and the summary
+    says so. A session-scoped async fixture is set up again in each kind of loop, as
+    pytest-asyncio does."""
     pytester.makeconftest(
         """
         import asyncio
+        import pytest
 
         class OtherLoop(asyncio.SelectorEventLoop):
             pass
@@ -465,23 +548,40 @@ def test_a_loop_factories_hook_is_never_an_unknown_hook_nor_silently_ignored(
         def pytest_asyncio_loop_factories(config, item):
             if "plain" in item.name:
                 return {"asyncio": asyncio.new_event_loop}
+            if "lone" in item.name:
+                return {"other": OtherLoop}
             return {"asyncio": asyncio.new_event_loop, "other": OtherLoop}
+
+        @pytest.fixture(scope="session")
+        async def session_loop():
+            return asyncio.get_running_loop()
         """
     )
     pytester.makepyfile(
         test_factories="""
-        async def test_plain():
-            pass
+        import asyncio
 
-        async def test_two_loops():
-            pass
+        def loop_kind():
+            return type(asyncio.get_running_loop()).__name__
+
+        async def test_plain():
+            assert loop_kind() == "WardenLoop"
+
+        async def test_two_loops(request, session_loop):
+            expected = "OtherLoop" if "other" in request.node.name else "WardenLoop"
+            assert loop_kind() == expected
+            assert session_loop is asyncio.get_running_loop()
+
+        async def test_lone():
+            assert loop_kind() == "OtherLoop"
         """
     )
     result = own("--collect-only", "-q")
     ids = sorted(line for line in result.stdout.lines if "::" in line)
-    plain = "test_plain" if hasattr(pytest, "HIDDEN_PARAM") else "test_plain[asyncio]"
+    hidden = hasattr(pytest, "HIDDEN_PARAM")
     assert ids == [
-        f"test_factories.py::{plain}",
+        f"test_factories.py::{'test_lone' if hidden else 'test_lone[other]'}",
+        f"test_factories.py::{'test_plain' if hidden else 'test_plain[asyncio]'}",
         "test_factories.py::test_two_loops[asyncio]",
         "test_factories.py::test_two_loops[other]",
     ]
@@ -491,17 +591,59 @@ def test_a_loop_factories_hook_is_never_an_unknown_hook_nor_silently_ignored(
         assert sorted(line for line in result.stdout.lines if "::" in line) == ids
         pytester.makeini("[pytest]\n")
     result = own()
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(
         [
-            "_*_ test_two_loops[[]other[]] _*_",
-            "loopwarden: the project's pytest_asyncio_loop_factories hook (conftest.py) gives "
-            "test_two_loops[other] the loop factory 'other' (conftest.OtherLoop), and "
-            "loopwarden's own runner makes asyncio's loop only: run on it, this test would not "
-            "test the loop it asks for.",
-            "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): it makes the loops your "
-            "hook asks for, and loopwarden guards those it can (guard mode); or leave that "
-            "factory out of the hook's answer when running with -p no:asyncio.",
+            _UNGUARDED.format(
+                names="'other' (conftest.OtherLoop) from the pytest_asyncio_loop_factories hook "
+                "(conftest.py): 2 tests"
+            )
+        ]
+    )
+
+
+def test_on_a_project_loop_the_hang_report_holds_and_virtual_time_says_it_does_not_apply(
+    pytester, own
+):
+    """The watchdog reads any loop's tasks; virtual time applies to loopwarden's loops only, and
+    a test that asks for it on another loop is told, not silently run in real time."""
+    pytester.makeconftest(
+        """
+        import asyncio
+
+        class OtherLoop(asyncio.SelectorEventLoop):
+            pass
+
+        def pytest_asyncio_loop_factories(config, item):
+            return {"other": OtherLoop}
+        """
+    )
+    pytester.makepyfile(
+        test_other="""
+        import asyncio
+        import pytest
+
+        async def test_hangs():
+            await asyncio.Event().wait()
+
+        @pytest.mark.loopwarden(virtual_time=True)
+        async def test_in_virtual_time():
+            assert type(asyncio.get_running_loop()).__name__ == "OtherLoop"
+        """
+    )
+    result = own("-o", "loopwarden_timeout=0.5")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "loopwarden: test did not finish its call phase within 0.5 s (loopwarden_timeout); "
+            "1 task was pending:",
+            "  Task 'loopwarden test test_hangs' (test_hangs) — the test",
+            "    test_other.py:5 in test_hangs   ← awaiting Future pending (Event.wait)",
+            "*PytestWarning: loopwarden: test_in_virtual_time asks for virtual time, but it runs "
+            "on the loop 'other' (conftest.OtherLoop) from the pytest_asyncio_loop_factories "
+            "hook (conftest.py), which loopwarden does not make: it runs in real time. Give the "
+            "test asyncio's own loop to run it on loopwarden's, or drop virtual time for this "
+            "test.",
         ]
     )
 
@@ -520,14 +662,21 @@ def test_a_loop_factories_hook_answers_only_for_the_tests_below_its_conftest(pyt
             def pytest_asyncio_loop_factories(config, item):
                 return {"other": OtherLoop}
             """,
-            "a/test_a.py": "async def test_a():\n    pass\n",
-            "b/test_b.py": "async def test_b():\n    pass\n",
+            "a/test_a.py": "import asyncio\n\nasync def test_a():\n"
+            "    assert type(asyncio.get_running_loop()).__name__ == 'OtherLoop'\n",
+            "b/test_b.py": "import asyncio\n\nasync def test_b():\n"
+            "    assert type(asyncio.get_running_loop()).__name__ == 'WardenLoop'\n",
         }
     )
-    result = own()
-    result.assert_outcomes(passed=1, failed=1)
+    result = own("-v")
+    result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
-        ["FAILED a/test_a.py::test_a* - Failed: loopwarden: the project's*"]
+        [
+            _UNGUARDED.format(
+                names="'other' (conftest.OtherLoop) from the pytest_asyncio_loop_factories hook "
+                "(a/conftest.py): 1 test"
+            )
+        ]
     )
 
 

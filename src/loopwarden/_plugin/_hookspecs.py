@@ -32,7 +32,7 @@ class PytestAsyncioSpecs:
 
     A suite moving over keeps its ``conftest.py``: an implementation of a hook nobody specifies
     would end the session with "unknown hook". The own runner reads the answer (see
-    ``runner._loop_factories_refusal``).
+    ``runner.pytest_generate_tests`` and ``runner._foreign_factory``).
     """
 
     @hookspec(firstresult=True)

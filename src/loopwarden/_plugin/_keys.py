@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from loopwarden._plugin._runtime import Runtime
+    from loopwarden._plugin._runtime import ForeignLoop, Runtime
     from loopwarden._plugin.guard import Guard
     from loopwarden._plugin.leaks import LeakGuard
     from loopwarden._plugin.watchdog import Watch
@@ -27,6 +27,9 @@ LOOP_GUARD: pytest.StashKey[Guard] = pytest.StashKey()
 LEAK_GUARD: pytest.StashKey[LeakGuard] = pytest.StashKey()
 # The session's watchdog (watchdog.py).
 WATCHDOG: pytest.StashKey[Watch] = pytest.StashKey()
+# Per test (own runner): the project's loop factory or event loop policy gives it a loop that
+# loopwarden does not make (uvloop's), which it runs on unguarded (_runtime.py).
+FOREIGN_LOOP: pytest.StashKey[ForeignLoop] = pytest.StashKey()
 # Per test: it runs in virtual time (clock.py).
 VIRTUAL = pytest.StashKey[bool]()
 # Per test: the seed of its fuzz schedule (fuzz.py; absent: FIFO).

@@ -8,20 +8,22 @@ from the run.
 
 Here the own runner registers the same autouse name, and only when a conftest overrides it (a
 session with no override pays nothing): the run collects the very tests pytest-asyncio would.
-Each async test then runs on loopwarden's loop when the policy it got is asyncio's own, and
-fails, saying why and what to do, when it is another (uvloop's): loopwarden's runner makes
-asyncio loops only, and running the test on one would test the wrong loop.
+Each async test then runs on loopwarden's loop when the policy it got is asyncio's own, and on a
+loop the policy makes when it is another (uvloop's), unguarded: loopwarden guards only the loops
+it makes, and the session's summary names the others (see _runtime.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import warnings
 from typing import Any
 
 import pytest
 
 from loopwarden._plugin._keys import RUNTIME
+from loopwarden._plugin._runtime import ForeignLoop
 
 NAME = "event_loop_policy"
 PLUGIN_NAME = "loopwarden-event-loop-policy"
@@ -30,17 +32,16 @@ PLUGIN_NAME = "loopwarden-event-loop-policy"
 _SEEN = pytest.StashKey[list[str]]()
 
 
-class _AutouseEventLoopPolicy:
-    """pytest-asyncio's autouse ``event_loop_policy``, for the project's override to replace."""
-
-    @pytest.fixture(scope="session", autouse=True, name=NAME)
-    def event_loop_policy(self) -> Any:
-        get_policy = getattr(asyncio, "get_event_loop_policy", None)  # (gone in Python 3.16)
-        if get_policy is None:
-            return None
-        with warnings.catch_warnings():  # (deprecated on Python 3.14+)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return get_policy()
+@pytest.fixture(scope="session", autouse=True, name=NAME)
+def _event_loop_policy() -> Any:
+    """pytest-asyncio's autouse ``event_loop_policy``, for the project's override to replace
+    (this module is registered as a plugin for it; see register)."""
+    get_policy = getattr(asyncio, "get_event_loop_policy", None)  # (gone in Python 3.16)
+    if get_policy is None:
+        return None
+    with warnings.catch_warnings():  # (deprecated on Python 3.14+)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return get_policy()
 
 
 def defines_override(plugin: object) -> bool:
@@ -66,30 +67,34 @@ def register(config: pytest.Config) -> None:
     """Register the autouse name if a conftest overrides the fixture (the own runner only)."""
     manager = config.pluginmanager
     if config.stash.get(_SEEN, None) and not manager.has_plugin(PLUGIN_NAME):
-        manager.register(_AutouseEventLoopPolicy(), PLUGIN_NAME)
-        config.stash[RUNTIME].policy_named = True  # (read per test: an attribute, not a lookup)
+        # (A module, not an object's method: pytest 9.2 deprecates session fixtures defined as
+        # instance methods.)
+        manager.register(sys.modules[__name__], PLUGIN_NAME)
+        runtime = config.stash[RUNTIME]
+        runtime.policy_named = True  # (read per test: an attribute, not a lookup)
+        runtime.policy_loop = foreign_loop
 
 
-def foreign(item: pytest.Item) -> str | None:
-    """The failure text when the test got a policy whose loops the own runner does not make."""
+def foreign_loop(item: pytest.Item) -> ForeignLoop | None:
+    """The loop the test's policy makes when it is not asyncio's own (uvloop's), else None.
+
+    Known once the policy fixture has run (it is autouse, so it is set up before the fixtures
+    that need a loop); before that, None.
+    """
     funcargs = getattr(item, "funcargs", None)
     if not funcargs or NAME not in funcargs:
         return None
     policy = funcargs[NAME]
     kind = type(policy)
-    if kind.__module__.partition(".")[0] == "asyncio":
+    if policy is None or kind.__module__.partition(".")[0] == "asyncio":
         return None  # asyncio's own policy: its loops are asyncio loops, as loopwarden's is
     callspec = getattr(item, "callspec", None)
-    param = ""
-    if callspec is not None and NAME in callspec.params:
-        param = f" (parameter {param_id(item)})"
-    return (
-        f"loopwarden: {item.name} gets {kind.__module__}.{kind.__qualname__} from the project's "
-        f"event_loop_policy fixture{param}, and loopwarden's own runner makes asyncio loops "
-        "only: run on one, this test would not test the loop its policy asks for.\n"
-        "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): it makes the policy's "
-        "loops, and loopwarden guards those it can (guard mode); or leave that policy out of "
-        "the fixture's params when running with -p no:asyncio."
+    name = param_id(item) if callspec is not None and NAME in callspec.params else kind.__name__
+    return ForeignLoop(
+        name,
+        f"{kind.__module__}.{kind.__qualname__}",
+        "the event_loop_policy fixture",
+        policy.new_event_loop,
     )
 
 

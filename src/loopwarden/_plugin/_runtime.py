@@ -11,6 +11,12 @@ Loop model (see docs/explanation/loops.md):
   loops differ the test fails at setup with a message naming the fixtures, scopes and the fix.
 
 With the defaults everything shares one session loop, so none of that can conflict.
+
+A test the project gives another loop (its ``pytest_asyncio_loop_factories`` answer or its
+``event_loop_policy`` fixture names uvloop's, say) runs, with its async fixtures, in a loop that
+factory makes, of the same scope: a :class:`ForeignLoop`. loopwarden does not guard such loops
+(they are not WardenLoops): the leak engine, virtual time and fuzzing never see them, and the
+session's summary says so.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from loopwarden._core._lifecycle import close_loop
 from loopwarden._core._loop import WardenLoop, new_loop
 from loopwarden._core._records import Record
 from loopwarden._plugin import _compat
+from loopwarden._plugin._keys import FOREIGN_LOOP, SEED, VIRTUAL
 from loopwarden._plugin._stash import marker_names, peek
 
 SCOPES = ("function", "class", "module", "package", "session")
@@ -82,14 +89,49 @@ def lives_per_test(fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRe
     return fixturedef.scope == "function" or request.scope == "function"
 
 
+class ForeignLoop(Record):
+    """A loop the project asks for that loopwarden does not make (uvloop's, a custom class).
+
+    ``name`` is the parameter id the test carries (``uvloop`` in ``test_x[uvloop]``), ``made_by``
+    the factory or policy class, ``source`` where the project asks for it; ``make`` makes one.
+    """
+
+    name: str
+    made_by: str
+    source: str
+    make: Callable[[], asyncio.AbstractEventLoop]
+    _fields = ("name", "made_by", "source", "make")
+
+    def __init__(
+        self,
+        name: str,
+        made_by: str,
+        source: str,
+        make: Callable[[], asyncio.AbstractEventLoop],
+    ) -> None:
+        self.name = name
+        self.made_by = made_by
+        self.source = source
+        self.make = make
+
+    @property
+    def label(self) -> str:
+        """``'uvloop' (uvloop.EventLoopPolicy)``: which loop, in the summary and in messages."""
+        return f"{self.name!r} ({self.made_by})"
+
+
 class LoopState(Record):
-    """One loop of the session, the node whose scope it lives for, and its long-lived driver."""
+    """One loop of the session, the node whose scope it lives for, and its long-lived driver.
+
+    ``foreign`` is set for a loop the project's factory or policy made (not a WardenLoop).
+    """
 
     scope: str
     node: pytest.Item | pytest.Collector | pytest.Session
     loop: WardenLoop
     driver: Driver
-    _fields = ("scope", "node", "loop", "driver")
+    foreign: ForeignLoop | None
+    _fields = ("scope", "node", "loop", "driver", "foreign")
 
     def __init__(
         self,
@@ -97,18 +139,29 @@ class LoopState(Record):
         node: pytest.Item | pytest.Collector | pytest.Session,
         loop: WardenLoop,
         driver: Driver,
+        foreign: ForeignLoop | None = None,
     ) -> None:
         self.scope = scope
         self.node = node
         self.loop = loop
         self.driver = driver
+        self.foreign = foreign
 
     def describe(self) -> str:
         if self.scope == "session":
-            return "the session loop"
-        if self.scope == "function":
-            return "the test's own loop"
-        return f"the loop of {self.scope} {self.node.nodeid}"
+            where = "the session loop"
+        elif self.scope == "function":
+            where = "the test's own loop"
+        else:
+            where = f"the loop of {self.scope} {self.node.nodeid}"
+        if self.foreign is None:
+            return where
+        return f"{where} made by {self.foreign.label}"
+
+    @property
+    def label(self) -> str:
+        """Which kind of loop this is: the foreign loop's label, or loopwarden's."""
+        return "loopwarden's" if self.foreign is None else self.foreign.label
 
 
 class ItemState(Record):
@@ -186,10 +239,21 @@ class Runtime(Record):
     # Called with each loop the runtime creates (the clock and fuzz plugins set it up).
     new_loop_hooks: list[Callable[[WardenLoop], None]]
     # A conftest overrides pytest-asyncio's event_loop_policy, and its autouse name is
-    # registered: each async test checks the policy it got (see _policy.py).
+    # registered: each async test's loop follows the policy it got (see _policy.py).
     policy_named: bool
+    # Then: the loop the policy a test got makes, when it is not asyncio's (_policy.foreign_loop).
+    policy_loop: Callable[[pytest.Item], ForeignLoop | None] | None
+    # The open loops the project's factories or policies made, keyed by scope, node and label;
+    # never in ``loops``, which are the loops loopwarden guards.
+    foreign_loops: dict[tuple[str, str, str], LoopState]
+    # label -> (the foreign loop, how many tests ran on one), for the summary.
+    unguarded: dict[str, tuple[ForeignLoop, int]]
     _fixture_scopes: dict[object, str]
     _kinds: dict[object, str | None]
+    # The loop each wider async fixture was last set up in (checked when foreign loops exist).
+    _fixture_loops: dict[object, LoopState]
+    # The argnames added to async fixtures so they follow the kind of loop (follow_loop_kinds).
+    _injected: dict[object, tuple[str, ...]]
     _fields = (
         "default_test_scope",
         "default_fixture_scope",
@@ -198,8 +262,13 @@ class Runtime(Record):
         "current_item",
         "new_loop_hooks",
         "policy_named",
+        "policy_loop",
+        "foreign_loops",
+        "unguarded",
         "_fixture_scopes",
         "_kinds",
+        "_fixture_loops",
+        "_injected",
     )
 
     def __init__(
@@ -211,8 +280,13 @@ class Runtime(Record):
         current_item: pytest.Item | None = None,
         new_loop_hooks: list[Callable[[WardenLoop], None]] | None = None,
         policy_named: bool = False,
+        policy_loop: Callable[[pytest.Item], ForeignLoop | None] | None = None,
+        foreign_loops: dict[tuple[str, str, str], LoopState] | None = None,
+        unguarded: dict[str, tuple[ForeignLoop, int]] | None = None,
         _fixture_scopes: dict[object, str] | None = None,
         _kinds: dict[object, str | None] | None = None,
+        _fixture_loops: dict[object, LoopState] | None = None,
+        _injected: dict[object, tuple[str, ...]] | None = None,
     ) -> None:
         self.default_test_scope = default_test_scope
         self.default_fixture_scope = default_fixture_scope
@@ -221,8 +295,13 @@ class Runtime(Record):
         self.current_item = current_item
         self.new_loop_hooks = [] if new_loop_hooks is None else new_loop_hooks
         self.policy_named = policy_named
+        self.policy_loop = policy_loop
+        self.foreign_loops = {} if foreign_loops is None else foreign_loops
+        self.unguarded = {} if unguarded is None else unguarded
         self._fixture_scopes = {} if _fixture_scopes is None else _fixture_scopes
         self._kinds = {} if _kinds is None else _kinds
+        self._fixture_loops = {} if _fixture_loops is None else _fixture_loops
+        self._injected = {} if _injected is None else _injected
 
     # -- loops --------------------------------------------------------------------------------
 
@@ -244,8 +323,14 @@ class Runtime(Record):
         return node
 
     def loop_for(self, scope: str, item: pytest.Item) -> LoopState:
-        """The loop of ``scope`` for ``item``, created on first use."""
+        """The loop of ``scope`` for ``item``, created on first use (a foreign loop when the
+        project gives the test one)."""
         node = self._scope_node(item, scope)
+        foreign = self.foreign_of(item)
+        if foreign is not None:
+            return self._foreign_loop(
+                scope if node is not item.session else "session", node, foreign
+            )
         key = (scope if node is not item.session else "session", node.nodeid)
         state = self.loops.get(key)
         if state is None:
@@ -265,23 +350,60 @@ class Runtime(Record):
             self.loops[key] = state
         return state
 
+    def foreign_of(self, item: pytest.Item) -> ForeignLoop | None:
+        """The loop the project gives ``item`` instead of loopwarden's, if any: from its loop
+        factory (decided at collection) or from the ``event_loop_policy`` it got (known once that
+        fixture, autouse and set up first, has run)."""
+        stash = item.stash
+        if FOREIGN_LOOP in stash:
+            return stash[FOREIGN_LOOP]
+        if self.policy_loop is not None:
+            found = self.policy_loop(item)
+            if found is not None:
+                stash[FOREIGN_LOOP] = found
+            return found
+        return None
+
+    def _foreign_loop(
+        self,
+        scope: str,
+        node: pytest.Item | pytest.Collector | pytest.Session,
+        foreign: ForeignLoop,
+    ) -> LoopState:
+        key = (scope, node.nodeid, foreign.label)
+        state = self.foreign_loops.get(key)
+        if state is None:
+            loop: Any = foreign.make()
+            if self.debug:
+                loop.set_debug(True)
+            driver = Driver(loop, f"loopwarden {scope} driver ({foreign.name})")
+            state = LoopState(scope, node, loop, driver, foreign)
+            self.foreign_loops[key] = state
+        return state
+
     def close_loops_outside(self, nextitem: pytest.Item | None) -> None:
         """Close the loops whose scope node does not contain ``nextitem`` (all when None)."""
+        if self.foreign_loops:
+            self._close_outside(self.foreign_loops, nextitem)
         if not self.loops:
             return
         if nextitem is not None and len(self.loops) == 1 and ("session", "") in self.loops:
             return  # only the session loop, and the session goes on
+        self._close_outside(self.loops, nextitem)
+
+    @staticmethod
+    def _close_outside(loops: dict[Any, LoopState], nextitem: pytest.Item | None) -> None:
         if nextitem is None:
             keep: set[str] = set()
         else:
             keep = {node.nodeid for node in nextitem.listchain()}
-        for key, state in list(self.loops.items()):
+        for key, state in list(loops.items()):
             if nextitem is not None and state.node.nodeid in keep:
                 continue
-            del self.loops[key]
+            del loops[key]
             state.driver.stop()
             close_loop(state.loop)
-            if state.scope == "session":
+            if state.scope == "session" and state.foreign is None:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
                     asyncio.set_event_loop(None)
@@ -396,6 +518,7 @@ class Runtime(Record):
             return self.item_state(item).function_driver(item), item.nodeid
         scope = self.fixture_loop_scope(fixturedef, item)
         state = self.loop_for(scope, item)
+        self._fixture_loops[fixturedef] = state
         if request.scope == "function":
             # Parametrized per test (``indirect=True, scope="function"``): it runs in the loop of
             # its declared scope, but lives for one test, and what it makes is that test's.
@@ -413,6 +536,9 @@ class Runtime(Record):
     ) -> Callable[..., Any]:
         """A synchronous stand-in for an async fixture function, which pytest then calls."""
         original = _bind(fixturedef.func, request)
+        injected = self._injected.get(fixturedef) if self._injected else None
+        if injected:
+            original = _without(original, injected)
         name = fixturedef.argname
         driver, owner = self.driver_for_fixture(fixturedef, request, item)
 
@@ -465,6 +591,8 @@ class Runtime(Record):
     ) -> None:
         __tracebackhide__ = True
         state = self.item_state(item)
+        if self.foreign_loops:
+            self._check_one_kind_of_loop(item, state.loop_state)
         try:
             if state.driver is None:
                 # No async function-scoped fixture ran: a one-shot task is enough.
@@ -479,6 +607,82 @@ class Runtime(Record):
                 exc.add_note(advice)
             raise
 
+    def _check_one_kind_of_loop(self, item: pytest.Item, state: LoopState) -> None:
+        """Fail the test if its loop is not the kind the project gives it, or if an async fixture
+        it uses was set up in another kind of loop (for a test that got another policy or
+        factory): what that fixture made is bound to the other loop."""
+        __tracebackhide__ = True
+        foreign = self.foreign_of(item)
+        if foreign is not None:
+            self._count_unguarded(foreign)
+            _warn_unguarded_features(item, foreign)
+        wanted = "loopwarden's" if foreign is None else foreign.label
+        for name, _ in self._wider_async_fixtures(item):
+            fixturedef = _compat.fixturedefs_of(item)[name][-1]
+            ran_in = self._fixture_loops.get(fixturedef)
+            if ran_in is None or ran_in.label == wanted:
+                continue
+            pytest.fail(
+                f"loopwarden: {item.name} runs on {_kind_of_loop(foreign)}, but async fixture "
+                f"{name!r} was set up in {ran_in.describe()} for an earlier test, and pytest "
+                'keeps its value for this one: what it made is bound to that loop ("attached to '
+                'a different loop").\n'
+                f"Fix: {_one_loop_advice(name, foreign, ran_in)}",
+                pytrace=False,
+            )
+        if state.label != wanted:
+            pytest.fail(
+                f"loopwarden: {item.name} gets {_kind_of_loop(foreign)} from the project's "
+                f"event_loop_policy fixture, but its async fixtures were set up in "
+                f"{state.describe()} before that fixture ran.\n"
+                "Fix: give event_loop_policy session scope (as pytest-asyncio's own has), so it "
+                "is set up before any async fixture.",
+                pytrace=False,
+            )
+
+    def follow_loop_kinds(self, items: list[pytest.Item], names: dict[str, str | None]) -> None:
+        """Make each async fixture wider than function scope depend on ``names`` (the fixtures
+        that decide which kind of loop a test gets: the loop-factory parameter, the project's
+        ``event_loop_policy``), as pytest-asyncio's loop fixtures do: when a test comes with
+        another kind of loop than the last, pytest tears those fixtures down and sets them up
+        again, in the new kind. Only names of a scope at least as wide as the fixture's are
+        added (a wider fixture cannot depend on a narrower one); the call-time check covers the
+        rest (see ``_check_one_kind_of_loop``). ``names`` maps each to its scope, or to None
+        to read it from the test's own definition of it (a conftest's override)."""
+        seen: set[int] = set()
+        for item in items:
+            defs = _compat.fixturedefs_of(item)
+            if not defs:
+                continue
+            deciders = {}
+            for name, scope in names.items():
+                if scope is None:
+                    found = defs.get(name)
+                    if not found:
+                        continue
+                    scope = found[-1].scope
+                deciders[name] = _RANK[scope]
+            for name, fixture_defs in defs.items():
+                fixturedef = fixture_defs[-1]
+                if id(fixturedef) in seen or name in deciders:
+                    continue
+                seen.add(id(fixturedef))
+                if fixturedef.scope == "function" or self.kind_of(fixturedef.func) is None:
+                    continue
+                rank = _RANK[fixturedef.scope]
+                added = tuple(
+                    decider
+                    for decider, decider_rank in deciders.items()
+                    if decider_rank >= rank and decider not in fixturedef.argnames
+                )
+                if added:
+                    self._injected[fixturedef] = added
+                    fixturedef.argnames = (*fixturedef.argnames, *added)  # type: ignore[misc]
+
+    def _count_unguarded(self, foreign: ForeignLoop) -> None:
+        _, count = self.unguarded.get(foreign.label, (foreign, 0))
+        self.unguarded[foreign.label] = (foreign, count + 1)
+
     def finish_item(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         """After a test's teardown: end its driver, close loops whose scope ended."""
         state = peek(item.stash, ITEM_STATE, None)
@@ -488,6 +692,42 @@ class Runtime(Record):
             # Items live until the session ends: keep no reference to a loop that may close now.
             del item.stash[ITEM_STATE]
         self.close_loops_outside(nextitem)
+
+
+def _warn_unguarded_features(item: pytest.Item, foreign: ForeignLoop) -> None:
+    """Say that virtual time or a fuzzed schedule the test asks for does not apply to its loop."""
+    stash = item.stash
+    for asked, feature, instead in (
+        (VIRTUAL in stash, "virtual time", "runs in real time"),
+        (SEED in stash, "a fuzzed schedule", "keeps FIFO order"),
+    ):
+        if asked:
+            item.warn(
+                pytest.PytestWarning(
+                    f"loopwarden: {item.name} asks for {feature}, but it runs on the loop "
+                    f"{foreign.label} from {foreign.source}, which loopwarden does not make: it "
+                    f"{instead}. Give the test asyncio's own loop to run it on loopwarden's, or "
+                    f"drop {feature} for this test."
+                )
+            )
+
+
+def _kind_of_loop(foreign: ForeignLoop | None) -> str:
+    return "loopwarden's loop" if foreign is None else f"the loop {foreign.label}"
+
+
+def _one_loop_advice(name: str, foreign: ForeignLoop | None, other: LoopState) -> str:
+    """How a wider async fixture gets set up in each kind of loop its tests run on."""
+    for found in (foreign, other.foreign):
+        if found is not None and found.source.startswith("the event_loop_policy"):
+            return (
+                f"make {name!r} request event_loop_policy, so it is set up again for each "
+                "policy, or give it function scope."
+            )
+    return (
+        f"give {name!r} function scope, or answer one factory per run in the "
+        "pytest_asyncio_loop_factories hook (an option the hook reads)."
+    )
 
 
 _RUNNING_LOOP_ADVICE = {
@@ -538,6 +778,17 @@ def _marker_loop_scope(item: pytest.Item) -> tuple[str | None, str]:
             )
         return str(scope), name
     return None, ""
+
+
+def _without(func: Any, names: tuple[str, ...]) -> Any:
+    """``func`` called without the keyword arguments ``names`` (added by follow_loop_kinds)."""
+
+    def call_without(**kwargs: Any) -> Any:
+        for name in names:
+            kwargs.pop(name, None)
+        return func(**kwargs)
+
+    return call_without
 
 
 def _bind(func: Any, request: pytest.FixtureRequest) -> Any:

@@ -18,9 +18,10 @@ import pytest
 
 from loopwarden._core._loop import plain_loop_factory
 from loopwarden._plugin import _policy, _settings
-from loopwarden._plugin._keys import RUNTIME
+from loopwarden._plugin._keys import FOREIGN_LOOP, RUNTIME
 from loopwarden._plugin._runtime import (
     ASYNC_ITEM,
+    ForeignLoop,
     Runtime,
     _marker_loop_scope,
     async_kind,
@@ -106,9 +107,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     runtime = _runtime(session.config)
     if runtime is None:
         return
+    deciders: dict[str, str | None] = {}
     for item in session.items:
         if isinstance(item, pytest.Function):
             _collected(runtime, item)
+            callspec = getattr(item, "callspec", None)
+            if callspec is not None and LOOP_FACTORY in callspec.params:
+                deciders[LOOP_FACTORY] = "session"  # (its declared scope)
+    if runtime.policy_named:
+        deciders[_policy.NAME] = None  # (the project's override decides its scope)
+    if deciders:
+        # Tests come with several kinds of loop: wider async fixtures are set up again in each.
+        runtime.follow_loop_kinds(session.items, deciders)
 
 
 def _collected(runtime: Runtime, item: pytest.Function) -> None:
@@ -120,12 +130,13 @@ def _collected(runtime: Runtime, item: pytest.Function) -> None:
         if claimed_elsewhere(item):
             return
         state = item.config.stash[STATE]
-        # (With the policy's autouse name registered, each test gets the policy it asks for and
-        # is judged at its call; see _policy.py.)
-        override = (
-            (None if runtime.policy_named else _policy_override(item))
-            or _loop_factories_refusal(item)
-            or _event_loop_leftover(item)
+        # (With the policy's autouse name registered, each test gets the policy it asks for, and
+        # the loop it makes; see _policy.py.)
+        foreign = _foreign_factory(item)
+        if foreign is not None:
+            item.stash[FOREIGN_LOOP] = foreign
+        override = (None if runtime.policy_named else _policy_override(item)) or (
+            _event_loop_leftover(item)
         )
         if override is not None:
             item.obj = _failing(func, override)
@@ -338,10 +349,10 @@ def _marker_factories(item: pytest.Item) -> list[str] | None:
     return [str(name) for name in chosen] if chosen else None
 
 
-def _loop_factories_refusal(item: pytest.Function) -> str | None:
-    """The failure text when the project's ``pytest_asyncio_loop_factories`` gives the test a
-    loop the own runner does not make (uvloop's, a custom one); None when it asks for nothing or
-    for asyncio's plain loop, which loopwarden's loop is."""
+def _foreign_factory(item: pytest.Function) -> ForeignLoop | None:
+    """The loop the project's ``pytest_asyncio_loop_factories`` answer gives the test when it is
+    not asyncio's plain loop (uvloop's, a custom one), else None: the test runs on a loop that
+    factory makes, unguarded (see _runtime.py)."""
     # (The item's own hook relay: only the conftests above the test answer, as pytest-asyncio
     # asks them.)
     hook, theirs = _per_collector(item, "factories", lambda: _factories_hook(item))
@@ -349,46 +360,25 @@ def _loop_factories_refusal(item: pytest.Function) -> str | None:
         return None
     callspec = getattr(item, "callspec", None)
     if callspec is not None and LOOP_FACTORY in callspec.params:
+        name = _policy.param_id(item, LOOP_FACTORY)
         factory = callspec.params[LOOP_FACTORY]
-        if factory is None or plain_loop_factory(factory):
-            return None  # (None: a factory the marker names and the hook lacks; it is skipped)
-        return _factory_refusal(item, theirs, _policy.param_id(item, LOOP_FACTORY), factory)
-    factories = hook(config=item.config, item=item)
-    if not factories:
+        if factory is None:
+            return None  # a factory the marker names and the hook lacks: the test is skipped
+    else:
+        factories = hook(config=item.config, item=item)
+        if not isinstance(factories, Mapping) or len(factories) != 1:
+            return None  # (none: loopwarden's loop; several: parametrized, above)
+        name, factory = next(iter(factories.items()))
+    if plain_loop_factory(factory):
         return None
-    if len(factories) == 1 and plain_loop_factory(next(iter(factories.values()))):
-        return None
-    asked = ", ".join(
-        f"{name!r} ({getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', repr(f))})"
-        for name, f in factories.items()
-    )
-    impl = theirs[-1].plugin
-    where = str(getattr(impl, "__file__", None) or getattr(impl, "__name__", repr(impl)))
-    with contextlib.suppress(ValueError):
-        where = str(Path(where).relative_to(item.config.rootpath))
-    return (
-        f"loopwarden: the project's pytest_asyncio_loop_factories hook ({where}) asks for these "
-        f"loops: {asked}; loopwarden's own runner runs each test once, on its own loop, so that "
-        "answer would be silently ignored.\n"
-        "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): pytest-asyncio then makes "
-        "the loops your hook asks for, and loopwarden guards those it can (guard mode)."
-    )
-
-
-def _factory_refusal(item: pytest.Function, theirs: list[Any], name: str, factory: object) -> str:
     impl = theirs[-1].plugin
     where = str(getattr(impl, "__file__", None) or getattr(impl, "__name__", repr(impl)))
     with contextlib.suppress(ValueError):
         where = str(Path(where).relative_to(item.config.rootpath))
     module = getattr(factory, "__module__", "?")
-    made = f"{module}.{getattr(factory, '__qualname__', repr(factory))}"
-    return (
-        f"loopwarden: the project's pytest_asyncio_loop_factories hook ({where}) gives "
-        f"{item.name} the loop factory {name!r} ({made}), and loopwarden's own runner makes "
-        "asyncio's loop only: run on it, this test would not test the loop it asks for.\n"
-        "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): it makes the loops your "
-        "hook asks for, and loopwarden guards those it can (guard mode); or leave that factory "
-        "out of the hook's answer when running with -p no:asyncio."
+    made_by = f"{module}.{getattr(factory, '__qualname__', repr(factory))}"
+    return ForeignLoop(
+        str(name), made_by, f"the pytest_asyncio_loop_factories hook ({where})", factory
     )
 
 
@@ -423,18 +413,6 @@ def _copy_identity(wrapper: Callable[..., Any], func: Callable[..., Any]) -> Non
 
 
 def _test_runner(runtime: Runtime, item: pytest.Item, func: Callable[..., Any]) -> Any:
-    if runtime.policy_named:
-
-        def run_async_test_with_policy(**kwargs: Any) -> None:
-            __tracebackhide__ = True
-            refusal = _policy.foreign(item)
-            if refusal is not None:
-                pytest.fail(refusal, pytrace=False)
-            runtime.run_test(item, func, kwargs)
-
-        _copy_identity(run_async_test_with_policy, func)
-        return run_async_test_with_policy
-
     def run_async_test(**kwargs: Any) -> None:
         __tracebackhide__ = True
         runtime.run_test(item, func, kwargs)
@@ -502,8 +480,10 @@ class OwnRunner:
             else:
                 func = stash[_OWN_FUNCTION] = item.obj  # type: ignore[attr-defined]
             item.obj = _test_runner(runtime, item, func)  # type: ignore[attr-defined]
-            # Decide the test's loop before any fixture runs, so a conflict fails at setup.
-            runtime.item_state(item)
+            # Decide the test's loop before any fixture runs, so a conflict fails at setup (with
+            # a project's event_loop_policy, once that fixture has run: its loop follows it).
+            if not runtime.policy_named:
+                runtime.item_state(item)
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_fixture_setup(
@@ -542,6 +522,23 @@ def pytest_runtest_teardown(
                 del stash[_OWN_FUNCTION]
             runtime.finish_item(item, nextitem)
             runtime.current_item = None
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    runtime = _runtime(config)
+    if runtime is None or not runtime.unguarded:
+        return
+    names = ", ".join(
+        f"{label} from {foreign.source}: {count} test{'s' if count != 1 else ''}"
+        for label, (foreign, count) in sorted(runtime.unguarded.items())
+    )
+    terminalreporter.write_line(
+        f"loopwarden: the project gives some tests loops loopwarden does not make: {names}. "
+        "Those tests ran on them without loopwarden's loop guards (what they leave on the loop, "
+        "blocking calls, virtual time, fuzzing); threads they leave, coroutines never awaited "
+        "and timeouts are still checked. Tests on asyncio's plain loop ran on loopwarden's, "
+        "guarded."
+    )
 
 
 # Inner (trylast): the loops close before the late findings are completed (the report plugin's
