@@ -1241,6 +1241,65 @@ def test_a_wider_fixture_whose_value_is_the_loop_does_not_take_the_tests_leftove
     )
 
 
+def test_what_a_wider_fixtures_function_value_holds_in_its_closure_is_the_fixtures(pytester, run):
+    """aiologic's session fixture yields a spawn() helper whose closure holds two executors; the
+    executor starts its threads at the first submit, in whichever test calls spawn() first. Those
+    threads are the fixture's (reached through the function's closure, not its module's
+    globals), not that test's leak."""
+    if run.mode == "guard":
+        pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makeconftest(
+        """
+        import queue, threading
+        import pytest
+
+        class Executor:  # starts its worker at the first submit, as aiologic's does
+            def __init__(self):
+                self.jobs = queue.Queue()
+                self.worker = None
+
+            def _run(self):
+                while (job := self.jobs.get()) is not None:
+                    func, args, answer = job
+                    answer.put(func(*args))
+
+            def submit(self, func, *args):
+                if self.worker is None:
+                    self.worker = threading.Thread(target=self._run, name="executor")
+                    self.worker.start()
+                answer = queue.Queue()
+                self.jobs.put((func, args, answer))
+                return answer.get()
+
+            def shutdown(self):
+                if self.worker is not None:
+                    self.jobs.put(None)
+                    self.worker.join()
+
+        @pytest.fixture(scope="session")
+        def spawn():
+            executor = Executor()
+
+            def _spawn(func, *args):
+                return executor.submit(func, *args)
+
+            yield _spawn
+            executor.shutdown()
+        """
+    )
+    pytester.makepyfile(
+        test_spawn="""
+        async def test_first(spawn):
+            assert spawn(sum, [1, 2]) == 3
+
+        def test_second(spawn):
+            assert spawn(max, [1, 2]) == 2
+        """
+    )
+    result = run()
+    result.assert_outcomes(passed=2)
+
+
 def test_an_unclosed_aiohttp_session_names_the_line_that_made_it(pytester, run):
     pytest.importorskip("aiohttp")
     pytester.makepyfile(

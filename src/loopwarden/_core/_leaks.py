@@ -657,13 +657,27 @@ def _reachable(root: object, wanted: set[int]) -> set[int]:
     found: set[int] = set()
     if id(root) in wanted:
         found.add(id(root))
-    if isinstance(root, _OPAQUE):
-        # A fixture whose value is the loop (or a function, a module) holds nothing in
-        # particular: through it, every timer and task on the loop is "reachable", and each
-        # test's leftovers would be charged to that fixture.
-        return found
     seen = {id(root)}
-    stack = [root]
+    if isinstance(root, types.FunctionType):
+        # A function holds what its closure and defaults hold (a session fixture's spawn()
+        # helper keeps the executors whose threads it starts), not its module's globals.
+        stack = [cell.cell_contents for cell in root.__closure__ or () if _filled(cell)]
+        stack.extend(root.__defaults__ or ())
+        stack.extend((root.__kwdefaults__ or {}).values())
+    elif isinstance(root, _OPAQUE):
+        # A fixture whose value is the loop (or a module, a class) holds nothing in particular:
+        # through the loop, every timer and task on it is "reachable", and each test's
+        # leftovers would be charged to that fixture.
+        return found
+    else:
+        stack = [root]
+    for obj in stack:
+        seen.add(id(obj))
+        if id(obj) in wanted:
+            found.add(id(obj))
+    if found and len(found) == len(wanted):
+        return found
+    stack = [obj for obj in stack if not isinstance(obj, _OPAQUE)]
     while stack and len(seen) < REACH_LIMIT:
         for ref in gc.get_referents(stack.pop()):
             key = id(ref)
@@ -678,6 +692,14 @@ def _reachable(root: object, wanted: set[int]) -> set[int]:
             if not isinstance(ref, _OPAQUE):
                 stack.append(ref)
     return found
+
+
+def _filled(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 (an empty cell raises)
+    except ValueError:
+        return False
+    return True
 
 
 def _cleanup_note(report: CloseReport) -> str:
