@@ -233,7 +233,8 @@ async def fixed_consumer_vs_cancel() -> None:
     assert done == [1] or queue.qsize() == 1, "item taken from the queue and lost"
 
 
-# 7. An event published before its subscriber has subscribed: the subscriber misses it.
+# 7. An event published before its subscriber has subscribed: the subscriber misses it (each
+# does one await first; which resumes first decides).
 
 
 class Bus:
@@ -255,10 +256,12 @@ async def bug_publish_before_subscribe() -> None:
     received: list[str] = []
 
     async def listener() -> None:
+        await step()  # connecting first
         inbox = bus.subscribe()
         received.append(await asyncio.wait_for(inbox.get(), 5))
 
     async def announcer() -> None:
+        await step()  # its own set-up
         bus.publish("started")
 
     listening = asyncio.create_task(listener())
@@ -273,9 +276,11 @@ async def fixed_publish_before_subscribe() -> None:
     received: list[str] = []
 
     async def listener(inbox: asyncio.Queue[str]) -> None:
+        await step()  # connecting first
         received.append(await asyncio.wait_for(inbox.get(), 5))
 
     async def announcer() -> None:
+        await step()  # its own set-up
         bus.publish("started")
 
     listening = asyncio.create_task(listener(bus.subscribe()))  # subscribed before it starts
@@ -328,6 +333,7 @@ async def bug_lost_wakeup() -> None:
     state = {"ready": False}
 
     async def waiter() -> None:
+        await step()  # its own set-up first
         async with condition:
             await condition.wait()  # waits for the *next* notify, not for the state
 
@@ -345,6 +351,7 @@ async def fixed_lost_wakeup() -> None:
     state = {"ready": False}
 
     async def waiter() -> None:
+        await step()  # its own set-up first
         async with condition:
             await condition.wait_for(lambda: state["ready"])
 

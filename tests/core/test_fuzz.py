@@ -87,19 +87,59 @@ def test_plain_callbacks_keep_their_fifo_order_while_task_steps_move():
     assert len(step_orders) > 5, "task steps should run in many different orders"
 
 
+def test_tasks_always_start_in_the_order_they_were_created():
+    """asyncio starts tasks first in, first out (a task's first step is a call_soon callback),
+    and code relies on it deliberately: CPython's queue tests (and janus's copy of them) create
+    two putters and expect the first one's item first. The fuzzer reported those tests as
+    order-dependent; starts now keep creation order while resumptions move."""
+
+    async def putters_fill_in_creation_order() -> list[str]:
+        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
+        for name in "abcd":
+            asyncio.create_task(queue.put(name))
+        await asyncio.sleep(0.01)
+        return [await queue.get() for _ in range(4)]
+
+    async def resumptions() -> list[str]:
+        order: list[str] = []
+
+        async def worker(name: str) -> None:
+            await asyncio.sleep(0)
+            order.append(name)
+
+        await asyncio.gather(*(worker(name) for name in "abcd"))
+        return order
+
+    def run(scenario, seed: int):
+        def factory():
+            loop = loopwarden.new_loop()
+            loop.set_scheduler(FuzzScheduler(seed, hold_probability=0.5))
+            return loop
+
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(scenario())
+
+    for seed in range(200):
+        assert run(putters_fill_in_creation_order, seed) == list("abcd"), seed
+    # Resumptions still move (the fuzzer still fuzzes).
+    assert len({tuple(run(resumptions, seed)) for seed in range(50)}) > 5
+
+
 def test_removing_the_scheduler_gives_back_the_steps_it_held():
     async def main() -> list[int]:
         loop = asyncio.get_running_loop()
         assert isinstance(loop, loopwarden.WardenLoop)
         scheduler = FuzzScheduler(7, hold_probability=1.0, max_hold=3)
-        loop.set_scheduler(scheduler)
         done: list[int] = []
 
         async def worker(i: int) -> None:
-            await asyncio.sleep(0)
+            for _ in range(5):
+                await asyncio.sleep(0)
             done.append(i)
 
         tasks = [asyncio.create_task(worker(i)) for i in range(4)]
+        await asyncio.sleep(0)  # they start (starts are never held), then resume: held
+        loop.set_scheduler(scheduler)
         await asyncio.sleep(0)
         held_while_on = scheduler.holding
         loop.set_scheduler(None)
@@ -138,6 +178,7 @@ def test_no_task_step_moves_ahead_of_a_plain_callback():
     async def main() -> set[tuple[str, ...]]:
         loop = asyncio.get_running_loop()
         tasks = [asyncio.create_task(asyncio.sleep(0), name=f"t{i}") for i in range(4)]
+        await asyncio.sleep(0)  # started: their steps are resumptions (starts keep FIFO order)
 
         def plain() -> None:
             pass

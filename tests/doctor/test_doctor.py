@@ -54,6 +54,7 @@ PLANTED = textwrap.dedent(
         seen = []
 
         async def add(x):
+            await asyncio.sleep(0)  # a write to the store
             seen.append(x)
 
         await asyncio.gather(add(1), add(2))
@@ -211,7 +212,7 @@ def test_a_test_failing_on_its_own_state_is_not_called_order_dependent(
     _, result, document = planted
     [repeat] = by_category(document, "repeat")
     assert (repeat["location"], repeat["function"], repeat["tests"]) == (
-        "test_planted.py:54",
+        "test_planted.py:55",
         "test_counts_its_runs",
         ["test_planted.py::test_counts_its_runs"],
     )
@@ -237,7 +238,7 @@ def test_virtual_time_saving_is_measured(planted: tuple[Path, Any, dict[str, Any
         "test_planted.py:22",
         "test_waits_on_a_timer",
     )
-    assert (tickers["location"], tickers["function"]) == ("test_planted.py:40", "test_two_tickers")
+    assert (tickers["location"], tickers["function"]) == ("test_planted.py:41", "test_two_tickers")
     data = saving["data"]
     assert data["passes_in_virtual_time"] is True
     assert data["timer_wait_seconds"] >= 0.29
@@ -407,6 +408,7 @@ def test_under_xdist(tmp_path: Path) -> None:
                 seen = []
 
                 async def add(x):
+                    await asyncio.sleep(0)  # a write to the store
                     seen.append(x)
 
                 await asyncio.gather(add(1), add(2))
@@ -459,6 +461,7 @@ def test_a_test_that_leaks_is_fuzzed_too(tmp_path: Path) -> None:
                 seen = []
 
                 async def add(x):
+                    await asyncio.sleep(0)  # a write to the store
                     seen.append(x)
 
                 await asyncio.gather(add(1), add(2))

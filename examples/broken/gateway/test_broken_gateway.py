@@ -38,6 +38,7 @@ async def test_presence_arrives_in_order(client, gateway):  # planted: virtual-t
     seen = []
 
     async def presence(data):
+        await asyncio.sleep(0)  # stands in for the real handler's write to the presence store
         seen.append(data)
 
     client.on("presence", presence)
@@ -47,5 +48,6 @@ async def test_presence_arrives_in_order(client, gateway):  # planted: virtual-t
         {"name": "presence", "data": "ada left"},
     )
     await asyncio.sleep(0.2)  # planted: lint(LW102)  # sleep-ok: planted
-    # Each event is handled in a task of its own: asyncio does not promise their order.
+    # Each event is handled in a task of its own, and each handler awaits its write: which one
+    # resumes first follows when the writes finish, which asyncio does not promise.
     assert seen == ["ada joined", "ada is typing", "ada left"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from unittest.mock import AsyncMock
 
 import pytest
@@ -18,9 +19,11 @@ async def test_listeners_are_told_in_order():  # planted: order-dependent
     told = []
 
     async def audit(result):
+        await asyncio.sleep(0)  # stands in for the audit log's write
         told.append("audit")
 
     async def index(result):
+        await asyncio.sleep(0)  # stands in for the search index's write
         told.append("index")
 
     await notify_all([audit, index], {"id": "img-1"})

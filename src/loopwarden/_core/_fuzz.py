@@ -18,6 +18,13 @@ iteration, changes the order of what is ready — in two ways, both driven by on
   batch cannot reach (a reader running before a writer that started first). A step is held only
   while something else is ready, so the loop never waits in ``select()`` on a held step.
 
+Tasks *start* in the order they were created, always: a start may move among the resumptions
+around it, but never ahead of a task created before it, and is never held. That order is the
+order of the ``create_task`` calls in the code (asyncio runs ``call_soon`` callbacks first in,
+first out, and a task's first step is one), which code relies on deliberately (two putters
+created one after the other fill a queue in that order; CPython's own queue tests check it). What
+the fuzzer varies is what such code cannot see: which of the tasks already running resumes first.
+
 The same seed gives the same decisions for the same sequence of ready batches: a run that uses
 virtual time and no real I/O replays exactly. Real I/O and threads change which batches the loop
 sees, so a replay is then best effort.
@@ -31,7 +38,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
 import random
+import types
 from typing import Any
 
 from loopwarden._core import _private
@@ -56,6 +65,17 @@ def is_task_step(handle: asyncio.Handle) -> bool:
         return False
     name = task.get_name()
     return not (name.startswith("loopwarden ") and name.endswith(" driver"))
+
+
+def is_task_start(handle: asyncio.Handle) -> bool:
+    """Is ``handle`` (a task step) the first step of a task that has not started yet?"""
+    task = getattr(_private.callback_of(handle), "__self__", None)
+    coro = task.get_coro() if isinstance(task, asyncio.Task) else None
+    if isinstance(coro, types.CoroutineType):
+        return inspect.getcoroutinestate(coro) == inspect.CORO_CREATED
+    if isinstance(coro, types.GeneratorType):  # a generator-based coroutine
+        return inspect.getgeneratorstate(coro) == inspect.GEN_CREATED
+    return False  # another awaitable (an async generator's aclose(), Cython's): no state to read
 
 
 def _runs(positions: list[int]) -> list[list[int]]:
@@ -114,22 +134,32 @@ class FuzzScheduler:
         if not steps:
             return
         changed = released
+        # (By identity: the shuffle moves the steps, and these say which are first steps.)
+        starts = {id(batch[i]) for i in steps if is_task_start(batch[i])}
         for run in _runs(steps):
             if len(run) < 2:
                 continue
             order = [batch[i] for i in run]
             self._rng.shuffle(order)
+            in_run = [batch[i] for i in run if id(batch[i]) in starts]
+            if len(in_run) > 1:
+                # The starts take the places the shuffle gave them, in creation order.
+                fifo = iter(in_run)
+                order = [next(fifo) if id(handle) in starts else handle for handle in order]
             for position, handle in zip(run, order, strict=True):
                 if batch[position] is not handle:
                     changed = True
                 batch[position] = handle
         # Draws and decisions depend only on the task steps, so that other callbacks in the
-        # batch (the runner's own) do not change them; a hold needs another step ready.
+        # batch (the runner's own) do not change them; a hold needs another step ready, and
+        # takes a resumption only (a held start would let tasks created after it start first).
         if self._rng.random() < self._hold_probability and len(steps) > 1:
-            position = steps[self._rng.randrange(len(steps))]
-            handle = batch.pop(position)
-            self._held.append([self._rng.randint(1, self._max_hold), handle])
-            changed = True
+            resumptions = [i for i in steps if id(batch[i]) not in starts]
+            if resumptions:
+                position = resumptions[self._rng.randrange(len(resumptions))]
+                handle = batch.pop(position)
+                self._held.append([self._rng.randint(1, self._max_hold), handle])
+                changed = True
         if changed:
             self.changed += 1
             ready.clear()

@@ -67,10 +67,11 @@ _BLOCKING_FIX = (
     "await an async equivalent, or run the blocking call in a thread (asyncio.to_thread)"
 )
 _ORDER_FIX = (
-    "the test relies on the exact order in which ready task steps run (first in, first out, one "
-    "step each): one more await in the code under test, or another event loop, changes it; wait "
-    "for the condition itself (await settle(), await eventually(...), an Event) instead of a "
-    "number of steps or a sleep"
+    "the test relies on which of its running tasks resumes first: that follows the order in "
+    "which their awaits finish, and one more await in the code under test, or a reply that comes "
+    "later, changes it (tasks still start in the order they were created: asyncio keeps that "
+    "order, and so did every schedule); wait for the condition itself (await settle(), await "
+    "eventually(...), an Event) instead of a number of steps or a sleep"
 )
 _REPEAT_FIX = (
     "the test changes state that outlives it (a module global, a class attribute, a cache, a "
