@@ -90,8 +90,9 @@ def test_plain_callbacks_keep_their_fifo_order_while_task_steps_move():
 def test_tasks_always_start_in_the_order_they_were_created():
     """asyncio starts tasks first in, first out (a task's first step is a call_soon callback),
     and code relies on it deliberately: CPython's queue tests (and janus's copy of them) create
-    two putters and expect the first one's item first. The fuzzer reported those tests as
-    order-dependent; starts now keep creation order while resumptions move."""
+    two putters and expect the first one's item first, or let a getter start with one sleep(0).
+    The fuzzer reported those tests as order-dependent; a start now runs before every step that
+    became ready after it, while resumptions move."""
 
     async def putters_fill_in_creation_order() -> list[str]:
         queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
@@ -119,8 +120,24 @@ def test_tasks_always_start_in_the_order_they_were_created():
         with asyncio.Runner(loop_factory=factory) as runner:
             return runner.run(scenario())
 
+    async def started_before_the_creator_resumes() -> bool:
+        # janus's test_closed_loop_non_failing: create_task(get()); await asyncio.sleep(0);
+        # the getter is waiting by then.
+        started = asyncio.Event()
+
+        async def getter() -> None:
+            started.set()
+            await asyncio.sleep(0)
+
+        task = asyncio.create_task(getter())
+        await asyncio.sleep(0)
+        was = started.is_set()
+        await task
+        return was
+
     for seed in range(200):
         assert run(putters_fill_in_creation_order, seed) == list("abcd"), seed
+        assert run(started_before_the_creator_resumes, seed), seed
     # Resumptions still move (the fuzzer still fuzzes).
     assert len({tuple(run(resumptions, seed)) for seed in range(50)}) > 5
 

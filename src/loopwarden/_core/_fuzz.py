@@ -18,12 +18,14 @@ iteration, changes the order of what is ready — in two ways, both driven by on
   batch cannot reach (a reader running before a writer that started first). A step is held only
   while something else is ready, so the loop never waits in ``select()`` on a held step.
 
-Tasks *start* in the order they were created, always: a start may move among the resumptions
-around it, but never ahead of a task created before it, and is never held. That order is the
-order of the ``create_task`` calls in the code (asyncio runs ``call_soon`` callbacks first in,
-first out, and a task's first step is one), which code relies on deliberately (two putters
-created one after the other fill a queue in that order; CPython's own queue tests check it). What
-the fuzzer varies is what such code cannot see: which of the tasks already running resumes first.
+A task *start* is never delayed: it runs before every step that became ready after it, so tasks
+start in the order they were created, and before the creator resumes from the ``await`` that
+followed ``create_task`` — as in every asyncio run (a task's first step is a ``call_soon``
+callback, and those run first in, first out). Code relies on that deliberately: two putters
+created one after the other fill a queue in that order (CPython's own queue tests check it);
+``create_task(x); await asyncio.sleep(0)`` lets ``x`` start. What the fuzzer varies is what no
+asyncio run promises: which of the tasks already running resumes first, which follows when their
+awaits finish (a resumption may still be moved after a start, or held).
 
 The same seed gives the same decisions for the same sequence of ready batches: a run that uses
 virtual time and no real I/O replays exactly. Real I/O and threads change which batches the loop
@@ -76,6 +78,28 @@ def is_task_start(handle: asyncio.Handle) -> bool:
     if isinstance(coro, types.GeneratorType):  # a generator-based coroutine
         return inspect.getgeneratorstate(coro) == inspect.GEN_CREATED
     return False  # another awaitable (an async generator's aclose(), Cython's): no state to read
+
+
+def _starts_in_place(
+    shuffled: list[asyncio.Handle], original: list[asyncio.Handle], starts: set[int]
+) -> list[asyncio.Handle]:
+    """``shuffled`` with each task start moved back to no later than its place in ``original``.
+
+    A start runs before every step that became ready after it, as in asyncio: the resumptions
+    keep the shuffled order, and a start comes right before the first of them that followed it
+    (a resumption that became ready earlier may still run after it: its await finished later).
+    """
+    rank = {id(handle): position for position, handle in enumerate(original)}
+    pending = [handle for handle in original if id(handle) in starts]  # (creation order)
+    result: list[asyncio.Handle] = []
+    for handle in shuffled:
+        if id(handle) in starts:
+            continue
+        while pending and rank[id(pending[0])] < rank[id(handle)]:
+            result.append(pending.pop(0))
+        result.append(handle)
+    result.extend(pending)
+    return result
 
 
 def _runs(positions: list[int]) -> list[list[int]]:
@@ -141,11 +165,8 @@ class FuzzScheduler:
                 continue
             order = [batch[i] for i in run]
             self._rng.shuffle(order)
-            in_run = [batch[i] for i in run if id(batch[i]) in starts]
-            if len(in_run) > 1:
-                # The starts take the places the shuffle gave them, in creation order.
-                fifo = iter(in_run)
-                order = [next(fifo) if id(handle) in starts else handle for handle in order]
+            if starts:
+                order = _starts_in_place(order, [batch[i] for i in run], starts)
             for position, handle in zip(run, order, strict=True):
                 if batch[position] is not handle:
                     changed = True

@@ -69,9 +69,9 @@ _BLOCKING_FIX = (
 _ORDER_FIX = (
     "the test relies on which of its running tasks resumes first: that follows the order in "
     "which their awaits finish, and one more await in the code under test, or a reply that comes "
-    "later, changes it (tasks still start in the order they were created: asyncio keeps that "
-    "order, and so did every schedule); wait for the condition itself (await settle(), await "
-    "eventually(...), an Event) instead of a number of steps or a sleep"
+    "later, changes it (every schedule still started tasks in the order they were created, "
+    "each before its creator resumed, as asyncio does); wait for the condition itself (await "
+    "settle(), await eventually(...), an Event) instead of a number of steps or a sleep"
 )
 _REPEAT_FIX = (
     "the test changes state that outlives it (a module global, a class attribute, a cache, a "
