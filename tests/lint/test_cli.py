@@ -14,6 +14,8 @@ import pytest
 
 from loopwarden.lint.rules import RULES
 
+from ._helpers import REPO
+
 
 def _cli_wires_lint() -> bool:
     from loopwarden._cli import _main
@@ -81,13 +83,66 @@ def test_findings_text_and_exit_1(tmp_path: Path) -> None:
     write(tmp_path, {"tests/test_a.py": BLOCKING})
     result = lint(tmp_path)
     assert result.returncode == 1
-    lines = result.stdout.splitlines()
-    assert lines[0].startswith(
+    # One line per finding, ruff-style: what and where; why and the fix are in --explain.
+    assert result.stdout.splitlines() == [
         "tests/test_a.py:6:5: LW101 [*] in test_fetch: blocking call `time.sleep()` inside "
-        "`async def test_fetch` stops the event loop"
+        "`async def test_fetch` stops the event loop until it returns",
+        "tests/test_a.py:7:5: LW107 in test_fetch: the task from `asyncio.create_task()` is "
+        "dropped",
+        "Found 2 findings. 1 fixable with `loopwarden lint --fix`. Why, and how to fix: "
+        "`loopwarden lint --explain CODE`.",
+    ]
+
+
+def test_show_fixes_names_each_fix_and_what_was_fixed(tmp_path: Path) -> None:
+    write(tmp_path, {"tests/test_a.py": BLOCKING})
+    result = lint(tmp_path, "--show-fixes")
+    assert result.stdout.splitlines()[:3] == [
+        "tests/test_a.py:6:5: LW101 [*] in test_fetch: blocking call `time.sleep()` inside "
+        "`async def test_fetch` stops the event loop until it returns",
+        "    fix (safe): replace with `await asyncio.sleep(...)`",
+        "tests/test_a.py:7:5: LW107 in test_fetch: the task from `asyncio.create_task()` is "
+        "dropped",
+    ]
+    fixed = lint(tmp_path, "--fix", "--show-fixes")
+    assert fixed.stdout.splitlines() == [
+        "fixed tests/test_a.py:6:5: LW101 blocking call `time.sleep()` inside `async def "
+        "test_fetch` stops the event loop until it returns",
+        "tests/test_a.py:7:5: LW107 in test_fetch: the task from `asyncio.create_task()` is "
+        "dropped",
+        "Fixed 1 finding. Found 1 finding. Why, and how to fix: `loopwarden lint --explain CODE`.",
+    ]
+
+
+@pytest.mark.parametrize("name", ["LW102", "lw102", "sleep-as-barrier"])
+def test_explain_prints_the_rules_page(tmp_path: Path, name: str) -> None:
+    result = lint(tmp_path, "--explain", name)
+    assert result.returncode == 0, result.stderr
+    page = (REPO / "docs/reference/rules/LW102.md").read_text(encoding="utf-8")
+    assert result.stdout == page
+    assert "## Why is this bad?" in result.stdout
+
+
+def test_explain_an_unknown_rule_says_how_to_name_one(tmp_path: Path) -> None:
+    result = lint(tmp_path, "--explain", "LW999")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "loopwarden lint: error: --explain: no rule 'LW999'; give a code (LW102) or a name "
+        "(sleep-as-barrier): `loopwarden lint --list-rules` lists them\n"
     )
-    assert lines[1].startswith("tests/test_a.py:7:5: LW107 in test_fetch: the task from ")
-    assert lines[-1] == "Found 2 findings. 1 fixable with `loopwarden lint --fix`."
+
+
+def test_the_wheel_carries_the_pages_explain_reads() -> None:
+    # A checkout reads docs/reference/rules; a wheel carries them where _explain looks first.
+    import tomllib
+
+    from loopwarden.lint import _explain
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    included = config["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    packaged = Path(included["docs/reference/rules"])
+    assert _explain._PAGES[0] == REPO / "src" / packaged
+    assert _explain._PAGES[1] == REPO / "docs" / "reference" / "rules"
 
 
 def test_json_schema(tmp_path: Path) -> None:
@@ -96,14 +151,23 @@ def test_json_schema(tmp_path: Path) -> None:
     assert result.returncode == 1
     data = json.loads(result.stdout)
     assert [list(item) for item in data] == [
-        ["path", "line", "col", "end_line", "end_col", "code", "message", "fix_available",
-         "context", "fix"]
+        ["path", "line", "col", "end_line", "end_col", "code", "message", "explanation",
+         "fix_available", "context", "fix"]
     ] * 2  # fmt: skip
     first = data[0]
     assert {k: first[k] for k in ("path", "line", "col", "end_line", "end_col", "code")} == {
         "path": "tests/test_a.py", "line": 6, "col": 5, "end_line": 6, "end_col": 20,
         "code": "LW101",
     }  # fmt: skip
+    assert first["message"] == (
+        "blocking call `time.sleep()` inside `async def test_fetch` stops the event loop until it "
+        "returns"
+    )
+    assert first["explanation"] == (
+        "blocking call `time.sleep()` inside `async def test_fetch` stops the event loop until it "
+        "returns: every other task, timeout and I/O callback waits; use "
+        "`await asyncio.sleep(...)`"
+    )
     assert first["fix_available"] is True
     assert first["fix"] == {
         "safety": "safe",
@@ -120,6 +184,8 @@ def test_sarif_and_github_formats(tmp_path: Path) -> None:
     assert [r["id"] for r in run["tool"]["driver"]["rules"]] == list(RULES)
     result = run["results"][0]
     assert result["ruleId"] == "LW101"
+    assert result["message"]["text"].endswith("stops the event loop until it returns")
+    assert result["properties"]["explanation"].endswith("use `await asyncio.sleep(...)`")
     region = result["locations"][0]["physicalLocation"]["region"]
     assert region == {"startLine": 6, "startColumn": 5, "endLine": 6, "endColumn": 20}
     github = lint(tmp_path, "--format", "github").stdout.splitlines()
@@ -159,7 +225,8 @@ def test_fix_writes_safe_fixes_only(tmp_path: Path) -> None:
         """
     )
     assert result.stdout.splitlines()[-1] == (
-        "Fixed 1 finding. Found 1 finding. 1 fixable with `--fix --unsafe-fixes`."
+        "Fixed 1 finding. Found 1 finding. 1 fixable with `--fix --unsafe-fixes`. Why, and how "
+        "to fix: `loopwarden lint --explain CODE`."
     )
     unsafe = lint(tmp_path, "--fix", "--unsafe-fixes", "--extend-select", "LW102")
     assert unsafe.returncode == 0, unsafe.stdout

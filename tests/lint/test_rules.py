@@ -95,10 +95,25 @@ def test_message_names_the_function_and_the_fix() -> None:
     assert finding.context == "test_fetch"
     assert finding.message == (
         "blocking call `time.sleep()` inside `async def test_fetch` stops the event loop until it "
+        "returns"
+    )
+    assert finding.explanation == (
+        "blocking call `time.sleep()` inside `async def test_fetch` stops the event loop until it "
         "returns: every other task, timeout and I/O callback waits; use "
         "`await asyncio.sleep(...)`"
     )
     assert (finding.line, finding.col, finding.end_line, finding.end_col) == (3, 5, 3, 18)
+
+
+@pytest.mark.parametrize("fixture", FIXTURE_FILES, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_every_message_is_one_short_line_and_the_explanation_holds_it(fixture: Path) -> None:
+    for finding in lint_fixture(fixture):
+        assert "\n" not in finding.message
+        assert len(finding.message) <= 200, finding.message
+        explanation = finding.explanation or finding.message
+        assert explanation.startswith(finding.message), finding
+        # What comes after says why, and what to do (a rule that has nothing more is LW000).
+        assert finding.code == "LW000" or len(explanation) > len(finding.message), finding
 
 
 def test_columns_count_characters_not_bytes() -> None:

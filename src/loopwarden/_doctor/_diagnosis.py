@@ -268,13 +268,14 @@ def from_lint(
                 "lint",
                 f"{places.path(os.path.join(str(places.cwd), finding['path']))}:{finding['line']}",
                 finding.get("context"),
-                f"{code} {finding['message']}",
+                # (The whole text: the report is read once, not scanned line by line.)
+                f"{code} {finding.get('explanation') or finding['message']}",
                 (
                     f"{how} (loopwarden lint --fix"
                     f"{' --unsafe-fixes' if fix.get('safety') == 'unsafe' else ''}); "
-                    f"see docs/reference/rules/{code}.md"
+                    f"more: loopwarden lint --explain {code}"
                     if how
-                    else f"see docs/reference/rules/{code}.md"
+                    else f"loopwarden lint --explain {code}"
                 ),
                 data={"code": code, "name": code},
             )

@@ -17,7 +17,7 @@ import tokenize
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from loopwarden.lint._model import Finding, Fix, FixSafety
+from loopwarden.lint._model import Finding, Fix, FixSafety, headline
 from loopwarden.lint._project import Project, project_of
 from loopwarden.lint._semantic import (
     FIXTURE_DECORATORS,
@@ -355,9 +355,10 @@ class Checker:
                 end_line=end_line,
                 end_col=self.char_col(end_line, end_col) + 1,
                 code=code,
-                message=message,
+                message=headline(message),
                 fix=fix,
                 context=context,
+                explanation=message,
             )
         )
 

@@ -105,8 +105,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="worker processes (default: one per CPU when there are many files)",
     )
+    parser.add_argument(
+        "--show-fixes",
+        action="store_true",
+        help="under each finding, the fix it offers; with --fix, also list what was fixed",
+    )
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings remain")
     parser.add_argument("--list-rules", action="store_true", help="print the rules and exit")
+    parser.add_argument(
+        "--explain",
+        metavar="RULE",
+        help="print a rule's page (what it finds, why it matters, how to fix it) and exit: "
+        "a code (LW102) or a name (sleep-as-barrier)",
+    )
 
 
 def _error(message: str) -> int:
@@ -130,6 +141,17 @@ def run(args: argparse.Namespace) -> int:
     from loopwarden.lint._runner import Options, check_files
     from loopwarden.lint.rules import RULES
 
+    if args.explain is not None:
+        from loopwarden.lint._explain import find_rule, page
+
+        info = find_rule(args.explain, RULES)
+        if info is None:
+            return _error(
+                f"--explain: no rule {args.explain!r}; give a code (LW102) or a name "
+                "(sleep-as-barrier): `loopwarden lint --list-rules` lists them"
+            )
+        sys.stdout.write(page(info))
+        return 0
     if args.list_rules:
         for info in RULES.values():
             fix = f" (fix: {info.fix})" if info.fix else ""
@@ -207,6 +229,9 @@ def run(args: argparse.Namespace) -> int:
                 with open(result.path, "w", encoding=result.encoding, newline="") as handle:
                     handle.write(result.fixed_source)
                 fixed += len(result.fixed)
+        if args.show_fixes and args.format == "text":
+            done = sorted((f for r in results for f in r.fixed), key=lambda f: f.sort_key)
+            sys.stdout.write(_report.render_fixed(done))
 
     findings = sorted((f for r in results for f in r.findings), key=lambda f: f.sort_key)
     if args.format == "json":
@@ -216,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "github":
         sys.stdout.write(_report.render_github(findings))
     else:
-        sys.stdout.write(_report.render_text(findings, args.unsafe_fixes))
+        sys.stdout.write(_report.render_text(findings, args.unsafe_fixes, args.show_fixes))
         print(_report.summary(findings, fixed))
     if status:
         return status

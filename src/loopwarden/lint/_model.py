@@ -70,9 +70,11 @@ class Finding:
         end_line: 1-based last line.
         end_col: 1-based column just past the end (characters).
         code: The rule code.
-        message: What is wrong, why it matters and how to fix it.
+        message: One line: what is wrong, and where (ruff-style; the text report shows it).
         fix: The fix this finding offers, if any.
         context: The enclosing function or class (``"test_bus"``, ``"TestBus.test_x"``), or ``""``.
+        explanation: The whole text: what is wrong, why it matters and how to fix it (the JSON,
+            SARIF and GitHub reports and the doctor carry it; ``--show-explanations`` prints it).
     """
 
     path: str
@@ -84,11 +86,33 @@ class Finding:
     message: str
     fix: Fix | None = None
     context: str = ""
+    explanation: str = ""
 
     @property
     def sort_key(self) -> tuple[str, int, int, str]:
         """Order of findings in every report: path, then position, then code."""
         return (self.path, self.line, self.col, self.code)
+
+
+def headline(text: str) -> str:
+    """The first clause of a rule's message: what is wrong, where — up to the first ``: `` or
+    ``; `` outside backticks, double quotes and brackets (those hold code, and quoted errors
+    such as ``"RuntimeError: ..."``)."""
+    depth = 0
+    quoted = ""
+    for i, char in enumerate(text):
+        if quoted:
+            if char == quoted:
+                quoted = ""
+        elif char in '`"':
+            quoted = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth = max(0, depth - 1)
+        elif char in ":;" and depth == 0 and text.startswith(" ", i + 1):
+            return text[:i]
+    return text
 
 
 @dataclass(slots=True)

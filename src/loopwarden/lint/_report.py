@@ -7,7 +7,8 @@ JSON schema (a list, one object per finding, sorted by path, line, column, code)
       "line": 42, "col": 5,            # 1-based; col counts characters
       "end_line": 42, "end_col": 27,   # 1-based, end_col just past the last character
       "code": "LW101",
-      "message": "blocking call `time.sleep()` inside ...",
+      "message": "blocking call `time.sleep()` inside ...",   # one line: what, where
+      "explanation": "blocking call ...: every other task ...; use ...",  # and why, and the fix
       "fix_available": true,           # a fix exists (see "fix" for whether it is safe)
       "context": "test_fetch",         # enclosing function ("Class.method"), or ""
       "fix": {"safety": "safe", "description": "..."} | null
@@ -37,6 +38,7 @@ def to_json_object(finding: Finding) -> dict[str, object]:
         "end_col": finding.end_col,
         "code": finding.code,
         "message": finding.message,
+        "explanation": finding.explanation or finding.message,
         "fix_available": finding.fix is not None,
         "context": finding.context,
         "fix": (
@@ -47,9 +49,10 @@ def to_json_object(finding: Finding) -> dict[str, object]:
     }
 
 
-def render_text(findings: Sequence[Finding], unsafe_fixes: bool) -> str:
+def render_text(findings: Sequence[Finding], unsafe_fixes: bool, show_fixes: bool = False) -> str:
     """``path:line:col: CODE [in context] message``, one per line; ``[*]`` marks a fix that
-    ``--fix`` (or ``--unsafe-fixes``) would apply."""
+    ``--fix`` (or ``--unsafe-fixes``) would apply. With ``show_fixes``, the fix a finding offers
+    follows it on an indented line."""
     lines = []
     for f in findings:
         mark = ""
@@ -57,6 +60,15 @@ def render_text(findings: Sequence[Finding], unsafe_fixes: bool) -> str:
             mark = " [*]"
         where = f" in {f.context}:" if f.context else ""
         lines.append(f"{f.path}:{f.line}:{f.col}: {f.code}{mark}{where} {f.message}")
+        if show_fixes and f.fix is not None:
+            how = "safe" if f.fix.safety == "safe" else "unsafe: with --unsafe-fixes"
+            lines.append(f"    fix ({how}): {f.fix.description}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def render_fixed(fixed: Sequence[Finding]) -> str:
+    """What ``--fix`` changed, one finding per line (``--show-fixes``)."""
+    lines = [f"fixed {f.path}:{f.line}:{f.col}: {f.code} {f.message}" for f in fixed]
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -77,6 +89,7 @@ def summary(findings: Sequence[Finding], fixed: int) -> str:
     if unsafe:
         # (Not "N more": that read as N more findings.)
         parts.append(f"{unsafe} fixable with `--fix --unsafe-fixes`.")
+    parts.append("Why, and how to fix: `loopwarden lint --explain CODE`.")
     return " ".join(parts)
 
 
@@ -92,6 +105,7 @@ def render_sarif(findings: Sequence[Finding], version: str) -> str:
             "id": info.code,
             "name": info.name,
             "shortDescription": {"text": info.summary},
+            "help": {"text": f"loopwarden lint --explain {info.code}"},
             "helpUri": DOCS_URL.format(code=info.code),
         }
         for info in RULES.values()
@@ -105,6 +119,7 @@ def render_sarif(findings: Sequence[Finding], version: str) -> str:
                 "ruleIndex": index.get(f.code, 0),
                 "level": "error" if f.code == "LW000" else "warning",
                 "message": {"text": f.message},
+                "properties": {"explanation": f.explanation or f.message},
                 "locations": [
                     {
                         "physicalLocation": {
@@ -163,5 +178,7 @@ def render_github(findings: Sequence[Finding]) -> str:
             ]
         )
         level = "error" if f.code == "LW000" else "warning"
-        lines.append(f"::{level} {properties}::{_escape_data(f'{f.code} {f.message}')}")
+        # (The annotation is read on the pull request, not in a terminal: the whole text.)
+        text = f"{f.code} {f.explanation or f.message}"
+        lines.append(f"::{level} {properties}::{_escape_data(text)}")
     return "\n".join(lines) + ("\n" if lines else "")

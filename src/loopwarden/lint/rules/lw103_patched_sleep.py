@@ -23,12 +23,12 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
     scope = ctx.test_scope()
     where = ""
     if scope is not None and scope.fixture_autouse:
-        where = f" in autouse fixture `{scope.name}`, so for every test it applies to,"
+        where = f" in autouse fixture `{scope.name}` (for every test it applies to)"
     ctx.report(
         INFO.code,
         node,
-        f"patching `{target[0]}.sleep`{where} replaces `asyncio.sleep` for every caller — asyncio "
-        f"itself, libraries and the code under test: loops that yield with "
+        f"patching `{target[0]}.sleep`{where} replaces it for every caller: asyncio "
+        f"itself, libraries and the code under test; loops that yield with "
         f"`await asyncio.sleep(0)` stop yielding and spin (the test hangs), and delays and "
         f"timeouts no longer mean anything; use virtual time (loopwarden's virtual clock) so "
         f"sleeps finish at once without patching",

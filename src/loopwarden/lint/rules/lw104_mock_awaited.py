@@ -360,7 +360,7 @@ def check_exit(node: ast.AST, ctx: Checker) -> None:
         ctx.report(
             INFO.code,
             item.node,
-            f"{what} on `{item.name} = {cls}()`: a `{cls}` is not awaitable, so this fails with "
+            f"{what} on `{item.name} = {cls}()`, which is not awaitable: this fails with "
             f"\"TypeError: object {cls} can't be used in 'await' expression\"; use `AsyncMock()` "
             f"for things the code awaits",
             fix,

@@ -114,7 +114,7 @@ def check_discarded(call: ast.Call, ctx: Checker) -> None:
     ctx.report(
         INFO.code,
         call,
-        f"{why}; called without `await` it does nothing: the body never runs, and Python warns "
+        f"{why}, called without `await`: it does nothing: the body never runs, and Python warns "
         f'"RuntimeWarning: coroutine ... was never awaited" later, far from here; {advice}',
         fix,
     )

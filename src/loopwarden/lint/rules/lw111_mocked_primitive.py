@@ -59,10 +59,10 @@ def _report(node: ast.AST, primitive: str, how: str, ctx: Checker) -> None:
     ctx.report(
         INFO.code,
         node,
-        f"`{primitive}` {how}: a mock never blocks, so `wait()`/`get()`/`acquire()` return at once "
-        f"(or fail with \"object MagicMock can't be used in 'await' expression\") and the test no "
-        f"longer checks the ordering it was written for; use a real `{primitive}()` and drive it "
-        f"from the test (`set()`, `put_nowait()`, `release()`)",
+        f"`{primitive}` {how} with a mock, which never blocks: so `wait()`/`get()`/`acquire()` "
+        f"return at once (or fail with \"object MagicMock can't be used in 'await' "
+        f'expression") and the test no longer checks the ordering it was written for; use a '
+        f"real `{primitive}()` and drive it from the test (`set()`, `put_nowait()`, `release()`)",
     )
 
 

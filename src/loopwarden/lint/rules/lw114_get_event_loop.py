@@ -28,11 +28,11 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
     ctx.report(
         INFO.code,
         node,
-        '`asyncio.get_event_loop()` in sync test code warns "DeprecationWarning: There is no '
-        'current event loop" (Python 3.12-3.13) and raises "RuntimeError: There is no '
-        'current event loop" on 3.14; what you bind to the loop it returns later fails with '
-        '"attached to a different loop"; make the test `async def` and use '
-        "`asyncio.get_running_loop()`",
+        "`asyncio.get_event_loop()` in sync test code, where no loop runs: it warns "
+        '"DeprecationWarning: There is no current event loop" (Python 3.12-3.13) and raises '
+        '"RuntimeError: There is no current event loop" on 3.14; what you bind to the loop it '
+        'returns later fails with "attached to a different loop"; make the test `async def` '
+        "and use `asyncio.get_running_loop()`",
     )
 
 

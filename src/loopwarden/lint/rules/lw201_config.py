@@ -13,7 +13,7 @@ import re
 import tomllib
 from typing import Any
 
-from loopwarden.lint._model import Finding, RuleInfo
+from loopwarden.lint._model import Finding, RuleInfo, headline
 from loopwarden.lint._project import project_of
 
 INFO = RuleInfo(
@@ -119,7 +119,9 @@ def check_config(path: str, text: str) -> list[Finding]:
 
     def report(key: str | None, message: str) -> None:
         line = _line_of(text, header, key) if key else _header_line(text, header)
-        findings.append(Finding(path, line, 1, line, 1, INFO.code, message))
+        findings.append(
+            Finding(path, line, 1, line, 1, INFO.code, headline(message), explanation=message)
+        )
 
     for key, value in options.items():
         value = value.strip().strip("\"'")
