@@ -11,6 +11,8 @@ Module map (each module's docstring says more):
 - ``_leaks``: the leak engine — one check for every runner (grace, what wider owners hold,
   clean-up, observers), and the runner-close check; ``_no_leaks``: ``loopwarden.no_leaks()``.
 - ``_findings``: a finding as data, text and JSON; the finding kinds and their advice.
+- ``_schema``: the JSON loopwarden writes (``--lw-report``, the doctor's records, lint's JSON) as
+  typed dicts, shared by the writers and the readers.
 - ``_lifecycle``: cancelling and closing what is left, with a deadline; the hook on
   ``asyncio.Runner.close``.
 - ``_quiet``: when a loop is quiet (virtual time, ``settle()``); ``_clock``: ``settle()``,

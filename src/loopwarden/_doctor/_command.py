@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from loopwarden._core._schema import DoctorRecord, LintFindingJson
+
 EXIT_CLEAN = 0
 EXIT_PROBLEMS = 1
 EXIT_ERROR = 2
@@ -153,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     phases: list[dict[str, Any]] = []
     interrupted = False
-    lint: list[dict[str, Any]] = []
+    lint: list[LintFindingJson] = []
     main: _runs.Run | None = None
     virtual_run: _runs.Run | None = None
     fuzz_run: _runs.Run | None = None
@@ -361,7 +363,7 @@ def run(args: argparse.Namespace) -> int:
         "lint_unconfirmed": lint_unconfirmed,
         "virtual_time": virtual_summary,
         "fuzz": fuzz_summary,
-        "late": (main.report or {}).get("late", []) if main is not None else [],
+        "late": main.report["late"] if main is not None and main.report is not None else [],
         "timelines": {
             str(r["nodeid"]): {
                 "location": diag.test_location(r, places),
@@ -412,7 +414,7 @@ def _later_phase(name: str, run: Any) -> dict[str, Any]:
 _PARAMS = re.compile(r"\[[^\]]*\]$")
 
 
-def _node_args(records: list[dict[str, Any]], keep_params: bool) -> list[str]:
+def _node_args(records: list[DoctorRecord], keep_params: bool) -> list[str]:
     """Node ids to select again, by absolute file path (so any rootdir works).
 
     Without parameters when fuzzing: the fuzz plugin adds its own ``fuzzN`` parameter, so an id

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from loopwarden._core._findings import ADVICE, KINDS
+from loopwarden._core._schema import DoctorRecord, FindingJson, LintFindingJson
 
 SCHEMA_VERSION = 1
 
@@ -147,11 +148,11 @@ class Places:
         return self.where(match["where"]), match["func"]
 
 
-def test_location(record: dict[str, Any], places: Places) -> str:
+def test_location(record: DoctorRecord, places: Places) -> str:
     return f"{places.path(record['path'])}:{record['line']}"
 
 
-def from_findings(records: list[dict[str, Any]], places: Places) -> list[Problem]:
+def from_findings(records: list[DoctorRecord], places: Places) -> list[Problem]:
     """Hangs, leaks, unseen errors and blocking calls from the main run's findings.
 
     What a test left running after its phase was stopped for a hang is the hang's doing — the
@@ -179,12 +180,12 @@ def from_findings(records: list[dict[str, Any]], places: Places) -> list[Problem
     return problems
 
 
-def _left_running(finding: dict[str, Any]) -> bool:
+def _left_running(finding: FindingJson) -> bool:
     kind = KINDS.get(str(finding.get("kind")))
     return kind is not None and kind.left_running
 
 
-def _problem_of(finding: dict[str, Any], record: dict[str, Any], places: Places) -> Problem:
+def _problem_of(finding: FindingJson, record: DoctorRecord, places: Places) -> Problem:
     kind = str(finding.get("kind"))
     message = str(finding.get("message", ""))
     nodeid = str(record["nodeid"])
@@ -239,7 +240,7 @@ _NEEDS_EVIDENCE = frozenset({"LW102"})
 
 
 def from_lint(
-    findings: list[dict[str, Any]], places: Places, records: list[dict[str, Any]] | None = None
+    findings: list[LintFindingJson], places: Places, records: list[DoctorRecord] | None = None
 ) -> tuple[list[Problem], list[str]]:
     """The lint findings as problems; and the places of those left out for want of evidence.
 
@@ -251,7 +252,7 @@ def from_lint(
     problems = []
     unconfirmed = []
     for finding in findings:
-        fix = finding.get("fix") or {}
+        fix = finding.get("fix")
         code = str(finding["code"])
         if (
             code in _NEEDS_EVIDENCE
@@ -262,7 +263,8 @@ def from_lint(
                 f"{places.path(os.path.join(str(places.cwd), finding['path']))}:{finding['line']}"
             )
             continue
-        how = fix.get("description") if isinstance(fix, dict) else None
+        how = fix.get("description") if fix is not None else None
+        unsafe = " --unsafe-fixes" if fix is not None and fix["safety"] == "unsafe" else ""
         problems.append(
             Problem(
                 "lint",
@@ -271,9 +273,7 @@ def from_lint(
                 # (The whole text: the report is read once, not scanned line by line.)
                 f"{code} {finding.get('explanation') or finding['message']}",
                 (
-                    f"{how} (loopwarden lint --fix"
-                    f"{' --unsafe-fixes' if fix.get('safety') == 'unsafe' else ''}); "
-                    f"more: loopwarden lint --explain {code}"
+                    f"{how} (loopwarden lint --fix{unsafe}); more: loopwarden lint --explain {code}"
                     if how
                     else f"loopwarden lint --explain {code}"
                 ),
@@ -283,7 +283,7 @@ def from_lint(
     return problems, unconfirmed
 
 
-def _seen_racing(finding: dict[str, Any], places: Places, records: list[dict[str, Any]]) -> bool:
+def _seen_racing(finding: LintFindingJson, places: Places, records: list[DoctorRecord]) -> bool:
     """Whether the test holding ``finding`` ran with I/O or thread work waking the loop while a
     timer was pending, or failed, in the doctor's run (a test that did not run shows nothing)."""
     path = os.path.normpath(os.path.join(str(places.cwd), str(finding["path"])))
@@ -299,7 +299,7 @@ def _seen_racing(finding: dict[str, Any], places: Places, records: list[dict[str
     return False
 
 
-def _fuzz_outcomes(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _fuzz_outcomes(records: list[DoctorRecord]) -> dict[str, dict[str, Any]]:
     from loopwarden._plugin._keys import base_nodeid
 
     by_test: dict[str, dict[str, Any]] = {}
@@ -318,7 +318,7 @@ def _fuzz_outcomes(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return by_test
 
 
-def fuzz_suspects(records: list[dict[str, Any]]) -> dict[str, int]:
+def fuzz_suspects(records: list[DoctorRecord]) -> dict[str, int]:
     """Tests that passed in FIFO order and failed under a schedule: their first failing seed."""
     return {
         base: int(entry["failed"][0][0])
@@ -328,10 +328,10 @@ def fuzz_suspects(records: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def from_fuzz(
-    records: list[dict[str, Any]],
+    records: list[DoctorRecord],
     runs: int,
     places: Places,
-    replays: list[dict[str, Any]] | None = None,
+    replays: list[DoctorRecord] | None = None,
 ) -> tuple[list[Problem], dict[str, Any]]:
     """Order-dependent tests, and tests that fail when run again.
 
@@ -410,8 +410,8 @@ def from_fuzz(
 
 
 def from_virtual(
-    main: dict[str, dict[str, Any]],
-    rerun: list[dict[str, Any]],
+    main: dict[str, DoctorRecord],
+    rerun: list[DoctorRecord],
     places: Places,
     min_saving: float = 0.05,
 ) -> tuple[list[Problem], dict[str, Any]]:
@@ -498,7 +498,7 @@ def merge(problems: list[Problem]) -> list[Problem]:
     )
 
 
-def failures(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def failures(records: list[DoctorRecord]) -> list[dict[str, Any]]:
     """The tests that failed (``failed``: the call; ``error``: setup or teardown), each with
     the first line of its failure."""
     return [
@@ -512,7 +512,7 @@ def failures(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def outcomes(records: list[dict[str, Any]]) -> dict[str, int]:
+def outcomes(records: list[DoctorRecord]) -> dict[str, int]:
     counts = {"total": len(records), "passed": 0, "failed": 0, "error": 0, "skipped": 0}
     for record in records:
         outcome = str(record["outcome"])

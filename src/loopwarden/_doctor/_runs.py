@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loopwarden._core._schema import DoctorRecord, LintFindingJson, ReportJson
+
 # How often the progress line is refreshed while a run goes (real seconds).
 POLL = 0.25
 # How long a run gets to write its reports after Ctrl-C before it is killed.
@@ -30,7 +32,7 @@ class Run:
     """One pytest run: its records, exit status, and whether it was interrupted."""
 
     name: str
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[DoctorRecord] = field(default_factory=list)
     total: int | None = None
     rootdir: str | None = None
     inifile: str | None = None
@@ -38,7 +40,7 @@ class Run:
     interrupted: bool = False
     seconds: float = 0.0
     log: str = ""
-    report: dict[str, Any] | None = None
+    report: ReportJson | None = None
 
 
 class Interrupted(Exception):
@@ -49,7 +51,7 @@ class Interrupted(Exception):
         self.partial = partial
 
 
-def run_lint(path: str, cwd: Path) -> list[dict[str, Any]]:
+def run_lint(path: str, cwd: Path) -> list[LintFindingJson]:
     """``loopwarden lint PATH --format json`` in a subprocess; its findings.
 
     With the opt-in LW102 (sleep barriers): the doctor shows them next to what running the
@@ -75,7 +77,7 @@ def run_lint(path: str, cwd: Path) -> list[dict[str, Any]]:
         raise RuntimeError(
             f"loopwarden lint {path} failed (exit status {done.returncode}):\n{done.stderr}"
         )
-    findings: list[dict[str, Any]] = json.loads(done.stdout or "[]")
+    findings: list[LintFindingJson] = json.loads(done.stdout or "[]")
     return findings
 
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from loopwarden._core._schema import Outcome
+
 if TYPE_CHECKING:
     from loopwarden._plugin._runtime import ForeignLoop, Runtime
     from loopwarden._plugin.guard import Guard
@@ -47,7 +49,7 @@ def base_nodeid(nodeid: str) -> str:
     return _FUZZ_ID.sub("", nodeid)
 
 
-def outcome_after(current: str | None, report: pytest.TestReport) -> str | None:
+def outcome_after(current: Outcome | None, report: pytest.TestReport) -> Outcome | None:
     """A test's outcome once ``report`` is in, given the outcome so far (None: none yet).
 
     ``passed``/``failed``/``skipped`` come from its call; ``error`` when its setup failed, or

@@ -42,6 +42,15 @@ import pytest
 
 from loopwarden._core import _private
 from loopwarden._core._loop import WardenLoop
+from loopwarden._core._schema import (
+    CollectedEvent,
+    DoctorRecord,
+    FindingJson,
+    MeasuredTest,
+    Outcome,
+    TaskJson,
+    TaskState,
+)
 from loopwarden._plugin._keys import (
     FINDINGS_ATTR,
     FUZZ_ARG,
@@ -72,7 +81,7 @@ class _TaskRecord:
     owner: object
     created: float
     ended: float | None = None
-    state: str = "pending"
+    state: TaskState = "pending"
 
 
 @dataclass
@@ -113,7 +122,7 @@ class Doctor:
 
     # -- output (the process that sees every report) -------------------------------------------
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: DoctorRecord | CollectedEvent) -> None:
         if self._out is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._out = self.path.open("w", encoding="utf-8")
@@ -169,7 +178,7 @@ class Doctor:
 
     # -- per test ------------------------------------------------------------------------------
 
-    def take_tasks(self, owner: str, origin: float) -> list[dict[str, Any]]:
+    def take_tasks(self, owner: str, origin: float) -> list[TaskJson]:
         mine = [t for t in self.tasks if t.owner == owner]
         self.tasks = [t for t in self.tasks if t.owner != owner]
         return [
@@ -340,7 +349,7 @@ def pytest_runtest_makereport(
     callspec = getattr(item, "callspec", None)
     fuzz_run = callspec.params.get(FUZZ_ARG) if callspec is not None else None
     ended = _monotonic()
-    record = {
+    record: MeasuredTest = {
         "path": str(Path(item.config.rootpath, path)),
         "line": (line or 0) + 1,
         # The own runner swaps an async test for a sync wrapper; __wrapped__ leads back.
@@ -368,7 +377,7 @@ class _Collector:
 
     def __init__(self, doctor: Doctor) -> None:
         self.doctor = doctor
-        self.outcomes: dict[str, str] = {}
+        self.outcomes: dict[str, Outcome] = {}
         self.messages: dict[str, str] = {}
 
     @pytest.hookimpl(optionalhook=True)
@@ -386,20 +395,19 @@ class _Collector:
             self.messages[nodeid] = _first_line(report)
         if report.when != "teardown":
             return
-        record = getattr(report, RECORD_ATTR, None)
+        record: MeasuredTest | None = getattr(report, RECORD_ATTR, None)
         if record is None:
             return
-
-        self.doctor.write(
-            {
-                "event": "test",
-                "nodeid": nodeid,
-                "outcome": self.outcomes.pop(nodeid, "passed"),
-                "message": self.messages.pop(nodeid, None),
-                **record,
-                "findings": getattr(report, FINDINGS_ATTR, None) or [],
-            }
-        )
+        findings: list[FindingJson] = getattr(report, FINDINGS_ATTR, None) or []
+        line: DoctorRecord = {
+            "event": "test",
+            "nodeid": nodeid,
+            "outcome": self.outcomes.pop(nodeid, "passed"),
+            "message": self.messages.pop(nodeid, None),
+            **record,
+            "findings": findings,
+        }
+        self.doctor.write(line)
 
 
 def _first_line(report: pytest.TestReport) -> str:

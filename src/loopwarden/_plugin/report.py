@@ -30,6 +30,7 @@ from loopwarden._core._findings import Finding
 from loopwarden._core._leaks import candidates
 from loopwarden._core._records import Record
 from loopwarden._core._registry import FOUND_BY_GC
+from loopwarden._core._schema import FindingJson, ReportJson, TestEntryJson
 from loopwarden._plugin import _settings
 from loopwarden._plugin._keys import FINDINGS_ATTR, LEAK_GUARD, outcome_after
 from loopwarden._plugin._publish import on_first_publish, take_published
@@ -40,14 +41,14 @@ from loopwarden._version import __version__
 class Collected(Record):
     """Findings of the whole run, as the process that sees every report collects them."""
 
-    tests: dict[str, dict[str, Any]]
-    late: list[dict[str, Any]]
+    tests: dict[str, TestEntryJson]
+    late: list[FindingJson]
     _fields = ("tests", "late")
 
     def __init__(
         self,
-        tests: dict[str, dict[str, Any]] | None = None,
-        late: list[dict[str, Any]] | None = None,
+        tests: dict[str, TestEntryJson] | None = None,
+        late: list[FindingJson] | None = None,
     ) -> None:
         self.tests = {} if tests is None else tests
         self.late = [] if late is None else late
@@ -180,7 +181,7 @@ def _write_outputs(config: pytest.Config, collected: Collected) -> None:
         if not path.is_absolute():
             path = Path(config.invocation_params.dir) / path
         state = config.stash.get(STATE, None)
-        data = {
+        data: ReportJson = {
             "version": 1,
             "loopwarden": __version__,
             "mode": state.mode.value if state is not None else None,
@@ -203,9 +204,9 @@ def _write_outputs(config: pytest.Config, collected: Collected) -> None:
                 tests[owner].append(signature)
         from loopwarden._plugin._baseline import BASELINE_VERSION
 
-        data = {"loopwarden_baseline": BASELINE_VERSION, "tests": dict(sorted(tests.items()))}
+        recorded = {"loopwarden_baseline": BASELINE_VERSION, "tests": dict(sorted(tests.items()))}
         baseline.path.parent.mkdir(parents=True, exist_ok=True)
-        baseline.path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        baseline.path.write_text(json.dumps(recorded, indent=2) + "\n", encoding="utf-8")
 
 
 # How a late finding that does not count is marked in the summary.
@@ -217,7 +218,7 @@ _LATE_STATUS = {
 }
 
 
-def _every_finding(collected: Collected) -> Generator[tuple[str, dict[str, Any]], None, None]:
+def _every_finding(collected: Collected) -> Generator[tuple[str, FindingJson], None, None]:
     """(owner, finding) for each test's findings (a wider fixture's own under it), then the late
     ones (a parametrized test's "one of a[1], a[2]" under each)."""
     for nodeid, entry in collected.tests.items():
