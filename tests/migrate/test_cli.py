@@ -146,6 +146,80 @@ def test_a_migrated_suite_passes_on_the_own_runner_with_the_same_tests(tmp_path:
     assert again.stderr.startswith("No changes to make.\nNeeds a person (1):\n")
 
 
+@pytest.mark.slow
+def test_target_pytest_asyncio_writes_the_removed_loops_scope_into_the_configuration(
+    tmp_path: Path,
+) -> None:
+    """pytest-asyncio 1.0 removed the event_loop fixture; a 0.21 suite's session loop becomes
+    asyncio_default_*_loop_scope = session, written into its pytest configuration (the format
+    kept), and the migrated suite passes under pytest-asyncio."""
+    pytest.importorskip("pytest_asyncio", reason="the migrated suite runs on pytest-asyncio")
+    write(tmp_path, SUITE)
+    result = run(tmp_path, "--target", "pytest-asyncio", "--write", "tests")
+    assert (result.returncode, result.stderr) == (0, ""), result.stdout
+    assert result.stdout.splitlines()[:5] == [
+        "Made 7 changes in 3 files:",
+        "     3  event_loop parameter removed (its uses -> asyncio.get_running_loop())",
+        "     1  event_loop fixture override removed",
+        "     1  import added or removed",
+        "     2  pytest configuration key set (the removed event_loop fixture's scope)",
+    ]
+    assert (tmp_path / "pyproject.toml").read_text(encoding="utf-8") == (
+        '[project]\nname = "app"\n\n[tool.pytest.ini_options]\ntestpaths = ["tests"]\n'
+        'asyncio_default_fixture_loop_scope = "session"\n'
+        'asyncio_default_test_loop_scope = "session"\n'
+    )
+    after = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "5 passed" in after.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "before", "after"),
+    [
+        (
+            "pytest.ini",
+            "[pytest]\n# why: the suite's own settings\naddopts = -ra  ; inline\n\n",
+            "[pytest]\n# why: the suite's own settings\naddopts = -ra  ; inline\n"
+            "asyncio_default_fixture_loop_scope = session\n"
+            "asyncio_default_test_loop_scope = session\n\n",
+        ),
+        (
+            "setup.cfg",
+            "[metadata]\nname = app\n\n[tool:pytest]\naddopts =\n    -ra\n\n[flake8]\nx = 1\n",
+            "[metadata]\nname = app\n\n[tool:pytest]\naddopts =\n    -ra\n"
+            "asyncio_default_fixture_loop_scope = session\n"
+            "asyncio_default_test_loop_scope = session\n\n[flake8]\nx = 1\n",
+        ),
+    ],
+)
+def test_ini_files_keep_their_comments_and_layout(
+    tmp_path: Path, name: str, before: str, after: str
+) -> None:
+    write(tmp_path, {name: before, "tests/conftest.py": CONFTEST})
+    shown = run(tmp_path, "--target", "pytest-asyncio", "tests")
+    assert f"--- a/{name}\n+++ b/{name}\n" in shown.stdout
+    assert (tmp_path / name).read_text(encoding="utf-8") == before  # (diff mode writes nothing)
+    result = run(tmp_path, "--target", "pytest-asyncio", "--write", "tests")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / name).read_text(encoding="utf-8") == after
+
+
+def test_without_a_pytest_configuration_the_keys_are_a_place_for_a_person(tmp_path: Path) -> None:
+    write(tmp_path, {"tests/conftest.py": CONFTEST})
+    result = run(tmp_path, "--target", "pytest-asyncio", "--write", "tests")
+    assert result.returncode == 1
+    assert (
+        "tests/conftest.py: no pytest configuration file applies here, so "
+        "asyncio_default_fixture_loop_scope = session and asyncio_default_test_loop_scope = "
+        "session was not written: add them to the [pytest] section of the suite's pytest.ini "
+        "(or [tool.pytest.ini_options] of pyproject.toml)"
+    ) in result.stdout.splitlines()
+
+
 def test_diff_mode_prints_the_patch_and_the_summary_and_writes_nothing(tmp_path: Path) -> None:
     files = {
         "pyproject.toml": '[tool.pytest.ini_options]\nasyncio_mode = "auto"\n',

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from loopwarden.migrate._analyze import Settings, analyze, finalize
-from loopwarden.migrate._runner import decide
+from loopwarden.migrate._runner import decide, migrate_source
 
 from ._helpers import PATH, dedent, migrate
 
@@ -476,10 +476,26 @@ def test_target_pytest_asyncio_removes_the_recipe_and_asks_for_the_ini_keys() ->
         '''
     )
     assert reports == [
-        "conftest.py:10: event_loop fixture (scope='session') removed: pytest-asyncio 1.0 has no "
-        "event_loop fixture; say its scope in the pytest configuration instead: "
+        "note: conftest.py:10: event_loop fixture (scope='session') removed: pytest-asyncio 1.0 "
+        "has no event_loop fixture; its scope goes into the pytest configuration: "
         "asyncio_default_fixture_loop_scope = session and asyncio_default_test_loop_scope = "
         "session"
+    ]
+    settings = Settings("pytest-asyncio", False, None, None)
+    _, plan = migrate_source("conftest.py", dedent(SESSION_RECIPE), settings)
+    assert plan.config_keys == {
+        "asyncio_default_fixture_loop_scope": "session",
+        "asyncio_default_test_loop_scope": "session",
+    }
+    # A value the project chose is not overwritten: a person decides.
+    chosen = migrate(
+        SESSION_RECIPE, path="conftest.py", target="pytest-asyncio", fixture_loop_scope="function"
+    )
+    assert chosen[1] == [
+        "conftest.py:10: event_loop fixture (scope='session') removed: pytest-asyncio 1.0 has no "
+        "event_loop fixture; its scope belongs in the pytest configuration, which says "
+        "otherwise: asyncio_default_fixture_loop_scope = function (make it session); migrate "
+        "does not overwrite a value you chose"
     ]
     configured = migrate(
         SESSION_RECIPE,

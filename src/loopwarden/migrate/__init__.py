@@ -8,6 +8,8 @@ Layout (every module is private; the command line is the interface)::
     _rewrite.py   libcst: applies a plan by walking to the planned statements only
     _runner.py    the trigger words, the process pool, the event_loop overrides across files
     _project.py   pytest configuration, dependency lists, and the git work tree check
+    _config_edit.py  setting keys in a pytest configuration file, its format kept (tomlkit,
+                  configupdater)
     _report.py    the summary: changes per kind, places for a person, notes
 
 Files without one of the trigger words (``pytest_asyncio``, ``event_loop``, ``mark.asyncio``) are

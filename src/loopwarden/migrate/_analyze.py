@@ -748,35 +748,54 @@ def finalize(plan: FilePlan, decisions: dict[StmtPath, str | None], settings: Se
             counts=Counter(event_loop_fixture=1),
             removed_names=set(override.removed_names),
         )
-        note = _removed_override_note(override.scope, settings)
+        note, keys = _removed_override_note(override.scope, settings)
         if note is not None:
             plan.reports.append(Report(plan.path, override.line, *note))
+        plan.config_keys.update(keys)
     _fix_imports(plan, settings)
     return plan
 
 
-def _removed_override_note(scope: str, settings: Settings) -> tuple[str, bool] | None:
+def _removed_override_note(
+    scope: str, settings: Settings
+) -> tuple[tuple[str, bool] | None, dict[str, str]]:
+    """The note on a removed ``event_loop`` override, and the configuration keys to write."""
     if settings.target == "pytest-asyncio":
         configured = {
             "asyncio_default_fixture_loop_scope": settings.fixture_loop_scope,
-            "asyncio_default_test_loop_scope": settings.test_loop_scope or "function",
+            "asyncio_default_test_loop_scope": settings.test_loop_scope,
         }
-        missing = [key for key, value in configured.items() if value != scope]
+        # (pytest-asyncio's default test loop scope is function.)
+        missing = [
+            key
+            for key, value in configured.items()
+            if (value or ("function" if key.endswith("_test_loop_scope") else None)) != scope
+        ]
         if not missing:
             return (
                 f"event_loop fixture (scope={scope!r}) removed: the configuration already says "
                 f"that scope with asyncio_default_fixture_loop_scope and "
                 "asyncio_default_test_loop_scope",
                 False,
-            )
+            ), {}
+        others = [key for key in missing if configured[key] is not None]
+        if others:
+            return (
+                f"event_loop fixture (scope={scope!r}) removed: pytest-asyncio 1.0 has no "
+                "event_loop fixture; its scope belongs in the pytest configuration, which says "
+                "otherwise: "
+                + " and ".join(f"{key} = {configured[key]} (make it {scope})" for key in others)
+                + "; migrate does not overwrite a value you chose",
+                True,
+            ), {}
         return (
             f"event_loop fixture (scope={scope!r}) removed: pytest-asyncio 1.0 has no "
-            "event_loop fixture; say its scope in the pytest configuration instead: "
+            "event_loop fixture; its scope goes into the pytest configuration: "
             + " and ".join(f"{key} = {scope}" for key in missing),
-            True,
-        )
+            False,
+        ), dict.fromkeys(missing, scope)
     if scope == "session":
-        return None
+        return None, {}
     per = "test" if scope == "function" else scope
     return (
         f"event_loop fixture (scope={scope!r}) removed: loopwarden's runner runs every test and "
@@ -784,7 +803,7 @@ def _removed_override_note(scope: str, settings: Settings) -> tuple[str, bool] |
         "set loopwarden_loop = test (a fresh loop per test; fixtures wider than a test keep a "
         "loop of their own scope)",
         False,
-    )
+    ), {}
 
 
 def _fix_imports(plan: FilePlan, settings: Settings) -> None:

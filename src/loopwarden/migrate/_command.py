@@ -13,6 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from loopwarden.migrate._model import FilePlan, Outcome, Report
+    from loopwarden.migrate._project import Configs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -152,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
 
     reports: list[Report] = [report for plan in plans for report in plan.reports]
     reports += [outcome.error for outcome in outcomes if outcome.error is not None]
+    config_outcomes, config_reports = _config_edits(plans, configs)
+    outcomes = [*outcomes, *config_outcomes]
+    reports += config_reports
     for path in _project.project_files(paths, found):
         reports += _project.scan_project_file(path, configs.of(path), args.target)
     for config, used in settings.values():
@@ -184,3 +192,84 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         sys.stderr.write(summary(outcomes, reports, write=False))
     return 1 if any(report.person for report in reports) else 0
+
+
+def _config_edits(plans: list[FilePlan], configs: Configs) -> tuple[list[Outcome], list[Report]]:
+    """The pytest configuration files to edit for the keys the removed ``event_loop`` overrides
+    ask for (``--target pytest-asyncio``), and the places where that cannot be done."""
+    from collections import Counter
+
+    from loopwarden.migrate import _project
+    from loopwarden.migrate._config_edit import ConfigEditError, set_keys
+    from loopwarden.migrate._model import Outcome, Report
+    from loopwarden.migrate._runner import diff
+
+    wanted: dict[str | None, dict[str, dict[str, list[str]]]] = {}
+    for plan in plans:
+        if not plan.config_keys:
+            continue
+        config = configs.of(plan.path)
+        for key, value in plan.config_keys.items():
+            by_value = wanted.setdefault(config.path, {}).setdefault(key, {})
+            by_value.setdefault(value, []).append(plan.path)
+    outcomes: list[Outcome] = []
+    reports: list[Report] = []
+    for path, keys in sorted(wanted.items(), key=lambda item: item[0] or ""):
+        chosen = {}
+        for key, by_value in keys.items():
+            if len(by_value) > 1:
+                said = "; ".join(
+                    f"{value} ({', '.join(sorted(set(files)))})"
+                    for value, files in by_value.items()
+                )
+                first = min(f for files in by_value.values() for f in files)
+                reports.append(
+                    Report(
+                        _project.display(path) if path else first,
+                        None,
+                        f"the removed event_loop fixtures ask for different values of {key}: "
+                        f"{said}; one pytest configuration holds one: choose it, and give the "
+                        "tests that need another @pytest.mark.asyncio(loop_scope=...)",
+                    )
+                )
+                continue
+            chosen[key] = next(iter(by_value))
+        if not chosen:
+            continue
+        settings = " and ".join(f"{key} = {value}" for key, value in chosen.items())
+        if path is None:
+            files = sorted(
+                {f for by_value in keys.values() for fs in by_value.values() for f in fs}
+            )
+            reports.append(
+                Report(
+                    files[0],
+                    None,
+                    f"no pytest configuration file applies here, so {settings} was not written: "
+                    "add them to the [pytest] section of the suite's pytest.ini (or "
+                    "[tool.pytest.ini_options] of pyproject.toml)",
+                )
+            )
+            continue
+        shown = _project.display(path)
+        try:
+            with open(path, encoding="utf-8", newline="") as handle:
+                before = handle.read()
+            after = set_keys(path, before, chosen)
+        except (OSError, UnicodeDecodeError, ConfigEditError) as error:
+            reports.append(
+                Report(shown, None, f"{settings} was not written: {error}; add it by hand")
+            )
+            continue
+        if after != before:
+            outcomes.append(
+                Outcome(
+                    shown,
+                    "utf-8",
+                    before,
+                    after,
+                    Counter(config_key=len(chosen)),
+                    patch=diff(shown, before, after),
+                )
+            )
+    return outcomes, reports

@@ -23,6 +23,7 @@ KINDS: dict[str, str] = {
     "event_loop_param": "event_loop parameter removed (its uses -> asyncio.get_running_loop())",
     "event_loop_fixture": "event_loop fixture override removed",
     "import": "import added or removed",
+    "config_key": "pytest configuration key set (the removed event_loop fixture's scope)",
 }
 
 
@@ -186,6 +187,9 @@ class FilePlan:
         pytest_asyncio_report: Report uses of pytest-asyncio that are left (``--target
             loopwarden``).
         add_imports: Import statements to add, decided by :func:`finalize`.
+        config_keys: pytest configuration keys the removed ``event_loop`` overrides ask for
+            (``--target pytest-asyncio``: their scope as ``asyncio_default_*_loop_scope``), to be
+            written into the file's pytest configuration.
     """
 
     path: str
@@ -202,6 +206,7 @@ class FilePlan:
     explained: set[int] = field(default_factory=set)
     pytest_asyncio_report: bool = True
     add_imports: list[str] = field(default_factory=list)
+    config_keys: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> Counter[str]:
         """Changes per kind, over every planned edit and added import."""

@@ -6,7 +6,8 @@ the first ``pytest.ini``, ``.pytest.ini``, ``pyproject.toml`` with ``[tool.pytes
 ``[tool:pytest]``. Dependency lists and configuration files are read in each folder from the given
 paths up to the project root (the first folder with ``.git``, ``pyproject.toml``, ``setup.py``,
 ``setup.cfg``, ``tox.ini`` or ``pytest.ini``), so ``loopwarden migrate tests/`` still finds the
-``pyproject.toml`` that names pytest-asyncio. This part reports; it edits none of these files.
+``pyproject.toml`` that names pytest-asyncio. This part reports; the keys ``--target
+pytest-asyncio`` writes are set by ``_config_edit.py``.
 """
 
 from __future__ import annotations
