@@ -11,14 +11,16 @@ import os
 import re
 import traceback
 from collections.abc import Iterable, Mapping
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from loopwarden._core import _libraries
 from loopwarden._core._records import Record
 from loopwarden._core._registry import CapturedContext, TaskOrigin
-from loopwarden._core._schema import FindingJson, FindingKind, FindingStatus
 from loopwarden._core._sites import Site, _is_library, _is_machinery, shown
 from loopwarden._core._snapshot import Leftovers
+
+if TYPE_CHECKING:
+    from loopwarden._core._schema import FindingJson
 
 
 class Kind(Record):
@@ -174,6 +176,30 @@ _LEFT_RUNNING = frozenset(name for name, kind in KINDS.items() if kind.left_runn
 ADVICE = {name: kind.advice for name, kind in KINDS.items()}
 
 
+#: What a finding is: a kind of :data:`KINDS` (what the leak guard finds), or what the watchdog
+#: finds (``hang``, ``blocking``). A test checks that the two lists agree.
+FindingKind = Literal[
+    "task",
+    "task-destroyed",
+    "timer",
+    "thread",
+    "server",
+    "connection",
+    "transport",
+    "subprocess",
+    "executor",
+    "session",
+    "unclosed",
+    "db-connection",
+    "coroutine",
+    "task-exception",
+    "callback-error",
+    "hang",
+    "blocking",
+]
+#: How a finding counts: ``new`` fails its test; ``allowed`` by ``allow_leaks``; ``baselined``
+#: known in the baseline file; ``recorded`` into it; ``warned`` reported as a warning.
+FindingStatus = Literal["new", "allowed", "baselined", "recorded", "warned"]
 FINDING_KINDS: frozenset[str] = frozenset(get_args(FindingKind))
 FINDING_STATUSES: frozenset[str] = frozenset(get_args(FindingStatus))
 

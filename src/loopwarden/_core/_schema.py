@@ -9,36 +9,18 @@
 
 A reader of a file from another version meets keys it does not know, or misses keys: these
 types say what this version writes; readers of files they did not write check what they use.
+
+Only type checkers import this module (creating the typed dicts costs a pytest start several
+million instructions): code imports it under ``TYPE_CHECKING``.
 """
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict
 
-#: What a finding is: a kind of :data:`KINDS` (what the leak guard finds), or what the watchdog
-#: finds (``hang``, ``blocking``). A test checks that the two lists agree.
-FindingKind = Literal[
-    "task",
-    "task-destroyed",
-    "timer",
-    "thread",
-    "server",
-    "connection",
-    "transport",
-    "subprocess",
-    "executor",
-    "session",
-    "unclosed",
-    "db-connection",
-    "coroutine",
-    "task-exception",
-    "callback-error",
-    "hang",
-    "blocking",
-]
-#: How a finding counts: ``new`` fails its test; ``allowed`` by ``allow_leaks``; ``baselined``
-#: known in the baseline file; ``recorded`` into it; ``warned`` reported as a warning.
-FindingStatus = Literal["new", "allowed", "baselined", "recorded", "warned"]
+if TYPE_CHECKING:
+    from loopwarden._core._findings import FindingKind, FindingStatus
+
 Outcome = Literal["passed", "failed", "skipped", "error"]
 
 

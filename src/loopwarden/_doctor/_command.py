@@ -24,9 +24,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from loopwarden._core._schema import DoctorRecord, LintFindingJson
+if TYPE_CHECKING:
+    from loopwarden._core._schema import DoctorRecord, LintFindingJson
+
 
 EXIT_CLEAN = 0
 EXIT_PROBLEMS = 1

@@ -22,10 +22,9 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopwarden._core._findings import ADVICE, KINDS
-from loopwarden._core._schema import DoctorRecord, FindingJson, LintFindingJson
 
 SCHEMA_VERSION = 1
 
@@ -79,6 +78,9 @@ _REPEAT_FIX = (
     "singleton): build that state in a function-scoped fixture, or reset it in the fixture's "
     "teardown"
 )
+
+if TYPE_CHECKING:
+    from loopwarden._core._schema import DoctorRecord, FindingJson, LintFindingJson
 _VIRTUAL_FIX = (
     "run it in virtual time: @pytest.mark.loopwarden(virtual_time=True) (or "
     "loopwarden_virtual_time = on for the suite)"

@@ -17,9 +17,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loopwarden._core._schema import DoctorRecord, LintFindingJson, ReportJson
+if TYPE_CHECKING:
+    from loopwarden._core._schema import DoctorRecord, LintFindingJson, ReportJson
+
 
 # How often the progress line is refreshed while a run goes (real seconds).
 POLL = 0.25

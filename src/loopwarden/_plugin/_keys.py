@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from loopwarden._core._schema import Outcome
-
 if TYPE_CHECKING:
+    from loopwarden._core._schema import Outcome
     from loopwarden._plugin._runtime import ForeignLoop, Runtime
     from loopwarden._plugin.guard import Guard
     from loopwarden._plugin.leaks import LeakGuard

@@ -36,21 +36,12 @@ import weakref
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pytest
 
 from loopwarden._core import _private
 from loopwarden._core._loop import WardenLoop
-from loopwarden._core._schema import (
-    CollectedEvent,
-    DoctorRecord,
-    FindingJson,
-    MeasuredTest,
-    Outcome,
-    TaskJson,
-    TaskState,
-)
 from loopwarden._plugin._keys import (
     FINDINGS_ATTR,
     FUZZ_ARG,
@@ -62,6 +53,17 @@ from loopwarden._plugin._keys import (
 )
 from loopwarden._plugin._loops import live_loops, on_new_loop
 from loopwarden._plugin.config import forget_marker_args
+
+if TYPE_CHECKING:
+    from loopwarden._core._schema import (
+        CollectedEvent,
+        DoctorRecord,
+        FindingJson,
+        MeasuredTest,
+        Outcome,
+        TaskJson,
+        TaskState,
+    )
 
 _monotonic = time.monotonic
 

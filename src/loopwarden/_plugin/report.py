@@ -22,7 +22,7 @@ import json
 import os
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -30,12 +30,14 @@ from loopwarden._core._findings import Finding
 from loopwarden._core._leaks import candidates
 from loopwarden._core._records import Record
 from loopwarden._core._registry import FOUND_BY_GC
-from loopwarden._core._schema import FindingJson, ReportJson, TestEntryJson
 from loopwarden._plugin import _settings
 from loopwarden._plugin._keys import FINDINGS_ATTR, LEAK_GUARD, outcome_after
 from loopwarden._plugin._publish import on_first_publish, take_published
 from loopwarden._plugin.config import STATE, register_per_test, stands_down
 from loopwarden._version import __version__
+
+if TYPE_CHECKING:
+    from loopwarden._core._schema import FindingJson, ReportJson, TestEntryJson
 
 
 class Collected(Record):
