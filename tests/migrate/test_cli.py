@@ -208,6 +208,35 @@ def test_ini_files_keep_their_comments_and_layout(
     assert (tmp_path / name).read_text(encoding="utf-8") == after
 
 
+def test_target_pytest_asyncio_sets_the_fixture_loop_scope_that_newer_versions_warn_about(
+    tmp_path: Path,
+) -> None:
+    # pytest-asyncio 0.24+ warns on every run while asyncio_default_fixture_loop_scope is unset;
+    # under filterwarnings = error (aiorwlock's) the run ends in INTERNALERROR before any test.
+    write(
+        tmp_path,
+        {
+            "setup.cfg": "[tool:pytest]\nfilterwarnings = error\n",
+            "tests/test_a.py": "import pytest\n\n@pytest.mark.asyncio\nasync def test_a():\n"
+            "    pass\n",
+        },
+    )
+    result = run(tmp_path, "--target", "pytest-asyncio", "--write", "tests")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "setup.cfg").read_text(encoding="utf-8") == (
+        "[tool:pytest]\nfilterwarnings = error\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    assert (
+        "setup.cfg: asyncio_default_fixture_loop_scope = function written: pytest-asyncio 0.24 "
+        "and later warn on every run while it is unset (an error under filterwarnings = error), "
+        "and function is what pytest-asyncio 0.21 did"
+    ) in result.stdout.splitlines()
+    # --target loopwarden leaves it: the own runner does not warn.
+    (tmp_path / "setup.cfg").write_text("[tool:pytest]\nfilterwarnings = error\n")
+    assert run(tmp_path, "--write", "tests").returncode == 0
+    assert "loop_scope" not in (tmp_path / "setup.cfg").read_text(encoding="utf-8")
+
+
 def test_without_a_pytest_configuration_the_keys_are_a_place_for_a_person(tmp_path: Path) -> None:
     write(tmp_path, {"tests/conftest.py": CONFTEST})
     result = run(tmp_path, "--target", "pytest-asyncio", "--write", "tests")

@@ -593,3 +593,71 @@ def test_a_file_that_does_not_parse_is_left_alone_with_the_reason() -> None:
     new, reports = migrate(source)
     assert new == source
     assert reports == [f"{PATH}: not Python 3 we can parse: invalid syntax at line 3; left alone"]
+
+
+HANDS_OUT = """\
+import asyncio
+
+import pytest
+
+
+@pytest.fixture
+def loop(event_loop):
+    return event_loop
+
+
+@pytest.fixture(scope="session")
+def client(event_loop):
+    client = object()
+    yield client, event_loop
+
+
+@pytest.fixture
+def drives(event_loop):
+    return event_loop.run_until_complete(asyncio.sleep(0))
+
+
+@pytest.fixture
+def later(event_loop):
+    return lambda: event_loop.time()
+"""
+
+
+def test_a_sync_fixture_that_hands_out_the_loop_becomes_async() -> None:
+    """aiorwlock's conftest: ``def loop(event_loop): return event_loop`` stood between 45 tests
+    and the own runner ("fixture 'event_loop' not found"). As an async fixture it runs in the
+    loop it hands out. One that drives the loop, or reads it where no loop may run, stays."""
+    new, reports = migrate(HANDS_OUT)
+    assert new == dedent(
+        """\
+        import asyncio
+
+        import pytest
+
+
+        @pytest.fixture
+        async def loop():
+            return asyncio.get_running_loop()
+
+
+        @pytest.fixture(scope="session")
+        async def client():
+            client = object()
+            yield client, asyncio.get_running_loop()
+
+
+        @pytest.fixture
+        def drives(event_loop):
+            return event_loop.run_until_complete(asyncio.sleep(0))
+
+
+        @pytest.fixture
+        def later(event_loop):
+            return lambda: event_loop.time()
+        """
+    )
+    assert [r.split(": ", 1)[0] for r in reports] == [f"{PATH}:18", f"{PATH}:23"]
+    # pytest-asyncio in strict mode runs an async fixture only with its own decorator: left.
+    strict, strict_reports = migrate(HANDS_OUT, target="pytest-asyncio", strict=True)
+    assert "async def" not in strict
+    assert len(strict_reports) == 4

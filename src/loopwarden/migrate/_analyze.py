@@ -474,6 +474,12 @@ class _Analyzer:
         if not is_test and fixture is None:
             return  # a helper that takes a loop: its callers pass one
         what = node.name
+        if not is_async and not is_test and self._hands_out_the_loop(node):
+            edit = self._edit(path)
+            edit.make_async = edit.remove_param = edit.replace_uses = True
+            edit.added["asyncio"] += _loop_uses(node)[0]
+            edit.counts["sync_fixture"] += 1
+            return
         if not is_async:
             self.plan.loop_users.append(LoopUser(node.lineno, node.name))
             self._sync_user(node, what, is_test)
@@ -502,6 +508,30 @@ class _Analyzer:
         edit.replace_uses = uses > 0
         edit.added["asyncio"] += uses
         edit.counts["event_loop_param"] += 1
+
+    def _hands_out_the_loop(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """A sync fixture that only passes ``event_loop`` along (``return event_loop``, ``yield
+        event_loop``, ``Client(loop=event_loop)``) and drives no loop: as an ``async def``
+        fixture it runs in the very loop it now gets from ``asyncio.get_running_loop()``.
+
+        Not with ``--target pytest-asyncio`` in strict mode (an async fixture would need
+        pytest-asyncio's decorator there), nor when anything in it runs a loop or could run
+        outside one (a nested function, a lambda), or rebinds ``event_loop``.
+        """
+        if not self.loopwarden and self.settings.strict:
+            return False
+        uses, problem = _loop_uses(node)
+        if problem is not None or uses == 0:
+            return False
+        for child in ast.walk(node):
+            if isinstance(child, ast.Call):
+                func = child.func
+                called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if called in _DRIVES_A_LOOP:
+                    return False
+            if isinstance(child, ast.Await | ast.AsyncFor | ast.AsyncWith):
+                return False
+        return True
 
     def _sync_user(
         self, node: ast.FunctionDef | ast.AsyncFunctionDef, what: str, test: bool
@@ -712,6 +742,12 @@ def _loop_uses(
         if problem is not None:
             return uses, problem
     return uses, None
+
+
+# Calls that run or stop a loop from sync code: a fixture making them must stay sync.
+_DRIVES_A_LOOP = frozenset(
+    {"run_until_complete", "run_forever", "run", "stop", "close", "set_event_loop", "Runner"}
+)
 
 
 def finalize(plan: FilePlan, decisions: dict[StmtPath, str | None], settings: Settings) -> FilePlan:

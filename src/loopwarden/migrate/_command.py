@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from loopwarden.migrate._model import FilePlan, Outcome, Report
-    from loopwarden.migrate._project import Configs
+    from loopwarden.migrate._project import Configs, PytestConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -157,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
 
     reports: list[Report] = [report for plan in plans for report in plan.reports]
     reports += [outcome.error for outcome in outcomes if outcome.error is not None]
-    config_outcomes, config_reports = _config_edits(plans, configs)
+    scoped = [c for c, _ in settings.values()] if args.target == "pytest-asyncio" else []
+    config_outcomes, config_reports = _config_edits(plans, configs, scoped)
     outcomes = [*outcomes, *config_outcomes]
     reports += config_reports
     for path in _project.project_files(paths, found):
@@ -194,9 +195,16 @@ def run(args: argparse.Namespace) -> int:
     return 1 if any(report.person for report in reports) else 0
 
 
-def _config_edits(plans: list[FilePlan], configs: Configs) -> tuple[list[Outcome], list[Report]]:
+def _config_edits(
+    plans: list[FilePlan], configs: Configs, unset_scope: list[PytestConfig]
+) -> tuple[list[Outcome], list[Report]]:
     """The pytest configuration files to edit for the keys the removed ``event_loop`` overrides
-    ask for (``--target pytest-asyncio``), and the places where that cannot be done."""
+    ask for (``--target pytest-asyncio``), and the places where that cannot be done.
+
+    ``unset_scope``: configurations whose ``asyncio_default_fixture_loop_scope`` gets
+    ``function`` where nothing else sets it (pytest-asyncio 0.24+ warns on every run while it is
+    unset, an error under ``filterwarnings = error``; ``function`` is what 0.21 did).
+    """
     from collections import Counter
 
     from loopwarden.migrate import _project
@@ -214,6 +222,23 @@ def _config_edits(plans: list[FilePlan], configs: Configs) -> tuple[list[Outcome
             by_value.setdefault(value, []).append(plan.path)
     outcomes: list[Outcome] = []
     reports: list[Report] = []
+    fixture_key = "asyncio_default_fixture_loop_scope"
+    for config in unset_scope:
+        if config.path is None or config.scope(fixture_key) is not None:
+            continue
+        keys = wanted.setdefault(config.path, {})
+        if fixture_key not in keys:
+            keys[fixture_key] = {"function": []}
+            reports.append(
+                Report(
+                    _project.display(config.path),
+                    None,
+                    f"{fixture_key} = function written: pytest-asyncio 0.24 and later warn on "
+                    "every run while it is unset (an error under filterwarnings = error), and "
+                    "function is what pytest-asyncio 0.21 did",
+                    person=False,
+                )
+            )
     for path, keys in sorted(wanted.items(), key=lambda item: item[0] or ""):
         chosen = {}
         for key, by_value in keys.items():

@@ -21,6 +21,7 @@ KINDS: dict[str, str] = {
     "fixture": "@pytest_asyncio.fixture -> @pytest.fixture",
     "marker": "@pytest.mark.asyncio / pytestmark removed",
     "event_loop_param": "event_loop parameter removed (its uses -> asyncio.get_running_loop())",
+    "sync_fixture": "sync fixture that hands out event_loop -> async def",
     "event_loop_fixture": "event_loop fixture override removed",
     "import": "import added or removed",
     "config_key": "pytest configuration key set (the removed event_loop fixture's scope)",
@@ -80,6 +81,8 @@ class Edit:
         remove_param: Remove the ``event_loop`` parameter of a ``def``.
         replace_uses: Replace each use of ``event_loop`` in the body with
             ``<asyncio>.get_running_loop()``.
+        make_async: Turn the ``def`` into ``async def`` (a sync fixture that only passes the
+            loop along: as an async fixture it runs in the loop it hands out).
         remove_elements: Element indices to remove from the list or tuple assigned (``pytestmark``).
         remove_aliases: Name indices to remove from an ``import`` statement.
         counts: Changes per kind (:data:`KINDS`).
@@ -92,6 +95,7 @@ class Edit:
     decorators: list[DecoratorEdit] = field(default_factory=list)
     remove_param: bool = False
     replace_uses: bool = False
+    make_async: bool = False
     remove_elements: list[int] = field(default_factory=list)
     remove_aliases: list[int] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)

@@ -214,6 +214,8 @@ class _Editor:
             if edit.replace_uses:
                 body = _replace_reads(statement.body, "event_loop", self.running_loop)
                 statement = statement.with_changes(body=body)
+            if edit.make_async and statement.asynchronous is None:
+                statement = statement.with_changes(asynchronous=cst.Asynchronous())
         return statement
 
     def decorators(
