@@ -75,6 +75,7 @@ def test_run_lists_every_suite_in_order():
         "fuzz",
         "guards",
         "real-suites",
+        "migrate",
         "trust",
         "virtual-time",
         "settle",
