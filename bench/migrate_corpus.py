@@ -262,6 +262,9 @@ def unpack(sdist: Path, suite: Suite, copy: str) -> Path:
     (top,) = [p for p in target.iterdir() if p.is_dir()]
     if not suite.own_ini:
         (top / "pytest.ini").write_text(EMPTY_INI, encoding="utf-8")
+    # A checkout of its own, as a project is: inside this repository the tree is git-ignored
+    # (bench/.work/), and migrate, like lint, leaves git-ignored files alone.
+    subprocess.run(["git", "init", "-q", str(top)], check=True, capture_output=True)
     return top
 
 
