@@ -391,22 +391,29 @@ class Runtime(Record):
             return  # only the session loop, and the session goes on
         self._close_outside(self.loops, nextitem)
 
-    @staticmethod
-    def _close_outside(loops: dict[Any, LoopState], nextitem: pytest.Item | None) -> None:
+    def _close_outside(self, loops: dict[Any, LoopState], nextitem: pytest.Item | None) -> None:
         if nextitem is None:
             keep: set[str] = set()
         else:
             keep = {node.nodeid for node in nextitem.listchain()}
+        closed = []
         for key, state in list(loops.items()):
             if nextitem is not None and state.node.nodeid in keep:
                 continue
             del loops[key]
             state.driver.stop()
             close_loop(state.loop)
+            closed.append(state)
             if state.scope == "session" and state.foreign is None:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
                     asyncio.set_event_loop(None)
+        if closed and self._fixture_loops:
+            # Keep no closed loop alive through the fixtures that ran in it.
+            gone = {id(state) for state in closed}
+            for fixturedef, state in list(self._fixture_loops.items()):
+                if id(state) in gone:
+                    del self._fixture_loops[fixturedef]
 
     # -- fixtures -----------------------------------------------------------------------------
 
