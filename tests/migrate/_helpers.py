@@ -19,10 +19,14 @@ def migrate(
     strict: bool = False,
     fixture_loop_scope: str | None = None,
     test_loop_scope: str | None = None,
+    python_functions: tuple[str, ...] = ("test",),
+    python_classes: tuple[str, ...] = ("Test",),
 ) -> tuple[str, list[str]]:
     """Migrate ``source`` (dedented); the new text and the reports, each rendered as the summary
     prints it, notes prefixed ``note: ``."""
-    settings = Settings(target, strict, fixture_loop_scope, test_loop_scope)
+    settings = Settings(
+        target, strict, fixture_loop_scope, test_loop_scope, python_functions, python_classes
+    )
     new, plan = migrate_source(path, textwrap.dedent(source), settings)
     reports = sorted(plan.reports, key=lambda r: r.sort_key)
     return new, [("" if r.person else "note: ") + r.render() for r in reports]

@@ -445,6 +445,89 @@ def test_each_file_follows_its_own_pytest_configuration(tmp_path: Path) -> None:
     assert result.returncode == 1
 
 
+@pytest.mark.slow
+def test_tests_are_what_the_configured_python_classes_collect(tmp_path: Path) -> None:
+    # mode-streaming 0.3.5: `python_classes = test_*` in setup.cfg, and event_loop in its methods.
+    write(
+        tmp_path,
+        {
+            "setup.cfg": "[tool:pytest]\npython_classes =\n    test_*\n    Test\n",
+            "tests/test_thread.py": """\
+                class test_ServiceThread:
+                    async def test_start(self, event_loop):
+                        assert event_loop.is_running()
+
+
+                def helper(event_loop):
+                    return event_loop
+                """,
+        },
+    )
+    result = run(tmp_path, "--write", "tests")
+    assert result.stdout == (
+        "Made 2 changes in 1 file:\n"
+        "     1  event_loop parameter removed (its uses -> asyncio.get_running_loop())\n"
+        "     1  import added or removed\n"
+        "Notes (1):\n"
+        "tests/test_thread.py:6: helper takes event_loop but is not a test (its name does not "
+        "match python_functions (test)) nor a fixture; left as it is, as its callers pass the "
+        "loop. If pytest does collect it as a test, make it `async def` and use "
+        "asyncio.get_running_loop() instead\n"
+        "Nothing is left for a person.\n"
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    after = pytest_run(tmp_path)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "1 passed" in after.stdout
+
+
+def test_a_conftest_above_the_paths_given_migrates_with_them(tmp_path: Path) -> None:
+    # mode-streaming 0.3.5 runs `t/unit t/functional`; its `loop` fixture is in t/conftest.py.
+    write(
+        tmp_path,
+        {
+            "setup.cfg": "[tool:pytest]\n",
+            "conftest.py": "",
+            "t/conftest.py": """\
+                import pytest
+
+
+                @pytest.fixture()
+                def loop(event_loop):
+                    return event_loop
+                """,
+            "t/unit/test_a.py": "async def test_a(loop):\n    assert loop.is_running()\n",
+            "other/conftest.py": "import pytest\n\n\n@pytest.fixture\ndef o(event_loop): ...\n",
+        },
+    )
+    result = run(tmp_path, "t/unit")
+    assert result.stdout == (
+        "--- a/t/conftest.py\n"
+        "+++ b/t/conftest.py\n"
+        "@@ -1,6 +1,8 @@\n"
+        "+import asyncio\n"
+        "+\n"
+        " import pytest\n"
+        " \n"
+        " \n"
+        " @pytest.fixture()\n"
+        "-def loop(event_loop):\n"
+        "-    return event_loop\n"
+        "+async def loop():\n"
+        "+    return asyncio.get_running_loop()\n"
+    )
+    assert result.stderr == (
+        "Would make 2 changes in 1 file (the diff above; --write applies it):\n"
+        "     1  sync fixture that hands out event_loop -> async def\n"
+        "     1  import added or removed\n"
+        "Notes (1):\n"
+        "t/conftest.py: changed too, though outside the paths given: pytest loads this "
+        "conftest.py for the tests there, and its fixtures migrate with them\n"
+        "Nothing is left for a person.\n"
+    )
+    assert result.returncode == 0
+
+
 def test_strict_mode_from_loopwarden_mode_keeps_the_markers_and_says_so(tmp_path: Path) -> None:
     marked = "import pytest\n\n\n@pytest.mark.asyncio\nasync def test_a():\n    pass\n"
     write(tmp_path, {"pytest.ini": "[pytest]\nloopwarden_mode = strict\n", "test_a.py": marked})

@@ -189,7 +189,7 @@ def test_uses_that_may_run_outside_the_loop_or_rebind_it_are_left(
     assert reports == [f"{PATH}:{line}: test_a: {why}"]
 
 
-def test_a_helper_that_takes_a_loop_is_not_a_test_or_fixture() -> None:
+def test_a_helper_that_takes_a_loop_is_left_with_a_note_saying_why() -> None:
     source = """\
         async def start(event_loop):
             return event_loop.time()
@@ -198,8 +198,84 @@ def test_a_helper_that_takes_a_loop_is_not_a_test_or_fixture() -> None:
         class Helper:
             async def test_like(self, event_loop):
                 return event_loop
+
+
+        class TestOuter:
+            class Inner:
+                async def test_nested(self, event_loop):
+                    return event_loop
         """
-    assert migrate(source) == (dedent(source), [])
+    assert migrate(source) == (
+        dedent(source),
+        [
+            f"note: {PATH}:1: start takes event_loop but is not a test (its name does not match "
+            "python_functions (test)) nor a fixture; left as it is, as its callers pass the "
+            "loop. If pytest does collect it as a test, make it `async def` and use "
+            "asyncio.get_running_loop() instead",
+            f"note: {PATH}:6: test_like takes event_loop but is not a test (its class Helper is "
+            "not a test class by python_classes (Test)) nor a fixture; left as it is, as its "
+            "callers pass the loop. If pytest does collect it as a test, make it `async def` "
+            "and use asyncio.get_running_loop() instead",
+            f"note: {PATH}:12: test_nested takes event_loop but is not a test (its class Inner "
+            "is not a test class by python_classes (Test)) nor a fixture; left as it is, as its "
+            "callers pass the loop. If pytest does collect it as a test, make it `async def` "
+            "and use asyncio.get_running_loop() instead",
+        ],
+    )
+
+
+def test_tests_are_found_by_the_configured_python_classes_and_python_functions() -> None:
+    # mode-streaming's setup.cfg: `python_classes = test_*`; a suite may name tests `check_*`.
+    new, reports = migrate(
+        """\
+        class test_Service:
+            async def test_start(self, event_loop):
+                assert event_loop.is_running()
+
+            class Test_inner:
+                async def check_stop(self, event_loop):
+                    assert event_loop.is_running()
+
+
+        async def check_module(event_loop):
+            assert event_loop.is_running()
+
+
+        class TestOld:
+            async def test_not_collected(self, event_loop):
+                return event_loop
+        """,
+        python_functions=("test", "check_*"),
+        python_classes=("test_*", "*_inner"),
+    )
+    assert new == dedent(
+        """\
+        import asyncio
+
+        class test_Service:
+            async def test_start(self):
+                assert asyncio.get_running_loop().is_running()
+
+            class Test_inner:
+                async def check_stop(self):
+                    assert asyncio.get_running_loop().is_running()
+
+
+        async def check_module():
+            assert asyncio.get_running_loop().is_running()
+
+
+        class TestOld:
+            async def test_not_collected(self, event_loop):
+                return event_loop
+        """
+    )
+    assert reports == [
+        f"note: {PATH}:15: test_not_collected takes event_loop but is not a test (its class "
+        "TestOld is not a test class by python_classes (test_*, *_inner)) nor a fixture; left "
+        "as it is, as its callers pass the loop. If pytest does collect it as a test, make it "
+        "`async def` and use asyncio.get_running_loop() instead"
+    ]
 
 
 # -- rewrite 4: sync tests and fixtures that drive event_loop -------------------------------------

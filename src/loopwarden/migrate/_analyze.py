@@ -14,6 +14,7 @@ fixture decorator.
 from __future__ import annotations
 
 import ast
+import fnmatch
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -46,12 +47,26 @@ class Settings:
         strict: The own runner would run in strict mode (markers stay).
         fixture_loop_scope: ``asyncio_default_fixture_loop_scope`` of the configuration.
         test_loop_scope: ``asyncio_default_test_loop_scope`` of the configuration.
+        python_functions: ``python_functions`` of the configuration: which functions are tests.
+        python_classes: ``python_classes`` of the configuration: which classes hold tests.
     """
 
     target: Target = "loopwarden"
     strict: bool = False
     fixture_loop_scope: str | None = None
     test_loop_scope: str | None = None
+    python_functions: tuple[str, ...] = ("test",)
+    python_classes: tuple[str, ...] = ("Test",)
+
+
+def matches(name: str, patterns: tuple[str, ...]) -> bool:
+    """Whether pytest collects ``name`` under ``python_functions``/``python_classes``: each
+    pattern is a prefix, or a glob when it has a wildcard (pytest's own rule)."""
+    return any(
+        name.startswith(pattern)
+        or (any(c in pattern for c in "*?[") and fnmatch.fnmatchcase(name, pattern))
+        for pattern in patterns
+    )
 
 
 def analyze(path: str, source: str, settings: Settings, encoding: str = "utf-8") -> FilePlan:
@@ -136,6 +151,7 @@ class _Analyzer:
         self.pa_fixture_names: set[str] = set()
         self.asyncio_names: set[str] = set()
         self.name_index: dict[int, int] = {}
+        self._collected: set[ast.ClassDef] = set()
 
     # -- collection ----------------------------------------------------------------------------
 
@@ -279,14 +295,22 @@ class _Analyzer:
 
     # -- statements ----------------------------------------------------------------------------
 
-    def _block(self, body: list[ast.stmt], prefix: StmtPath, field: str, cls: str | None) -> None:
+    def _block(
+        self, body: list[ast.stmt], prefix: StmtPath, field: str, cls: ast.ClassDef | None
+    ) -> None:
+        """Walk one block. ``cls`` is the class whose body this is; ``_collected`` holds the
+        classes pytest collects (``python_classes``, every enclosing class collected too)."""
         for i, stmt in enumerate(body):
             path = (*prefix, (field, i))
             if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 self._function(stmt, path, cls)
             elif isinstance(stmt, ast.ClassDef):
                 self._decorators(stmt, path)
-                self._block(stmt.body, path, "body", stmt.name)
+                if (cls is None or cls in self._collected) and matches(
+                    stmt.name, self.settings.python_classes
+                ):
+                    self._collected.add(stmt)
+                self._block(stmt.body, path, "body", stmt)
             elif isinstance(stmt, ast.If):
                 self._block(stmt.body, path, "body", cls)
                 self._block(stmt.orelse, path, "orelse", cls)
@@ -448,7 +472,7 @@ class _Analyzer:
     # -- rewrites 3, 4, 5: event_loop ----------------------------------------------------------
 
     def _function(
-        self, node: ast.FunctionDef | ast.AsyncFunctionDef, path: StmtPath, cls: str | None
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, path: StmtPath, cls: ast.ClassDef | None
     ) -> None:
         fixture = self._decorators(node, path)
         is_async = isinstance(node, ast.AsyncFunctionDef)
@@ -469,10 +493,13 @@ class _Analyzer:
         if "event_loop" not in _arg_names(node.args):
             return
         is_test = (
-            fixture is None and node.name.startswith("test") and (cls or "Test").startswith("Test")
+            fixture is None
+            and (cls is None or cls in self._collected)
+            and matches(node.name, self.settings.python_functions)
         )
         if not is_test and fixture is None:
-            return  # a helper that takes a loop: its callers pass one
+            self._helper_note(node, cls)
+            return
         what = node.name
         if not is_async and not is_test and self._hands_out_the_loop(node):
             edit = self._edit(path)
@@ -508,6 +535,28 @@ class _Analyzer:
         edit.replace_uses = uses > 0
         edit.added["asyncio"] += uses
         edit.counts["event_loop_param"] += 1
+
+    def _helper_note(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, cls: ast.ClassDef | None
+    ) -> None:
+        """A function that takes ``event_loop`` but that pytest does not collect is left as it is
+        (whoever calls it passes a loop), and the summary says so, with the patterns it went by:
+        a plugin or a conftest hook can collect more than they say."""
+        functions = ", ".join(self.settings.python_functions)
+        if cls is not None and cls not in self._collected:
+            why = (
+                f"its class {cls.name} is not a test class by python_classes "
+                f"({', '.join(self.settings.python_classes)})"
+            )
+        else:
+            why = f"its name does not match python_functions ({functions})"
+        self._report(
+            node.lineno,
+            f"{node.name} takes event_loop but is not a test ({why}) nor a fixture; left as it "
+            "is, as its callers pass the loop. If pytest does collect it as a test, make it "
+            "`async def` and use asyncio.get_running_loop() instead",
+            person=False,
+        )
 
     def _hands_out_the_loop(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """A sync fixture that only passes ``event_loop`` along (``return event_loop``, ``yield

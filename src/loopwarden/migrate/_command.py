@@ -136,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
                     strict=config.strict,
                     fixture_loop_scope=config.scope("asyncio_default_fixture_loop_scope"),
                     test_loop_scope=config.scope("asyncio_default_test_loop_scope"),
+                    python_functions=config.patterns("python_functions", "test"),
+                    python_classes=config.patterns("python_classes", "Test"),
                 ),
             )
         return settings[id(config)][1]
@@ -148,8 +150,14 @@ def run(args: argparse.Namespace) -> int:
         lint_settings = load_settings(list(RULES), exclude=args.exclude)
     except ConfigError as error:
         return _error(f"{error} (migrate reads `exclude` from there)")
-    found = discover(paths, Excluder((".venv*", *lint_settings.exclude), lint_settings.root))
-    work = [(path, settings_of(path)) for path in found if path.endswith(".py")]
+    excluder = Excluder((".venv*", *lint_settings.exclude), lint_settings.root)
+    found = discover(paths, excluder)
+    outer = [
+        path
+        for path in _project.outer_conftests(paths, found)
+        if not excluder.excluded(os.path.abspath(path), excluder.root)
+    ]
+    work = [(path, settings_of(path)) for path in [*found, *outer] if path.endswith(".py")]
     try:
         plans, outcomes = migrate(work, jobs=args.jobs)
     except Exception as error:  # a bug of ours: say so, with exit status 2
@@ -157,6 +165,17 @@ def run(args: argparse.Namespace) -> int:
 
     reports: list[Report] = [report for plan in plans for report in plan.reports]
     reports += [outcome.error for outcome in outcomes if outcome.error is not None]
+    reports += [
+        Report(
+            outcome.path,
+            None,
+            "changed too, though outside the paths given: pytest loads this conftest.py for "
+            "the tests there, and its fixtures migrate with them",
+            person=False,
+        )
+        for outcome in outcomes
+        if outcome.path in outer and outcome.after is not None
+    ]
     scoped = [c for c, _ in settings.values()] if args.target == "pytest-asyncio" else []
     config_outcomes, config_reports = _config_edits(plans, configs, scoped)
     outcomes = [*outcomes, *config_outcomes]

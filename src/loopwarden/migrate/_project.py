@@ -15,6 +15,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
+import shlex
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +64,16 @@ class PytestConfig:
     def scope(self, key: str) -> str | None:
         """``asyncio_default_*_loop_scope``, or ``None`` when unset."""
         return _value(self.values.get(key, "")) or None
+
+    def patterns(self, key: str, default: str) -> tuple[str, ...]:
+        """``python_functions``/``python_classes``: a list of patterns, split as pytest splits
+        an ``args`` key (shell words), or ``default`` when unset."""
+        raw = self.values.get(key, "")
+        try:
+            words = shlex.split(raw, comments=True)
+        except ValueError:  # an unbalanced quote: pytest fails on it, we go by the words
+            words = raw.split()
+        return tuple(words) or (default,)
 
     @property
     def strict(self) -> bool:
@@ -206,13 +217,50 @@ def project_files(paths: Sequence[str], found: Iterable[str]) -> list[str]:
         while True:
             for path in _folder_files(folder):
                 add(path)
-            if any(os.path.exists(os.path.join(folder, m)) for m in ROOT_MARKERS):
+            if _top(folder):
                 break
             parent = os.path.dirname(folder)
             if parent == folder:
                 break
             folder = parent
     return sorted(seen.values())
+
+
+def _top(folder: str) -> bool:
+    return any(os.path.exists(os.path.join(folder, m)) for m in ROOT_MARKERS)
+
+
+def outer_conftests(paths: Sequence[str], found: Iterable[str]) -> list[str]:
+    """The ``conftest.py`` files above the given paths, up to the project's top folder.
+
+    pytest loads them for the tests given (``migrate tests/unit`` runs under ``tests/conftest.py``),
+    so a fixture there that asks for ``event_loop`` is part of what has to migrate.
+
+    Args:
+        paths: The paths given on the command line.
+        found: Files discovered under them (not returned again).
+
+    Returns:
+        Paths, spelled as ``display`` spells them, in a stable order.
+    """
+    seen = {os.path.realpath(path) for path in found}
+    extra: dict[str, str] = {}
+    for given in paths:
+        folder = os.path.abspath(given)
+        if os.path.isdir(folder) and _top(folder):
+            continue
+        while True:
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+            candidate = os.path.join(folder, "conftest.py")
+            real = os.path.realpath(candidate)
+            if os.path.isfile(candidate) and real not in seen:
+                extra.setdefault(real, display(candidate))
+            if _top(folder):
+                break
+    return sorted(extra.values())
 
 
 def display(path: str) -> str:
