@@ -733,7 +733,35 @@ def test_a_sync_fixture_that_hands_out_the_loop_becomes_async() -> None:
         """
     )
     assert [r.split(": ", 1)[0] for r in reports] == [f"{PATH}:18", f"{PATH}:23"]
-    # pytest-asyncio in strict mode runs an async fixture only with its own decorator: left.
+    # pytest-asyncio in strict mode runs an async fixture only under its own decorator.
     strict, strict_reports = migrate(HANDS_OUT, target="pytest-asyncio", strict=True)
-    assert "async def" not in strict
-    assert len(strict_reports) == 4
+    assert strict == dedent(
+        """\
+        import asyncio
+
+        import pytest
+        import pytest_asyncio
+
+
+        @pytest_asyncio.fixture
+        async def loop():
+            return asyncio.get_running_loop()
+
+
+        @pytest_asyncio.fixture(scope="session")
+        async def client():
+            client = object()
+            yield client, asyncio.get_running_loop()
+
+
+        @pytest.fixture
+        def drives(event_loop):
+            return event_loop.run_until_complete(asyncio.sleep(0))
+
+
+        @pytest.fixture
+        def later(event_loop):
+            return lambda: event_loop.time()
+        """
+    )
+    assert [r.split(": ", 1)[0] for r in strict_reports] == [f"{PATH}:18", f"{PATH}:23"]

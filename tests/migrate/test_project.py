@@ -131,20 +131,25 @@ def test_strict_mode_is_a_place_for_a_person(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "strict"),
+    ("text", "strict", "pytest_asyncio_strict"),
     [
-        ("[pytest]\nasyncio_mode = strict\n", True),
-        ("[pytest]\nasyncio_mode = strict  # see docs\n", True),
-        ("[pytest]\nasyncio_mode = auto\n", False),
-        ("[pytest]\n", False),
-        ("[pytest]\naddopts = -ra --asyncio-mode=strict\n", True),
-        ("[pytest]\nasyncio_mode = strict\nloopwarden_mode = auto\n", False),
-        ("[pytest]\nloopwarden_mode = strict\n", True),
+        ("[pytest]\nasyncio_mode = strict\n", True, True),
+        ("[pytest]\nasyncio_mode = strict  # see docs\n", True, True),
+        ("[pytest]\nasyncio_mode = auto\n", False, False),
+        # Unset: loopwarden's default is auto, pytest-asyncio's is strict.
+        ("[pytest]\n", False, True),
+        ("[pytest]\naddopts = -ra --asyncio-mode=strict\n", True, True),
+        ("[pytest]\naddopts = -ra --asyncio-mode=auto\n", False, False),
+        ("[pytest]\nasyncio_mode = strict\nloopwarden_mode = auto\n", False, True),
+        ("[pytest]\nloopwarden_mode = strict\n", True, True),
     ],
 )
-def test_strict_mode_detection(tmp_path: Path, text: str, strict: bool) -> None:
+def test_strict_mode_detection(
+    tmp_path: Path, text: str, strict: bool, pytest_asyncio_strict: bool
+) -> None:
     _write(tmp_path / "pytest.ini", text)
-    assert _project.find_pytest_config([str(tmp_path)]).strict is strict
+    config = _project.find_pytest_config([str(tmp_path)])
+    assert (config.strict, config.pytest_asyncio_strict) == (strict, pytest_asyncio_strict)
 
 
 def test_the_configuration_is_found_as_pytest_finds_it(tmp_path: Path) -> None:

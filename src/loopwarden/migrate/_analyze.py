@@ -44,7 +44,9 @@ class Settings:
 
     Attributes:
         target: ``--target``.
-        strict: The own runner would run in strict mode (markers stay).
+        strict: The target runs in strict mode: the own runner's ``loopwarden_mode`` or
+            ``asyncio_mode`` says strict (markers stay); pytest-asyncio's ``asyncio_mode`` is
+            not auto (async fixtures need its decorator).
         fixture_loop_scope: ``asyncio_default_fixture_loop_scope`` of the configuration.
         test_loop_scope: ``asyncio_default_test_loop_scope`` of the configuration.
         python_functions: ``python_functions`` of the configuration: which functions are tests.
@@ -178,6 +180,7 @@ class _Analyzer:
         plain = {b.module: b.name for b in reversed(self.plan.bindings) if not b.imported}
         self.plan.pytest_name = plain.get("pytest", "pytest")
         self.plan.asyncio_name = plain.get("asyncio", "asyncio")
+        self.plan.pytest_asyncio_name = plain.get("pytest_asyncio", "pytest_asyncio")
 
     def _bind(self, binding: Binding) -> None:
         self.plan.bindings.append(binding)
@@ -506,6 +509,8 @@ class _Analyzer:
             edit.make_async = edit.remove_param = edit.replace_uses = True
             edit.added["asyncio"] += _loop_uses(node)[0]
             edit.counts["sync_fixture"] += 1
+            if fixture is not None and not fixture.pytest_asyncio and self._pa_strict:
+                self._to_pa_fixture(node, fixture.decorator, edit)
             return
         if not is_async:
             self.plan.loop_users.append(LoopUser(node.lineno, node.name))
@@ -558,17 +563,34 @@ class _Analyzer:
             person=False,
         )
 
+    @property
+    def _pa_strict(self) -> bool:
+        """pytest-asyncio (``--target pytest-asyncio``) in strict mode: it runs an async fixture
+        only under its own decorator."""
+        return not self.loopwarden and self.settings.strict
+
+    def _to_pa_fixture(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, decorator: ast.expr, edit: Edit
+    ) -> None:
+        """``@pytest.fixture(...)`` -> ``@pytest_asyncio.fixture(...)``, for a fixture that
+        becomes async under pytest-asyncio's strict mode."""
+        index = next(i for i, d in enumerate(node.decorator_list) if d is decorator)
+        edit.decorators.append(
+            DecoratorEdit(index, remove=False, module=self.plan.pytest_asyncio_name)
+        )
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        edit.removed_names |= self._names_in(target)
+        edit.added["pytest_asyncio"] += 1
+
     def _hands_out_the_loop(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """A sync fixture that only passes ``event_loop`` along (``return event_loop``, ``yield
         event_loop``, ``Client(loop=event_loop)``) and drives no loop: as an ``async def``
         fixture it runs in the very loop it now gets from ``asyncio.get_running_loop()``.
 
-        Not with ``--target pytest-asyncio`` in strict mode (an async fixture would need
-        pytest-asyncio's decorator there), nor when anything in it runs a loop or could run
-        outside one (a nested function, a lambda), or rebinds ``event_loop``.
+        With ``--target pytest-asyncio`` in strict mode, its ``@pytest.fixture`` becomes
+        ``@pytest_asyncio.fixture``. Not when anything in it runs a loop or could run outside one
+        (a nested function, a lambda), or rebinds ``event_loop``.
         """
-        if not self.loopwarden and self.settings.strict:
-            return False
         uses, problem = _loop_uses(node)
         if problem is not None or uses == 0:
             return False
@@ -902,6 +924,7 @@ def _fix_imports(plan: FilePlan, settings: Settings) -> None:
     final = total - gone
     final[plan.pytest_name] += added["pytest"]
     final[plan.asyncio_name] += added["asyncio"]
+    final[plan.pytest_asyncio_name] += added["pytest_asyncio"]
     drop: dict[StmtPath, list[int]] = {}
     sizes: dict[StmtPath, int] = {}
     for binding in plan.bindings:
@@ -921,7 +944,11 @@ def _fix_imports(plan: FilePlan, settings: Settings) -> None:
             counts=Counter({"import": 1}),
         )
     bound = {b.name for b in plan.bindings if not b.imported}
-    for module, name in (("pytest", plan.pytest_name), ("asyncio", plan.asyncio_name)):
+    for module, name in (
+        ("pytest", plan.pytest_name),
+        ("asyncio", plan.asyncio_name),
+        ("pytest_asyncio", plan.pytest_asyncio_name),
+    ):
         if added[module] and name not in bound:
             plan.add_imports.append(f"import {module}")
     if settings.target != "loopwarden":

@@ -133,7 +133,11 @@ def run(args: argparse.Namespace) -> int:
                 config,
                 Settings(
                     target=args.target,
-                    strict=config.strict,
+                    strict=(
+                        config.strict
+                        if args.target == "loopwarden"
+                        else config.pytest_asyncio_strict
+                    ),
                     fixture_loop_scope=config.scope("asyncio_default_fixture_loop_scope"),
                     test_loop_scope=config.scope("asyncio_default_test_loop_scope"),
                     python_functions=config.patterns("python_functions", "test"),

@@ -64,11 +64,15 @@ class DecoratorEdit:
         remove: Remove it (a bare ``@pytest.mark.asyncio``); otherwise turn it into
             ``@<pytest>.fixture`` with the same arguments.
         drop_keyword: With the conversion, the keyword argument to leave out (``loop_scope``).
+        module: The name to write ``<module>.fixture`` with (``pytest``, or ``pytest_asyncio``
+            for a fixture that becomes async under pytest-asyncio's strict mode); ``None``: the
+            plan's ``pytest_name``.
     """
 
     index: int
     remove: bool
     drop_keyword: str | None = None
+    module: str | None = None
 
 
 @dataclass(slots=True)
@@ -185,6 +189,7 @@ class FilePlan:
         bindings: The module-level imports of pytest, pytest_asyncio and asyncio.
         pytest_name: The name to write ``pytest.fixture`` with.
         asyncio_name: The name to write ``asyncio.get_running_loop()`` with.
+        pytest_asyncio_name: The name to write ``pytest_asyncio.fixture`` with.
         overrides: ``event_loop`` fixtures defined here.
         loop_users: What still asks for ``event_loop`` after the planned edits.
         explained: Name uses already reported (not listed again as "still uses pytest-asyncio").
@@ -205,6 +210,7 @@ class FilePlan:
     bindings: list[Binding] = field(default_factory=list)
     pytest_name: str = "pytest"
     asyncio_name: str = "asyncio"
+    pytest_asyncio_name: str = "pytest_asyncio"
     overrides: list[Override] = field(default_factory=list)
     loop_users: list[LoopUser] = field(default_factory=list)
     explained: set[int] = field(default_factory=set)

@@ -87,6 +87,16 @@ class PytestConfig:
             mode = flags.get("asyncio-mode") or _value(self.values.get("asyncio_mode", ""))
         return mode == "strict"
 
+    @property
+    def pytest_asyncio_strict(self) -> bool:
+        """Whether pytest-asyncio would run in strict mode (``asyncio_mode``, also given in
+        ``addopts``; its default is strict): then it runs only marked tests and the async
+        fixtures under its own decorator."""
+        addopts = self.values.get("addopts", "")
+        flags = {m.group(1): m.group(2) for m in _STRICT_FLAG.finditer(addopts)}
+        mode = flags.get("asyncio-mode") or _value(self.values.get("asyncio_mode", ""))
+        return mode != "auto"
+
 
 def _pytest_section(path: str) -> dict[str, str] | None:
     """The pytest keys of one configuration file, or ``None`` when it has no pytest section."""

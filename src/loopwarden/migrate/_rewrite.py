@@ -236,7 +236,9 @@ class _Editor:
             elif edit.remove:
                 carried = [line for line in decorator.leading_lines if line.comment is not None]
             else:
-                expression = self.fixture(decorator.decorator, edit.drop_keyword)
+                expression = self.fixture(
+                    decorator.decorator, edit.drop_keyword, edit.module or self.plan.pytest_name
+                )
                 out.append(decorator.with_changes(decorator=expression))
         after = node.lines_after_decorators
         if carried:
@@ -250,9 +252,12 @@ class _Editor:
         )
         return cst.Call(func=loop, lpar=name.lpar, rpar=name.rpar)
 
-    def fixture(self, expression: cst.BaseExpression, drop: str | None) -> cst.BaseExpression:
-        """``@pytest_asyncio.fixture(...)`` -> ``@pytest.fixture(...)``, without ``drop=``."""
-        func = cst.Attribute(value=cst.Name(self.plan.pytest_name), attr=cst.Name("fixture"))
+    def fixture(
+        self, expression: cst.BaseExpression, drop: str | None, module: str
+    ) -> cst.BaseExpression:
+        """``@pytest_asyncio.fixture(...)`` -> ``@pytest.fixture(...)``, without ``drop=`` (or
+        ``@pytest.fixture(...)`` -> ``@pytest_asyncio.fixture(...)``: ``module``)."""
+        func = cst.Attribute(value=cst.Name(module), attr=cst.Name("fixture"))
         if not isinstance(expression, cst.Call):
             return func
         args = list(expression.args)
