@@ -528,6 +528,73 @@ def test_a_conftest_above_the_paths_given_migrates_with_them(tmp_path: Path) -> 
     assert result.returncode == 0
 
 
+@pytest.mark.slow
+def test_sync_fixtures_and_tests_that_drive_the_loop_run_as_async_after_migrating(
+    tmp_path: Path,
+) -> None:
+    # aiosmtplib 2.0.2's shape: a server started with run_until_complete and closed in a
+    # request.addfinalizer callback; a sync test awaiting through run_until_complete.
+    write(
+        tmp_path,
+        {
+            "pytest.ini": "[pytest]\n",
+            "tests/conftest.py": """\
+                import asyncio
+
+                import pytest
+
+
+                async def echo(reader, writer):
+                    writer.write(await reader.readline())
+                    await writer.drain()
+                    writer.close()
+                    await writer.wait_closed()
+
+
+                @pytest.fixture
+                def server(request, event_loop) -> asyncio.AbstractServer:
+                    start = asyncio.start_server(echo, "127.0.0.1", 0)
+                    server = event_loop.run_until_complete(start)
+
+                    def close() -> None:
+                        server.close()
+                        event_loop.run_until_complete(server.wait_closed())
+
+                    request.addfinalizer(close)
+                    return server
+                """,
+            "tests/test_echo.py": """\
+                import asyncio
+
+
+                async def ask(port):
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    writer.write(b"hi\\n")
+                    answer = await reader.readline()
+                    writer.close()
+                    await writer.wait_closed()
+                    return answer
+
+
+                def test_echo(event_loop, server):
+                    port = server.sockets[0].getsockname()[1]
+                    assert event_loop.run_until_complete(ask(port)) == b"hi\\n"
+                """,
+        },
+    )
+    result = run(tmp_path, "--write", "tests")
+    assert result.stdout == (
+        "Made 3 changes in 2 files:\n"
+        "     2  sync test or fixture driving event_loop.run_until_complete -> async def\n"
+        "     1  import added or removed\n"
+        "Nothing is left for a person.\n"
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    after = pytest_run(tmp_path, "-W", "error")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "1 passed" in after.stdout
+
+
 def test_strict_mode_from_loopwarden_mode_keeps_the_markers_and_says_so(tmp_path: Path) -> None:
     marked = "import pytest\n\n\n@pytest.mark.asyncio\nasync def test_a():\n    pass\n"
     write(tmp_path, {"pytest.ini": "[pytest]\nloopwarden_mode = strict\n", "test_a.py": marked})

@@ -281,14 +281,40 @@ def test_tests_are_found_by_the_configured_python_classes_and_python_functions()
 # -- rewrite 4: sync tests and fixtures that drive event_loop -------------------------------------
 
 
-def test_a_sync_test_with_run_until_complete_only_is_reported_with_the_await() -> None:
+def test_a_sync_test_that_only_runs_coroutines_on_event_loop_becomes_async() -> None:
+    source = """\
+        def test_a(event_loop):
+            event_loop.run_until_complete(start(1))
+            result = event_loop.run_until_complete(stop())
+            assert event_loop.run_until_complete(get()).ok
+            check(event_loop.run_until_complete(get()), loop=event_loop)
+            assert result
+        """
+    new, reports = migrate(source)
+    assert new == dedent(
+        """\
+        import asyncio
+
+        async def test_a():
+            await start(1)
+            result = await stop()
+            assert (await get()).ok
+            check(await get(), loop=asyncio.get_running_loop())
+            assert result
+        """
+    )
+    assert reports == []
+
+
+def test_in_strict_mode_a_sync_test_that_runs_coroutines_is_reported_with_the_await() -> None:
+    # As `async def` it would need a marker to run at all.
     source = """\
         def test_a(event_loop):
             event_loop.run_until_complete(start(1))
             result = event_loop.run_until_complete(stop())
             assert result
         """
-    new, reports = migrate(source)
+    new, reports = migrate(source, strict=True)
     assert new == dedent(source)
     assert reports == [
         f"{PATH}:1: test_a is a sync test that drives pytest-asyncio's event_loop fixture (gone "
@@ -297,6 +323,131 @@ def test_a_sync_test_with_run_until_complete_only_is_reported_with_the_await() -
         "without the event_loop parameter and write `await start(1)` for "
         "`event_loop.run_until_complete(start(1))` (likewise on line 3)"
     ]
+
+
+DRIVER = """\
+import asyncio
+
+import pytest
+
+
+@pytest.fixture(scope="function")
+def echo_server(
+    request: pytest.FixtureRequest,
+    host: str,
+    event_loop: asyncio.AbstractEventLoop,
+) -> asyncio.AbstractServer:
+    server = event_loop.run_until_complete(
+        event_loop.create_server(Echo, host=host, port=0)
+    )
+
+    # Stopped after the test, even a failed one.
+    def close_server() -> None:
+        server.close()
+        event_loop.run_until_complete(server.wait_closed())
+
+    request.addfinalizer(close_server)
+
+    return server
+
+
+@pytest.fixture
+def started(event_loop):
+    client = Client()
+    event_loop.run_until_complete(client.start())
+    yield client
+    event_loop.run_until_complete(client.stop())
+"""
+
+
+def test_a_sync_fixture_with_an_addfinalizer_becomes_an_async_yield_fixture() -> None:
+    """aiosmtplib 2.0.2's server fixtures: ``run_until_complete`` at setup and in a
+    ``request.addfinalizer`` callback. The callback's body follows a ``yield``, as pytest runs
+    both at the same points (teardown even after a failed test)."""
+    new, reports = migrate(DRIVER)
+    assert new == dedent(
+        """\
+        import asyncio
+        from collections.abc import AsyncIterator
+
+        import pytest
+
+
+        @pytest.fixture(scope="function")
+        async def echo_server(
+            request: pytest.FixtureRequest,
+            host: str,
+        ) -> AsyncIterator[asyncio.AbstractServer]:
+            server = await asyncio.get_running_loop().create_server(Echo, host=host, port=0)
+
+            yield server
+            # Stopped after the test, even a failed one.
+            server.close()
+            await server.wait_closed()
+
+
+        @pytest.fixture
+        async def started():
+            client = Client()
+            await client.start()
+            yield client
+            await client.stop()
+        """
+    )
+    assert reports == []
+    # pytest-asyncio in strict mode runs an async fixture only under its own decorator.
+    strict, _ = migrate(DRIVER, target="pytest-asyncio", strict=True)
+    assert strict.count("@pytest_asyncio.fixture") == 2
+    assert "import pytest_asyncio\n" in strict
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        # Another loop is run or stopped: as `async def` that fails.
+        ("    event_loop.run_until_complete(a())\n    event_loop.close()\n", "close"),
+        ("    event_loop.run_until_complete(a())\n    asyncio.run(b())\n", "asyncio.run"),
+        ("    other.run_until_complete(a())\n    event_loop.run_until_complete(a())\n", "other"),
+        # The finalizer cannot move after a `yield`: an early return, a return of its own, not
+        # the statement before the last return, a lambda.
+        (
+            "    if x:\n        return None\n    def stop():\n"
+            "        event_loop.run_until_complete(a())\n"
+            "    request.addfinalizer(stop)\n    return 1\n",
+            "early return",
+        ),
+        (
+            "    def stop():\n        return event_loop.run_until_complete(a())\n"
+            "    request.addfinalizer(stop)\n    return 1\n",
+            "finalizer returns",
+        ),
+        (
+            "    def stop():\n        event_loop.run_until_complete(a())\n"
+            "    request.addfinalizer(stop)\n    x = 1\n    return x\n",
+            "not just before the return",
+        ),
+        (
+            "    event_loop.run_until_complete(a())\n"
+            "    request.addfinalizer(lambda: event_loop.run_until_complete(b()))\n    return 1\n",
+            "lambda",
+        ),
+        # What it runs holds code that may run outside the loop.
+        ("    event_loop.run_until_complete(a(lambda: 1))\n", "lambda argument"),
+    ],
+)
+def test_a_sync_fixture_that_drives_the_loop_otherwise_is_left_and_reported(
+    body: str, why: str
+) -> None:
+    source = "import asyncio\nimport pytest\n\n\n@pytest.fixture\ndef f(request, event_loop):\n"
+    source += body
+    new, reports = migrate(source)
+    assert new == source, why
+    assert reports == [
+        f"{PATH}:6: f is a sync fixture that uses pytest-asyncio's event_loop fixture (gone in "
+        "pytest-asyncio 1.0; loopwarden's runner has none); not rewritten: make it `async def`, "
+        "await what it runs on the loop, and call asyncio.get_running_loop() where it needs the "
+        "loop"
+    ], why
 
 
 def test_other_sync_uses_of_event_loop_are_reported_without_the_await_advice() -> None:
@@ -310,7 +461,8 @@ def test_other_sync_uses_of_event_loop_are_reported_without_the_await_advice() -
 
         @pytest.fixture
         def server(event_loop):
-            return event_loop.run_until_complete(start())
+            event_loop.run_until_complete(start())
+            return event_loop.run_forever()
 
 
         def test_b(request):
@@ -327,7 +479,7 @@ def test_other_sync_uses_of_event_loop_are_reported_without_the_await_advice() -
         "in pytest-asyncio 1.0; loopwarden's runner has none); not rewritten: make it `async "
         "def`, await what it runs on the loop, and call asyncio.get_running_loop() where it "
         "needs the loop",
-        f"{PATH}:14: getfixturevalue('event_loop') asks for pytest-asyncio's event_loop fixture "
+        f"{PATH}:15: getfixturevalue('event_loop') asks for pytest-asyncio's event_loop fixture "
         "(gone in pytest-asyncio 1.0; loopwarden's runner has none); not rewritten: ask for "
         "nothing and call asyncio.get_running_loop() in the async test or fixture that needs "
         "the loop",
@@ -505,18 +657,18 @@ def test_the_recipe_stays_while_a_sync_test_of_the_module_uses_it() -> None:
 
 
         def test_sync(event_loop):
-            assert event_loop.run_until_complete(asyncio.sleep(0, 1)) == 1
+            event_loop.call_soon(event_loop.stop)
+            event_loop.run_forever()
         """
     new, reports = migrate(source)
     assert new == dedent(source)
     assert reports == [
         f"{PATH}:7: event_loop fixture kept, since something still asks for it: {PATH}:13 "
         "(test_sync); delete it once nothing does (see those entries)",
-        f"{PATH}:13: test_sync is a sync test that drives pytest-asyncio's event_loop fixture "
-        "(gone in pytest-asyncio 1.0; loopwarden's runner has none) with "
-        "event_loop.run_until_complete(...); not rewritten: make it `async def test_sync(...)` "
-        "without the event_loop parameter and write `await asyncio.sleep(0, 1)` for "
-        "`event_loop.run_until_complete(asyncio.sleep(0, 1))`",
+        f"{PATH}:13: test_sync is a sync test that uses pytest-asyncio's event_loop fixture "
+        "(gone in pytest-asyncio 1.0; loopwarden's runner has none); not rewritten: make it "
+        "`async def`, await what it runs on the loop, and call asyncio.get_running_loop() where "
+        "it needs the loop",
     ]
 
 
@@ -690,7 +842,7 @@ def client(event_loop):
 
 @pytest.fixture
 def drives(event_loop):
-    return event_loop.run_until_complete(asyncio.sleep(0))
+    return event_loop.run_until_complete(asyncio.sleep(0)) or event_loop.stop()
 
 
 @pytest.fixture
@@ -724,7 +876,7 @@ def test_a_sync_fixture_that_hands_out_the_loop_becomes_async() -> None:
 
         @pytest.fixture
         def drives(event_loop):
-            return event_loop.run_until_complete(asyncio.sleep(0))
+            return event_loop.run_until_complete(asyncio.sleep(0)) or event_loop.stop()
 
 
         @pytest.fixture
@@ -756,7 +908,7 @@ def test_a_sync_fixture_that_hands_out_the_loop_becomes_async() -> None:
 
         @pytest.fixture
         def drives(event_loop):
-            return event_loop.run_until_complete(asyncio.sleep(0))
+            return event_loop.run_until_complete(asyncio.sleep(0)) or event_loop.stop()
 
 
         @pytest.fixture

@@ -17,6 +17,7 @@ import ast
 import fnmatch
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from loopwarden.migrate._model import (
@@ -513,6 +514,21 @@ class _Analyzer:
                 self._to_pa_fixture(node, fixture.decorator, edit)
             return
         if not is_async:
+            driver = self._drives_only_event_loop(node, is_test)
+            if driver is not None:
+                edit = self._edit(path)
+                edit.make_async = edit.remove_param = edit.await_runs = True
+                edit.finalizer = driver or None
+                edit.replace_uses = True
+                edit.added["asyncio"] += _loop_uses(node, allow=driver or None)[0] - sum(
+                    1 for _ in _runs_of(node)
+                )
+                edit.counts["sync_driver"] += 1
+                if driver and node.returns is not None:
+                    self._import_async_iterator()
+                if fixture is not None and not fixture.pytest_asyncio and self._pa_strict:
+                    self._to_pa_fixture(node, fixture.decorator, edit)
+                return
             self.plan.loop_users.append(LoopUser(node.lineno, node.name))
             self._sync_user(node, what, is_test)
             return
@@ -581,6 +597,75 @@ class _Analyzer:
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
         edit.removed_names |= self._names_in(target)
         edit.added["pytest_asyncio"] += 1
+
+    def _import_async_iterator(self) -> None:
+        """``AsyncIterator`` for a return annotation, imported unless the module binds it."""
+        for stmt in self.tree.body:
+            if isinstance(stmt, ast.Import | ast.ImportFrom) and any(
+                (a.asname or a.name) == "AsyncIterator" for a in stmt.names
+            ):
+                return
+        line = "from collections.abc import AsyncIterator"
+        if line not in self.plan.add_imports:
+            self.plan.add_imports.append(line)
+
+    def _drives_only_event_loop(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, test: bool
+    ) -> str | None:
+        """A sync test or fixture that drives ``event_loop`` only with
+        ``event_loop.run_until_complete(x)`` (aiosmtplib's server fixtures): as an ``async def``
+        it awaits ``x`` in the loop it runs in. A fixture may also hand a nested function to
+        ``request.addfinalizer`` just before its last ``return`` (the statement right before
+        it): it becomes ``yield``, and that function's body follows it.
+
+        Returns:
+            ``None`` when it does not qualify; else the finalizer's name, or ``""``.
+
+        Not when a test would need a marker to run as ``async def`` (strict mode); when the loop
+        is read anywhere else where no loop may run, rebound, or run or stopped another way
+        (``asyncio.run``, ``run_forever``, ``close``…); when ``x`` holds a nested function or a
+        lambda; when a fixture that yields carries a return annotation (it would need
+        ``AsyncIterator``); nor with an early ``return`` besides the finalizer's.
+        """
+        if test and self.settings.strict:
+            return None
+        runs = list(_runs_of(node))
+        if not runs:
+            return None
+        finalizer = _finalizer(node)
+        uses, problem = _loop_uses(node, allow=finalizer)
+        if problem is not None or uses == 0:
+            return None
+        accepted = {id(run) for run in runs}
+        for child in ast.walk(node):
+            if isinstance(child, ast.Await | ast.AsyncFor | ast.AsyncWith):
+                return None
+            if isinstance(child, ast.Yield | ast.YieldFrom) and (
+                finalizer is not None or node.returns is not None
+            ):
+                return None
+            if isinstance(child, ast.Call) and id(child) not in accepted:
+                func = child.func
+                called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                on_loop = isinstance(func, ast.Attribute) and _is_event_loop(func.value)
+                on_asyncio = (
+                    isinstance(func, ast.Attribute)
+                    and isinstance(func.value, ast.Name)
+                    and func.value.id in (self.asyncio_names or {"asyncio"})
+                )
+                if (
+                    called in _RUNS_A_LOOP
+                    or (called == "run" and on_asyncio)
+                    or (on_loop and called in _DRIVES_A_LOOP)
+                ):
+                    return None
+        for run in runs:
+            if any(
+                isinstance(n, ast.Lambda | ast.FunctionDef | ast.AsyncFunctionDef)
+                for n in ast.walk(run.args[0])
+            ):
+                return None
+        return finalizer or ""
 
     def _hands_out_the_loop(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """A sync fixture that only passes ``event_loop`` along (``return event_loop``, ``yield
@@ -754,13 +839,91 @@ class _Analyzer:
         )
 
 
+def _is_event_loop(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and node.id == "event_loop"
+
+
+def _runs_of(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.Call]:
+    """Each ``event_loop.run_until_complete(x)`` call in ``func`` (one argument, no keyword)."""
+    for node in ast.walk(func):
+        call = _is_loop_call(node, "run_until_complete") if isinstance(node, ast.expr) else None
+        if (
+            call is not None
+            and len(call.args) == 1
+            and not call.keywords
+            and not isinstance(call.args[0], ast.Starred)
+        ):
+            yield call
+
+
+def _finalizer(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    """The nested function ``func`` hands to ``request.addfinalizer`` right before its last
+    statement, a ``return``: ``def close(): ...`` then ``request.addfinalizer(close)`` then
+    ``return server``. Only when that is the function's one ``return``, ``request`` is its
+    parameter, and the nested function takes no argument, has no decorator, no ``return`` or
+    ``yield`` of its own and is named nowhere else."""
+    body = func.body
+    if len(body) < 3 or not isinstance(body[-1], ast.Return):
+        return None
+    if (
+        not (body[-3].end_lineno or 0)
+        < body[-2].lineno
+        <= (body[-2].end_lineno or 0)
+        < body[-1].lineno
+    ):
+        return None  # `a; request.addfinalizer(f)` or `...; return x`: lines of their own only
+    call = body[-2].value if isinstance(body[-2], ast.Expr) else None
+    if not (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr == "addfinalizer"
+        and isinstance(call.func.value, ast.Name)
+        and call.func.value.id in _arg_names(func.args)
+        and len(call.args) == 1
+        and not call.keywords
+        and isinstance(call.args[0], ast.Name)
+    ):
+        return None
+    name = call.args[0].id
+    defs = [s for s in body[:-2] if isinstance(s, ast.FunctionDef) and s.name == name]
+    if len(defs) != 1:
+        return None
+    nested = defs[0]
+    if nested.decorator_list or _arg_names(nested.args) or nested.args.vararg or nested.args.kwarg:
+        return None
+    for node in ast.walk(nested):
+        if node is not nested and isinstance(
+            node, ast.Return | ast.Yield | ast.YieldFrom | ast.FunctionDef | ast.Lambda
+        ):
+            return None
+        if isinstance(node, ast.Global | ast.Nonlocal):
+            return None
+    named = sum(1 for n in ast.walk(func) if isinstance(n, ast.Name) and n.id == name)
+    return name if named == 1 and _own_returns(func.body) == 1 else None
+
+
+def _own_returns(body: list[ast.stmt]) -> int:
+    """The ``return`` statements of a function body, not counting nested functions' and
+    classes'."""
+    count = 0
+    todo: list[ast.AST] = list(body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Return):
+            count += 1
+        elif not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            todo.extend(ast.iter_child_nodes(node))
+    return count
+
+
 def _loop_uses(
-    func: ast.FunctionDef | ast.AsyncFunctionDef,
+    func: ast.FunctionDef | ast.AsyncFunctionDef, allow: str | None = None
 ) -> tuple[int, tuple[int, str | None] | None]:
     """How often the body of ``func`` reads ``event_loop``, and the first reason not to rewrite
     it: ``(line, None)`` when the name is bound again, ``(line, where)`` when it is read in a
     nested sync function, a lambda, a class body or a generator expression (code that may run
-    when no loop is running, where ``asyncio.get_running_loop()`` fails)."""
+    when no loop is running, where ``asyncio.get_running_loop()`` fails). The nested function
+    named ``allow`` (a finalizer whose body moves after a ``yield``) counts as the body."""
     uses = 0
 
     def rebinds(node: ast.AST) -> bool:
@@ -794,7 +957,9 @@ def _loop_uses(
             return (getattr(node, "lineno", func.lineno), None)
         inner = nested
         if nested is None:
-            if isinstance(node, ast.FunctionDef):
+            if isinstance(node, ast.FunctionDef) and node.name == allow and node in func.body:
+                pass
+            elif isinstance(node, ast.FunctionDef):
                 inner = f"the nested function {node.name}"
             elif isinstance(node, ast.Lambda):
                 inner = "a lambda"
@@ -814,6 +979,11 @@ def _loop_uses(
             return uses, problem
     return uses, None
 
+
+# Calls that run a loop of their own: a test or fixture making them must stay sync.
+_RUNS_A_LOOP = frozenset(
+    {"run_until_complete", "run_forever", "Runner", "set_event_loop", "new_event_loop"}
+)
 
 # Calls that run or stop a loop from sync code: a fixture making them must stay sync.
 _DRIVES_A_LOOP = frozenset(

@@ -22,6 +22,7 @@ KINDS: dict[str, str] = {
     "marker": "@pytest.mark.asyncio / pytestmark removed",
     "event_loop_param": "event_loop parameter removed (its uses -> asyncio.get_running_loop())",
     "sync_fixture": "sync fixture that hands out event_loop -> async def",
+    "sync_driver": "sync test or fixture driving event_loop.run_until_complete -> async def",
     "event_loop_fixture": "event_loop fixture override removed",
     "import": "import added or removed",
     "config_key": "pytest configuration key set (the removed event_loop fixture's scope)",
@@ -87,6 +88,11 @@ class Edit:
             ``<asyncio>.get_running_loop()``.
         make_async: Turn the ``def`` into ``async def`` (a sync fixture that only passes the
             loop along: as an async fixture it runs in the loop it hands out).
+        await_runs: Replace each ``event_loop.run_until_complete(x)`` in the body with
+            ``await x`` (a sync test or fixture that becomes ``async def``).
+        finalizer: The nested function a sync fixture passes to ``request.addfinalizer`` just
+            before its last ``return``: the def and the ``addfinalizer`` call go, the ``return``
+            becomes ``yield`` and the function's body follows it.
         remove_elements: Element indices to remove from the list or tuple assigned (``pytestmark``).
         remove_aliases: Name indices to remove from an ``import`` statement.
         counts: Changes per kind (:data:`KINDS`).
@@ -100,6 +106,8 @@ class Edit:
     remove_param: bool = False
     replace_uses: bool = False
     make_async: bool = False
+    await_runs: bool = False
+    finalizer: str | None = None
     remove_elements: list[int] = field(default_factory=list)
     remove_aliases: list[int] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)

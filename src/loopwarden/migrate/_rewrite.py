@@ -26,6 +26,7 @@ from loopwarden.migrate._model import DecoratorEdit, Edit, FilePlan, StmtPath
 
 _T = TypeVar("_T", cst.Arg, cst.BaseElement, cst.ImportAlias)
 _N = TypeVar("_N", bound=cst.CSTNode)
+_E = TypeVar("_E", bound=cst.BaseExpression)
 _PASS = cst.SimpleStatementLine(body=[cst.Pass()])
 
 
@@ -211,6 +212,8 @@ class _Editor:
                 statement = statement.with_changes(
                     params=_remove_param(statement.params, "event_loop")
                 )
+            if edit.await_runs:
+                statement = _await_runs(statement, edit.finalizer)
             if edit.replace_uses:
                 body = _replace_reads(statement.body, "event_loop", self.running_loop)
                 statement = statement.with_changes(body=body)
@@ -378,3 +381,105 @@ def _replace_reads(node: _N, name: str, make: Callable[[cst.Name], cst.BaseExpre
             if any(new is not old for new, old in zip(items, value, strict=True)):
                 changes[field_name] = items
     return node.with_changes(**changes) if changes else node
+
+
+class _AwaitRuns(cst.CSTTransformer):
+    """``event_loop.run_until_complete(x)`` -> ``await x``, in parentheses where it stands in a
+    larger expression (``(await x).attr``), without where it is a whole statement, value or
+    argument."""
+
+    def __init__(self) -> None:
+        self.made: dict[int, cst.Await] = {}
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        func = updated.func
+        if not (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "run_until_complete"
+            and isinstance(func.value, cst.Name)
+            and func.value.value == "event_loop"
+            and len(updated.args) == 1
+            and updated.args[0].keyword is None
+            and not updated.args[0].star
+        ):
+            return updated
+        awaited = cst.Await(
+            expression=updated.args[0].value,
+            lpar=updated.lpar or [cst.LeftParen()],
+            rpar=updated.rpar or [cst.RightParen()],
+        )
+        if not updated.lpar:
+            self.made[id(awaited)] = awaited
+        return awaited
+
+    def _bare(self, value: _E) -> _E:
+        if id(value) in self.made and isinstance(value, cst.Await):
+            return value.with_changes(lpar=[], rpar=[])
+        return value
+
+    def leave_Expr(self, original: cst.Expr, updated: cst.Expr) -> cst.Expr:
+        return updated.with_changes(value=self._bare(updated.value))
+
+    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+        return updated.with_changes(value=self._bare(updated.value))
+
+    def leave_AnnAssign(self, original: cst.AnnAssign, updated: cst.AnnAssign) -> cst.AnnAssign:
+        value = updated.value
+        return updated.with_changes(value=None if value is None else self._bare(value))
+
+    def leave_Return(self, original: cst.Return, updated: cst.Return) -> cst.Return:
+        value = updated.value
+        return updated.with_changes(value=None if value is None else self._bare(value))
+
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        return updated.with_changes(value=self._bare(updated.value))
+
+
+def _await_runs(node: cst.FunctionDef, finalizer: str | None) -> cst.FunctionDef:
+    """A sync test or fixture's body as an async one's: each ``event_loop.run_until_complete(x)``
+    awaited; with ``finalizer``, its ``def`` and the ``request.addfinalizer`` call gone, the last
+    ``return v`` a ``yield v`` followed by the finalizer's body, and a return annotation ``T``
+    ``AsyncIterator[T]``."""
+    new = node.visit(_AwaitRuns())
+    assert isinstance(new, cst.FunctionDef)
+    if finalizer is None:
+        return new
+    body = new.body
+    assert isinstance(body, cst.IndentedBlock)
+    statements = list(body.body)
+    nested = next(
+        s for s in statements if isinstance(s, cst.FunctionDef) and s.name.value == finalizer
+    )
+    assert isinstance(nested.body, cst.IndentedBlock)
+    last, register = statements[-1], statements[-2]
+    assert isinstance(last, cst.SimpleStatementLine)
+    assert isinstance(register, cst.SimpleStatementLine)
+    assert len(register.body) == 1
+    assert len(last.body) == 1
+    returned = last.body[-1]
+    assert isinstance(returned, cst.Return)
+    value = returned.value
+    yielded = last.with_changes(
+        body=[*last.body[:-1], cst.Expr(cst.Yield(value=value))],
+        leading_lines=[*_comments(register.leading_lines), *last.leading_lines],
+    )
+    moved = list(nested.body.body)
+    first = moved[0]
+    assert isinstance(first, cst.SimpleStatementLine | cst.BaseCompoundStatement)
+    moved[0] = first.with_changes(
+        leading_lines=[*_comments(nested.leading_lines), *first.leading_lines]
+    )
+    kept = [s for s in statements[:-2] if s is not nested]
+    new = new.with_changes(body=body.with_changes(body=[*kept, yielded, *moved]))
+    if new.returns is not None:
+        annotation = new.returns.annotation
+        wrapped = cst.Subscript(
+            value=cst.Name("AsyncIterator"),
+            slice=[cst.SubscriptElement(slice=cst.Index(value=annotation))],
+        )
+        new = new.with_changes(returns=new.returns.with_changes(annotation=wrapped))
+    return new
+
+
+def _comments(lines: Sequence[cst.EmptyLine]) -> list[cst.EmptyLine]:
+    return [line for line in lines if line.comment is not None]
