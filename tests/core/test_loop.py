@@ -713,6 +713,35 @@ def test_instruments_hear_of_tasks_and_real_waits_and_cost_nothing_once_removed(
         loop.close()
 
 
+def test_a_wait_cut_short_by_an_exception_still_ends_for_the_instruments():
+    """The watchdog's HangInterrupt (a signal handler raising inside select) ends a wait; the
+    doctor's timer accounting must hear of it, with no event."""
+    loop = new_loop()
+    heard: list[tuple[float | None, int]] = []
+
+    class Instrument:
+        def after_select(self, timeout, events):
+            heard.append((timeout, len(events)))
+
+    loop.add_instrument(Instrument())
+    raw = loop._lw_raw_select
+
+    def select(timeout=None):
+        if timeout:  # the wait for the timer below: cut short
+            raise KeyboardInterrupt
+        return raw(timeout)
+
+    loop._lw_raw_select = select
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(asyncio.sleep(3600))  # sleep-ok: never waited for
+        assert heard[-1][1] == 0
+        assert heard[-1][0] is not None and heard[-1][0] > 3000
+    finally:
+        loop._lw_raw_select = raw
+        loop.close()
+
+
 def test_instruments_see_the_waits_under_the_heartbeat_and_the_quiet_check():
     """Whichever select wrappers are on (the blocking check's, virtual time's), the real wait is
     the instrument's; a closed loop drops its instruments."""

@@ -83,6 +83,10 @@ PLANTED = textwrap.dedent(
         RUNS.append(1)
         await asyncio.gather(asyncio.sleep(0), asyncio.sleep(0))
         assert len(RUNS) == 1
+
+
+    async def test_slow_not_stuck():
+        await asyncio.sleep(1.3)  # sleep-ok: past the 1 s timeout, but only a timer
     """
 )
 
@@ -131,12 +135,17 @@ def test_exit_status_and_phases(planted: tuple[Path, Any, dict[str, Any]]) -> No
         ("virtual time", "done"),
         ("fuzz", "done"),
     ]
-    assert document["tests"] == {"total": 8, "passed": 7, "failed": 1, "error": 0, "skipped": 0}
+    assert document["tests"] == {"total": 9, "passed": 7, "failed": 2, "error": 0, "skipped": 0}
     assert document["interrupted"] is False
     assert "[2/4] run: the suite with leak, hang and blocking checks and timer accounting" in (
         result.stderr
     )
-    assert "      run: 8/8 tests" in result.stderr
+    assert "      run: 9/9 tests" in result.stderr
+    # The two tests stopped at the timeout are run again in virtual time, with the two that
+    # waited on timers.
+    assert "[3/4] virtual time: 4 tests that waited on timers, again in virtual time" in (
+        result.stderr
+    )
     assert document["phases"][3]["replayed"] == 2
     # The failed test is named with the first line of its failure.
     message = (
@@ -144,13 +153,17 @@ def test_exit_status_and_phases(planted: tuple[Path, Any, dict[str, Any]]) -> No
         "1 task was pending:"
     )
     assert document["failures"] == [
-        {"test": "test_planted.py::test_hangs", "outcome": "failed", "message": message}
+        {"test": "test_planted.py::test_hangs", "outcome": "failed", "message": message},
+        {"test": "test_planted.py::test_slow_not_stuck", "outcome": "failed", "message": message},
     ]
     lines = result.stdout.splitlines()
     at = lines.index(
-        "1 test failed in the instrumented run (failures with a finding are listed above):"
+        "2 tests failed in the instrumented run (failures with a finding are listed above):"
     )
-    assert lines[at + 1] == f"  test_planted.py::test_hangs: {message}"
+    assert lines[at + 1 : at + 3] == [
+        f"  test_planted.py::test_hangs: {message}",
+        f"  test_planted.py::test_slow_not_stuck: {message}",
+    ]
 
 
 def test_hang_names_the_stuck_line(planted: tuple[Path, Any, dict[str, Any]]) -> None:
@@ -233,7 +246,16 @@ def test_a_test_failing_on_its_own_state_is_not_called_order_dependent(
 
 def test_virtual_time_saving_is_measured(planted: tuple[Path, Any, dict[str, Any]]) -> None:
     _, _, document = planted
-    saving, tickers = by_category(document, "virtual-time")
+    slow, saving, tickers = by_category(document, "virtual-time")
+    # Stopped at the timeout, but only waiting on a timer: slow, not a hang.
+    assert (slow["location"], slow["function"], slow["tests"]) == (
+        "test_planted.py:61",
+        "test_slow_not_stuck",
+        ["test_planted.py::test_slow_not_stuck"],
+    )
+    assert slow["title"].startswith("was stopped at the 1 s timeout, but passes in virtual time ")
+    assert slow["title"].endswith(" s: it waited on timers (slow), it was not stuck")
+    assert slow["data"]["stopped_at_timeout"] is True
     assert (saving["location"], saving["function"]) == (
         "test_planted.py:22",
         "test_waits_on_a_timer",
@@ -243,7 +265,7 @@ def test_virtual_time_saving_is_measured(planted: tuple[Path, Any, dict[str, Any
     assert data["passes_in_virtual_time"] is True
     assert data["timer_wait_seconds"] >= 0.29
     assert data["saved_seconds"] >= 0.25
-    assert document["virtual_time"]["tests"] == 2
+    assert document["virtual_time"]["tests"] == 3
 
 
 def test_lint_findings_are_included(planted: tuple[Path, Any, dict[str, Any]]) -> None:
@@ -258,7 +280,7 @@ def test_summary_lists_problems_by_priority(planted: tuple[Path, Any, dict[str, 
     _, result, _ = planted
     headers = [line for line in result.stdout.splitlines() if line and not line[0].isspace()]
     assert headers[:8] == [
-        "loopwarden doctor test_planted.py: 8 tests (7 passed, 1 failed; leaks are findings "
+        "loopwarden doctor test_planted.py: 9 tests (7 passed, 2 failed; leaks are findings "
         "here, not failures)",
         "Hangs (1)",
         "Leaks (1)",
@@ -268,7 +290,7 @@ def test_summary_lists_problems_by_priority(planted: tuple[Path, Any, dict[str, 
         "Lint findings (2)",
         headers[7],
     ]
-    assert headers[7].startswith("Time virtual time would save (2): ")
+    assert headers[7].startswith("Time virtual time would save (3): ")
     assert (
         "  test_planted.py:11 in test_leaks_a_task: task 'ticker' running forever() is still "
         "pending" in result.stdout.splitlines()

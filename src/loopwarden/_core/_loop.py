@@ -246,7 +246,8 @@ class WardenLoop(asyncio.SelectorEventLoop):
         - ``task_created(task)``: a task was created on the loop (its creation record is in
           :attr:`registry` already);
         - ``before_select(timeout)`` and ``after_select(timeout, events)``: around each real wait
-          for I/O, ``timeout`` as the loop passes it (None: no timer pending; 0: a poll).
+          for I/O, ``timeout`` as the loop passes it (None: no timer pending; 0: a poll); a
+          wait cut short by an exception (a hang report's interrupt) ends with no event.
 
         They run in the loop's thread, inside the loop: keep them short, and let nothing escape.
         """
@@ -287,7 +288,14 @@ class WardenLoop(asyncio.SelectorEventLoop):
         before, after = hooks
         for pre in before:
             pre(timeout)
-        events = self._lw_raw_select(timeout)
+        try:
+            events = self._lw_raw_select(timeout)
+        except BaseException:
+            # Cut short (the watchdog's HangInterrupt, Ctrl-C): the wait lasted until now, and
+            # the instruments hear of it, with no event.
+            for post in after:
+                post(timeout, [])
+            raise
         for post in after:
             post(timeout, events)
         return events

@@ -210,10 +210,18 @@ def run(args: argparse.Namespace) -> int:
                 again += ["-c", main.inifile]
             passed_async = [r for r in main.records if r["async"] and r["outcome"] == "passed"]
             # 3. virtual time for the tests that waited on timers
+            # A test stopped at the timeout may be slow, not stuck (aiojobs' test_plugin waits
+            # for a job sleeping 10 s): virtual time tells them apart. An idle loop is reported
+            # at once there; only a test busy for ever costs its timeout again.
             sleepers = [
                 r
-                for r in passed_async
-                if not r["virtual"] and float(r["timer_wait"]) >= args.min_timer_wait
+                for r in main.records
+                if r["async"]
+                and not r["virtual"]
+                and (
+                    diag.hung(r)
+                    or (r["outcome"] == "passed" and float(r["timer_wait"]) >= args.min_timer_wait)
+                )
             ]
             if sleepers:
                 progress.phase(
@@ -330,12 +338,17 @@ def run(args: argparse.Namespace) -> int:
     places = diag.Places(cwd, main.rootdir if main is not None else None)
     main_records = main.records if main is not None else []
     lint_problems, lint_unconfirmed = diag.from_lint(lint, places, main_records if main else None)
-    problems = diag.from_findings(main_records, places) + lint_problems
     by_id = {str(r["nodeid"]): r for r in main_records}
+    slow = diag.slow_not_stuck(by_id, virtual_run.records if virtual_run is not None else [])
+    problems = diag.from_findings(main_records, places, slow=slow) + lint_problems
     virtual_summary: dict[str, Any] | None = None
     if virtual_run is not None:
         found, virtual_summary = diag.from_virtual(
-            by_id, virtual_run.records, places, min_saving=args.min_timer_wait / 2
+            by_id,
+            virtual_run.records,
+            places,
+            min_saving=args.min_timer_wait / 2,
+            timeout=args.timeout,
         )
         problems += found
     fuzz_summary: dict[str, Any] | None = None

@@ -80,6 +80,8 @@ _REPEAT_FIX = (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Set as AbstractSet
+
     from loopwarden._core._schema import DoctorRecord, FindingJson, LintFindingJson
 _VIRTUAL_FIX = (
     "run it in virtual time: @pytest.mark.loopwarden(virtual_time=True) (or "
@@ -154,18 +156,41 @@ def test_location(record: DoctorRecord, places: Places) -> str:
     return f"{places.path(record['path'])}:{record['line']}"
 
 
-def from_findings(records: list[DoctorRecord], places: Places) -> list[Problem]:
+def hung(record: DoctorRecord) -> bool:
+    """Whether a phase of the test ran past the timeout."""
+    return any(f.get("kind") == "hang" for f in record.get("findings", ()))
+
+
+def slow_not_stuck(main: dict[str, DoctorRecord], rerun: list[DoctorRecord]) -> set[str]:
+    """The tests stopped at the timeout that passed when run again in virtual time: they were
+    waiting on timers that take longer than the timeout, not stuck (aiojobs' test_plugin waits
+    for a job sleeping 10 s, against the default timeout of 10 s)."""
+    return {
+        str(r["nodeid"])
+        for r in rerun
+        if r["outcome"] == "passed" and str(r["nodeid"]) in main and hung(main[str(r["nodeid"])])
+    }
+
+
+def from_findings(
+    records: list[DoctorRecord], places: Places, slow: AbstractSet[str] = frozenset()
+) -> list[Problem]:
     """Hangs, leaks, unseen errors and blocking calls from the main run's findings.
 
     What a test left running after its phase was stopped for a hang is the hang's doing — the
     doctor cut the test short — not a leak of its own: it goes into the hang's detail (aiojobs'
     test_plugin, stopped in ``wait_and_close``, "leaked" the scheduler task it was waiting for).
+    A test in ``slow`` (:func:`slow_not_stuck`) is no hang: neither the stop nor what it left
+    then is reported here; :func:`from_virtual` reports its time.
     """
     problems: list[Problem] = []
     for record in records:
         findings = list(record.get("findings", ()))
         hung = [f for f in findings if f.get("kind") == "hang"]
         left = []
+        if hung and str(record["nodeid"]) in slow:
+            findings = [f for f in findings if f.get("kind") != "hang" and not _left_running(f)]
+            hung = []
         if hung:
             left = [f for f in findings if _left_running(f)]
             findings = [f for f in findings if not _left_running(f)]
@@ -416,11 +441,14 @@ def from_virtual(
     rerun: list[DoctorRecord],
     places: Places,
     min_saving: float = 0.05,
+    timeout: float | None = None,
 ) -> tuple[list[Problem], dict[str, Any]]:
     """What virtual time saves per test: the main run's duration against the re-run's.
 
     A test that passes in virtual time but saves less than ``min_saving`` seconds is no problem
-    (janus: a wait on a thread, which virtual time does not shorten, "saved 0.00 s").
+    (janus: a wait on a thread, which virtual time does not shorten, "saved 0.00 s"). A test the
+    main run stopped at ``timeout`` is listed only when it passes in virtual time (slow, not
+    stuck); failing there too, it stays a hang.
     """
     problems = []
     real = virtual = saved = 0.0
@@ -429,6 +457,9 @@ def from_virtual(
         if before is None:
             continue
         passes = record["outcome"] == "passed"
+        stopped = hung(before)
+        if stopped and not passes:
+            continue  # a hang, reported from the main run
         gain = max(0.0, float(before["duration"]) - float(record["duration"]))
         if passes and gain < min_saving:
             continue
@@ -440,10 +471,20 @@ def from_virtual(
             "passes_in_virtual_time": passes,
             "name": record["nodeid"],
         }
+        if stopped:
+            data["stopped_at_timeout"] = True
         if passes:
             real += float(before["duration"])
             virtual += float(record["duration"])
             saved += gain
+        if passes and stopped:
+            limit = f"the {timeout:g} s timeout" if timeout is not None else "the timeout"
+            title = (
+                f"was stopped at {limit}, but passes in virtual time in "
+                f"{record['duration']:.2f} s: it waited on timers (slow), it was not stuck"
+            )
+            fix = _VIRTUAL_FIX
+        elif passes:
             title = (
                 f"waited {before['timer_wait']:.2f} s on timers; takes "
                 f"{record['duration']:.2f} s in virtual time instead of "
