@@ -7,7 +7,7 @@ import ast
 
 from loopwarden.lint._checker import Checker
 from loopwarden.lint._model import RuleInfo
-from loopwarden.lint._semantic import SCOPE_ORDER, FunctionScope, walk_function
+from loopwarden.lint._semantic import SCOPE_ORDER, FunctionScope
 
 INFO = RuleInfo(
     code="LW106",
@@ -30,7 +30,8 @@ def _mentions_event_loop(
 
 
 def _uses_name(node: ast.AST, name: str) -> bool:
-    return any(type(n) is ast.Name and n.id == name for n in walk_function(node))
+    # Nested functions and lambdas included: a closure reading the parameter needs it.
+    return any(type(n) is ast.Name and n.id == name for n in ast.walk(node))
 
 
 def _removal_applies(ctx: Checker) -> bool:
