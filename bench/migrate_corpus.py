@@ -428,3 +428,94 @@ def migrate_corpus(args: argparse.Namespace) -> int:
     same_all = [r for r in results if r.verdict("own")[0]]
     h.log(f"bench: migrate: {len(same_all)} of {len(results)} suites equal their baseline")
     return 0
+
+
+# -- speed: a 100k-line tree -------------------------------------------------------------------
+
+SPEED_LINES = 100_000
+
+
+def _speed_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lines", type=int, default=SPEED_LINES, metavar="N", help="tree size (default 100000)"
+    )
+
+
+def build_speed_tree(python: Path, lines: int) -> tuple[Path, int, int]:
+    """A test tree of at least ``lines`` lines: the 0.21 suites' test folders, copied as often
+    as it takes (each copy a folder of its own, with its conftest.py files). Real code that
+    migrate changes, not a generated pattern. Returns the tree, its files and lines."""
+    top = h.fresh_dir(MIGRATE_DIR / "speed")
+    (top / "pytest.ini").write_text(EMPTY_INI, encoding="utf-8")
+    sources: list[tuple[str, bytes]] = []
+    for suite in CORPUS:
+        if suite.style != "0.21":
+            continue
+        with tarfile.open(fetch(suite, python)) as archive:
+            folders = {Path(t).parts[0] for t in suite.tests} if suite.tests else {"tests"}
+            for member in archive.getmembers():
+                parts = Path(member.name).parts
+                wanted = member.isfile() and member.name.endswith(".py") and len(parts) > 2
+                data = archive.extractfile(member) if wanted and parts[1] in folders else None
+                if data is not None:
+                    sources.append((f"{suite.key}/{'/'.join(parts[1:])}", data.read()))
+    if not sources:
+        raise h.BenchError("no test files found in the 0.21 suites' sdists")
+    total_lines = total_files = 0
+    while total_lines < lines:
+        name, data = sources[total_files % len(sources)]
+        path = top / f"copy{total_files // len(sources):03d}" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        total_lines += data.count(b"\n")
+        total_files += 1
+    subprocess.run(["git", "init", "-q", str(top)], check=True, capture_output=True)
+    return top, total_files, total_lines
+
+
+@h.register(
+    "migrate-speed",
+    help="loopwarden migrate (diff mode) on a 100k-line tree of real 0.21 suites",
+    add_arguments=_speed_arguments,
+)
+def migrate_speed(args: argparse.Namespace) -> int:
+    import statistics
+    import time
+
+    python = h.find_python(args.python)
+    top, files, lines = build_speed_tree(python, args.lines)
+    h.log(f"bench: migrate-speed: {files} files, {lines} lines in {top}")
+    env = venv(CORPUS[0], fetch(CORPUS[0], python), python, "own")
+    migrate_cmd = [str(env.python), "-m", "loopwarden._cli", "migrate", "."]
+    parse_cmd = [
+        str(env.python), "-c",
+        "import ast, pathlib, sys, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "for p in sorted(pathlib.Path('.').rglob('*.py')):\n"
+        "    ast.parse(p.read_bytes())\n",
+    ]  # fmt: skip
+    walls: dict[str, list[float]] = {"migrate": [], "ast.parse": []}
+    changed = ""
+    for round_ in range(args.rounds):
+        for name, cmd in (("migrate", migrate_cmd), ("ast.parse", parse_cmd)):
+            log = h.LOGS_DIR / f"migrate-speed--{name}.log"
+            start = time.perf_counter()
+            wall, _, _, code, output = h.run_timed(cmd, top, log)
+            if name == "migrate":
+                if code not in (0, 1):
+                    raise h.BenchError(f"migrate failed (exit {code}): {output[-2000:]}")
+                changed = next(
+                    (line for line in output.splitlines() if line.startswith("Would make")), ""
+                )
+            elif code != 0:
+                raise h.BenchError(f"ast.parse failed: {output[-2000:]}")
+            walls[name].append(wall or time.perf_counter() - start)
+        last = {name: times[-1] for name, times in walls.items()}
+        h.log(f"bench: migrate-speed: round {round_ + 1}: "
+              f"migrate {last['migrate']:.2f} s, ast.parse {last['ast.parse']:.2f} s")  # fmt: skip
+    m, p = statistics.median(walls["migrate"]), statistics.median(walls["ast.parse"])
+    print(f"tree: {files} files, {lines} lines (the 0.21 suites' tests, copied)")
+    print(f"migrate (diff mode): {changed}")
+    print(f"median of {args.rounds}: migrate {m:.2f} s, ast.parse alone {p:.2f} s "
+          f"({m / p:.1f}x); target: under 10 s")  # fmt: skip
+    return 0 if m < 10 else 1

@@ -76,6 +76,7 @@ def test_run_lists_every_suite_in_order():
         "guards",
         "real-suites",
         "migrate",
+        "migrate-speed",
         "trust",
         "virtual-time",
         "settle",

@@ -595,6 +595,70 @@ def test_sync_fixtures_and_tests_that_drive_the_loop_run_as_async_after_migratin
     assert "1 passed" in after.stdout
 
 
+def test_lint_fixes_for_what_a_0_21_suite_meets_are_applied_by_lints_engine(
+    tmp_path: Path,
+) -> None:
+    # httpx 0.28 removed AsyncClient(app=...): LW110's fix, in a file migrate changes too and in
+    # one it has nothing else to do in.
+    write(
+        tmp_path,
+        {
+            "pytest.ini": "[pytest]\n",
+            "test_api.py": """\
+                import httpx
+                import pytest
+
+
+                @pytest.mark.asyncio
+                async def test_root(app):
+                    async with httpx.AsyncClient(app=app) as client:
+                        assert client
+                """,
+            "test_other.py": """\
+                import httpx
+
+
+                async def test_other(app):
+                    async with httpx.AsyncClient(app=app, base_url="http://t") as client:
+                        assert client
+                """,
+            "test_plain.py": "import httpx\n\n\ndef test_plain():\n    httpx.Client()\n",
+        },
+    )
+    result = run(tmp_path, ".")
+    assert result.stdout == (
+        "--- a/test_api.py\n"
+        "+++ b/test_api.py\n"
+        "@@ -1,8 +1,6 @@\n"
+        " import httpx\n"
+        "-import pytest\n"
+        " \n"
+        " \n"
+        "-@pytest.mark.asyncio\n"
+        " async def test_root(app):\n"
+        "-    async with httpx.AsyncClient(app=app) as client:\n"
+        "+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:\n"
+        "         assert client\n"
+        "--- a/test_other.py\n"
+        "+++ b/test_other.py\n"
+        "@@ -2,5 +2,5 @@\n"
+        " \n"
+        " \n"
+        " async def test_other(app):\n"
+        '-    async with httpx.AsyncClient(app=app, base_url="http://t") as client:\n'
+        '+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:\n'  # noqa: E501
+        "         assert client\n"
+    )
+    assert result.stderr == (
+        "Would make 4 changes in 2 files (the diff above; --write applies it):\n"
+        "     1  @pytest.mark.asyncio / pytestmark removed\n"
+        "     1  import added or removed\n"
+        "     2  httpx client app= -> transport=ASGITransport(app=...) (lint's LW110 fix)\n"
+        "Nothing is left for a person.\n"
+    )
+    assert result.returncode == 0
+
+
 def test_strict_mode_from_loopwarden_mode_keeps_the_markers_and_says_so(tmp_path: Path) -> None:
     marked = "import pytest\n\n\n@pytest.mark.asyncio\nasync def test_a():\n    pass\n"
     write(tmp_path, {"pytest.ini": "[pytest]\nloopwarden_mode = strict\n", "test_a.py": marked})

@@ -26,7 +26,14 @@ KINDS: dict[str, str] = {
     "event_loop_fixture": "event_loop fixture override removed",
     "import": "import added or removed",
     "config_key": "pytest configuration key set (the removed event_loop fixture's scope)",
+    "lint_LW110": "httpx client app= -> transport=ASGITransport(app=...) (lint's LW110 fix)",
 }
+
+
+LINT_FIXES = frozenset({"LW110"})
+"""The lint rules whose safe fixes migrate applies: what a suite of the pytest-asyncio 0.21 era
+meets besides pytest-asyncio (httpx 0.28's removed ``app=``). LW106's fix, an unused
+``event_loop`` parameter removed, is rewrite 3's already."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +211,8 @@ class FilePlan:
         pytest_asyncio_report: Report uses of pytest-asyncio that are left (``--target
             loopwarden``).
         add_imports: Import statements to add, decided by :func:`finalize`.
+        lint_fixes: loopwarden lint has safe fixes for this file among :data:`LINT_FIXES`
+            (applied after the rewrite, by lint's own fix engine).
         config_keys: pytest configuration keys the removed ``event_loop`` overrides ask for
             (``--target pytest-asyncio``: their scope as ``asyncio_default_*_loop_scope``), to be
             written into the file's pytest configuration.
@@ -225,6 +234,7 @@ class FilePlan:
     pytest_asyncio_report: bool = True
     add_imports: list[str] = field(default_factory=list)
     config_keys: dict[str, str] = field(default_factory=dict)
+    lint_fixes: bool = False
 
     def counts(self) -> Counter[str]:
         """Changes per kind, over every planned edit and added import."""

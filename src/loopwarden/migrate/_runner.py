@@ -21,6 +21,7 @@ import os
 import sys
 import tokenize
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -28,10 +29,21 @@ from typing import TypeVar
 
 from loopwarden.migrate._analyze import Settings, analyze, finalize
 from loopwarden.migrate._diff import unified_diff
-from loopwarden.migrate._model import FilePlan, LoopUser, Outcome, Override, Report, StmtPath
+from loopwarden.migrate._model import (
+    LINT_FIXES,
+    FilePlan,
+    LoopUser,
+    Outcome,
+    Override,
+    Report,
+    StmtPath,
+)
 
 TRIGGERS = (b"pytest_asyncio", b"event_loop", b"mark.asyncio")
 """Words without which a file has nothing to migrate: only files with one are parsed."""
+
+LINT_TRIGGERS = (b"Client",)  # and "app", checked by lint itself
+"""Words without which lint's fixes in :data:`LINT_FIXES` find nothing but what migrate does."""
 
 PARALLEL_THRESHOLD = 64
 """Below this many files, one process is faster than starting a pool."""
@@ -80,7 +92,8 @@ def analyze_file(path: str, settings: Settings) -> FilePlan | None:
         plan = FilePlan(path, error=f"cannot read: {error}; left alone")
         plan.reports.append(Report(path, None, plan.error or ""))
         return plan
-    if not any(word in data for word in TRIGGERS):
+    migrates = any(word in data for word in TRIGGERS)
+    if not migrates and not any(word in data for word in LINT_TRIGGERS):
         return None
     try:
         source = data.decode(encoding)
@@ -93,7 +106,29 @@ def analyze_file(path: str, settings: Settings) -> FilePlan | None:
         plan.reports.append(Report(path, None, plan.error or ""))
         return plan
     with _no_gc():
-        return analyze(path, source, settings, encoding)
+        plan = analyze(path, source, settings, encoding) if migrates else FilePlan(path, encoding)
+        if plan.error is None:
+            plan.lint_fixes = _has_lint_fixes(path, source)
+    if not migrates and not plan.lint_fixes:
+        return None
+    return plan
+
+
+def _has_lint_fixes(path: str, source: str) -> bool:
+    from loopwarden.lint._runner import check_source
+
+    findings, _ = check_source(path, source, LINT_FIXES)
+    return any(f.fix is not None and f.fix.safety == "safe" for f in findings)
+
+
+def _apply_lint_fixes(path: str, source: str) -> tuple[str, Counter[str]]:
+    """``source`` with the safe fixes of :data:`LINT_FIXES` applied by lint's fix engine, and
+    how many of each rule's."""
+    from loopwarden.lint._runner import check_source, fix_source
+
+    findings, _ = check_source(path, source, LINT_FIXES)
+    fixed_source, fixed, _ = fix_source(path, source, findings, LINT_FIXES, unsafe=False)
+    return fixed_source, Counter(f"lint_{f.code}" for f in fixed)
 
 
 def rewrite_file(plan: FilePlan) -> Outcome:
@@ -112,7 +147,10 @@ def rewrite_file(plan: FilePlan) -> Outcome:
     counts = plan.counts()
     try:
         with _no_gc():
-            after = rewrite(source, plan)
+            after = rewrite(source, plan) if plan.edits or plan.add_imports else source
+            if plan.lint_fixes:
+                after, fixed = _apply_lint_fixes(plan.path, after)
+                counts.update(fixed)
     except Exception as error:
         # libcst cannot parse every file ast can (its grammar lags new Python versions).
         message = getattr(error, "message", None) or str(error).splitlines()[0]
@@ -222,11 +260,16 @@ def migrate_source(path: str, source: str, settings: Settings) -> tuple[str, Fil
     """
     plan = analyze(path, source, settings)
     finalize(plan, decide([plan]).get(path, {}), settings)
-    if plan.error is not None or not (plan.edits or plan.add_imports):
+    if plan.error is not None:
         return source, plan
-    from loopwarden.migrate._rewrite import rewrite
+    after = source
+    if plan.edits or plan.add_imports:
+        from loopwarden.migrate._rewrite import rewrite
 
-    return rewrite(source, plan), plan
+        after = rewrite(source, plan)
+    if _has_lint_fixes(path, after):
+        after, _ = _apply_lint_fixes(path, after)
+    return after, plan
 
 
 def migrate(
@@ -250,7 +293,9 @@ def migrate(
         decisions = decide(plans)
         for plan in plans:
             finalize(plan, decisions.get(plan.path, {}), settings[plan.path])
-        changing = [p for p in plans if p.error is None and (p.edits or p.add_imports)]
+        changing = [
+            p for p in plans if p.error is None and (p.edits or p.add_imports or p.lint_fixes)
+        ]
         if pool is not None and len(changing) < PARALLEL_THRESHOLD // 4:
             outcomes = _rewrite_chunk(changing)
         else:
