@@ -587,3 +587,50 @@ def test_statements_are_found_in_if_blocks_semicolon_lines_and_one_line_classes(
         """
     )
     assert reports == []
+
+
+# -- a patched asyncio.sleep: reported, with virtual time as the way out ------------------------
+
+
+def test_a_patched_asyncio_sleep_is_reported_with_virtual_time_not_rewritten() -> None:
+    source = """\
+        import asyncio
+        from unittest import mock
+
+        import pytest
+
+
+        @pytest.fixture(autouse=True)
+        def no_sleep(monkeypatch):
+            async def fast(delay, result=None):
+                return result
+
+            monkeypatch.setattr(asyncio, "sleep", fast)
+
+
+        async def test_retry():
+            with mock.patch("asyncio.sleep") as sleep:
+                await asyncio.sleep(5)
+            sleep.assert_called_once_with(5)
+
+
+        async def test_other(monkeypatch):
+            monkeypatch.setattr("app.worker.sleep", None)  # not asyncio's
+        """
+    why = (
+        " replaces it for every caller (asyncio itself, libraries, the code under test); not "
+        "rewritten, as that is not safe (a test may check the patched sleep's calls): use "
+        "loopwarden's virtual time, where sleeps end at once on the loop's clock: delete the "
+        "patch and "
+    )
+    for target in ("loopwarden", "pytest-asyncio"):
+        new, reports = migrate(source, target=target)
+        assert new == dedent(source)
+        assert reports == [
+            f"{PATH}:12: patching `asyncio.sleep` in autouse fixture `no_sleep` (for every test "
+            f"it applies to){why}mark the module pytestmark = "
+            "pytest.mark.loopwarden(virtual_time=True), or set loopwarden_virtual_time = on for "
+            "the suite",
+            f"{PATH}:16: patching `asyncio.sleep`{why}mark the test "
+            "@pytest.mark.loopwarden(virtual_time=True)",
+        ], target

@@ -42,8 +42,11 @@ from loopwarden.migrate._model import (
 TRIGGERS = (b"pytest_asyncio", b"event_loop", b"mark.asyncio")
 """Words without which a file has nothing to migrate: only files with one are parsed."""
 
-LINT_TRIGGERS = (b"Client",)  # and "app", checked by lint itself
-"""Words without which lint's fixes in :data:`LINT_FIXES` find nothing but what migrate does."""
+LINT_TRIGGERS = (b"Client", b"sleep'", b'sleep"')
+"""Words without which lint finds nothing for migrate: an httpx client (LW110's fix), a patch of
+``"asyncio.sleep"`` / ``(asyncio, "sleep")`` (LW103, reported)."""
+
+PATCHED_SLEEP = "LW103"
 
 PARALLEL_THRESHOLD = 64
 """Below this many files, one process is faster than starting a pool."""
@@ -108,17 +111,41 @@ def analyze_file(path: str, settings: Settings) -> FilePlan | None:
     with _no_gc():
         plan = analyze(path, source, settings, encoding) if migrates else FilePlan(path, encoding)
         if plan.error is None:
-            plan.lint_fixes = _has_lint_fixes(path, source)
-    if not migrates and not plan.lint_fixes:
+            plan.lint_fixes = _lint(plan, source)
+    if not migrates and not plan.lint_fixes and not plan.reports:
         return None
     return plan
 
 
-def _has_lint_fixes(path: str, source: str) -> bool:
+def _lint(plan: FilePlan, source: str) -> bool:
+    """Lint ``source`` for what migrate takes from lint: whether a fix of :data:`LINT_FIXES`
+    applies, and a patched ``asyncio.sleep`` (reported, with virtual time as the way out)."""
     from loopwarden.lint._runner import check_source
 
-    findings, _ = check_source(path, source, LINT_FIXES)
-    return any(f.fix is not None and f.fix.safety == "safe" for f in findings)
+    findings, _ = check_source(plan.path, source, LINT_FIXES | {PATCHED_SLEEP})
+    for finding in findings:
+        if finding.code == PATCHED_SLEEP:
+            what = finding.message.partition(" replaces it")[0]
+            mark = (
+                "mark the module pytestmark = pytest.mark.loopwarden(virtual_time=True), or set "
+                "loopwarden_virtual_time = on for the suite"
+                if "autouse fixture" in what
+                else "mark the test @pytest.mark.loopwarden(virtual_time=True)"
+            )
+            plan.reports.append(
+                Report(
+                    plan.path,
+                    finding.line,
+                    f"{what} replaces it for every caller (asyncio itself, libraries, the code "
+                    "under test); not rewritten, as that is not safe (a test may check the "
+                    "patched sleep's calls): use loopwarden's virtual time, where sleeps end at "
+                    f"once on the loop's clock: delete the patch and {mark}",
+                )
+            )
+    return any(
+        f.code in LINT_FIXES and f.fix is not None and f.fix.safety == "safe" for f in findings
+    )
+
 
 
 def _apply_lint_fixes(path: str, source: str) -> tuple[str, Counter[str]]:
@@ -262,12 +289,13 @@ def migrate_source(path: str, source: str, settings: Settings) -> tuple[str, Fil
     finalize(plan, decide([plan]).get(path, {}), settings)
     if plan.error is not None:
         return source, plan
+    plan.lint_fixes = _lint(plan, source)
     after = source
     if plan.edits or plan.add_imports:
         from loopwarden.migrate._rewrite import rewrite
 
         after = rewrite(source, plan)
-    if _has_lint_fixes(path, after):
+    if plan.lint_fixes:
         after, _ = _apply_lint_fixes(path, after)
     return after, plan
 
