@@ -634,3 +634,9 @@ def test_a_patched_asyncio_sleep_is_reported_with_virtual_time_not_rewritten() -
             f"{PATH}:16: patching `asyncio.sleep`{why}mark the test "
             "@pytest.mark.loopwarden(virtual_time=True)",
         ], target
+    # In a conftest.py a pytestmark applies to nothing.
+    _, reports = migrate(source, path="tests/conftest.py")
+    assert reports[0].endswith(
+        "delete the patch and set loopwarden_virtual_time = on for the suite (or mark each "
+        "module below this conftest.py pytestmark = pytest.mark.loopwarden(virtual_time=True))"
+    )

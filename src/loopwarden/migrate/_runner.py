@@ -126,12 +126,18 @@ def _lint(plan: FilePlan, source: str) -> bool:
     for finding in findings:
         if finding.code == PATCHED_SLEEP:
             what = finding.message.partition(" replaces it")[0]
-            mark = (
-                "mark the module pytestmark = pytest.mark.loopwarden(virtual_time=True), or set "
-                "loopwarden_virtual_time = on for the suite"
-                if "autouse fixture" in what
-                else "mark the test @pytest.mark.loopwarden(virtual_time=True)"
-            )
+            if "autouse fixture" not in what:
+                mark = "mark the test @pytest.mark.loopwarden(virtual_time=True)"
+            elif os.path.basename(plan.path) == "conftest.py":
+                mark = (
+                    "set loopwarden_virtual_time = on for the suite (or mark each module below "
+                    "this conftest.py pytestmark = pytest.mark.loopwarden(virtual_time=True))"
+                )
+            else:
+                mark = (
+                    "mark the module pytestmark = pytest.mark.loopwarden(virtual_time=True), or "
+                    "set loopwarden_virtual_time = on for the suite"
+                )
             plan.reports.append(
                 Report(
                     plan.path,
