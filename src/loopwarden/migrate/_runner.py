@@ -153,7 +153,6 @@ def _lint(plan: FilePlan, source: str) -> bool:
     )
 
 
-
 def _apply_lint_fixes(path: str, source: str) -> tuple[str, Counter[str]]:
     """``source`` with the safe fixes of :data:`LINT_FIXES` applied by lint's fix engine, and
     how many of each rule's."""
