@@ -13,9 +13,16 @@ that promise on code nobody wrote for loopwarden. For each library in :data:`COR
   two modes, with the person's reading from :data:`READINGS` (true / false / misplaced /
   intentional / refused / not ours) and its evidence, or ``UNREAD`` when nobody has read it.
 
+A **canary** is planted in each suite (unless ``--no-canary``): a test module of two tests, one
+that leaves a timer on the loop and the next that does nothing, in the suite's own test folder
+among its tests. In both loopwarden modes the first must fail with exactly that finding at its
+line, and the second with none: a leak charged to the wrong test, or missed, shows on code
+that is the project's in every other way.
+
 The suite fails (exit status 1) when a reading says ``false`` or ``misplaced``, when a test that is
-absent in one mode was present in the baseline (a silently lost test), or, with ``--strict``, when
-anything is unread. Its report is what ``bench/README-trust.md`` publishes.
+absent in one mode was present in the baseline (a silently lost test), when a canary is missed or
+misplaced, or, with ``--strict``, when anything is unread. Its report is what
+``bench/README-trust.md`` publishes.
 """
 
 from __future__ import annotations
@@ -434,6 +441,73 @@ READINGS: dict[str, dict[str, Reading]] = {
 }
 
 
+CANARY_NAME = "test_loopwarden_canary.py"
+CANARY = '''"""Planted by loopwarden's trust benchmark: the first test leaks a timer."""
+
+import asyncio
+
+import pytest
+
+
+@pytest.mark.asyncio
+async def test_canary_leaks_a_timer():
+    asyncio.get_running_loop().call_later(3600, print, "canary")  # the planted leak
+
+
+@pytest.mark.asyncio
+async def test_canary_after_the_leak():
+    await asyncio.sleep(0)
+'''
+CANARY_LINE = 10  # the call_later line
+CANARY_LEAKS = "test_canary_leaks_a_timer"
+CANARY_AFTER = "test_canary_after_the_leak"
+
+
+def plant_canary(lib: Library, source: Path) -> list[str]:
+    """Write the canary into the suite's test folder; the pytest arguments that collect it."""
+    given = [a for a in lib.pytest_args if not a.startswith("-") and (source / a).exists()]
+    if not given:
+        raise h.BenchError(f"{lib.name}: no test path in its pytest arguments to plant a canary")
+    first = source / given[0]
+    folder = first if first.is_dir() else first.parent
+    (folder / CANARY_NAME).write_text(CANARY)
+    canary = str((folder / CANARY_NAME).relative_to(source))
+    covered = any((source / a).is_dir() and folder.is_relative_to(source / a) for a in given)
+    return [*lib.pytest_args] if covered else [*lib.pytest_args, canary]
+
+
+def check_canary(res: Result) -> list[str]:
+    """What is wrong with the canary's verdicts (nothing when it is caught at its line)."""
+    problems = []
+    for mode in LOOPWARDEN_MODES:
+        run = res.runs[mode]
+        leak = [k for k in run.outcomes if k.endswith(f"::{CANARY_LEAKS}")]
+        after = [k for k in run.outcomes if k.endswith(f"::{CANARY_AFTER}")]
+        if not leak or not after:
+            problems.append(f"{mode}: the canary was not collected")
+            continue
+        found = run.findings.get(leak[0], [])
+        sites = [str(f.get("user_site") or f.get("site") or "") for f in found]
+        if not found:
+            problems.append(f"{mode}: the canary's timer was missed")
+        elif len(found) != 1 or f"{CANARY_NAME}:{CANARY_LINE} in {CANARY_LEAKS}" not in sites[0]:
+            problems.append(f"{mode}: the canary's finding is wrong: {finding_text(found[0])}")
+        outcome = run.outcomes.get(leak[0], "")
+        if "error" not in outcome and "failed" not in outcome:
+            problems.append(f"{mode}: the canary test {outcome}")
+        if run.findings.get(after[0]) or run.outcomes.get(after[0]) != "passed":
+            problems.append(f"{mode}: the test after the canary was blamed")
+        others = [
+            k
+            for k, fs in run.findings.items()
+            if k not in (leak[0], after[0])
+            and any(CANARY_NAME in str(f.get("user_site") or f.get("site") or "") for f in fs)
+        ]
+        if others:
+            problems.append(f"{mode}: the canary's timer was charged to {', '.join(others)}")
+    return problems
+
+
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only", default=None, metavar="NAMES", help="comma-separated library names"
@@ -450,6 +524,9 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--markdown", type=Path, metavar="PATH", help="also write the tables as Markdown here"
+    )
+    parser.add_argument(
+        "--no-canary", action="store_true", help="plant no canary test in the suites"
     )
     parser.add_argument(
         "--reread",
@@ -510,7 +587,14 @@ class ModeRun:
     crash: str  # the run's last error line when it ran no tests (exit status 2, 3 or 4)
 
 
-def run_mode(lib: Library, venv: h.ReadyVenv, cwd: Path, mode: str, timeout: float) -> ModeRun:
+def run_mode(
+    lib: Library,
+    venv: h.ReadyVenv,
+    cwd: Path,
+    mode: str,
+    timeout: float,
+    pytest_args: Sequence[str] | None = None,
+) -> ModeRun:
     stem = f"trust--{lib.key}--{mode}"
     junit = h.LOGS_DIR / f"{stem}.xml"
     report = h.LOGS_DIR / f"{stem}.json"
@@ -527,7 +611,7 @@ def run_mode(lib: Library, venv: h.ReadyVenv, cwd: Path, mode: str, timeout: flo
         *COMMON,
         *flags,
         f"--junitxml={junit}",
-        *lib.pytest_args,
+        *(lib.pytest_args if pytest_args is None else pytest_args),
     ]
     log_path = h.LOGS_DIR / f"{stem}.log"
     h.log(f"bench: {lib.name}: {MODES[mode][0]}")
@@ -632,6 +716,7 @@ class Result:
     rows: list[Row] = field(default_factory=list)
     lost: dict[str, list[str]] = field(default_factory=dict)  # mode -> tests absent there
     refused: dict[str, list[str]] = field(default_factory=dict)  # absent, covered by "refused"
+    canary: list[str] | None = None  # what is wrong with the canary; None: none was planted
 
     def tally(self, mode: str) -> Counter[str]:
         return Counter(v for row in self.rows if (v := row.verdict(mode)))
@@ -639,7 +724,22 @@ class Result:
 
 def read(lib: Library, runs: Mapping[str, ModeRun]) -> Result:
     result = Result(lib, dict(runs))
-    readings = READINGS.get(lib.key, {})
+    readings = dict(READINGS.get(lib.key, {}))
+    if any(k.endswith(f"::{CANARY_LEAKS}") for k in runs["baseline"].outcomes):
+        result.canary = check_canary(result)
+        # The canary's module, as a node id prefix ("tests/test_loopwarden_canary.py::").
+        modules = {
+            nodeid.partition("::")[0] + "::"
+            for mode in LOOPWARDEN_MODES
+            for nodeid in runs[mode].nodeids.values()
+            if nodeid.partition("::")[0].endswith(CANARY_NAME)
+        }
+        for module in modules:
+            readings[module] = (
+                Reading("misplaced", "the planted canary: " + "; ".join(result.canary))
+                if result.canary
+                else Reading("intentional", "the planted canary, caught at its line")
+            )
     base = runs["baseline"].outcomes
     nodeids: dict[str, str] = {}
     for mode in LOOPWARDEN_MODES:
@@ -702,7 +802,8 @@ def trust(args: argparse.Namespace) -> int:
         runs = {}
         for mode in MODES:
             source = isolate(rs.unpack(sdist, lib))  # afresh: what a run wrote never leaks on
-            runs[mode] = run_mode(lib, venv, source, mode, args.run_timeout)
+            pytest_args = None if args.no_canary else plant_canary(lib, source)
+            runs[mode] = run_mode(lib, venv, source, mode, args.run_timeout, pytest_args)
         results.append(read(lib, runs))
     versions = {
         "python": h.short_python(python),
@@ -724,7 +825,10 @@ def trust(args: argparse.Namespace) -> int:
         if row.verdict(mode) in BAD or (args.strict and row.verdict(mode) == "UNREAD")
     ]
     lost = [(res.lib.name, mode, n) for res in results for mode, ns in res.lost.items() for n in ns]
-    return 1 if bad or lost else 0
+    canaries = [(res.lib.name, p) for res in results for p in res.canary or ()]
+    for name, problem in canaries:
+        h.log(f"bench: trust: {name}: canary: {problem}")
+    return 1 if bad or lost or canaries else 0
 
 
 def _counts(run: ModeRun) -> str:
@@ -772,6 +876,11 @@ HEADERS = [
 
 def detail_lines(res: Result) -> list[str]:
     out = []
+    if res.canary is not None:
+        out.append(
+            "- canary: "
+            + ("; ".join(res.canary) if res.canary else "caught at its line, both modes")
+        )
     for row in res.rows:
         outcomes = " / ".join(f"{m} {row.outcomes[m]}" for m in MODES)
         out.append(f"- `{row.nodeid}`: {outcomes}")

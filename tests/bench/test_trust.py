@@ -105,3 +105,39 @@ def test_a_suite_without_its_own_pytest_config_gets_an_empty_one(trust, tmp_path
     (native / "pyproject.toml").write_text("[tool.pytest]\nminversion = '9.0'\n")
     trust.isolate(native)
     assert not (native / "pytest.ini").exists()
+
+
+def _canary_runs(trust, guard_findings, own_findings, own_after="passed"):
+    module = "tests/test_loopwarden_canary.py"
+    leaks = f"tests.test_loopwarden_canary::{trust.CANARY_LEAKS}"
+    after = f"tests.test_loopwarden_canary::{trust.CANARY_AFTER}"
+    nodeids = {leaks: f"{module}::{trust.CANARY_LEAKS}", after: f"{module}::{trust.CANARY_AFTER}"}
+    base = {leaks: "passed", after: "passed"}
+    return {
+        "baseline": _run(trust, "baseline", base),
+        "guard": _run(
+            trust, "guard", dict(base, **{leaks: "error+passed"}), guard_findings, nodeids
+        ),
+        "own": _run(trust, "own", {leaks: "error+passed", after: own_after}, own_findings, nodeids),
+    }
+
+
+def test_the_canary_must_be_caught_on_its_test_at_its_line_in_both_modes(trust):
+    lib = trust.Library("demo", "1.0", (), (), "a demo")
+    leaks = f"tests.test_loopwarden_canary::{trust.CANARY_LEAKS}"
+    after = f"tests.test_loopwarden_canary::{trust.CANARY_AFTER}"
+    site = f"tests/test_loopwarden_canary.py:{trust.CANARY_LINE} in {trust.CANARY_LEAKS}"
+    timer = {"kind": "timer", "name": "print", "site": site}
+    caught = trust.read(lib, _canary_runs(trust, {leaks: [timer]}, {leaks: [timer]}))
+    assert caught.canary == []
+    [row] = caught.rows
+    assert (row.verdict("guard"), row.verdict("own")) == ("intentional", "intentional")
+    # Charged to the next test in one mode: the row reads "misplaced", and it is said where.
+    blamed = trust.read(
+        lib, _canary_runs(trust, {leaks: [timer]}, {after: [timer]}, own_after="error+passed")
+    )
+    assert blamed.canary == [
+        "own: the canary's timer was missed",
+        "own: the test after the canary was blamed",
+    ]
+    assert {row.verdict("own") for row in blamed.rows} == {"misplaced"}
