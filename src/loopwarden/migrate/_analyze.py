@@ -530,6 +530,15 @@ class _Analyzer:
                     self._to_pa_fixture(node, fixture.decorator, edit)
                 return
             self.plan.loop_users.append(LoopUser(node.lineno, node.name))
+            if not is_test and not self._fixture_scope_fits(node):
+                self._report(
+                    node.lineno,
+                    f"{what} is a sync fixture wider than a test that uses {_NO_EVENT_LOOP}; "
+                    "not rewritten: make it `async def` with @pytest_asyncio.fixture(scope=..., "
+                    "loop_scope=<the same scope>), await what it runs on the loop, and call "
+                    "asyncio.get_running_loop() where it needs the loop",
+                )
+                return
             self._sync_user(node, what, is_test)
             return
         uses, problem = _loop_uses(node)
@@ -629,21 +638,24 @@ class _Analyzer:
         """
         if test and self.settings.strict:
             return None
+        if not test and not self._fixture_scope_fits(node):
+            return None
         runs = list(_runs_of(node))
         if not runs:
             return None
-        finalizer = _finalizer(node)
+        finalizer = None if test else _finalizer(node)
         uses, problem = _loop_uses(node, allow=finalizer)
-        if problem is not None or uses == 0:
+        if problem is not None or uses == 0 or not _only_methods_of_the_loop(node):
             return None
         accepted = {id(run) for run in runs}
+        yields = False
         for child in ast.walk(node):
             if isinstance(child, ast.Await | ast.AsyncFor | ast.AsyncWith):
                 return None
-            if isinstance(child, ast.Yield | ast.YieldFrom) and (
-                finalizer is not None or node.returns is not None
-            ):
-                return None
+            if isinstance(child, ast.Yield | ast.YieldFrom):
+                yields = True
+                if finalizer is not None or node.returns is not None:
+                    return None
             if isinstance(child, ast.Call) and id(child) not in accepted:
                 func = child.func
                 called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
@@ -659,6 +671,8 @@ class _Analyzer:
                     or (on_loop and called in _DRIVES_A_LOOP)
                 ):
                     return None
+        if yields and _returns_a_value(node.body):
+            return None  # `return x` in an async generator does not compile
         for run in runs:
             if any(
                 isinstance(n, ast.Lambda | ast.FunctionDef | ast.AsyncFunctionDef)
@@ -666,6 +680,18 @@ class _Analyzer:
             ):
                 return None
         return finalizer or ""
+
+    def _fixture_scope_fits(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """With ``--target pytest-asyncio``, a fixture made async runs in a loop of
+        ``asyncio_default_fixture_loop_scope``: one wider than a test would need ``loop_scope=``
+        of its own (else ScopeMismatch), which migrate does not write; such a fixture is left."""
+        if self.loopwarden:
+            return True
+        for decorator in node.decorator_list:
+            if isinstance(decorator, ast.Call) and self._is_pytest_fixture(decorator.func):
+                scope = _keywords(decorator).get("scope")
+                return scope is None or _literal(scope) == "function"
+        return True
 
     def _hands_out_the_loop(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """A sync fixture that only passes ``event_loop`` along (``return event_loop``, ``yield
@@ -677,7 +703,7 @@ class _Analyzer:
         (a nested function, a lambda), or rebinds ``event_loop``.
         """
         uses, problem = _loop_uses(node)
-        if problem is not None or uses == 0:
+        if problem is not None or uses == 0 or not self._fixture_scope_fits(node):
             return False
         for child in ast.walk(node):
             if isinstance(child, ast.Call):
@@ -685,6 +711,14 @@ class _Analyzer:
                 called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
                 if called in _DRIVES_A_LOOP:
                     return False
+            # A loop method handed on uncalled (`Thread(target=event_loop.run_forever)`,
+            # `call_soon_threadsafe(event_loop.stop)`), or a setting of the now shared loop.
+            if (
+                isinstance(child, ast.Attribute)
+                and _is_event_loop(child.value)
+                and child.attr in _DRIVES_A_LOOP | _SETS_THE_LOOP
+            ):
+                return False
             if isinstance(child, ast.Await | ast.AsyncFor | ast.AsyncWith):
                 return False
         return True
@@ -872,13 +906,17 @@ def _finalizer(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
         < body[-1].lineno
     ):
         return None  # `a; request.addfinalizer(f)` or `...; return x`: lines of their own only
+    returned = body[-1].value if isinstance(body[-1], ast.Return) else None
+    if returned is not None and not isinstance(returned, ast.Name | ast.Constant):
+        return None  # an expression that may raise: addfinalizer had already registered
     call = body[-2].value if isinstance(body[-2], ast.Expr) else None
     if not (
         isinstance(call, ast.Call)
         and isinstance(call.func, ast.Attribute)
         and call.func.attr == "addfinalizer"
         and isinstance(call.func.value, ast.Name)
-        and call.func.value.id in _arg_names(func.args)
+        and call.func.value.id == "request"
+        and "request" in _arg_names(func.args)
         and len(call.args) == 1
         and not call.keywords
         and isinstance(call.args[0], ast.Name)
@@ -891,6 +929,8 @@ def _finalizer(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
     nested = defs[0]
     if nested.decorator_list or _arg_names(nested.args) or nested.args.vararg or nested.args.kwarg:
         return None
+    if nested.body[0].lineno == nested.lineno:
+        return None  # `def close(): ...` on one line
     for node in ast.walk(nested):
         if node is not nested and isinstance(
             node, ast.Return | ast.Yield | ast.YieldFrom | ast.FunctionDef | ast.Lambda
@@ -900,6 +940,37 @@ def _finalizer(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
             return None
     named = sum(1 for n in ast.walk(func) if isinstance(n, ast.Name) and n.id == name)
     return name if named == 1 and _own_returns(func.body) == 1 else None
+
+
+def _only_methods_of_the_loop(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether every read of ``event_loop`` in ``func`` calls one of its methods
+    (``event_loop.time()``), none that changes the loop for the tests after it: handed on
+    whole (``helper(event_loop)``), a sync callee may drive it, which fails on the running
+    loop."""
+    calls = {
+        id(node.func.value)
+        for node in ast.walk(func)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and _is_event_loop(node.func.value)
+        and node.func.attr not in _SETS_THE_LOOP
+    }
+    return all(
+        id(node) in calls
+        for node in ast.walk(func)
+        if isinstance(node, ast.Name) and node.id == "event_loop"
+    )
+
+
+def _returns_a_value(body: list[ast.stmt]) -> bool:
+    todo: list[ast.AST] = list(body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Return) and node.value is not None:
+            return True
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            todo.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def _own_returns(body: list[ast.stmt]) -> int:
@@ -983,6 +1054,11 @@ def _loop_uses(
 # Calls that run a loop of their own: a test or fixture making them must stay sync.
 _RUNS_A_LOOP = frozenset(
     {"run_until_complete", "run_forever", "Runner", "set_event_loop", "new_event_loop"}
+)
+
+# Loop settings that would now apply to the loop the tests after it share.
+_SETS_THE_LOOP = frozenset(
+    {"set_exception_handler", "set_debug", "set_task_factory", "set_default_executor"}
 )
 
 # Calls that run or stop a loop from sync code: a fixture making them must stay sync.

@@ -383,6 +383,15 @@ def _replace_reads(node: _N, name: str, make: Callable[[cst.Name], cst.BaseExpre
     return node.with_changes(**changes) if changes else node
 
 
+# What `await x` takes without parentheses: a primary (a name, an attribute, a call, a
+# subscript, a literal or a display).
+_PRIMARY = (
+    cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float, cst.Imaginary,
+    cst.SimpleString, cst.FormattedString, cst.List, cst.Tuple, cst.Dict, cst.Set,
+    cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.Ellipsis,
+)  # fmt: skip
+
+
 class _AwaitRuns(cst.CSTTransformer):
     """``event_loop.run_until_complete(x)`` -> ``await x``, in parentheses where it stands in a
     larger expression (``(await x).attr``), without where it is a whole statement, value or
@@ -403,8 +412,12 @@ class _AwaitRuns(cst.CSTTransformer):
             and not updated.args[0].star
         ):
             return updated
+        expression = updated.args[0].value
+        if not isinstance(expression, _PRIMARY) and not expression.lpar:
+            # `await` binds tighter than `or`, `if`, operators: `await (a or b)`.
+            expression = expression.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
         awaited = cst.Await(
-            expression=updated.args[0].value,
+            expression=expression,
             lpar=updated.lpar or [cst.LeftParen()],
             rpar=updated.rpar or [cst.RightParen()],
         )
@@ -461,16 +474,26 @@ def _await_runs(node: cst.FunctionDef, finalizer: str | None) -> cst.FunctionDef
     value = returned.value
     yielded = last.with_changes(
         body=[*last.body[:-1], cst.Expr(cst.Yield(value=value))],
-        leading_lines=[*_comments(register.leading_lines), *last.leading_lines],
+        leading_lines=[
+            *_comments(register.leading_lines),
+            *_trailing(register.trailing_whitespace),
+            *last.leading_lines,
+        ],
     )
     moved = list(nested.body.body)
     first = moved[0]
     assert isinstance(first, cst.SimpleStatementLine | cst.BaseCompoundStatement)
     moved[0] = first.with_changes(
-        leading_lines=[*_comments(nested.leading_lines), *first.leading_lines]
+        leading_lines=[
+            *_comments(nested.leading_lines),
+            *_trailing(nested.body.header),
+            *first.leading_lines,
+        ]
     )
     kept = [s for s in statements[:-2] if s is not nested]
-    new = new.with_changes(body=body.with_changes(body=[*kept, yielded, *moved]))
+    # Comments after the finalizer's last statement (its block's footer) stay after it.
+    footer = [*_comments(nested.body.footer), *body.footer]
+    new = new.with_changes(body=body.with_changes(body=[*kept, yielded, *moved], footer=footer))
     if new.returns is not None:
         annotation = new.returns.annotation
         wrapped = cst.Subscript(
@@ -483,3 +506,10 @@ def _await_runs(node: cst.FunctionDef, finalizer: str | None) -> cst.FunctionDef
 
 def _comments(lines: Sequence[cst.EmptyLine]) -> list[cst.EmptyLine]:
     return [line for line in lines if line.comment is not None]
+
+
+def _trailing(whitespace: cst.TrailingWhitespace) -> list[cst.EmptyLine]:
+    """A line's trailing comment (``def close():  # why``) as a comment line of its own."""
+    if whitespace.comment is None:
+        return []
+    return [cst.EmptyLine(comment=whitespace.comment)]

@@ -13,7 +13,6 @@ Workers are processes, started only when there are enough files to pay for them.
 
 from __future__ import annotations
 
-import ast
 import gc
 import io
 import multiprocessing
@@ -185,7 +184,8 @@ def rewrite_file(plan: FilePlan) -> Outcome:
                 counts.update(fixed)
     except Exception as error:
         # libcst cannot parse every file ast can (its grammar lags new Python versions).
-        message = getattr(error, "message", None) or str(error).splitlines()[0]
+        message = getattr(error, "message", None) or (str(error).splitlines() or [""])[0]
+        message = message or type(error).__name__
         line = getattr(error, "raw_line", None) or getattr(error, "lineno", None)
         where = f" at line {line}" if line else ""
         report = Report(plan.path, None, f"not Python 3 we can parse: {message}{where}; left alone")
@@ -193,7 +193,9 @@ def rewrite_file(plan: FilePlan) -> Outcome:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ast.parse(after)
+            # compile(), not just parse: `return x` in an async generator parses, and fails
+            # when the module is imported.
+            compile(after, plan.path, "exec", dont_inherit=True)
     except SyntaxError as error:  # a bug of ours: never write a file the rewrite broke
         report = Report(
             plan.path,
