@@ -659,6 +659,45 @@ def test_lint_fixes_for_what_a_0_21_suite_meets_are_applied_by_lints_engine(
     assert result.returncode == 0
 
 
+def test_an_override_in_a_conftest_above_the_paths_stays_for_the_tests_outside(
+    tmp_path: Path,
+) -> None:
+    # `migrate tests/unit` reads tests/conftest.py, but not tests/other/, which may still use its
+    # override; and no conftest.py above pytest's rootdir (the configuration's folder) is read.
+    write(
+        tmp_path,
+        {
+            "conftest.py": "import pytest\n\n\n@pytest.fixture\ndef above(event_loop): ...\n",
+            "proj/pytest.ini": "[pytest]\n",
+            "proj/tests/conftest.py": """\
+                import asyncio
+
+                import pytest
+
+
+                @pytest.fixture(scope="session")
+                def event_loop():
+                    loop = asyncio.new_event_loop()
+                    yield loop
+                    loop.close()
+                """,
+            "proj/tests/unit/test_a.py": "async def test_a(event_loop):\n    pass\n",
+            "proj/tests/other/test_b.py": "def test_b(event_loop):\n    event_loop.stop()\n",
+        },
+    )
+    result = run(tmp_path / "proj", "tests/unit")
+    assert result.stdout.startswith("--- a/tests/unit/test_a.py\n")
+    assert "conftest" not in result.stdout
+    assert result.stderr.endswith(
+        "Needs a person (1):\n"
+        "tests/conftest.py:7: event_loop fixture kept, since something still asks for it: the "
+        "tests of its folder outside the paths given, which this run did not read (run "
+        "loopwarden migrate on the whole folder); delete it once nothing does (see those "
+        "entries)\n"
+        "1 place needs a person (listed above); fix them and run loopwarden migrate again.\n"
+    )
+
+
 def test_strict_mode_from_loopwarden_mode_keeps_the_markers_and_says_so(tmp_path: Path) -> None:
     marked = "import pytest\n\n\n@pytest.mark.asyncio\nasync def test_a():\n    pass\n"
     write(tmp_path, {"pytest.ini": "[pytest]\nloopwarden_mode = strict\n", "test_a.py": marked})

@@ -156,14 +156,17 @@ def run(args: argparse.Namespace) -> int:
         return _error(f"{error} (migrate reads `exclude` from there)")
     excluder = Excluder((".venv*", *lint_settings.exclude), lint_settings.root)
     found = discover(paths, excluder)
+    # pytest loads conftest.py files from its rootdir (the configuration's folder) down only.
     outer = [
         path
         for path in _project.outer_conftests(paths, found)
         if not excluder.excluded(os.path.abspath(path), excluder.root)
+        and (ini := configs.of(path).path) is not None
+        and os.path.abspath(path).startswith(os.path.dirname(os.path.abspath(ini)) + os.sep)
     ]
     work = [(path, settings_of(path)) for path in [*found, *outer] if path.endswith(".py")]
     try:
-        plans, outcomes = migrate(work, jobs=args.jobs)
+        plans, outcomes = migrate(work, jobs=args.jobs, outer=frozenset(outer))
     except Exception as error:  # a bug of ours: say so, with exit status 2
         return _error(f"internal error: {type(error).__name__}: {error}")
 

@@ -251,12 +251,16 @@ def _visible(override_path: str, user_path: str) -> bool:
     return os.path.abspath(user_path).startswith(folder + os.sep)
 
 
-def decide(plans: Iterable[FilePlan]) -> dict[str, dict[StmtPath, str | None]]:
+def decide(
+    plans: Iterable[FilePlan], outer: frozenset[str] = frozenset()
+) -> dict[str, dict[StmtPath, str | None]]:
     """Which ``event_loop`` overrides go: for each file, each recipe override's path -> ``None``
     (remove it) or the users that keep it.
 
     Args:
         plans: Every analysed file.
+        outer: ``conftest.py`` files read from above the given paths: tests outside those paths
+            may still ask for their override, so it stays.
 
     Returns:
         Decisions by file path.
@@ -267,8 +271,11 @@ def decide(plans: Iterable[FilePlan]) -> dict[str, dict[StmtPath, str | None]]:
     for plan in plans:
         for override in plan.overrides:
             if override.recipe:
-                decisions.setdefault(plan.path, {})[override.stmt] = _keeping(
-                    plan.path, override, users
+                decisions.setdefault(plan.path, {})[override.stmt] = (
+                    "the tests of its folder outside the paths given, which this run did not "
+                    "read (run loopwarden migrate on the whole folder)"
+                    if plan.path in outer
+                    else _keeping(plan.path, override, users)
                 )
     return decisions
 
@@ -308,13 +315,16 @@ def migrate_source(path: str, source: str, settings: Settings) -> tuple[str, Fil
 
 
 def migrate(
-    work: Sequence[tuple[str, Settings]], jobs: int | None = None
+    work: Sequence[tuple[str, Settings]],
+    jobs: int | None = None,
+    outer: frozenset[str] = frozenset(),
 ) -> tuple[list[FilePlan], list[Outcome]]:
     """Analyse, decide and rewrite (in memory) every file.
 
     Args:
         work: Python files, each with the settings of its pytest configuration.
         jobs: Worker processes (``None``: one per CPU; ``1``: no pool).
+        outer: ``conftest.py`` files read from above the given paths (see :func:`decide`).
 
     Returns:
         The plans of the files that have a trigger word, and the outcome of each file with edits.
@@ -325,7 +335,7 @@ def migrate(
     with _pool(workers if parallel else 0) as pool:
         found = _chunked(pool, _analyze_chunk, list(work), workers)
         plans = [plan for plan in found if plan is not None]
-        decisions = decide(plans)
+        decisions = decide(plans, outer)
         for plan in plans:
             finalize(plan, decisions.get(plan.path, {}), settings[plan.path])
         changing = [
