@@ -21,11 +21,18 @@ def migrate(
     test_loop_scope: str | None = None,
     python_functions: tuple[str, ...] = ("test",),
     python_classes: tuple[str, ...] = ("Test",),
+    python_files: tuple[str, ...] = ("test_*.py", "*_test.py"),
 ) -> tuple[str, list[str]]:
     """Migrate ``source`` (dedented); the new text and the reports, each rendered as the summary
     prints it, notes prefixed ``note: ``."""
     settings = Settings(
-        target, strict, fixture_loop_scope, test_loop_scope, python_functions, python_classes
+        target,
+        strict,
+        fixture_loop_scope,
+        test_loop_scope,
+        python_functions,
+        python_classes,
+        python_files,
     )
     new, plan = migrate_source(path, textwrap.dedent(source), settings)
     reports = sorted(plan.reports, key=lambda r: r.sort_key)

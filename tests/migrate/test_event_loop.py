@@ -1010,3 +1010,21 @@ def test_the_finalizers_comments_move_with_it() -> None:
         """
     )
     assert reports == []
+
+
+def test_a_module_pytest_does_not_collect_holds_no_tests() -> None:
+    # pytest collects test_*.py and *_test.py by default: in helpers.py, test_like is a helper.
+    source = "async def test_like(event_loop):\n    return event_loop\n"
+    new, reports = migrate(source, path="tests/helpers.py")
+    assert new == source
+    assert reports == [
+        "note: tests/helpers.py:1: test_like takes event_loop but is not a test (its module is "
+        "not a test module by python_files (test_*.py, *_test.py)) nor a fixture; left as it "
+        "is, as its callers pass the loop. If pytest does collect it as a test, make it `async "
+        "def` and use asyncio.get_running_loop() instead"
+    ]
+    new, reports = migrate(source, path="tests/check_x.py", python_files=("check_*.py",))
+    assert (
+        new == "import asyncio\n\nasync def test_like():\n    return asyncio.get_running_loop()\n"
+    )
+    assert reports == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import os
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -52,6 +53,7 @@ class Settings:
         test_loop_scope: ``asyncio_default_test_loop_scope`` of the configuration.
         python_functions: ``python_functions`` of the configuration: which functions are tests.
         python_classes: ``python_classes`` of the configuration: which classes hold tests.
+        python_files: ``python_files`` of the configuration: which modules hold tests.
     """
 
     target: Target = "loopwarden"
@@ -60,6 +62,7 @@ class Settings:
     test_loop_scope: str | None = None
     python_functions: tuple[str, ...] = ("test",)
     python_classes: tuple[str, ...] = ("Test",)
+    python_files: tuple[str, ...] = ("test_*.py", "*_test.py")
 
 
 def matches(name: str, patterns: tuple[str, ...]) -> bool:
@@ -155,6 +158,8 @@ class _Analyzer:
         self.asyncio_names: set[str] = set()
         self.name_index: dict[int, int] = {}
         self._collected: set[ast.ClassDef] = set()
+        name = os.path.basename(plan.path)
+        self.test_module = any(fnmatch.fnmatch(name, p) for p in settings.python_files)
 
     # -- collection ----------------------------------------------------------------------------
 
@@ -498,6 +503,7 @@ class _Analyzer:
             return
         is_test = (
             fixture is None
+            and self.test_module
             and (cls is None or cls in self._collected)
             and matches(node.name, self.settings.python_functions)
         )
@@ -573,7 +579,12 @@ class _Analyzer:
         (whoever calls it passes a loop), and the summary says so, with the patterns it went by:
         a plugin or a conftest hook can collect more than they say."""
         functions = ", ".join(self.settings.python_functions)
-        if cls is not None and cls not in self._collected:
+        if not self.test_module:
+            why = (
+                f"its module is not a test module by python_files "
+                f"({', '.join(self.settings.python_files)})"
+            )
+        elif cls is not None and cls not in self._collected:
             why = (
                 f"its class {cls.name} is not a test class by python_classes "
                 f"({', '.join(self.settings.python_classes)})"

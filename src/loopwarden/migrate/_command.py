@@ -142,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
                     test_loop_scope=config.scope("asyncio_default_test_loop_scope"),
                     python_functions=config.patterns("python_functions", "test"),
                     python_classes=config.patterns("python_classes", "Test"),
+                    python_files=config.patterns("python_files", "test_*.py", "*_test.py"),
                 ),
             )
         return settings[id(config)][1]

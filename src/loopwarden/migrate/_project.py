@@ -65,7 +65,7 @@ class PytestConfig:
         """``asyncio_default_*_loop_scope``, or ``None`` when unset."""
         return _value(self.values.get(key, "")) or None
 
-    def patterns(self, key: str, default: str) -> tuple[str, ...]:
+    def patterns(self, key: str, *default: str) -> tuple[str, ...]:
         """``python_functions``/``python_classes``: a list of patterns, split as pytest splits
         an ``args`` key (shell words), or ``default`` when unset."""
         raw = self.values.get(key, "")
@@ -73,7 +73,7 @@ class PytestConfig:
             words = shlex.split(raw, comments=True)
         except ValueError:  # an unbalanced quote: pytest fails on it, we go by the words
             words = raw.split()
-        return tuple(words) or (default,)
+        return tuple(words) or default
 
     @property
     def strict(self) -> bool:
