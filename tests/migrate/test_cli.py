@@ -698,6 +698,33 @@ def test_an_override_in_a_conftest_above_the_paths_stays_for_the_tests_outside(
     )
 
 
+def test_lint_rules_the_project_ignores_are_not_applied_by_migrate(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "[tool.pytest.ini_options]\n\n[tool.loopwarden.lint]\n"
+            'ignore = ["LW110", "LW103"]\n',
+            "test_api.py": """\
+                import asyncio
+
+                import httpx
+
+
+                async def test_root(app, monkeypatch):
+                    monkeypatch.setattr(asyncio, "sleep", None)
+                    async with httpx.AsyncClient(app=app) as client:
+                        assert client
+                """,
+        },
+    )
+    result = run(tmp_path, ".")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        "",
+        "No changes to make.\nNothing is left for a person.\n",
+    )
+
+
 def test_strict_mode_from_loopwarden_mode_keeps_the_markers_and_says_so(tmp_path: Path) -> None:
     marked = "import pytest\n\n\n@pytest.mark.asyncio\nasync def test_a():\n    pass\n"
     write(tmp_path, {"pytest.ini": "[pytest]\nloopwarden_mode = strict\n", "test_a.py": marked})

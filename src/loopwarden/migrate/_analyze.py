@@ -54,6 +54,8 @@ class Settings:
         python_functions: ``python_functions`` of the configuration: which functions are tests.
         python_classes: ``python_classes`` of the configuration: which classes hold tests.
         python_files: ``python_files`` of the configuration: which modules hold tests.
+        lint_codes: The lint rules the project's lint configuration selects (migrate applies
+            LW110's fix and reports LW103 only where they are selected).
     """
 
     target: Target = "loopwarden"
@@ -63,6 +65,7 @@ class Settings:
     python_functions: tuple[str, ...] = ("test",)
     python_classes: tuple[str, ...] = ("Test",)
     python_files: tuple[str, ...] = ("test_*.py", "*_test.py")
+    lint_codes: frozenset[str] = frozenset({"LW103", "LW110"})
 
 
 def matches(name: str, patterns: tuple[str, ...]) -> bool:

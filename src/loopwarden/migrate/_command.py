@@ -143,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
                     python_functions=config.patterns("python_functions", "test"),
                     python_classes=config.patterns("python_classes", "Test"),
                     python_files=config.patterns("python_files", "test_*.py", "*_test.py"),
+                    lint_codes=lint_settings.codes,
                 ),
             )
         return settings[id(config)][1]

@@ -110,18 +110,18 @@ def analyze_file(path: str, settings: Settings) -> FilePlan | None:
     with _no_gc():
         plan = analyze(path, source, settings, encoding) if migrates else FilePlan(path, encoding)
         if plan.error is None:
-            plan.lint_fixes = _lint(plan, source)
+            plan.lint_fixes = _lint(plan, source, settings.lint_codes)
     if not migrates and not plan.lint_fixes and not plan.reports:
         return None
     return plan
 
 
-def _lint(plan: FilePlan, source: str) -> bool:
+def _lint(plan: FilePlan, source: str, codes: frozenset[str]) -> bool:
     """Lint ``source`` for what migrate takes from lint: whether a fix of :data:`LINT_FIXES`
     applies, and a patched ``asyncio.sleep`` (reported, with virtual time as the way out)."""
     from loopwarden.lint._runner import check_source
 
-    findings, _ = check_source(plan.path, source, LINT_FIXES | {PATCHED_SLEEP})
+    findings, _ = check_source(plan.path, source, codes & (LINT_FIXES | {PATCHED_SLEEP}))
     for finding in findings:
         if finding.code == PATCHED_SLEEP:
             what = finding.message.partition(" replaces it")[0]
@@ -303,7 +303,7 @@ def migrate_source(path: str, source: str, settings: Settings) -> tuple[str, Fil
     finalize(plan, decide([plan]).get(path, {}), settings)
     if plan.error is not None:
         return source, plan
-    plan.lint_fixes = _lint(plan, source)
+    plan.lint_fixes = _lint(plan, source, settings.lint_codes)
     after = source
     if plan.edits or plan.add_imports:
         from loopwarden.migrate._rewrite import rewrite
