@@ -40,7 +40,9 @@ REPO = lint_bench.REPO
 CORPUS = lint_bench.WORK / "precision"
 FINDINGS = lint_bench.WORK / "precision-findings.json"
 
-# The lint benchmark's projects, and the real-suite corpus's (bench/trust.py), pinned.
+# The lint benchmark's projects, the real-suite corpus's (bench/trust.py), and twelve more asyncio
+# projects whose sdists ship their tests (added to give the rarer rules samples worth reading),
+# pinned.
 PROJECTS = {
     **lint_bench.PROJECTS,
     "aiocache": "0.12.3",
@@ -57,6 +59,18 @@ PROJECTS = {
     "sse-starlette": "3.4.5",
     "culsans": "0.11.0",
     "aiologic": "0.17.1",
+    "aiodns": "4.0.4",
+    "aiodocker": "0.27.0",
+    "aiohttp-retry": "2.9.1",
+    "aiohttp-session": "2.12.1",
+    "aiomqtt": "2.5.1",
+    "aiostream": "0.8.1",
+    "aiozmq": "1.0.0",
+    "asgiref": "3.13.0",
+    "asyncssh": "2.24.1",
+    "httpcore": "1.0.9",
+    "python-engineio": "4.15.1",
+    "python-socketio": "5.18.1",
 }
 
 #: Findings read per rule (all of a rule's findings when it has at most this many).
