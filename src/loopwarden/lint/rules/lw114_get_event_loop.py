@@ -25,6 +25,8 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
         return
     if ctx.in_coroutine or not ctx.is_test_file or _used_elsewhere_only(ctx):
         return
+    if _loop_set_before(node, ctx):
+        return
     ctx.report(
         INFO.code,
         node,
@@ -37,6 +39,33 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
 
 
 _DRIVES = frozenset({"run_until_complete", "run_forever"})
+_ASYNCIO_POLICIES = frozenset(
+    {"asyncio.DefaultEventLoopPolicy", "asyncio.DefaultEventLoopPolicy()", "None"}
+)
+
+
+def _loop_set_before(node: ast.Call, ctx: Checker) -> bool:
+    """Whether the function set a current loop, or installed a policy of a library's own, on an
+    earlier line (aiozmq's tests: ``set_event_loop_policy(ZmqEventLoopPolicy())``, whose
+    ``get_event_loop()`` makes the loop): then the call returns that loop without a warning.
+    asyncio's own default policy makes no loop there, so it does not count."""
+    scope = ctx.functions[-1].node if ctx.functions else None
+    if scope is None:
+        return False
+    for call in ast.walk(scope):
+        if not isinstance(call, ast.Call) or call.lineno >= node.lineno or not call.args:
+            continue
+        callee = ctx.resolve(call.func)
+        arg = call.args[0]
+        if type(arg) is ast.Constant and arg.value is None:
+            continue
+        if callee == "asyncio.set_event_loop":
+            return True
+        if callee == "asyncio.set_event_loop_policy":
+            target = arg.func if type(arg) is ast.Call else arg
+            if ctx.resolve(target) not in _ASYNCIO_POLICIES:
+                return True
+    return False
 
 
 def _used_elsewhere_only(ctx: Checker) -> bool:
