@@ -55,10 +55,15 @@ def _deliberate(node: ast.Call, callee: str | None, ctx: Checker) -> bool:
     if callee == "time.sleep":
         delay = node.args[0] if len(node.args) == 1 else None
         return (
-            type(delay) is ast.Constant
-            and type(delay.value) in (int, float)
-            and 0 <= delay.value <= 0.01  # type: ignore[operator]
-        ) or _beside_async_sleep(node, scope, ctx)
+            (
+                type(delay) is ast.Constant
+                and type(delay.value) in (int, float)
+                and 0 <= delay.value <= 0.01  # type: ignore[operator]
+            )
+            or _beside_async_sleep(node, scope, ctx)
+            or _polling_outside_the_tests(node, scope)
+            or _said_on_purpose(node, ctx)
+        )
     return callee is None and ctx.is_test_file
 
 
@@ -80,6 +85,48 @@ def _beside_async_sleep(node: ast.Call, scope: FunctionScope | None, ctx: Checke
             ):
                 return True
     return False
+
+
+def _polling_outside_the_tests(node: ast.Call, scope: FunctionScope | None) -> bool:
+    """``time.sleep`` as the pause of a loop that ends by ``break`` or ``return``, in a fixture
+    or helper, not a test: polling a server in another process until it is up (a database
+    container in aiohttp-session's fixtures, redis' ``waitForIndex``), before any test task
+    runs on the loop."""
+    if scope is None or scope.is_test:
+        return False
+    for loop in ast.walk(scope.node):
+        if type(loop) not in (ast.For, ast.While, ast.AsyncFor):
+            continue
+        body = [n for s in loop.body for n in ast.walk(s)]  # type: ignore[attr-defined]
+        if node in body and any(type(n) in (ast.Break, ast.Return) for n in body):
+            return True
+    return False
+
+
+_ON_PURPOSE = ("hold the", "holds the", "block the", "blocks the", "on purpose", "deliberately")
+
+
+def _said_on_purpose(node: ast.Call, ctx: Checker) -> bool:
+    """The comment right above the call (or on its line) says it blocks the loop on purpose
+    (asgiref: "hold the event loop with sync sleeps so the callback … is still queued")."""
+    lines = ctx.data.get("lw101_lines")
+    if lines is None:
+        lines = ctx.data["lw101_lines"] = ctx.source.splitlines()
+    text = []
+    at = node.lineno - 1
+    if at < len(lines) and "#" in lines[at]:
+        text.append(lines[at].split("#", 1)[1])
+    # The comment block above it, within six lines and the same block of code.
+    above = at - 1
+    while above >= 0 and at - above <= 6:
+        stripped = lines[above].strip()
+        if not stripped or stripped.startswith(("def ", "async def ", "class ")):
+            break
+        if stripped.startswith("#"):
+            text.append(stripped)
+        above -= 1
+    said = " ".join(text).lower()
+    return "loop" in said and any(words in said for words in _ON_PURPOSE)
 
 
 def _named_blocking(name: str) -> bool:
