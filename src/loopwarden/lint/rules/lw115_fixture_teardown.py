@@ -56,6 +56,35 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
         scope.data.setdefault(INFO.code, []).append((node, what))
 
 
+_ENDS = frozenset({"wait", "communicate", "close", "wait_closed", "aclose", "terminate", "kill"})
+
+
+def _ended_here(call: ast.Call, nodes: list[ast.AST]) -> bool:
+    """Whether the fixture ends what ``call`` started itself, before it returns or yields:
+    ``proc = await create_subprocess_exec(...)`` then ``await proc.wait()`` (aiodocker's
+    ``docker pull`` before the tests), or ``conn.close()``."""
+    names = {
+        target.id
+        for n in nodes
+        if type(n) is ast.Assign
+        and (n.value is call or (type(n.value) is ast.Await and n.value.value is call))
+        for target in n.targets
+        if type(target) is ast.Name
+    }
+    first_yield = min(
+        (n.lineno for n in nodes if type(n) in (ast.Yield, ast.YieldFrom)), default=None
+    )
+    return bool(names) and any(
+        type(n) is ast.Call
+        and type(n.func) is ast.Attribute
+        and n.func.attr in _ENDS
+        and type(n.func.value) is ast.Name
+        and n.func.value.id in names
+        and (first_yield is None or n.lineno < first_yield)
+        for n in nodes
+    )
+
+
 def _is_yield_stmt(stmt: ast.stmt) -> bool:
     value = getattr(stmt, "value", None)
     if type(stmt) is ast.Expr or type(stmt) is ast.Assign:
@@ -76,8 +105,12 @@ def check_exit(node: ast.AST, ctx: Checker) -> None:
     scope = ctx.function
     if scope is None or INFO.code not in scope.data:
         return
-    started: list[tuple[ast.Call, str]] = scope.data[INFO.code]
     nodes = walk_function(node)
+    started: list[tuple[ast.Call, str]] = [
+        (call, what) for call, what in scope.data[INFO.code] if not _ended_here(call, nodes)
+    ]
+    if not started:
+        return
     if any(
         type(n) is ast.Attribute and n.attr in ("addfinalizer", "push_async_callback")
         for n in nodes
