@@ -72,7 +72,7 @@ def _ended_here(call: ast.Call, nodes: list[ast.AST]) -> bool:
         if type(target) is ast.Name
     }
     first_yield = min(
-        (n.lineno for n in nodes if type(n) in (ast.Yield, ast.YieldFrom)), default=None
+        (n.lineno for n in nodes if isinstance(n, ast.Yield | ast.YieldFrom)), default=None
     )
     return bool(names) and any(
         type(n) is ast.Call
