@@ -1028,3 +1028,26 @@ def test_a_module_pytest_does_not_collect_holds_no_tests() -> None:
         new == "import asyncio\n\nasync def test_like():\n    return asyncio.get_running_loop()\n"
     )
     assert reports == []
+
+
+def test_async_iterator_under_type_checking_is_used_when_annotations_are_lazy() -> None:
+    body = """\
+        @pytest.fixture
+        def server(request, event_loop) -> Server:
+            s = event_loop.run_until_complete(start())
+
+            def close():
+                event_loop.run_until_complete(s.aclose())
+
+            request.addfinalizer(close)
+            return s
+        """
+    lazy = (
+        "from __future__ import annotations\n\nfrom typing import TYPE_CHECKING\n\nimport pytest\n"
+        "\nif TYPE_CHECKING:\n    from collections.abc import AsyncIterator\n\n\n"
+    )
+    new, _ = migrate(lazy + dedent(body))
+    assert new.count("AsyncIterator") == 2  # the import under TYPE_CHECKING, the annotation
+    eager = lazy.replace("from __future__ import annotations\n\n", "")
+    new, _ = migrate(eager + dedent(body))
+    assert new.startswith("from collections.abc import AsyncIterator\n")  # evaluated at def time

@@ -622,12 +622,27 @@ class _Analyzer:
         edit.added["pytest_asyncio"] += 1
 
     def _import_async_iterator(self) -> None:
-        """``AsyncIterator`` for a return annotation, imported unless the module binds it."""
-        for stmt in self.tree.body:
-            if isinstance(stmt, ast.Import | ast.ImportFrom) and any(
-                (a.asname or a.name) == "AsyncIterator" for a in stmt.names
-            ):
-                return
+        """``AsyncIterator`` for a return annotation, imported unless the module binds it (also
+        under ``if TYPE_CHECKING:`` when annotations are not evaluated at run time)."""
+        lazy = any(
+            isinstance(stmt, ast.ImportFrom)
+            and stmt.module == "__future__"
+            and any(a.name == "annotations" for a in stmt.names)
+            for stmt in self.tree.body
+        )
+        blocks = [self.tree.body]
+        if lazy:
+            blocks += [
+                stmt.body
+                for stmt in self.tree.body
+                if isinstance(stmt, ast.If) and "TYPE_CHECKING" in ast.unparse(stmt.test)
+            ]
+        for block in blocks:
+            for stmt in block:
+                if isinstance(stmt, ast.Import | ast.ImportFrom) and any(
+                    (a.asname or a.name) == "AsyncIterator" for a in stmt.names
+                ):
+                    return
         line = "from collections.abc import AsyncIterator"
         if line not in self.plan.add_imports:
             self.plan.add_imports.append(line)
