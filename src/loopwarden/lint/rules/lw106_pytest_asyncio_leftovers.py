@@ -4,6 +4,7 @@ override, an async fixture whose scope is wider than its loop scope."""
 from __future__ import annotations
 
 import ast
+import os
 
 from loopwarden.lint._checker import Checker
 from loopwarden.lint._model import RuleInfo
@@ -34,6 +35,24 @@ def _uses_name(node: ast.AST, name: str) -> bool:
     return any(type(n) is ast.Name and n.id == name for n in ast.walk(node))
 
 
+def _only_sync_tests_here(ctx: Checker) -> bool:
+    """A test module (not a conftest.py) with no async test and no asyncio marker: its own
+    ``event_loop`` fixture is a plain fixture its sync tests drive themselves (asgiref's
+    benchmarks call ``event_loop.run_until_complete``); nothing there runs in pytest-asyncio's
+    loop, before 1.0 or after."""
+    if os.path.basename(ctx.path) == "conftest.py":
+        return False
+    cached = ctx.data.get("lw106_sync_only")
+    if cached is None:
+        cached = not any(
+            (type(n) is ast.AsyncFunctionDef and n.name.startswith("test"))
+            or (type(n) is ast.Attribute and n.attr == "asyncio")
+            for n in ast.walk(ctx.tree)
+        )
+        ctx.data["lw106_sync_only"] = cached
+    return bool(cached)
+
+
 def _removal_applies(ctx: Checker) -> bool:
     """Whether the project may run on pytest-asyncio 1.x, which removed ``event_loop``.
 
@@ -56,7 +75,13 @@ def check_function(node: ast.FunctionDef | ast.AsyncFunctionDef, ctx: Checker) -
         return
     removed = _removal_applies(ctx) if _mentions_event_loop(node, scope) else True
     # Only a test suite's fixtures override pytest-asyncio's; a plugin defines its own.
-    if scope.fixture and node.name == "event_loop" and ctx.is_test_file and removed:
+    if (
+        scope.fixture
+        and node.name == "event_loop"
+        and ctx.is_test_file
+        and removed
+        and not _only_sync_tests_here(ctx)
+    ):
         ctx.report(
             INFO.code,
             node,
