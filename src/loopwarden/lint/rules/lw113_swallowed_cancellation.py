@@ -140,8 +140,12 @@ def _uncancels(handler: ast.ExceptHandler) -> bool:
 def _probe(ctx: Checker) -> bool:
     """A coroutine a test defines for itself (``async def worker(): ...`` inside the test): how
     it answers a cancellation is what the test examines (it records it, resists it, lets it go),
-    not code whose shutdown the suite depends on."""
-    return any(scope.is_test for scope in ctx.functions[:-1])
+    not code whose shutdown the suite depends on. Likewise a method of a class in a test module
+    whose name says it is about cancellation (asyncssh's ``_CancellationResistantServerAuth``,
+    "a model of an application callback which catches task cancellation")."""
+    if any(scope.is_test for scope in ctx.functions[:-1]):
+        return True
+    return ctx.is_test_file and any("cancel" in cls.name.lower() for cls in ctx.class_stack)
 
 
 def check_try(node: ast.Try, ctx: Checker) -> None:
