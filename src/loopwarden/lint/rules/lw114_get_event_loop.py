@@ -25,7 +25,7 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
         return
     if ctx.in_coroutine or not ctx.is_test_file or _used_elsewhere_only(ctx):
         return
-    if _loop_set_before(node, ctx):
+    if _loop_set_before(node, ctx) or _helper_method(ctx):
         return
     ctx.report(
         INFO.code,
@@ -42,6 +42,21 @@ _DRIVES = frozenset({"run_until_complete", "run_forever"})
 _ASYNCIO_POLICIES = frozenset(
     {"asyncio.DefaultEventLoopPolicy", "asyncio.DefaultEventLoopPolicy()", "None"}
 )
+
+
+_TEST_METHODS = ("test", "setup", "teardown")
+
+
+def _helper_method(ctx: Checker) -> bool:
+    """A method of a class that is not a test, a set-up or tear-down, nor a fixture: like a
+    module-level helper, it runs where its callers run it, and real suites call such methods
+    from the running loop (asyncssh's channel handlers and mocks built inside the connection)
+    or after installing a loop (aiozmq's ``make_pubsub_pair``)."""
+    outer = ctx.functions[0] if ctx.functions else None
+    if outer is None or not ctx.class_stack or outer.is_test_or_fixture:
+        return False
+    name = getattr(outer.node, "name", "").lower()
+    return not name.startswith(_TEST_METHODS)
 
 
 def _loop_set_before(node: ast.Call, ctx: Checker) -> bool:
