@@ -25,6 +25,11 @@ def _test_helper(call: ast.Call, ctx: Checker) -> bool:
     scope = ctx.test_scope()
     if scope is None or not scope.is_test:
         return False
+    inner = ctx.function
+    if inner is not None and inner is not scope and not inner.is_async:
+        # A sync callback the test defines (handed to call_later, a signal, a thread): it cannot
+        # await what it starts (aiohttp's do_release() starting resp.release()).
+        return True
     coro = call.args[0] if call.args else None
     if type(coro) is not ast.Call:
         return True  # a coroutine object made elsewhere: what it runs is not known here
