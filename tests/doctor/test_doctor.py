@@ -154,7 +154,12 @@ def test_exit_status_and_phases(planted: tuple[Path, Any, dict[str, Any]]) -> No
     )
     assert document["failures"] == [
         {"test": "test_planted.py::test_hangs", "outcome": "failed", "message": message},
-        {"test": "test_planted.py::test_slow_not_stuck", "outcome": "failed", "message": message},
+        {
+            "test": "test_planted.py::test_slow_not_stuck",
+            "outcome": "failed",
+            "message": message,
+            "slow_not_stuck": True,
+        },
     ]
     lines = result.stdout.splitlines()
     at = lines.index(
@@ -162,7 +167,8 @@ def test_exit_status_and_phases(planted: tuple[Path, Any, dict[str, Any]]) -> No
     )
     assert lines[at + 1 : at + 3] == [
         f"  test_planted.py::test_hangs: {message}",
-        f"  test_planted.py::test_slow_not_stuck: {message}",
+        f"  test_planted.py::test_slow_not_stuck: {message} [slow, not stuck: see 'Time virtual "
+        "time would save' above]",
     ]
 
 

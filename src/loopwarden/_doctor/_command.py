@@ -371,7 +371,7 @@ def run(args: argparse.Namespace) -> int:
         "runtime_seconds": round(runtime, 3),
         "phases": phases,
         "tests": diag.outcomes(main_records),
-        "failures": diag.failures(main_records),
+        "failures": diag.failures(main_records, slow),
         "counts": {c: sum(1 for p in problems if p.category == c) for c in diag.CATEGORIES},
         "problems": [p.to_json() for p in problems],
         # LW102 findings left out: their tests saw no I/O or thread work race a timer.

@@ -541,18 +541,27 @@ def merge(problems: list[Problem]) -> list[Problem]:
     )
 
 
-def failures(records: list[DoctorRecord]) -> list[dict[str, Any]]:
+def failures(
+    records: list[DoctorRecord], slow: AbstractSet[str] = frozenset()
+) -> list[dict[str, Any]]:
     """The tests that failed (``failed``: the call; ``error``: setup or teardown), each with
-    the first line of its failure."""
-    return [
-        {
-            "test": str(record["nodeid"]),
+    the first line of its failure; ``slow_not_stuck: true`` for one stopped at the timeout that
+    passed in virtual time (``slow``, see :func:`slow_not_stuck`): its failure is the timeout's,
+    and the virtual-time problem says what it was."""
+    found = []
+    for record in records:
+        if record["outcome"] not in ("failed", "error"):
+            continue
+        nodeid = str(record["nodeid"])
+        failure: dict[str, Any] = {
+            "test": nodeid,
             "outcome": str(record["outcome"]),
             "message": record.get("message") or "",
         }
-        for record in records
-        if record["outcome"] in ("failed", "error")
-    ]
+        if nodeid in slow:
+            failure["slow_not_stuck"] = True
+        found.append(failure)
+    return found
 
 
 def outcomes(records: list[DoctorRecord]) -> dict[str, int]:

@@ -78,6 +78,8 @@ def render(document: dict[str, Any], written: list[str]) -> str:
         for failure in failures[:_MAX_FAILURES]:
             kind = " (at setup or teardown)" if failure["outcome"] == "error" else ""
             message = failure["message"] or "(no message)"
+            if failure.get("slow_not_stuck"):
+                message += f" [slow, not stuck: see {TITLES['virtual-time']!r} above]"
             lines.append(f"  {failure['test']}{kind}: {message}")
         if len(failures) > _MAX_FAILURES:
             lines.append(f"  … and {len(failures) - _MAX_FAILURES} more (--json lists them all)")
