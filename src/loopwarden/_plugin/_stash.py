@@ -1,7 +1,10 @@
-"""A cheap read of a stash key that is usually missing."""
+"""Cheap reads of per-test state: a stash key that is usually missing, a test's marker names,
+and the tests the collection passes must look at."""
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TypeVar
 
 import pytest
@@ -53,3 +56,61 @@ def forget_marker_names(item: pytest.Item) -> None:
     """Read the test's marker names again at the next :func:`marker_names` (after add_marker)."""
     if _MARKER_NAMES in item.stash:
         del item.stash[_MARKER_NAMES]
+
+
+# What the plugins' collection passes read of a test: these markers, these fixtures (virtual
+# time's clock, anyio's backend), loopwarden's own parameters, an async function, a unittest class.
+_READ_MARKERS = frozenset({"loopwarden", "asyncio", "allow_leaks", "anyio", "trio"})
+_READ_FIXTURES = frozenset({"clock", "anyio_backend"})
+_OWN_PARAMS = ("_loopwarden_loop_factory", "_loopwarden_fuzz_run")
+# CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR
+_ASYNC_FLAGS = 0x80 | 0x100 | 0x200
+_NOTABLE = pytest.StashKey[tuple[list[pytest.Item], int, list[pytest.Item]]]()
+
+
+def notable_items(session: pytest.Session) -> list[pytest.Item]:
+    """The selected tests loopwarden's collection passes look at: all but the plain ones.
+
+    A plain test is a synchronous test function (or method of a class that is not a unittest
+    one) with no marker, fixture or parameter any pass reads: every pass would leave it alone,
+    and most tests of most suites are plain. Worked out once, for the passes of one collection
+    (each plugin makes one: one hook call per session, not per test).
+    """
+    items = session.items
+    cached = peek(session.stash, _NOTABLE, None)
+    if cached is not None and cached[0] is items and cached[1] == len(items):
+        return cached[2]
+    found = [item for item in items if not _plain(item)]
+    session.stash[_NOTABLE] = (items, len(items), found)
+    return found
+
+
+def _plain(item: pytest.Item) -> bool:
+    if type(item) is not pytest.Function:
+        return False  # another plugin's kind of test (a doctest, pytest-asyncio's, ...)
+    func = item.obj
+    if type(func) is types.MethodType:
+        func = func.__func__
+    if (
+        type(func) is not types.FunctionType
+        or func.__code__.co_flags & _ASYNC_FLAGS
+        # A decorator's wrapper (which may hide a coroutine function), or one marked as a
+        # coroutine function (inspect.markcoroutinefunction).
+        or hasattr(func, "__wrapped__")
+        or hasattr(func, "_is_coroutine_marker")
+    ):
+        return False
+    if not _READ_MARKERS.isdisjoint(marker_names(item)):
+        return False
+    if not _READ_FIXTURES.isdisjoint(item.fixturenames):
+        return False
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and any(name in callspec.params for name in _OWN_PARAMS):
+        return False
+    parent = item.parent
+    if isinstance(parent, pytest.Class):
+        # (without importing unittest: a class derives from its TestCase only once it is imported)
+        case = sys.modules.get("unittest.case")
+        if case is not None and issubclass(parent.obj, case.TestCase):
+            return False
+    return True

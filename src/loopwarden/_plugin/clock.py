@@ -29,6 +29,7 @@ from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
 from loopwarden._plugin._keys import VIRTUAL
 from loopwarden._plugin._loops import live_loops, on_new_loop, warn_if_foreign
+from loopwarden._plugin._stash import notable_items
 from loopwarden._plugin.config import (
     MARKER_ERROR,
     STATE,
@@ -190,9 +191,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     clocks = session.config.stash.get(CLOCKS, None)
     if clocks is None:
         return
-    for item in session.items:
+    # Virtual time for every test reaches sync tests too (the watchdog reports an idle loop).
+    items = session.items if clocks.default else notable_items(session)
+    for item in items:
         _collected(clocks, item)
-    if any(VIRTUAL in item.stash for item in session.items):
+    if any(VIRTUAL in item.stash for item in items):
         # Only a session with a test in virtual time pays for the per-test hooks.
         register_per_test(session.config, VirtualTests(clocks), "loopwarden-virtual-tests")
 

@@ -26,7 +26,7 @@ from loopwarden._core import _sites
 from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
 from loopwarden._plugin._compat import fixturedefs_of
-from loopwarden._plugin._stash import forget_marker_names, marker_names, peek
+from loopwarden._plugin._stash import forget_marker_names, marker_names, notable_items, peek
 from loopwarden._version import __version__
 
 GUARD_MIN_PYTEST_ASYNCIO = (1, 4)
@@ -457,7 +457,7 @@ STRICT_MODE = (
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     failing = False
-    for item in session.items:
+    for item in notable_items(session):
         error = _marker_error(item)
         if error is not None:
             item.stash[MARKER_ERROR] = error

@@ -29,7 +29,7 @@ from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
 from loopwarden._plugin._keys import FUZZ_ARG, SEED, VIRTUAL, base_nodeid
 from loopwarden._plugin._loops import live_loops, on_new_loop, warn_if_foreign
-from loopwarden._plugin._stash import marker_names
+from loopwarden._plugin._stash import marker_names, notable_items
 from loopwarden._plugin.config import (
     MARKER_ERROR,
     STATE,
@@ -210,10 +210,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     fuzz = session.config.stash.get(FUZZ, None)
     if fuzz is None:
         return
-    for item in session.items:
+    items = notable_items(session)
+    for item in items:
         if isinstance(item, pytest.Function):
             _collected(fuzz, item)
-    if fuzz.outcomes or any(SEED in item.stash for item in session.items):
+    if fuzz.outcomes or any(SEED in item.stash for item in items):
         # Only a session that fuzzes or replays pays for the per-test hooks.
         register_per_test(session.config, FuzzRuns(fuzz), "loopwarden-fuzz-runs")
 

@@ -35,6 +35,7 @@ from loopwarden._plugin._runtime import (
     lives_per_test,
     unittest_subclass,
 )
+from loopwarden._plugin._stash import notable_items
 from loopwarden._plugin.config import STATE, Mode, register_per_test, stands_down
 
 
@@ -249,7 +250,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if guard is None or state is None:
         return
     needs_us = False
-    for item in session.items:
+    for item in notable_items(session):
         if _needs_policy(item):
             item.stash[NEEDS_LOOP_FROM_US] = True
             needs_us = True

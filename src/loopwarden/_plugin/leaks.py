@@ -38,7 +38,7 @@ from loopwarden._plugin._keys import LEAK_GUARD
 from loopwarden._plugin._loops import LiveLoops, loop_sources
 from loopwarden._plugin._publish import publish, warn
 from loopwarden._plugin._runtime import ITEM_STATE, FixtureOwner, lives_per_test
-from loopwarden._plugin._stash import marker_names, peek
+from loopwarden._plugin._stash import marker_names, notable_items, peek
 from loopwarden._plugin.config import STATE, Mode, stands_down
 from loopwarden._warnings import LeakWarning
 
@@ -185,7 +185,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     guard = _guard(session.config)
     if guard is None:
         return
-    for item in session.items:
+    for item in notable_items(session):
         if "allow_leaks" not in marker_names(item):
             continue
         marker = item.get_closest_marker("allow_leaks")

@@ -30,7 +30,7 @@ from loopwarden._plugin._runtime import (
     marker_loop_scope,
     unittest_subclass,
 )
-from loopwarden._plugin._stash import marker_names, peek
+from loopwarden._plugin._stash import marker_names, notable_items, peek
 from loopwarden._plugin.config import (
     STATE,
     Mode,
@@ -108,7 +108,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if runtime is None:
         return
     deciders: dict[str, str | None] = {}
-    for item in session.items:
+    for item in notable_items(session):
         if isinstance(item, pytest.Function):
             _collected(runtime, item)
             callspec = getattr(item, "callspec", None)

@@ -34,6 +34,7 @@ from loopwarden._plugin._keys import LEAK_GUARD, VIRTUAL, WATCHDOG
 from loopwarden._plugin._loops import loop_sources
 from loopwarden._plugin._publish import publish, warn
 from loopwarden._plugin._runtime import ITEM_STATE
+from loopwarden._plugin._stash import notable_items
 from loopwarden._plugin.config import STATE, Mode, marker_arg, stands_down
 from loopwarden._warnings import BlockingWarning
 
@@ -208,7 +209,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     watch = session.config.stash.get(WATCHDOG, None)
     if watch is None:
         return
-    for item in session.items:
+    for item in notable_items(session):
         found, raw = marker_arg(item, "timeout")
         if not found:
             continue
