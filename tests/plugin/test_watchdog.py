@@ -36,8 +36,8 @@ def test_a_hung_await_is_reported_with_every_task_and_the_next_test_runs(pyteste
     result.stdout.fnmatch_lines(
         [
             "*_ test_hangs _*",
-            "loopwarden: test did not finish its call phase within 0.2 s (loopwarden_timeout); "
-            "2 tasks were pending:",
+            "loopwarden: test did not finish its call phase within 0.2 s (the test's "
+            "loopwarden(timeout=...) marker); 2 tasks were pending:",
             "  Task '*' (test_hangs) — the test",
             "    test_hang.py:14 in test_hangs",
             "    test_hang.py:4 in wait_for_reply   ← awaiting Future pending (Event.wait)",
@@ -45,7 +45,7 @@ def test_a_hung_await_is_reported_with_every_task_and_the_next_test_runs(pyteste
             "    test_hang.py:7 in worker   "
             "← awaiting Future pending (Queue.get; the queue is empty)",
             "  Fix: make the awaits marked ← complete (or cancel what they wait for), or raise "
-            "loopwarden_timeout if the test is only slow.",
+            "the test's loopwarden(timeout=...) marker if the test is only slow.",
         ]
     )
     result.stdout.fnmatch_lines(["FAILED test_hang.py::test_hangs - Failed: loopwarden: test *"])
@@ -79,8 +79,8 @@ def test_a_hang_report_names_who_awaits_each_task(pytester, run):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "loopwarden: test did not finish its call phase within 0.2 s (loopwarden_timeout); "
-            "4 tasks were pending:",
+            "loopwarden: test did not finish its call phase within 0.2 s (the test's "
+            "loopwarden(timeout=...) marker); 4 tasks were pending:",
             "  Task '*' (test_hangs) — the test",
             "    test_hang.py:13 in test_hangs   ← awaiting Task 'fetch' (fetch_all)",
             "  Task 'fetch' (fetch_all) created at test_hang.py:13 in test_hangs",
@@ -202,8 +202,8 @@ def test_a_hang_inside_an_async_generator_names_the_generators_line(pytester, ru
     result.stdout.fnmatch_lines(
         [
             "*_ ERROR at teardown of test_fixture_teardown _*",
-            "loopwarden: test did not finish its teardown phase within 0.2 s (loopwarden_timeout); "
-            "1 task was pending:",
+            "loopwarden: test did not finish its teardown phase within 0.2 s (the test's "
+            "loopwarden(timeout=...) marker); 1 task was pending:",
             "  Task '*' (*) — the test",
             "    test_gen.py:30 in value   "
             "← awaiting Future pending (Queue.get; the queue is empty)",
@@ -243,7 +243,8 @@ def test_a_loop_blocked_in_sync_code_is_interrupted_at_the_blocking_line(pyteste
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "loopwarden: test did not finish its call phase within 0.2 s (loopwarden_timeout).",
+            "loopwarden: test did not finish its call phase within 0.2 s (the test's "
+            "loopwarden(timeout=...) marker).",
             "  The event loop did not answer within 2 s: it is blocked in synchronous code. "
             "Stack of the main thread (innermost last):",
             "    test_blocked.py:5 in test_blocks",
@@ -272,7 +273,8 @@ def test_a_loop_blocked_at_the_deadline_is_stopped_at_the_deadline(pytester, run
     result.assert_outcomes(failed=1, warnings=1)
     result.stdout.fnmatch_lines(
         [
-            "loopwarden: test did not finish its call phase within 0.5 s (loopwarden_timeout).",
+            "loopwarden: test did not finish its call phase within 0.5 s (the test's "
+            "loopwarden(timeout=...) marker).",
             "  The event loop is blocked in synchronous code. Stack of the main thread "
             "(innermost last):",
             "    test_blocked.py:5 in test_blocks",
@@ -304,7 +306,8 @@ def test_a_task_that_swallows_cancellation_still_gets_a_verdict(pytester, run):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "loopwarden: test did not finish its call phase within 0.2 s (loopwarden_timeout)*",
+            "loopwarden: test did not finish its call phase within 0.2 s (the test's "
+            "loopwarden(timeout=...) marker)*",
             "*loopwarden raised HangInterrupt in the main thread to stop it.",
         ]
     )

@@ -131,7 +131,7 @@ class Watch:
     def last_resort(self, report: HangReport) -> None:
         """The phase ignored cancellation and interruption: say why, then end the process."""
         item = self.item
-        text = report.format(self.root, "loopwarden_timeout")
+        text = report.format(self.root, _timeout_setting(item, self))
         stream = sys.__stderr__ or sys.stderr
         stream.write(
             f"\n{text}\n\nloopwarden: {item.nodeid if item else 'a test'} could not be "
@@ -239,20 +239,29 @@ def _disarm(item: pytest.Item, watch: Watch) -> str | None:
     return _record(item, watch, armed)
 
 
+def _timeout_setting(item: pytest.Item | None, watch: Watch) -> str:
+    """What set the phase's timeout, as a hang report names it (and says to raise): a test's
+    marker overrides loopwarden_timeout, which raising would then not change."""
+    if item is not None and watch.own_timeouts and TIMEOUT in item.stash:
+        return "the test's loopwarden(timeout=...) marker"
+    return "loopwarden_timeout"
+
+
 def _record(item: pytest.Item, watch: Watch, armed: Armed) -> str | None:
     """Keep the phase's findings; the failure text when the phase must fail."""
     texts = []
     extra: list[Finding] = []
     if armed.hang is not None:
         report = armed.hang
-        texts.append(report.format(watch.root, "loopwarden_timeout"))
+        setting = _timeout_setting(item, watch)
+        texts.append(report.format(watch.root, setting))
         _end_hung_task(report)
         extra.append(
             Finding(
                 "hang",
                 report.phase,
                 report.summary(watch.root),
-                detail=report.lines(watch.root, "loopwarden_timeout")[1:],
+                detail=report.lines(watch.root, setting)[1:],
                 owner=item.nodeid,
             )
         )
