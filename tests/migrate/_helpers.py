@@ -22,6 +22,9 @@ def migrate(
     python_functions: tuple[str, ...] = ("test",),
     python_classes: tuple[str, ...] = ("Test",),
     python_files: tuple[str, ...] = ("test_*.py", "*_test.py"),
+    unsafe_fixes: bool = False,
+    virtual_time: str | None = None,
+    suite: tuple[str, ...] = (),
 ) -> tuple[str, list[str]]:
     """Migrate ``source`` (dedented); the new text and the reports, each rendered as the summary
     prints it, notes prefixed ``note: ``."""
@@ -33,6 +36,9 @@ def migrate(
         python_functions,
         python_classes,
         python_files,
+        unsafe_fixes=unsafe_fixes,
+        virtual_time=virtual_time,
+        suite=suite,
     )
     new, plan = migrate_source(path, textwrap.dedent(source), settings)
     reports = sorted(plan.reports, key=lambda r: r.sort_key)

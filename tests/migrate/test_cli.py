@@ -104,7 +104,8 @@ def read(root: Path) -> dict[str, str]:
     return {
         path.relative_to(root).as_posix(): path.read_text(encoding="utf-8")
         for path in sorted(root.rglob("*"))
-        if path.is_file() and ".git" not in path.parts
+        # (pytest's runs write bytecode beside the tests unless PYTHONDONTWRITEBYTECODE is set)
+        if path.is_file() and ".git" not in path.parts and "__pycache__" not in path.parts
     }
 
 

@@ -961,18 +961,22 @@ def test_a_sync_fixture_that_hands_out_the_loop_becomes_async() -> None:
             return lambda: event_loop.time()
         """
     )
-    # A fixture wider than a test would need loop_scope= too (else ScopeMismatch): left.
+    # A fixture wider than a test needs loop_scope= too (else ScopeMismatch): the scope of the
+    # event_loop override it ran on, and none reaches it here (test_loop_scope.py has the rest).
     assert [r.split(": ", 1)[0] for r in strict_reports] == [
         f"{PATH}:12",
         f"{PATH}:18",
         f"{PATH}:23",
     ]
     assert strict_reports[0] == (
-        f"{PATH}:12: client is a sync fixture wider than a test that uses pytest-asyncio's "
-        "event_loop fixture (gone in pytest-asyncio 1.0; loopwarden's runner has none); not "
-        "rewritten: make it `async def` with @pytest_asyncio.fixture(scope=..., loop_scope=<the "
-        "same scope>), await what it runs on the loop, and call asyncio.get_running_loop() where "
-        "it needs the loop"
+        f"{PATH}:12: client is a sync fixture wider than a test (scope='session') that uses "
+        "pytest-asyncio's event_loop fixture (gone in pytest-asyncio 1.0; loopwarden's runner "
+        "has none); not rewritten: no event_loop fixture override reaches it in the files read, "
+        "so the loop its tests ran in is unknown (pytest-asyncio 0.21's own event_loop is "
+        "function-scoped, too narrow for it); make it `async def` with "
+        "@pytest_asyncio.fixture(scope='session', loop_scope=<the scope of the event_loop "
+        "fixture it used: the loop its tests run in>), await what it runs on the loop, and call "
+        "asyncio.get_running_loop() where it needs the loop"
     )
 
 

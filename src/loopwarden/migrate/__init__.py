@@ -5,8 +5,11 @@ Layout (every module is private; the command line is the interface)::
     _command.py   argparse wiring and the run: discovery -> analyse -> decide -> rewrite -> report
     _model.py     plans (what to change, by statement), reports (what needs a person)
     _analyze.py   one ``ast`` pass per file: every change and every report, with its line
+    _sleep.py     a patched asyncio.sleep -> virtual time (--unsafe-fixes), planned per file,
+                  settled across files
     _rewrite.py   libcst: applies a plan by walking to the planned statements only
-    _runner.py    the trigger words, the process pool, the event_loop overrides across files
+    _runner.py    the trigger words, the process pool, what is decided across files (the
+                  event_loop overrides, the loop scope of wide fixtures, the sleeps)
     _project.py   pytest configuration, dependency lists, and the git work tree check
     _config_edit.py  setting keys in a pytest configuration file, its format kept (tomlkit,
                   configupdater)

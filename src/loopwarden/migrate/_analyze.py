@@ -18,7 +18,7 @@ import fnmatch
 import os
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from loopwarden.migrate._model import (
@@ -32,9 +32,14 @@ from loopwarden.migrate._model import (
     Report,
     StmtPath,
     Target,
+    WideFixture,
 )
+from loopwarden.migrate._sleep import plan_sleeps
 
 _MODULES = ("pytest", "pytest_asyncio", "asyncio")
+# Imported names followed only so that an import whose last use a rewrite removed goes too (the
+# mocks of a patched asyncio.sleep).
+_MOCK_MODULES = ("unittest", "unittest.mock", "mock", "pytest_mock")
 _NO_EVENT_LOOP = (
     "pytest-asyncio's event_loop fixture (gone in pytest-asyncio 1.0; loopwarden's runner has none)"
 )
@@ -56,6 +61,12 @@ class Settings:
         python_files: ``python_files`` of the configuration: which modules hold tests.
         lint_codes: The lint rules the project's lint configuration selects (migrate applies
             LW110's fix and reports LW103 only where they are selected).
+        unsafe_fixes: ``--unsafe-fixes``: a patched ``asyncio.sleep`` becomes virtual time
+            (:mod:`loopwarden.migrate._sleep`).
+        virtual_time: ``loopwarden_virtual_time`` of the configuration as written, or ``None``.
+        suite: The folders holding the configuration's tests, absolute (its ``testpaths``, else
+            its own folder); empty without a configuration file. A ``conftest.py`` above them
+            all applies to the whole suite, as ``loopwarden_virtual_time`` does.
     """
 
     target: Target = "loopwarden"
@@ -66,6 +77,9 @@ class Settings:
     python_classes: tuple[str, ...] = ("Test",)
     python_files: tuple[str, ...] = ("test_*.py", "*_test.py")
     lint_codes: frozenset[str] = frozenset({"LW103", "LW110"})
+    unsafe_fixes: bool = False
+    virtual_time: str | None = None
+    suite: tuple[str, ...] = ()
 
 
 def matches(name: str, patterns: tuple[str, ...]) -> bool:
@@ -78,7 +92,13 @@ def matches(name: str, patterns: tuple[str, ...]) -> bool:
     )
 
 
-def analyze(path: str, source: str, settings: Settings, encoding: str = "utf-8") -> FilePlan:
+def analyze(
+    path: str,
+    source: str,
+    settings: Settings,
+    encoding: str = "utf-8",
+    sleeps: Sequence[tuple[int, int, str]] = (),
+) -> FilePlan:
     """Plan the migration of one file.
 
     Args:
@@ -86,6 +106,8 @@ def analyze(path: str, source: str, settings: Settings, encoding: str = "utf-8")
         source: Its text.
         settings: The run's settings.
         encoding: Its encoding, kept in the plan to write it back.
+        sleeps: lint's LW103 findings in it (line, column, message): patched
+            ``asyncio.sleep`` calls, for :mod:`loopwarden.migrate._sleep`.
 
     Returns:
         The plan: edits, reports, the ``event_loop`` overrides and what still uses them. A file
@@ -106,7 +128,10 @@ def analyze(path: str, source: str, settings: Settings, encoding: str = "utf-8")
         plan.error = f"not Python 3 we can parse: {reason}; left alone"
         plan.reports.append(Report(path, None, plan.error))
         return plan
-    _Analyzer(plan, tree, settings).run()
+    analyzer = _Analyzer(plan, tree, settings)
+    analyzer.run()
+    if sleeps:
+        plan_sleeps(analyzer, sleeps, source)
     return plan
 
 
@@ -177,10 +202,14 @@ class _Analyzer:
             if isinstance(stmt, ast.Import):
                 for j, alias in enumerate(stmt.names):
                     top = alias.name.partition(".")[0]
-                    if top not in _MODULES or (alias.asname and alias.name != top):
+                    if top not in _MODULES + _MOCK_MODULES or (alias.asname and alias.name != top):
                         continue
                     self._bind(Binding(alias.asname or top, top, "", path, j, len(stmt.names)))
-            elif isinstance(stmt, ast.ImportFrom) and not stmt.level and stmt.module in _MODULES:
+            elif (
+                isinstance(stmt, ast.ImportFrom)
+                and not stmt.level
+                and stmt.module in _MODULES + _MOCK_MODULES
+            ):
                 for j, alias in enumerate(stmt.names):
                     if alias.name == "*":
                         continue
@@ -206,7 +235,7 @@ class _Analyzer:
                 self.pa_names.add(name)
             elif imported == "fixture":
                 self.pa_fixture_names.add(name)
-        elif not imported:
+        elif module == "asyncio" and not imported:
             self.asyncio_names.add(name)
 
     def _collect(self) -> None:
@@ -255,6 +284,33 @@ class _Analyzer:
                 )
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def names_in(self, node: ast.AST) -> set[int]:
+        """Indices of the imported names used in ``node`` (:attr:`FilePlan.names`)."""
+        return self._names_in(node)
+
+    def fixture_decorator(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.expr | None:
+        """``node``'s ``@pytest.fixture`` or ``@pytest_asyncio.fixture``, if it has one."""
+        for decorator in node.decorator_list:
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            if self._is_pytest_fixture(target) or self._is_pa_fixture(target):
+                return decorator
+        return None
+
+    def is_test(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, cls: ast.ClassDef | None
+    ) -> bool:
+        """Whether pytest collects ``node`` (defined in ``cls``) as a test."""
+        return (
+            self.fixture_decorator(node) is None
+            and self.test_module
+            and (cls is None or cls in self._collected)
+            and matches(node.name, self.settings.python_functions)
+        )
+
+    def is_collected(self, cls: ast.ClassDef) -> bool:
+        """Whether pytest collects the class ``cls`` as a test class."""
+        return self.test_module and cls in self._collected
 
     def _report(self, line: int, message: str, person: bool = True) -> None:
         self.plan.reports.append(Report(self.plan.path, line, message, person))
@@ -514,18 +570,19 @@ class _Analyzer:
             self._helper_note(node, cls)
             return
         what = node.name
+        wide = None if fixture is None else self._wide_scope(fixture)
         if not is_async and not is_test and self._hands_out_the_loop(node):
-            edit = self._edit(path)
+            edit = Edit() if wide is not None else self._edit(path)
             edit.make_async = edit.remove_param = edit.replace_uses = True
             edit.added["asyncio"] += _loop_uses(node)[0]
             edit.counts["sync_fixture"] += 1
-            if fixture is not None and not fixture.pytest_asyncio and self._pa_strict:
-                self._to_pa_fixture(node, fixture.decorator, edit)
+            assert fixture is not None  # (not a test, and it takes event_loop)
+            self._made_async(node, path, fixture, wide, edit, [])
             return
         if not is_async:
             driver = self._drives_only_event_loop(node, is_test)
             if driver is not None:
-                edit = self._edit(path)
+                edit = Edit() if wide is not None else self._edit(path)
                 edit.make_async = edit.remove_param = edit.await_runs = True
                 edit.finalizer = driver or None
                 edit.replace_uses = True
@@ -533,20 +590,15 @@ class _Analyzer:
                     1 for _ in _runs_of(node)
                 )
                 edit.counts["sync_driver"] += 1
-                if driver and node.returns is not None:
-                    self._import_async_iterator()
-                if fixture is not None and not fixture.pytest_asyncio and self._pa_strict:
-                    self._to_pa_fixture(node, fixture.decorator, edit)
+                imports = []
+                if driver and node.returns is not None:  # (a finalizer: a fixture's only)
+                    imports = self._async_iterator_import()
+                if fixture is not None:
+                    self._made_async(node, path, fixture, wide, edit, imports)
                 return
             self.plan.loop_users.append(LoopUser(node.lineno, node.name))
-            if not is_test and not self._fixture_scope_fits(node):
-                self._report(
-                    node.lineno,
-                    f"{what} is a sync fixture wider than a test that uses {_NO_EVENT_LOOP}; "
-                    "not rewritten: make it `async def` with @pytest_asyncio.fixture(scope=..., "
-                    "loop_scope=<the same scope>), await what it runs on the loop, and call "
-                    "asyncio.get_running_loop() where it needs the loop",
-                )
+            if not is_test and wide is not None:
+                self._report(node.lineno, wide_message(what, wide[0], None, None))
                 return
             self._sync_user(node, what, is_test)
             return
@@ -602,6 +654,44 @@ class _Analyzer:
             person=False,
         )
 
+    def _made_async(
+        self,
+        node: ast.FunctionDef | ast.AsyncFunctionDef,
+        path: StmtPath,
+        fixture: _Fixture,
+        wide: tuple[str, str | None] | None,
+        edit: Edit,
+        imports: list[str],
+    ) -> None:
+        """A sync fixture becomes async: with ``--target pytest-asyncio`` it gets
+        ``@pytest_asyncio.fixture`` in strict mode, and one wider than a test also
+        ``loop_scope=``, which waits for :func:`loopwarden.migrate._runner.decide` (the loop
+        its tests ran in is the scope of the ``event_loop`` override it got, maybe in another
+        file)."""
+        if wide is None:
+            if not fixture.pytest_asyncio and self._pa_strict:
+                self._to_pa_fixture(node, fixture.decorator, edit)
+            for line in imports:
+                if line not in self.plan.add_imports:
+                    self.plan.add_imports.append(line)
+            return
+        scope, value = wide
+        assert isinstance(fixture.decorator, ast.Call)  # (a scope is given)
+        keywords = _keywords(fixture.decorator)
+        why = None
+        if len(keywords) != len(fixture.decorator.keywords) or fixture.decorator.args:
+            why = "its decorator has positional or ** arguments, which migrate does not rewrite"
+        elif "loop_scope" in keywords:
+            why = f"it already says loop_scope={ast.unparse(keywords['loop_scope'])}"
+        if why is not None:
+            self.plan.loop_users.append(LoopUser(node.lineno, node.name))
+            self._report(node.lineno, wide_message(node.name, scope, why, None))
+            return
+        self._to_pa_fixture(node, fixture.decorator, edit, add_keyword=("loop_scope", ""))
+        self.plan.wide_fixtures.append(
+            WideFixture(path, node.lineno, node.name, scope, value, edit, imports)
+        )
+
     @property
     def _pa_strict(self) -> bool:
         """pytest-asyncio (``--target pytest-asyncio``) in strict mode: it runs an async fixture
@@ -609,21 +699,31 @@ class _Analyzer:
         return not self.loopwarden and self.settings.strict
 
     def _to_pa_fixture(
-        self, node: ast.FunctionDef | ast.AsyncFunctionDef, decorator: ast.expr, edit: Edit
+        self,
+        node: ast.FunctionDef | ast.AsyncFunctionDef,
+        decorator: ast.expr,
+        edit: Edit,
+        add_keyword: tuple[str, str] | None = None,
     ) -> None:
         """``@pytest.fixture(...)`` -> ``@pytest_asyncio.fixture(...)``, for a fixture that
-        becomes async under pytest-asyncio's strict mode."""
+        becomes async under pytest-asyncio's strict mode (or needs ``loop_scope=``, which only
+        pytest-asyncio's decorator takes)."""
         index = next(i for i, d in enumerate(node.decorator_list) if d is decorator)
         edit.decorators.append(
-            DecoratorEdit(index, remove=False, module=self.plan.pytest_asyncio_name)
+            DecoratorEdit(
+                index,
+                remove=False,
+                module=self.plan.pytest_asyncio_name,
+                add_keyword=add_keyword,
+            )
         )
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
         edit.removed_names |= self._names_in(target)
         edit.added["pytest_asyncio"] += 1
 
-    def _import_async_iterator(self) -> None:
-        """``AsyncIterator`` for a return annotation, imported unless the module binds it (also
-        under ``if TYPE_CHECKING:`` when annotations are not evaluated at run time)."""
+    def _async_iterator_import(self) -> list[str]:
+        """``AsyncIterator`` for a return annotation: its import, unless the module binds it
+        (also under ``if TYPE_CHECKING:`` when annotations are not evaluated at run time)."""
         lazy = any(
             isinstance(stmt, ast.ImportFrom)
             and stmt.module == "__future__"
@@ -642,10 +742,8 @@ class _Analyzer:
                 if isinstance(stmt, ast.Import | ast.ImportFrom) and any(
                     (a.asname or a.name) == "AsyncIterator" for a in stmt.names
                 ):
-                    return
-        line = "from collections.abc import AsyncIterator"
-        if line not in self.plan.add_imports:
-            self.plan.add_imports.append(line)
+                    return []
+        return ["from collections.abc import AsyncIterator"]
 
     def _drives_only_event_loop(
         self, node: ast.FunctionDef | ast.AsyncFunctionDef, test: bool
@@ -666,8 +764,6 @@ class _Analyzer:
         ``AsyncIterator``); nor with an early ``return`` besides the finalizer's.
         """
         if test and self.settings.strict:
-            return None
-        if not test and not self._fixture_scope_fits(node):
             return None
         runs = list(_runs_of(node))
         if not runs:
@@ -710,17 +806,26 @@ class _Analyzer:
                 return None
         return finalizer or ""
 
-    def _fixture_scope_fits(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-        """With ``--target pytest-asyncio``, a fixture made async runs in a loop of
-        ``asyncio_default_fixture_loop_scope``: one wider than a test would need ``loop_scope=``
-        of its own (else ScopeMismatch), which migrate does not write; such a fixture is left."""
-        if self.loopwarden:
-            return True
-        for decorator in node.decorator_list:
-            if isinstance(decorator, ast.Call) and self._is_pytest_fixture(decorator.func):
-                scope = _keywords(decorator).get("scope")
-                return scope is None or _literal(scope) == "function"
-        return True
+    def _wide_scope(self, fixture: _Fixture) -> tuple[str, str | None] | None:
+        """With ``--target pytest-asyncio``, the scope of a fixture wider than a test, as
+        written and as a value (``None`` when not a literal); ``None`` for a function-scoped
+        one.
+
+        A sync fixture made async runs, under pytest-asyncio 1.x, in the loop its
+        ``loop_scope=`` names (else ``asyncio_default_fixture_loop_scope``'s, else one of its own
+        scope). A wider one needs that keyword: the loop its tests ran in under 0.21, which is
+        the scope of the ``event_loop`` override it got (:class:`WideFixture`). loopwarden's
+        runner gives a wider fixture the loop its tests share: nothing to write there."""
+        if self.loopwarden or not isinstance(fixture.decorator, ast.Call):
+            return None
+        decorator = fixture.decorator
+        scope = _keywords(decorator).get("scope")
+        if scope is None:
+            return None
+        value = _literal(scope)
+        if value == "function":
+            return None
+        return (ast.unparse(scope), value if value in SCOPES else None)
 
     def _hands_out_the_loop(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """A sync fixture that only passes ``event_loop`` along (``return event_loop``, ``yield
@@ -732,7 +837,7 @@ class _Analyzer:
         (a nested function, a lambda), or rebinds ``event_loop``.
         """
         uses, problem = _loop_uses(node)
-        if problem is not None or uses == 0 or not self._fixture_scope_fits(node):
+        if problem is not None or uses == 0:
             return False
         for child in ast.walk(node):
             if isinstance(child, ast.Call):
@@ -814,8 +919,16 @@ class _Analyzer:
             and params in ([], ["request"])
             and self._is_recipe(node)
         )
+        after = ""
+        if recipe and scope is not None and not self.loopwarden:
+            _, keys = _removed_override_note(scope, self.settings)
+            after = (
+                keys.get("asyncio_default_test_loop_scope")
+                or self.settings.test_loop_scope
+                or "function"
+            )
         self.plan.overrides.append(
-            Override(path, node.lineno, scope or "", recipe, frozenset(self._names_in(node)))
+            Override(path, node.lineno, scope or "", recipe, frozenset(self._names_in(node)), after)
         )
         if recipe:
             return
@@ -900,6 +1013,23 @@ class _Analyzer:
             and isinstance(owner.func.value, ast.Name)
             and owner.func.value.id in self.asyncio_names
         )
+
+
+def wide_message(name: str, scope: str, why: str | None, loop_scope: str | None) -> str:
+    """The report on a sync fixture wider than a test that uses ``event_loop`` and is left
+    (``--target pytest-asyncio``): ``why``, and what to write, with the loop scope when known."""
+    because = f"{why}; " if why else ""
+    loop = (
+        repr(loop_scope)
+        if loop_scope
+        else "<the scope of the event_loop fixture it used: the loop its tests run in>"
+    )
+    return (
+        f"{name} is a sync fixture wider than a test (scope={scope}) that uses {_NO_EVENT_LOOP}; "
+        f"not rewritten: {because}make it `async def` with @pytest_asyncio.fixture("
+        f"scope={scope}, loop_scope={loop}), await what it runs on the loop, and call "
+        "asyncio.get_running_loop() where it needs the loop"
+    )
 
 
 def _is_event_loop(node: ast.expr) -> bool:
@@ -1079,6 +1209,9 @@ def _loop_uses(
             return uses, problem
     return uses, None
 
+
+#: pytest's scopes, narrowest first.
+SCOPES = ("function", "class", "module", "package", "session")
 
 # Calls that run a loop of their own: a test or fixture making them must stay sync.
 _RUNS_A_LOOP = frozenset(

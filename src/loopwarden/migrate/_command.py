@@ -52,6 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --write, write even when the git work tree has uncommitted changes",
     )
     parser.add_argument(
+        "--unsafe-fixes",
+        action="store_true",
+        help="also make the rewrites that may change what a test checks (a patched "
+        "asyncio.sleep -> loopwarden's virtual time); each one is listed for a person to check",
+    )
+    parser.add_argument(
         "--exclude",
         type=lambda value: [v.strip() for v in value.split(",") if v.strip()],
         action="extend",
@@ -144,6 +150,9 @@ def run(args: argparse.Namespace) -> int:
                     python_classes=config.patterns("python_classes", "Test"),
                     python_files=config.patterns("python_files", "test_*.py", "*_test.py"),
                     lint_codes=lint_settings.codes,
+                    unsafe_fixes=args.unsafe_fixes,
+                    virtual_time=config.value("loopwarden_virtual_time"),
+                    suite=config.suite(),
                 ),
             )
         return settings[id(config)][1]
@@ -227,7 +236,9 @@ def _config_edits(
     plans: list[FilePlan], configs: Configs, unset_scope: list[PytestConfig]
 ) -> tuple[list[Outcome], list[Report]]:
     """The pytest configuration files to edit for the keys the removed ``event_loop`` overrides
-    ask for (``--target pytest-asyncio``), and the places where that cannot be done.
+    ask for (``--target pytest-asyncio``) and ``loopwarden_virtual_time`` (a ``conftest.py``'s
+    patched ``asyncio.sleep`` removed, ``--unsafe-fixes``), and the places where that cannot be
+    done.
 
     ``unset_scope``: configurations whose ``asyncio_default_fixture_loop_scope`` gets
     ``function`` where nothing else sets it (pytest-asyncio 0.24+ warns on every run while it is
@@ -321,7 +332,10 @@ def _config_edits(
                     "utf-8",
                     before,
                     after,
-                    Counter(config_key=len(chosen)),
+                    Counter(
+                        "virtual_time_key" if key == "loopwarden_virtual_time" else "config_key"
+                        for key in chosen
+                    ),
                     patch=diff(shown, before, after),
                 )
             )

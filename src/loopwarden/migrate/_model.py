@@ -24,8 +24,12 @@ KINDS: dict[str, str] = {
     "sync_fixture": "sync fixture that hands out event_loop -> async def",
     "sync_driver": "sync test or fixture driving event_loop.run_until_complete -> async def",
     "event_loop_fixture": "event_loop fixture override removed",
+    "virtual_time": "patched asyncio.sleep -> loopwarden's virtual time (unsafe: each is listed "
+    "below, to check)",
     "import": "import added or removed",
     "config_key": "pytest configuration key set (the removed event_loop fixture's scope)",
+    "virtual_time_key": "loopwarden_virtual_time = on set (a conftest.py's patched "
+    "asyncio.sleep removed)",
     "lint_LW110": "httpx client app= -> transport=ASGITransport(app=...) (lint's LW110 fix)",
 }
 
@@ -75,12 +79,15 @@ class DecoratorEdit:
         module: The name to write ``<module>.fixture`` with (``pytest``, or ``pytest_asyncio``
             for a fixture that becomes async under pytest-asyncio's strict mode); ``None``: the
             plan's ``pytest_name``.
+        add_keyword: With the conversion, a keyword argument to write right after ``scope=``:
+            its name and its value as a string (``("loop_scope", "session")``).
     """
 
     index: int
     remove: bool
     drop_keyword: str | None = None
     module: str | None = None
+    add_keyword: tuple[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -101,7 +108,13 @@ class Edit:
             before its last ``return``: the def and the ``addfinalizer`` call go, the ``return``
             becomes ``yield`` and the function's body follows it.
         remove_elements: Element indices to remove from the list or tuple assigned (``pytestmark``).
+        append_element: An element to add at the end of the list or tuple assigned
+            (``pytestmark``); a value that is neither becomes a list of it and the element.
         remove_aliases: Name indices to remove from an ``import`` statement.
+        remove_items: Item indices to remove from a ``with`` statement; when none is left, the
+            statements of its block take its place.
+        add_marks: Decorators to put above those of a ``def`` or ``class``, as source text
+            (``pytest.mark.loopwarden(virtual_time=True)``).
         counts: Changes per kind (:data:`KINDS`).
         removed_names: Indices (into :attr:`FilePlan.names`) of the imported names this edit
             removes a use of.
@@ -116,7 +129,10 @@ class Edit:
     await_runs: bool = False
     finalizer: str | None = None
     remove_elements: list[int] = field(default_factory=list)
+    append_element: str | None = None
     remove_aliases: list[int] = field(default_factory=list)
+    remove_items: list[int] = field(default_factory=list)
+    add_marks: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     removed_names: set[int] = field(default_factory=set)
     added: Counter[str] = field(default_factory=Counter)
@@ -124,11 +140,13 @@ class Edit:
 
 @dataclass(frozen=True, slots=True)
 class Binding:
-    """A name a module-level ``import`` of pytest, pytest_asyncio or asyncio binds.
+    """A name a module-level ``import`` of pytest, pytest_asyncio or asyncio binds (or of
+    ``unittest``/``unittest.mock``/``mock``/``pytest_mock``, followed so that an import whose
+    last use a rewrite removed goes too).
 
     Attributes:
         name: The bound name (``pytest``, ``pa``, ``fixture``).
-        module: ``pytest``, ``pytest_asyncio`` or ``asyncio``.
+        module: ``pytest``, ``pytest_asyncio``, ``asyncio``, or one of the mock modules.
         imported: For ``from M import x``: ``x``; for ``import M``: ``""``.
         stmt: The import statement's path.
         alias: The name's index in the statement.
@@ -168,6 +186,9 @@ class Override:
         scope: Its scope (``function`` when not given), or ``""`` when not a literal.
         recipe: Whether its body is the usual recipe (make, yield, close a loop).
         removed_names: Name uses removing it would remove.
+        test_loop_scope: With ``--target pytest-asyncio``, the ``asyncio_default_test_loop_scope``
+            in force once it is removed: its scope where migrate writes it (or the configuration
+            says it already), else what the configuration keeps (``function`` when unset).
     """
 
     stmt: StmtPath
@@ -175,6 +196,7 @@ class Override:
     scope: str
     recipe: bool
     removed_names: frozenset[int]
+    test_loop_scope: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +210,72 @@ class LoopUser:
 
     line: int
     name: str
+
+
+@dataclass(slots=True)
+class WideFixture:
+    """A sync fixture wider than a test that ``--target pytest-asyncio`` makes async, pending.
+
+    As an async fixture it needs ``loop_scope=``: the loop its tests ran in under 0.21, which is
+    the scope of the ``event_loop`` override it got, in this file or another
+    (:func:`loopwarden.migrate._runner.decide` finds it, then applies or drops the edit).
+
+    Attributes:
+        stmt: The ``def``'s path.
+        line: The line of ``def``.
+        name: The fixture's name.
+        scope: Its scope as written (``'module'``), for reports.
+        value: Its scope's value (``module``), or ``None`` when not a literal.
+        edit: The planned edit; its decorator edit's ``add_keyword`` gets the loop scope.
+        imports: Import statements the edit needs (``AsyncIterator``).
+    """
+
+    stmt: StmtPath
+    line: int
+    name: str
+    scope: str
+    value: str | None
+    edit: Edit
+    imports: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SleepRewrite:
+    """A patched ``asyncio.sleep`` that loopwarden's virtual time can replace, pending.
+
+    The run applies it with ``--unsafe-fixes`` once it knows that no test of another file asks
+    for the fixture by name (:func:`loopwarden.migrate._sleep.settle`); without the flag it is
+    reported with the flag as the way to make it.
+
+    Attributes:
+        line: The patch's line.
+        what: What is patched, where (lint's LW103 words: ``patching `asyncio.sleep` in autouse
+            fixture `no_sleep` (...)``).
+        advice: What to do by hand (``delete the patch and mark the module ...``).
+        where: What gets virtual time: ``"test"``, ``"class"``, ``"module"`` or ``"suite"``.
+        edits: The removal of the patch (the fixture, or the statement of a test), by statement.
+        mark: The ``def`` or ``class`` to mark (``test``, ``class``).
+        pytestmark: The module's ``pytestmark = ...`` the mark joins (``module``), or ``None``:
+            a new one goes after the imports.
+        fixture: An autouse fixture of a ``conftest.py`` that tests of other files could ask
+            for by name; ``""`` otherwise.
+        config_keys: The pytest configuration keys to set (``suite``).
+        note: Said with it when applied (the configuration already has the key).
+        guard: ``--target pytest-asyncio``: virtual time needs loopwarden's loops there (guard
+            mode), which the report says.
+    """
+
+    line: int
+    what: str
+    advice: str
+    where: Literal["test", "class", "module", "suite"]
+    edits: dict[StmtPath, Edit]
+    mark: StmtPath | None = None
+    pytestmark: StmtPath | None = None
+    fixture: str = ""
+    config_keys: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+    guard: bool = False
 
 
 @dataclass(slots=True)
@@ -216,6 +304,11 @@ class FilePlan:
         config_keys: pytest configuration keys the removed ``event_loop`` overrides ask for
             (``--target pytest-asyncio``: their scope as ``asyncio_default_*_loop_scope``), to be
             written into the file's pytest configuration.
+        wide_fixtures: Sync fixtures wider than a test that ``--target pytest-asyncio`` makes
+            async once their loop scope is known (:class:`WideFixture`).
+        sleeps: Patched ``asyncio.sleep`` calls virtual time can replace (:class:`SleepRewrite`),
+            pending.
+        add_pytestmark: A ``pytestmark = ...`` statement to put after the module's imports.
     """
 
     path: str
@@ -235,6 +328,9 @@ class FilePlan:
     add_imports: list[str] = field(default_factory=list)
     config_keys: dict[str, str] = field(default_factory=dict)
     lint_fixes: bool = False
+    wide_fixtures: list[WideFixture] = field(default_factory=list)
+    sleeps: list[SleepRewrite] = field(default_factory=list)
+    add_pytestmark: str | None = None
 
     def counts(self) -> Counter[str]:
         """Changes per kind, over every planned edit and added import."""

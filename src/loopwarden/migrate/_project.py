@@ -63,6 +63,10 @@ class PytestConfig:
 
     def scope(self, key: str) -> str | None:
         """``asyncio_default_*_loop_scope``, or ``None`` when unset."""
+        return self.value(key)
+
+    def value(self, key: str) -> str | None:
+        """A key's value as written (no quotes, no inline comment), or ``None`` when unset."""
         return _value(self.values.get(key, "")) or None
 
     def patterns(self, key: str, *default: str) -> tuple[str, ...]:
@@ -74,6 +78,21 @@ class PytestConfig:
         except ValueError:  # an unbalanced quote: pytest fails on it, we go by the words
             words = raw.split()
         return tuple(words) or default
+
+    def suite(self) -> tuple[str, ...]:
+        """The folders holding the tests pytest runs by default, absolute: ``testpaths`` (a
+        glob's folder up to its first wildcard), else the configuration's folder; empty without
+        a configuration file."""
+        if self.path is None:
+            return ()
+        root = os.path.dirname(os.path.abspath(self.path))
+        folders = []
+        for entry in self.patterns("testpaths"):
+            wild = re.search(r"[*?\[]", entry)
+            if wild:
+                entry = os.path.dirname(entry[: wild.start()])
+            folders.append(os.path.normpath(os.path.join(root, entry)))
+        return tuple(folders) or (root,)
 
     @property
     def strict(self) -> bool:

@@ -21,10 +21,10 @@ from typing import TypeVar
 
 import libcst as cst
 
-from loopwarden.lint._fix import insert_import
+from loopwarden.lint._fix import _import_insertion_index, insert_import
 from loopwarden.migrate._model import DecoratorEdit, Edit, FilePlan, StmtPath
 
-_T = TypeVar("_T", cst.Arg, cst.BaseElement, cst.ImportAlias)
+_T = TypeVar("_T", cst.Arg, cst.BaseElement, cst.ImportAlias, cst.WithItem)
 _N = TypeVar("_N", bound=cst.CSTNode)
 _E = TypeVar("_E", bound=cst.BaseExpression)
 _PASS = cst.SimpleStatementLine(body=[cst.Pass()])
@@ -52,7 +52,29 @@ def rewrite(source: str, plan: FilePlan) -> str:
         module = module.with_changes(footer=[*carried, *module.footer])
     for statement in plan.add_imports:
         body = insert_import(body, cst.parse_statement(statement + "\n"))
+    if plan.add_pytestmark is not None:
+        body = _after_imports(body, cst.parse_statement(plan.add_pytestmark + "\n"))
     return module.with_changes(body=body).code
+
+
+def _after_imports(
+    body: list[cst.BaseStatement], statement: cst.BaseStatement
+) -> list[cst.BaseStatement]:
+    """``statement`` (``pytestmark = ...``) after the docstring and the leading imports, a blank
+    line above it, and one or two below it (two before a ``def`` or ``class``)."""
+    assert isinstance(statement, cst.SimpleStatementLine)
+    index = _import_insertion_index(body)
+    if index > 0:
+        statement = statement.with_changes(leading_lines=[cst.EmptyLine()])
+    rest = list(body[index:])
+    if rest:
+        first = rest[0]
+        assert isinstance(first, cst.SimpleStatementLine | cst.BaseCompoundStatement)
+        if not any(line.comment is None for line in first.leading_lines):
+            blank = 2 if isinstance(first, cst.BaseCompoundStatement) else 1
+            lines = [cst.EmptyLine() for _ in range(blank)]
+            rest[0] = first.with_changes(leading_lines=[*lines, *first.leading_lines])
+    return [*body[:index], statement, *rest]
 
 
 def _kept_comments(lines: Sequence[cst.EmptyLine]) -> list[cst.EmptyLine]:
@@ -96,6 +118,7 @@ class _Editor:
         of the block loses the blank lines above it."""
         out: list[cst.BaseStatement] = []
         carried: list[cst.EmptyLine] = []
+        gap: list[cst.EmptyLine] = []  # the blank lines above removed statements
         dropped = False
         index = 0
         for statement in statements:
@@ -103,6 +126,7 @@ class _Editor:
                 smalls, index, changed = self.smalls(statement.body, prefix, field, index)
                 if not smalls:
                     carried.extend(_kept_comments(statement.leading_lines))
+                    gap = gap or _gap(statement.leading_lines, carried)
                     dropped = True
                     continue
                 if changed:
@@ -114,20 +138,32 @@ class _Editor:
                 if edit is not None and edit.remove:
                     assert isinstance(statement, cst.BaseCompoundStatement)
                     carried.extend(_kept_comments(statement.leading_lines))
+                    gap = gap or _gap(statement.leading_lines, carried)
                     dropped = True
                     continue
+                if edit is not None and edit.remove_items and isinstance(statement, cst.With):
+                    lifted, footer = _remove_with_items(statement, edit.remove_items)
+                    if lifted is None:
+                        statement = _with_items(statement, edit.remove_items)
+                    else:  # no item left: the block's statements take the with's place
+                        first, *others = lifted
+                        if carried or (dropped and strip and not out):
+                            first = _lead(first, carried, strip and not out)
+                        out += [first, *others]
+                        carried, gap = footer, []
+                        continue
                 if path in self.prefixes:
                     statement = self.compound(statement, path)
                 if edit is not None:
                     statement = self.definition(statement, edit)
             if carried or (dropped and strip and not out):
-                assert isinstance(statement, cst.SimpleStatementLine | cst.BaseCompoundStatement)
-                lines = [*carried, *statement.leading_lines]
-                if strip and not out:  # now first in its block: no blank lines above it
-                    while lines and lines[0].comment is None:
-                        lines.pop(0)
-                statement = statement.with_changes(leading_lines=lines)
+                statement = _lead(statement, carried, strip and not out)
                 carried = []
+            elif gap and out:
+                assert isinstance(statement, cst.SimpleStatementLine | cst.BaseCompoundStatement)
+                if not statement.leading_lines:  # (`import pytest` went: its section stays apart)
+                    statement = statement.with_changes(leading_lines=gap)
+            gap = []
             out.append(statement)
         return out, carried
 
@@ -167,7 +203,7 @@ class _Editor:
         return suite.with_changes(body=smalls or [cst.Pass()])
 
     def compound(self, statement: cst.BaseStatement, path: StmtPath) -> cst.BaseStatement:
-        if isinstance(statement, cst.ClassDef):
+        if isinstance(statement, cst.ClassDef | cst.FunctionDef):
             return statement.with_changes(body=self.suite(statement.body, path, "body"))
         if isinstance(statement, cst.If):
             body = self.suite(statement.body, path, "body")
@@ -188,12 +224,16 @@ class _Editor:
     def small(self, small: cst.BaseSmallStatement, edit: Edit) -> cst.BaseSmallStatement | None:
         if edit.remove:
             return None
-        if isinstance(small, cst.Assign) and edit.remove_elements:
+        if isinstance(small, cst.Assign) and (edit.remove_elements or edit.append_element):
             value = small.value
-            assert isinstance(value, cst.List | cst.Tuple)
-            gone = set(edit.remove_elements)
-            elements = _without(value.elements, lambda i, _: i in gone)
-            return small.with_changes(value=value.with_changes(elements=elements))
+            if edit.remove_elements:
+                assert isinstance(value, cst.List | cst.Tuple)
+                gone = set(edit.remove_elements)
+                elements = _without(value.elements, lambda i, _: i in gone)
+                value = value.with_changes(elements=elements)
+            if edit.append_element:
+                value = _append(value, cst.parse_expression(edit.append_element))
+            return small.with_changes(value=value)
         if isinstance(small, cst.Import | cst.ImportFrom) and edit.remove_aliases:
             names = small.names
             assert not isinstance(names, cst.ImportStar)
@@ -207,6 +247,9 @@ class _Editor:
             return statement
         if edit.decorators:
             statement = self.decorators(statement, edit.decorators)
+        if edit.add_marks:
+            marks = [cst.Decorator(decorator=cst.parse_expression(m)) for m in edit.add_marks]
+            statement = statement.with_changes(decorators=[*marks, *statement.decorators])
         if isinstance(statement, cst.FunctionDef):
             if edit.remove_param:
                 statement = statement.with_changes(
@@ -240,7 +283,10 @@ class _Editor:
                 carried = [line for line in decorator.leading_lines if line.comment is not None]
             else:
                 expression = self.fixture(
-                    decorator.decorator, edit.drop_keyword, edit.module or self.plan.pytest_name
+                    decorator.decorator,
+                    edit.drop_keyword,
+                    edit.module or self.plan.pytest_name,
+                    edit.add_keyword,
                 )
                 out.append(decorator.with_changes(decorator=expression))
         after = node.lines_after_decorators
@@ -256,10 +302,15 @@ class _Editor:
         return cst.Call(func=loop, lpar=name.lpar, rpar=name.rpar)
 
     def fixture(
-        self, expression: cst.BaseExpression, drop: str | None, module: str
+        self,
+        expression: cst.BaseExpression,
+        drop: str | None,
+        module: str,
+        add: tuple[str, str] | None = None,
     ) -> cst.BaseExpression:
         """``@pytest_asyncio.fixture(...)`` -> ``@pytest.fixture(...)``, without ``drop=`` (or
-        ``@pytest.fixture(...)`` -> ``@pytest_asyncio.fixture(...)``: ``module``)."""
+        ``@pytest.fixture(...)`` -> ``@pytest_asyncio.fixture(...)``: ``module``), with ``add``
+        written after ``scope=``."""
         func = cst.Attribute(value=cst.Name(module), attr=cst.Name("fixture"))
         if not isinstance(expression, cst.Call):
             return func
@@ -270,7 +321,131 @@ class _Editor:
             )
             if not args:
                 return func
+        if add is not None:
+            args = _add_keyword(args, "scope", *add, expression.whitespace_before_args)
         return expression.with_changes(func=func, args=args)
+
+
+def _add_keyword(
+    args: list[cst.Arg],
+    after: str,
+    name: str,
+    value: str,
+    before_args: cst.BaseParenthesizableWhitespace,
+) -> list[cst.Arg]:
+    """``args`` with ``name=value`` (a string, quoted as the argument before it is) right after
+    the keyword argument ``after``, laid out as that one is: on a line of its own in a call
+    written one argument a line."""
+    index = next(
+        i for i, arg in enumerate(args) if arg.keyword is not None and arg.keyword.value == after
+    )
+    anchor = args[index]
+    quote = '"'
+    if isinstance(anchor.value, cst.SimpleString):
+        quote = anchor.value.quote
+    new = cst.Arg(
+        value=cst.SimpleString(f"{quote}{value}{quote}"),
+        keyword=cst.Name(name),
+        equal=anchor.equal,
+        comma=anchor.comma,
+        whitespace_after_arg=anchor.whitespace_after_arg,
+    )
+    if isinstance(anchor.comma, cst.MaybeSentinel):  # the last argument, without a comma
+        space: cst.BaseParenthesizableWhitespace = cst.SimpleWhitespace(" ")
+        one_a_line = all(
+            isinstance(arg.comma, cst.Comma)
+            and isinstance(arg.comma.whitespace_after, cst.ParenthesizedWhitespace)
+            for arg in args[:index]
+        )
+        if one_a_line and isinstance(before_args, cst.ParenthesizedWhitespace):
+            space = before_args  # the line break and indentation before the first argument
+        anchor = anchor.with_changes(
+            comma=cst.Comma(whitespace_after=space),
+            whitespace_after_arg=cst.SimpleWhitespace(""),
+        )
+    return [*args[:index], anchor, new, *args[index + 1 :]]
+
+
+def _gap(lines: Sequence[cst.EmptyLine], carried: Sequence[cst.EmptyLine]) -> list[cst.EmptyLine]:
+    """The blank lines above a removed statement, which the statement after it takes when it has
+    none of its own (and no comment carried brings them)."""
+    if carried:
+        return []
+    blank = []
+    for line in lines:
+        if line.comment is not None:
+            break
+        blank.append(line)
+    return blank
+
+
+def _lead(
+    statement: cst.BaseStatement, carried: Sequence[cst.EmptyLine], first: bool
+) -> cst.BaseStatement:
+    """``statement`` with the comments ``carried`` from removed statements above it; ``first``
+    in its block, without blank lines above it."""
+    assert isinstance(statement, cst.SimpleStatementLine | cst.BaseCompoundStatement)
+    lines = [*carried, *statement.leading_lines]
+    if first:
+        while lines and lines[0].comment is None:
+            lines.pop(0)
+    return statement.with_changes(leading_lines=lines)
+
+
+def _with_items(statement: cst.With, gone: Sequence[int]) -> cst.With:
+    """``statement`` without the items ``gone`` (some are left)."""
+    drop = set(gone)
+    return statement.with_changes(items=_without(statement.items, lambda i, _: i in drop))
+
+
+def _remove_with_items(
+    statement: cst.With, gone: Sequence[int]
+) -> tuple[list[cst.BaseStatement] | None, list[cst.EmptyLine]]:
+    """When no item is left: the statements of the block, in the ``with``'s place (its comments
+    above the first, those closing the block for what follows); else ``None``."""
+    if len(set(gone)) < len(statement.items):
+        return None, []
+    block = statement.body
+    header = _trailing(block.header) if isinstance(block, cst.IndentedBlock) else []
+    lines = [*statement.leading_lines, *header]
+    if isinstance(block, cst.SimpleStatementSuite):
+        line = cst.SimpleStatementLine(
+            body=block.body, leading_lines=lines, trailing_whitespace=block.trailing_whitespace
+        )
+        return [line], []
+    assert isinstance(block, cst.IndentedBlock)
+    lifted = list(block.body)
+    first = lifted[0]
+    assert isinstance(first, cst.SimpleStatementLine | cst.BaseCompoundStatement)
+    lifted[0] = first.with_changes(leading_lines=[*lines, *first.leading_lines])
+    return lifted, _comments(block.footer)
+
+
+def _append(value: cst.BaseExpression, element: cst.BaseExpression) -> cst.BaseExpression:
+    """``value`` (what ``pytestmark`` is) with ``element`` added at the end: in its list or
+    tuple, laid out as its elements are (one a line, the trailing comma kept); another value
+    becomes a list of it and ``element``."""
+    space = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    if not isinstance(value, cst.List | cst.Tuple):
+        return cst.List([cst.Element(value, comma=space), cst.Element(element)])
+    elements = list(value.elements)
+    if not elements:
+        return value.with_changes(elements=[cst.Element(element)])
+    if isinstance(value, cst.List):
+        opening, closing = value.lbracket.whitespace_after, value.rbracket.whitespace_before
+    elif value.lpar:
+        opening, closing = value.lpar[0].whitespace_after, value.rpar[-1].whitespace_before
+    else:  # `pytestmark = a, b`
+        opening = closing = cst.SimpleWhitespace("")
+    last = elements[-1]
+    if isinstance(closing, cst.ParenthesizedWhitespace):  # one a line
+        between = elements[-2].comma if len(elements) > 1 else cst.Comma(whitespace_after=opening)
+        added = cst.Element(element, comma=last.comma)
+    else:
+        between = space
+        added = cst.Element(element)
+    elements[-1] = last.with_changes(comma=between)
+    return value.with_changes(elements=[*elements, added])
 
 
 _ParamElement = cst.Param | cst.ParamSlash | cst.ParamStar

@@ -2,9 +2,13 @@
 
 1. Analyse (in workers): each file that contains a trigger word is parsed with :mod:`ast` and
    planned (:mod:`loopwarden.migrate._analyze`); other files are not even decoded.
-2. Decide (here): an ``event_loop`` override whose body is the usual recipe is removed unless
-   something left in the suite still asks for ``event_loop`` where the override is visible (its
-   own module; every module under a ``conftest.py``'s folder).
+2. Decide (here): a patched ``asyncio.sleep`` becomes virtual time (``--unsafe-fixes``) unless a
+   test of another file asks for its ``conftest.py`` fixture by name
+   (:func:`loopwarden.migrate._sleep.settle`); an ``event_loop`` override whose body is the usual
+   recipe is removed unless something left in the suite still asks for ``event_loop`` where the
+   override is visible (its own module; every module under a ``conftest.py``'s folder); a sync
+   fixture wider than a test that ``--target pytest-asyncio`` makes async gets the scope of the
+   override its tests ran on as ``loop_scope=``, or is left (and then asks for ``event_loop``).
 3. Rewrite (in workers): the files with edits are parsed with libcst and rewritten; the result
    must parse with :mod:`ast`, else the file is left alone and the failure reported.
 
@@ -24,9 +28,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TypeVar
 
-from loopwarden.migrate._analyze import Settings, analyze, finalize
+from loopwarden.migrate._analyze import SCOPES, Settings, analyze, finalize, wide_message
 from loopwarden.migrate._diff import unified_diff
 from loopwarden.migrate._model import (
     LINT_FIXES,
@@ -36,14 +41,16 @@ from loopwarden.migrate._model import (
     Override,
     Report,
     StmtPath,
+    WideFixture,
 )
+from loopwarden.migrate._sleep import settle
 
 TRIGGERS = (b"pytest_asyncio", b"event_loop", b"mark.asyncio")
 """Words without which a file has nothing to migrate: only files with one are parsed."""
 
 LINT_TRIGGERS = (b"Client", b"sleep'", b'sleep"')
 """Words without which lint finds nothing for migrate: an httpx client (LW110's fix), a patch of
-``"asyncio.sleep"`` / ``(asyncio, "sleep")`` (LW103, reported)."""
+``"asyncio.sleep"`` / ``(asyncio, "sleep")`` (LW103: virtual time may replace it)."""
 
 PATCHED_SLEEP = "LW103"
 
@@ -108,48 +115,30 @@ def analyze_file(path: str, settings: Settings) -> FilePlan | None:
         plan.reports.append(Report(path, None, plan.error or ""))
         return plan
     with _no_gc():
-        plan = analyze(path, source, settings, encoding) if migrates else FilePlan(path, encoding)
+        sleeps, fixes = _lint(path, source, settings.lint_codes)
+        if migrates or sleeps:
+            plan = analyze(path, source, settings, encoding, sleeps)
+        else:
+            plan = FilePlan(path, encoding)
         if plan.error is None:
-            plan.lint_fixes = _lint(plan, source, settings.lint_codes)
-    if not migrates and not plan.lint_fixes and not plan.reports:
+            plan.lint_fixes = fixes
+    if not migrates and not plan.lint_fixes and not plan.reports and not plan.sleeps:
         return None
     return plan
 
 
-def _lint(plan: FilePlan, source: str, codes: frozenset[str]) -> bool:
-    """Lint ``source`` for what migrate takes from lint: whether a fix of :data:`LINT_FIXES`
-    applies, and a patched ``asyncio.sleep`` (reported, with virtual time as the way out)."""
+def _lint(path: str, source: str, codes: frozenset[str]) -> tuple[list[tuple[int, int, str]], bool]:
+    """Lint ``source`` for what migrate takes from lint: each patched ``asyncio.sleep``
+    (line, column, message: virtual time may replace it, :mod:`loopwarden.migrate._sleep`), and
+    whether a fix of :data:`LINT_FIXES` applies."""
     from loopwarden.lint._runner import check_source
 
-    findings, _ = check_source(plan.path, source, codes & (LINT_FIXES | {PATCHED_SLEEP}))
-    for finding in findings:
-        if finding.code == PATCHED_SLEEP:
-            what = finding.message.partition(" replaces it")[0]
-            if "autouse fixture" not in what:
-                mark = "mark the test @pytest.mark.loopwarden(virtual_time=True)"
-            elif os.path.basename(plan.path) == "conftest.py":
-                mark = (
-                    "set loopwarden_virtual_time = on for the suite (or mark each module below "
-                    "this conftest.py pytestmark = pytest.mark.loopwarden(virtual_time=True))"
-                )
-            else:
-                mark = (
-                    "mark the module pytestmark = pytest.mark.loopwarden(virtual_time=True), or "
-                    "set loopwarden_virtual_time = on for the suite"
-                )
-            plan.reports.append(
-                Report(
-                    plan.path,
-                    finding.line,
-                    f"{what} replaces it for every caller (asyncio itself, libraries, the code "
-                    "under test); not rewritten, as that is not safe (a test may check the "
-                    "patched sleep's calls): use loopwarden's virtual time, where sleeps end at "
-                    f"once on the loop's clock: delete the patch and {mark}",
-                )
-            )
-    return any(
+    findings, _ = check_source(path, source, codes & (LINT_FIXES | {PATCHED_SLEEP}))
+    sleeps = [(f.line, f.col, f.message) for f in findings if f.code == PATCHED_SLEEP]
+    fixes = any(
         f.code in LINT_FIXES and f.fix is not None and f.fix.safety == "safe" for f in findings
     )
+    return sleeps, fixes
 
 
 def _apply_lint_fixes(path: str, source: str) -> tuple[str, Counter[str]]:
@@ -178,7 +167,8 @@ def rewrite_file(plan: FilePlan) -> Outcome:
     counts = plan.counts()
     try:
         with _no_gc():
-            after = rewrite(source, plan) if plan.edits or plan.add_imports else source
+            changes = plan.edits or plan.add_imports or plan.add_pytestmark
+            after = rewrite(source, plan) if changes else source
             if plan.lint_fixes:
                 after, fixed = _apply_lint_fixes(plan.path, after)
                 counts.update(fixed)
@@ -255,7 +245,10 @@ def decide(
     plans: Iterable[FilePlan], outer: frozenset[str] = frozenset()
 ) -> dict[str, dict[StmtPath, str | None]]:
     """Which ``event_loop`` overrides go: for each file, each recipe override's path -> ``None``
-    (remove it) or the users that keep it.
+    (remove it) or the users that keep it. With them, the loop scope of each sync fixture
+    wider than a test that ``--target pytest-asyncio`` makes async (:class:`WideFixture`): its
+    edit joins its plan, or it is left and reported, and then asks for ``event_loop`` too,
+    which may keep an override; so the two are decided together, until nothing changes.
 
     Args:
         plans: Every analysed file.
@@ -266,6 +259,151 @@ def decide(
         Decisions by file path.
     """
     plans = list(plans)
+    while True:
+        decisions = _decide_overrides(plans, outer)
+        if not _settle_wide_fixtures(plans, decisions, outer):
+            return decisions
+
+
+def _settle_wide_fixtures(
+    plans: list[FilePlan], decisions: dict[str, dict[StmtPath, str | None]], outer: frozenset[str]
+) -> bool:
+    """Give each pending :class:`WideFixture` the scope of the ``event_loop`` override its tests
+    ran on, or leave it (reported, and asking for ``event_loop``) where that is not certain.
+
+    Returns:
+        Whether a fixture was left: the overrides must be decided again. Otherwise every
+        pending fixture's edit has joined its plan.
+    """
+    overrides = [(p.path, o) for p in plans for o in p.overrides]
+    left = False
+    for plan in plans:
+        for wide in list(plan.wide_fixtures):
+            loop_scope, why = _loop_scope_of(plan.path, wide, overrides, decisions, outer)
+            if why is None:
+                continue
+            plan.wide_fixtures.remove(wide)
+            plan.loop_users.append(LoopUser(wide.line, wide.name))
+            plan.reports.append(
+                Report(plan.path, wide.line, wide_message(wide.name, wide.scope, why, loop_scope))
+            )
+            left = True
+    if left:
+        return True
+    for plan in plans:
+        for wide in plan.wide_fixtures:
+            loop_scope, _ = _loop_scope_of(plan.path, wide, overrides, decisions, outer)
+            assert loop_scope is not None
+            edit = wide.edit
+            edit.decorators = [
+                replace(d, add_keyword=(d.add_keyword[0], loop_scope)) if d.add_keyword else d
+                for d in edit.decorators
+            ]
+            assert wide.stmt not in plan.edits  # (--target pytest-asyncio plans nothing else)
+            plan.edits[wide.stmt] = edit
+            plan.add_imports += [i for i in wide.imports if i not in plan.add_imports]
+        plan.wide_fixtures.clear()
+    return False
+
+
+def _reach(path: str, overrides: list[tuple[str, Override]]) -> list[tuple[str, Override]]:
+    """The ``event_loop`` overrides a fixture defined in ``path`` may have got: pytest gives
+    each test the nearest one, so those of the nearest file that ``path`` sees (its module, else
+    the closest ``conftest.py`` above), and for a ``conftest.py`` those below its folder too
+    (they win for the tests there)."""
+    visible = [(where, o) for where, o in overrides if _visible(where, path)]
+
+    def nearness(where: str) -> tuple[bool, int]:
+        return (where == path, len(os.path.dirname(os.path.abspath(where))))
+
+    found = []
+    if visible:
+        nearest = max(nearness(where) for where, _ in visible)
+        found = [(where, o) for where, o in visible if nearness(where) == nearest]
+    if os.path.basename(path) == "conftest.py":
+        folder = os.path.dirname(os.path.abspath(path)) + os.sep
+        found += [
+            (where, o)
+            for where, o in overrides
+            if where != path and os.path.abspath(where).startswith(folder)
+        ]
+    return found
+
+
+def _loop_scope_of(
+    path: str,
+    wide: WideFixture,
+    overrides: list[tuple[str, Override]],
+    decisions: dict[str, dict[StmtPath, str | None]],
+    outer: frozenset[str],
+) -> tuple[str | None, str | None]:
+    """The ``loop_scope`` a wide fixture needs (the scope of the ``event_loop`` override its
+    tests ran on, which is also the test loop scope migrate writes), or why it is not certain:
+    ``(scope or None, None or why)``."""
+    if path in outer:
+        return None, (
+            "the tests of its folder outside the paths given, which this run did not read, may "
+            "have run in another loop (run loopwarden migrate on the whole folder)"
+        )
+    reach = _reach(path, overrides)
+    if not reach:
+        return None, (
+            "no event_loop fixture override reaches it in the files read, so the loop its tests "
+            "ran in is unknown (pytest-asyncio 0.21's own event_loop is function-scoped, too "
+            "narrow for it)"
+        )
+    scopes = sorted({o.scope for _, o in reach})
+    if len(scopes) > 1:
+        said = ", ".join(f"{o.scope or '?'} ({where}:{o.line})" for where, o in reach)
+        return None, (
+            f"the event_loop fixtures its tests may get make loops of different scopes: {said}; "
+            "the tests that use it must share one loop"
+        )
+    where, override = reach[0]
+    loop_scope = override.scope or None
+    for where, override in reach:
+        if not override.recipe:
+            return loop_scope, (
+                f"the event_loop fixture at {where}:{override.line} stays, as it does more than "
+                "the usual recipe (see that entry)"
+            )
+        if decisions.get(where, {}).get(override.stmt) is not None:
+            return loop_scope, (
+                f"the event_loop fixture at {where}:{override.line} stays, since something still "
+                "asks for it (see that entry)"
+            )
+        if override.test_loop_scope != override.scope:
+            scope = override.scope
+            return loop_scope, (
+                f"its tests ran in the {scope}-scoped loop of the event_loop fixture at "
+                f"{where}:{override.line}, but with the pytest configuration as it is they would "
+                f"run in {override.test_loop_scope}-scoped loops (migrate does not overwrite a "
+                f"loop scope it sets): set asyncio_default_fixture_loop_scope = {scope} and "
+                f"asyncio_default_test_loop_scope = {scope} (or mark its tests "
+                f"@pytest.mark.asyncio(loop_scope={scope!r}))"
+            )
+    if loop_scope not in SCOPES:
+        return None, (
+            f"the event_loop fixture at {where}:{override.line} has no scope pytest knows "
+            f"({loop_scope!r})"
+        )
+    if wide.value is None:
+        if loop_scope != "session":
+            return loop_scope, (
+                f"its scope is not a literal, and may be wider than the {loop_scope}-scoped loop "
+                f"of the event_loop fixture at {where}:{override.line}"
+            )
+    elif SCOPES.index(loop_scope) < SCOPES.index(wide.value):
+        return None, (
+            f"the event_loop fixture it got at {where}:{override.line} is {loop_scope}-scoped, "
+            "narrower than the fixture (pytest-asyncio 0.21 raised ScopeMismatch)"
+        )
+    return loop_scope, None
+
+
+def _decide_overrides(
+    plans: list[FilePlan], outer: frozenset[str]
+) -> dict[str, dict[StmtPath, str | None]]:
     users: list[tuple[str, LoopUser]] = [(p.path, u) for p in plans for u in p.loop_users]
     decisions: dict[str, dict[StmtPath, str | None]] = {}
     for plan in plans:
@@ -281,7 +419,11 @@ def decide(
 
 
 def _keeping(path: str, override: Override, users: list[tuple[str, LoopUser]]) -> str | None:
-    found = [f"{where}:{user.line} ({user.name})" for where, user in users if _visible(path, where)]
+    seen = sorted(
+        ((where, user) for where, user in users if _visible(path, where)),
+        key=lambda found: (found[0], found[1].line),
+    )
+    found = [f"{where}:{user.line} ({user.name})" for where, user in seen]
     if not found:
         return None
     shown = ", ".join(found[:3])
@@ -299,13 +441,15 @@ def migrate_source(path: str, source: str, settings: Settings) -> tuple[str, Fil
     Returns:
         The new text (the same when nothing changes) and the finalized plan, with its reports.
     """
-    plan = analyze(path, source, settings)
+    sleeps, fixes = _lint(path, source, settings.lint_codes)
+    plan = analyze(path, source, settings, sleeps=sleeps)
+    settle([plan], settings.unsafe_fixes)
     finalize(plan, decide([plan]).get(path, {}), settings)
     if plan.error is not None:
         return source, plan
-    plan.lint_fixes = _lint(plan, source, settings.lint_codes)
+    plan.lint_fixes = fixes
     after = source
-    if plan.edits or plan.add_imports:
+    if plan.edits or plan.add_imports or plan.add_pytestmark:
         from loopwarden.migrate._rewrite import rewrite
 
         after = rewrite(source, plan)
@@ -335,11 +479,15 @@ def migrate(
     with _pool(workers if parallel else 0) as pool:
         found = _chunked(pool, _analyze_chunk, list(work), workers)
         plans = [plan for plan in found if plan is not None]
+        unsafe = any(s.unsafe_fixes for _, s in work)
+        settle(plans, unsafe, [path for path, _ in work], outer)
         decisions = decide(plans, outer)
         for plan in plans:
             finalize(plan, decisions.get(plan.path, {}), settings[plan.path])
         changing = [
-            p for p in plans if p.error is None and (p.edits or p.add_imports or p.lint_fixes)
+            p
+            for p in plans
+            if p.error is None and (p.edits or p.add_imports or p.add_pytestmark or p.lint_fixes)
         ]
         if pool is not None and len(changing) < PARALLEL_THRESHOLD // 4:
             outcomes = _rewrite_chunk(changing)
