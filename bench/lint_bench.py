@@ -69,39 +69,42 @@ def log(message: str) -> None:
     print(f"[lint-bench] {message}", file=sys.stderr, flush=True)
 
 
-def download(projects: dict[str, str] = PROJECTS) -> None:
-    """``pip download`` each sdist (pip builds its metadata in an isolated environment)."""
-    SDISTS.mkdir(parents=True, exist_ok=True)
+def download(projects: dict[str, str] = PROJECTS, sdists: Path = SDISTS) -> None:
+    """``pip download`` each sdist into ``sdists`` (pip builds its metadata in an isolated
+    environment)."""
+    sdists.mkdir(parents=True, exist_ok=True)
     for name, version in projects.items():
-        if _sdist(name, version):
+        if _sdist(name, version, sdists):
             continue
         log(f"downloading the sdist of {name}=={version}")
         done = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary",
-             ":all:", "-d", str(SDISTS), f"{name}=={version}"],
+             ":all:", "-d", str(sdists), f"{name}=={version}"],
             check=False,
         )  # fmt: skip
         if done.returncode != 0:
             log(f"could not download {name}=={version}; it is left out of the corpus")
 
 
-def _sdist(name: str, version: str) -> Path | None:
+def _sdist(name: str, version: str, sdists: Path = SDISTS) -> Path | None:
     stems = {name.replace("-", "_"), name}
-    for path in SDISTS.glob("*"):
+    for path in sdists.glob("*"):
         for stem in stems:
             if path.name.lower().startswith(f"{stem}-{version}".lower()):
                 return path
     return None
 
 
-def extract(projects: dict[str, str] = PROJECTS, corpus: Path = CORPUS) -> list[Path]:
-    """Unpack only the test folders (and the project's metadata files) of each sdist into
-    ``<corpus>/<project>/``."""
+def extract(
+    projects: dict[str, str] = PROJECTS, corpus: Path = CORPUS, sdists: Path = SDISTS
+) -> list[Path]:
+    """Unpack only the test folders (and the project's metadata files) of each sdist found in
+    ``sdists`` into ``<corpus>/<project>/``."""
     for name, version in projects.items():
         target = corpus / name
         if target.exists():
             continue
-        archive = _sdist(name, version)
+        archive = _sdist(name, version, sdists)
         if archive is None:
             continue
         log(f"extracting the tests of {archive.name}")

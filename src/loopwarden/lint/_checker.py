@@ -688,9 +688,17 @@ class Checker:
                 scope.is_test = self.is_test_file or bool(marks)
             elif in_class:
                 cls = self.class_stack[-1]
-                scope.is_test = cls.name.startswith("Test") or any(
-                    str(getattr(b, "attr", None) or getattr(b, "id", "")).endswith("TestCase")
-                    for b in cls.bases
+                # A pytest mark on the method or its class says pytest collects it, whatever
+                # the class is called: a project's `python_classes` may differ from `Test*`
+                # (mode's `test_*` classes).
+                scope.is_test = (
+                    cls.name.startswith("Test")
+                    or any(
+                        str(getattr(b, "attr", None) or getattr(b, "id", "")).endswith("TestCase")
+                        for b in cls.bases
+                    )
+                    or bool(marks)
+                    or bool(self._class_marks and self._class_marks[-1][0])
                 )
         return scope
 

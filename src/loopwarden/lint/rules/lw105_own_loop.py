@@ -90,6 +90,24 @@ def _parametrized(function: ast.AST) -> set[str]:
     return names
 
 
+def _alias_of_parameter(name: str, ctx: Checker) -> bool:
+    """``loop = temp_event_loop``, where ``temp_event_loop`` is a parameter of the function
+    that binds ``loop``: a fixture's loop under a local name (aiosmtpd's protocol fixtures)."""
+    for scope in reversed(ctx.functions):
+        if name not in scope.bindings:
+            continue
+        values = [
+            node.value
+            for node in ast.walk(scope.node)
+            if type(node) is ast.Assign
+            and any(type(t) is ast.Name and t.id == name for t in node.targets)
+        ]
+        return bool(values) and all(
+            type(v) is ast.Name and scope.bindings.get(v.id) is PARAMETER for v in values
+        )
+    return False
+
+
 def _never_runs(scope_node: ast.AST, ctx: Checker) -> bool:
     """A loop made and only compared or handed over, never run, set or entered (a test that a
     library refuses a loop it was not bound to)."""
@@ -114,7 +132,9 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
         what = f"{callee}()"
     elif type(node.func) is ast.Attribute and node.func.attr in _LOOP_METHODS:
         receiver = node.func.value
-        if type(receiver) is ast.Name and ctx.binding(receiver.id) is PARAMETER:
+        if type(receiver) is ast.Name and (
+            ctx.binding(receiver.id) is PARAMETER or _alias_of_parameter(receiver.id, ctx)
+        ):
             return  # a loop a fixture provides (pytest-aiohttp's `loop`): not the test's own
         if (
             type(receiver) is ast.Attribute

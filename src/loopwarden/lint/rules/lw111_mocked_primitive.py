@@ -6,6 +6,7 @@ import ast
 
 from loopwarden.lint._checker import Checker
 from loopwarden.lint._model import RuleInfo
+from loopwarden.lint._semantic import keyword
 from loopwarden.lint.rules._common import (
     ALL_MOCK_FACTORIES,
     PATCHERS,
@@ -39,7 +40,11 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
     """Flag patches of ``asyncio.<Primitive>`` and mocks specced on one."""
     target = patched_target(node, ctx)
     if target is not None:
-        if target[1] in PRIMITIVES and targets_asyncio(target[0]):
+        if (
+            target[1] in PRIMITIVES
+            and targets_asyncio(target[0])
+            and not _returns_a_real_one(node, ctx)
+        ):
             _report(node, f"asyncio.{target[1]}", "patched", ctx)
         return
     callee = ctx.resolve(node.func)
@@ -53,6 +58,25 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
     resolved = ctx.resolve(spec)
     if resolved is not None and resolved.startswith("asyncio.") and resolved[8:] in PRIMITIVES:
         _report(node, resolved, "mocked", ctx)
+
+
+def _real_primitive(node: ast.expr | None, ctx: Checker) -> bool:
+    """``asyncio.Semaphore(2)``, or a name bound to such a call."""
+    if type(node) is ast.Call:
+        callee = ctx.resolve(node.func)
+    elif type(node) is ast.Name:
+        bound = ctx.binding(node.id)
+        callee = bound.callee if bound is not None else None
+    else:
+        return False
+    return callee is not None and callee.startswith("asyncio.") and callee[8:] in PRIMITIVES
+
+
+def _returns_a_real_one(node: ast.Call, ctx: Checker) -> bool:
+    """``patch("asyncio.Semaphore", return_value=semaphore)`` with a real primitive: the code
+    under test gets one that blocks as usual (the patch only hands the test's instance in, as
+    aiogram's dispatcher tests do)."""
+    return _real_primitive(keyword(node, "return_value"), ctx)
 
 
 def _report(node: ast.AST, primitive: str, how: str, ctx: Checker) -> None:

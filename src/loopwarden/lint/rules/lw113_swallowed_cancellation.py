@@ -50,6 +50,15 @@ def _can_be_cancelled(body: list[ast.stmt], ctx: Checker) -> bool:
             func = node.func  # type: ignore[attr-defined]
             if type(func) is ast.Attribute and func.attr == "cancel":
                 return False  # this code cancels a task itself: the error it catches is that one
+            if (
+                type(func) is ast.Attribute
+                and func.attr in ("athrow", "throw")
+                and node.args  # type: ignore[attr-defined]
+                and _is_cancelled_error(node.args[0], ctx)  # type: ignore[attr-defined]
+            ):
+                # `await agen.athrow(CancelledError())`: it throws the cancellation itself (to
+                # end a generator, faust's stream tests), and catches that one back.
+                return False
         if t is ast.AsyncFor:
             suspends = True
         elif t is ast.AsyncWith and not all(
@@ -70,6 +79,12 @@ def _can_be_cancelled(body: list[ast.stmt], ctx: Checker) -> bool:
                 continue
             suspends = True
     return suspends
+
+
+def _is_cancelled_error(node: ast.expr, ctx: Checker) -> bool:
+    """``CancelledError`` or ``CancelledError(...)``."""
+    target = node.func if type(node) is ast.Call else node
+    return ctx.resolve(target) in _CANCELLED
 
 
 _RAISING_CALLS = frozenset(

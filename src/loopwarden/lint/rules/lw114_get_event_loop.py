@@ -25,7 +25,7 @@ def check_call(node: ast.Call, ctx: Checker) -> None:
         return
     if ctx.in_coroutine or not ctx.is_test_file or _used_elsewhere_only(ctx):
         return
-    if _loop_set_before(node, ctx) or _helper_method(ctx):
+    if _loop_set_before(node, ctx) or _helper_method(ctx) or _guarded(node, ctx):
         return
     ctx.report(
         INFO.code,
@@ -79,6 +79,33 @@ def _loop_set_before(node: ast.Call, ctx: Checker) -> bool:
         if callee == "asyncio.set_event_loop_policy":
             target = arg.func if type(arg) is ast.Call else arg
             if ctx.resolve(target) not in _ASYNCIO_POLICIES:
+                return True
+    return False
+
+
+# What a handler must catch to be ready for 3.14's "RuntimeError: There is no current event loop".
+_CATCHES_RUNTIME_ERROR = frozenset({"RuntimeError", "Exception", "BaseException"})
+
+
+def _guarded(node: ast.Call, ctx: Checker) -> bool:
+    """Whether the call is in the body of a ``try`` whose handlers catch the ``RuntimeError``
+    it raises on 3.14 where no loop is set: the code probes for a current loop and already
+    handles each version (aiosmtpd's ``temp_event_loop`` saves a leftover loop so)."""
+    scope = ctx.functions[-1].node if ctx.functions else ctx.tree
+    for block in ast.walk(scope):
+        if type(block) not in (ast.Try, ast.TryStar):
+            continue
+        body = block.body  # type: ignore[attr-defined]
+        if not body or not body[0].lineno <= node.lineno <= (body[-1].end_lineno or 0):
+            continue
+        for handler in block.handlers:  # type: ignore[attr-defined]
+            if handler.type is None:
+                return True
+            types = handler.type.elts if type(handler.type) is ast.Tuple else [handler.type]
+            if any(
+                type(t) is ast.Name and t.id in _CATCHES_RUNTIME_ERROR and ctx.binding(t.id) is None
+                for t in types
+            ):
                 return True
     return False
 
