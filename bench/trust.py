@@ -300,6 +300,108 @@ CORPUS: tuple[Library, ...] = (
         why="locks, flags and queues for asyncio and threads; its conftest runs async tests "
         "itself (a control: loopwarden must change nothing)",
     ),
+    Library(
+        name="asgiref",
+        version="3.13.0",
+        # test_benchmark_local.py skips itself without pytest-benchmark: not a loop test.
+        test_requirements=(),
+        pytest_args=("tests",),
+        why="async_to_sync / sync_to_async: loops run in threads, thread-sensitive executors, "
+        "Local across threads and tasks, a UDP StatelessServer on loopback",
+    ),
+    Library(
+        name="aiostream",
+        version="0.8.1",
+        test_requirements=(),
+        pytest_args=("tests",),
+        why="stream operators over async generators, timers (timeout, debounce, spaceout); "
+        "answers pytest_asyncio_loop_factories with its own virtual-time loop",
+    ),
+    Library(
+        name="pyee",
+        version="13.0.1",
+        test_requirements=("trio==0.24.0", "pytest-trio==0.8.0", "twisted==24.7.0"),
+        pytest_args=("-o", "asyncio_default_fixture_loop_scope=function", "tests"),
+        why="an event bus: AsyncIOEventEmitter scheduling handler coroutines as tasks, "
+        "an executor emitter's threads, trio and twisted emitters",
+    ),
+    Library(
+        name="fastapi-users-db-sqlalchemy",
+        version="7.0.0",
+        test_requirements=(
+            "fastapi-users==15.0.5",
+            "sqlalchemy==2.0.59",
+            "greenlet==3.5.6",
+            "aiosqlite==0.22.1",
+        ),
+        pytest_args=("tests",),
+        why="SQLAlchemy async engines and sessions on aiosqlite (a worker thread per "
+        "connection) in async fixtures: create_all, sessions, drop_all",
+    ),
+    Library(
+        name="httpx-ws",
+        version="0.10.0",
+        test_requirements=(
+            "anyio==4.16.0",
+            "httpx==0.28.1",
+            "httpcore==1.0.9",
+            "wsproto==1.3.2",
+            "starlette==1.10.0",
+            "uvicorn==0.55.0",
+            "websockets==15.0.1",
+        ),
+        pytest_args=("tests",),
+        why="WebSocket sessions over httpx with background reader and keepalive-ping tasks; "
+        "uvicorn servers on a thread's loop (anyio's blocking portal); anyio tests",
+    ),
+    Library(
+        name="python-socketio",
+        version="5.18.1",
+        test_requirements=(
+            "python-engineio==4.15.1",
+            "aiohttp==3.13.5",
+            "uvicorn==0.55.0",
+            "simple-websocket==1.1.0",
+            "requests==2.34.2",
+            "websocket-client==1.9.2",
+            "msgpack==1.1.0",
+            "redis==8.2.0",
+            "valkey==6.2.0",
+        ),
+        # Its tox.ini runs with -p no:logging.
+        pytest_args=("-p", "no:logging", "tests"),
+        why="Socket.IO clients and servers: background tasks, reconnect and ping loops (mostly "
+        "mocked); the admin tests run uvicorn in a thread on loopback; every test on one "
+        "session-scoped loop (asyncio_default_fixture_loop_scope = session, auto mode)",
+    ),
+    Library(
+        name="aiohttp-client-cache",
+        version="0.15.0",
+        test_requirements=(
+            "aiohttp==3.13.5",
+            "pytest-aiohttp==1.1.1",
+            "aiosqlite==0.22.1",
+            "aiofiles==25.1.0",
+            "brotli==1.2.1",
+            "faker==40.63.0",
+        ),
+        # The *Backend classes send requests to an httpbin container (localhost:8080), and
+        # the DynamoDB, MongoDB and Redis modules need their servers: left out.
+        pytest_args=(
+            "--deselect",
+            "test/integration/test_sqlite.py::TestSQLiteBackend",
+            "--deselect",
+            "test/integration/test_filesystem.py::TestFileBackend",
+            "--deselect",
+            "test/integration/test_memory.py::TestMemoryBackend",
+            "test/unit",
+            "test/integration/test_sqlite.py",
+            "test/integration/test_filesystem.py",
+            "test/integration/test_memory.py",
+        ),
+        why="CachedSession (an aiohttp ClientSession) over mocked responses; SQLite storage on "
+        "aiosqlite's worker threads, file storage through aiofiles, bulk commits, autoclose",
+    ),
 )
 
 Verdict = Literal["true", "false", "misplaced", "intentional", "refused", "not ours", "flaky"]
@@ -428,6 +530,84 @@ READINGS: dict[str, dict[str, Reading]] = {
             "0.1 s watcher) is found in guard mode only: there the loop closes before that "
             "autouse fixture's teardown sets the flag; in the own runner's longer-lived loop "
             "the watcher sees the flag and ends before the check (a miss, not a false finding)",
+        ),
+    },
+    "fastapi_users_db_sqlalchemy": {
+        "tests/": Reading(
+            "true",
+            "each fixture makes create_async_engine(DATABASE_URL) (test_access_token.py:50, "
+            "test_users.py:57/72) and never calls await engine.dispose(): the pooled aiosqlite "
+            "connection opened by the first 'async with engine.begin()' (test_access_token.py:53, "
+            "test_users.py:60/75, the line named) keeps its _connection_worker_thread alive after "
+            "teardown. Checked outside pytest with the same calls: the thread is alive 0.5 s "
+            "after the last use and gone only after engine.dispose()",
+        ),
+    },
+    "python_socketio": {
+        "tests/async/test_client.py::TestAsyncClient::test_eio_disconnect_namespaces": Reading(
+            "true",
+            "a typo in the test: c._trigger_event is an AsyncMock, and "
+            "c._trigger_event.asserT_any_await('disconnect', '/', ...) (line 1213) calls an "
+            "auto-created child AsyncMock instead of asserting: the coroutine it returns is never "
+            "awaited and the third assertion checks nothing. Right test, right line",
+        ),
+        "tests/async/test_manager.py::TestAsyncManager::test_close_invalid_room": Reading(
+            "true",
+            "self.bm.close_room('bar', '/foo') (line 206) calls the async AsyncManager.close_room "
+            "without await: the coroutine is never awaited and the test exercises nothing. Right "
+            "test, right line",
+        ),
+        "tests/async/test_client.py::TestAsyncClient::test_handle_reconnect": Reading(
+            "true",
+            "late, not failing: the test patches asyncio.wait_for with an AsyncMock (lines "
+            "944-948), so _handle_reconnect's asyncio.wait_for(self._reconnect_abort.wait(), "
+            "delay) (socketio/async_client.py:521) makes Event.wait() coroutines that the mock "
+            "keeps in its await_args_list and never awaits; they are freed after the test. "
+            "Charged to its test, at the test's line that called _handle_reconnect (957; 978, "
+            "1001, 1025 in its three siblings)",
+        ),
+        **dict.fromkeys(
+            [
+                "tests/async/test_client.py::TestAsyncClient::test_handle_reconnect_max_delay",
+                "tests/async/test_client.py::TestAsyncClient::test_handle_reconnect_max_attempts",
+                "tests/async/test_client.py::TestAsyncClient::test_handle_reconnect_aborted",
+            ],
+            Reading(
+                "true",
+                "late, not failing: as in test_handle_reconnect: the AsyncMock standing in "
+                "for asyncio.wait_for never awaits the Event.wait() coroutine "
+                "_handle_reconnect passes it (socketio/async_client.py:521); named at the "
+                "test's call of _handle_reconnect (lines 978, 1001, 1025)",
+            ),
+        ),
+        "tests/async/test_client.py::TestAsyncClient::test_wait_reconnect_successful": Reading(
+            "true",
+            "late, not failing: fake_wait() (line 303) sets c._reconnect_task = fake_wait() "
+            "(line 305) each time it runs; c.wait() awaits two of them, and the third, made by "
+            "the second, is never awaited. Named at line 305, charged to its test; the "
+            "baseline's RuntimeWarning for it lands on another test (test_emit_binary there, "
+            "test_emit_no_arguments in guard mode)",
+        ),
+    },
+    "aiohttp_client_cache": {
+        "test/unit/test_session.py::test_session__locks_do_not_leak": Reading(
+            "true",
+            "a warning, not a failure: the test makes 1,000 requests (line 226) through a "
+            "CachedSession whose cache and ClientSession._request are mocks; an AsyncMock and "
+            "an uncontended Lock return without suspending, so the whole loop is one step of "
+            "the test's task (its call phase takes 0.32-0.34 s in the baseline) and holds the "
+            "loop past the 0.25 s threshold (0.35 s measured). The named line (session.py:98, "
+            "100 or 123 in _request) is where the sample landed inside that step; near the "
+            "threshold, one mode or both warn, from run to run",
+        ),
+        "test/integration/test_sqlite.py::TestSQLiteCache::test_concurrent_bulk_commit": Reading(
+            "true",
+            "a warning, not a failure: four tasks write 10, 100, 1,000 and 10,000 items "
+            "(line 73) to a mocked aiosqlite connection (AsyncMock, line 54) whose awaits never "
+            "suspend, so each task runs to its end in one step; the 10,000-item one holds the "
+            "loop ~0.35 s (0.36-0.39 s measured; the test's call phase takes 0.33 s in the "
+            "baseline). The named line, the write loop's await db.execute (backends/sqlite.py:"
+            "245-246), is where the sample landed inside that step",
         ),
     },
     "janus": {
@@ -691,19 +871,25 @@ def reload(lib: Library, mode: str) -> ModeRun:
 
 @dataclass
 class Row:
-    """A test with an outcome change or a finding in at least one loopwarden mode."""
+    """A test with an outcome change or a finding in at least one loopwarden mode.
+
+    ``late``: the findings loopwarden made after the test had finished (a coroutine never
+    awaited, found when the garbage collector freed it) and charged to this test as their
+    owner: they fail nothing, and are read like the rest.
+    """
 
     key: str
     nodeid: str
     outcomes: dict[str, str]  # mode -> outcome
     findings: dict[str, list[dict[str, Any]]]  # mode -> findings
     reading: Reading | None
+    late: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # mode -> late findings
 
     def changed(self, mode: str) -> bool:
         return self.outcomes.get(mode) != self.outcomes.get("baseline")
 
     def verdict(self, mode: str) -> str:
-        if not (self.changed(mode) or self.findings.get(mode)):
+        if not (self.changed(mode) or self.findings.get(mode) or self.late.get(mode)):
             return ""
         if self.reading is None or mode not in self.reading.modes:
             return "UNREAD"
@@ -775,8 +961,16 @@ def read(lib: Library, runs: Mapping[str, ModeRun]) -> Result:
         ]
         result.lost[mode] = sorted(set(absent) - set(result.refused[mode]))
     keys = set()
+    late: dict[str, dict[str, list[dict[str, Any]]]] = {}  # key -> mode -> late findings
     for mode in LOOPWARDEN_MODES:
         run = runs[mode]
+        for finding in run.late:
+            owner = finding.get("owner") or ""
+            if "::" in owner:  # a test's node id: its row shows the finding
+                key = junit_key(owner)
+                nodeids.setdefault(key, owner)
+                late.setdefault(key, {}).setdefault(mode, []).append(finding)
+        keys |= set(late)
         keys |= set(run.findings)
         keys |= {k for k in set(run.outcomes) | set(base) if run.outcomes.get(k) != base.get(k)}
     # A test absent from a mode is listed on its own, unless something else happened to it.
@@ -795,9 +989,16 @@ def read(lib: Library, runs: Mapping[str, ModeRun]) -> Result:
                 {m: runs[m].outcomes.get(key, "absent") for m in MODES},
                 {m: runs[m].findings.get(key, []) for m in LOOPWARDEN_MODES},
                 lookup(readings, nodeid),
+                late.get(key, {}),
             )
         )
     return result
+
+
+def unowned_late(res: Result, mode: str) -> list[dict[str, Any]]:
+    """The mode's late findings that no row shows (their owner is not a test)."""
+    shown = {id(f) for row in res.rows for f in row.late.get(mode, [])}
+    return [f for f in res.runs[mode].late if id(f) not in shown]
 
 
 # -- the sub-command --------------------------------------------------------------------------
@@ -900,7 +1101,15 @@ def detail_lines(res: Result) -> list[str]:
     if res.canary is not None:
         verdict = "; ".join(res.canary) if res.canary else "caught at its line, both modes"
         if res.canary_missed and not res.canary:
-            verdict = "caught at its line where found; missed: " + "; ".join(res.canary_missed)
+            caught = len(res.canary_missed) < len(LOOPWARDEN_MODES) or any(
+                row.findings.get(m)
+                for row in res.rows
+                for m in LOOPWARDEN_MODES
+                if CANARY_NAME in row.nodeid
+            )
+            verdict = (
+                "caught at its line where found; missed: " if caught else "missed: "
+            ) + "; ".join(res.canary_missed)
         out.append(f"- canary: {verdict}")
     for row in res.rows:
         outcomes = " / ".join(f"{m} {row.outcomes[m]}" for m in MODES)
@@ -908,12 +1117,14 @@ def detail_lines(res: Result) -> list[str]:
         for mode in LOOPWARDEN_MODES:
             for finding in row.findings[mode]:
                 out.append(f"  - {mode}: {finding_text(finding)}")
+            for finding in row.late.get(mode, []):
+                out.append(f"  - late ({mode}, after the test): {finding_text(finding)}")
         if row.reading is not None:
             out.append(f"  - **{row.reading.verdict}**: {row.reading.evidence}")
         else:
             out.append("  - **UNREAD**")
     for mode in LOOPWARDEN_MODES:
-        for finding in res.runs[mode].late:
+        for finding in unowned_late(res, mode):
             out.append(f"- late ({mode}): {finding_text(finding)} — owner {finding['owner']}")
         crash = res.runs[mode].crash
         if crash:
@@ -978,13 +1189,16 @@ def grouped_lines(res: Result) -> list[str]:
             found = Counter(finding_text(f) for row in rows for f in row.findings[mode])
             for text, count in sorted(found.items()):
                 out.append(f"  - {mode}: {count} x {text}")
+            late = Counter(finding_text(f) for row in rows for f in row.late.get(mode, []))
+            for text, count in sorted(late.items()):
+                out.append(f"  - late ({mode}, after the test): {count} x {text}")
         if reading is None:
             out.append("  - **UNREAD**")
         else:
             modes = "" if reading.modes == LOOPWARDEN_MODES else f" ({', '.join(reading.modes)})"
             out.append(f"  - **{reading.verdict}**{modes}: {reading.evidence}")
     for mode in LOOPWARDEN_MODES:
-        for finding in res.runs[mode].late:
+        for finding in unowned_late(res, mode):
             out.append(f"- late ({mode}): {finding_text(finding)} — owner {finding['owner']}")
         if res.runs[mode].crash:
             out.append(f"- **{mode} ran no tests**: {res.runs[mode].crash}")
@@ -1021,6 +1235,7 @@ def report(results: Sequence[Result], versions: Mapping[str, str]) -> h.Report:
                         "outcomes": row.outcomes,
                         "findings": row.findings,
                         "verdicts": {m: row.verdict(m) for m in LOOPWARDEN_MODES},
+                        "late": row.late,
                     }
                     for row in res.rows
                 ],

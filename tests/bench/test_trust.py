@@ -94,6 +94,34 @@ def test_changes_findings_and_lost_tests_are_listed_with_their_verdicts(trust, m
     assert result.tally("own") == {"true": 1, "UNREAD": 1}
 
 
+def test_a_late_finding_is_read_on_its_owner_test(trust, monkeypatch):
+    lib = trust.Library("demo", "1.0", (), (), "a demo")
+    monkeypatch.setitem(
+        trust.READINGS, "demo", {"tests/test_a.py::test_drop": trust.Reading("true", "dropped")}
+    )
+    late = {
+        "kind": "coroutine",
+        "name": "Event.wait",
+        "site": "tests/test_a.py:7 in test_drop",
+        "owner": "tests/test_a.py::test_drop",
+        "status": "new",
+    }
+    unowned = dict(late, owner="session")
+    base = {"tests.test_a::test_drop": "passed", "tests.test_a::test_ok": "passed"}
+    runs = {mode: _run(trust, mode, dict(base)) for mode in trust.MODES}
+    runs["guard"].late.extend([late, unowned])
+    result = trust.read(lib, runs)
+    [row] = result.rows
+    assert row.nodeid == "tests/test_a.py::test_drop"
+    assert row.late == {"guard": [late]}
+    assert (row.verdict("guard"), row.verdict("own")) == ("true", "")
+    assert trust.unowned_late(result, "guard") == [unowned]
+    lines = trust.detail_lines(result)
+    shown = "coroutine Event.wait @ tests/test_a.py:7 in test_drop"
+    assert f"  - late (guard, after the test): {shown}" in lines
+    assert f"- late (guard): {shown} — owner session" in lines
+
+
 def test_a_suite_without_its_own_pytest_config_gets_an_empty_one(trust, tmp_path):
     bare = tmp_path / "bare"
     bare.mkdir()
