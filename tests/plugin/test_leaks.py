@@ -743,6 +743,8 @@ def test_what_dies_in_a_reference_cycle_is_charged_to_its_creator_not_the_runnin
             "      created at test_cycle.py:22 in failed_job",
             "*= loopwarden =*",
             "1 finding failing in 1 test",
+            "1 late finding, found when no test could fail for it any more: 1 failing the run "
+            "(not a test)",
             "late: coroutine work() was never awaited, created at test_cycle.py:12 in "
             "test_makes_a_cycle (by test_cycle.py::test_makes_a_cycle; found after that test "
             "had finished)",
@@ -995,7 +997,10 @@ def test_late_findings_follow_the_creators_marker_and_reach_the_xdist_controller
     result = own("-k", "test_cycle or test_clean")
     assert result.ret == 0
     result.stdout.fnmatch_lines(
-        ["late (allowed by @pytest.mark.allow_leaks): coroutine work() was never awaited, *"]
+        [
+            "1 late finding, found when no test could fail for it any more: none failing the run",
+            "late (allowed by @pytest.mark.allow_leaks): coroutine work() was never awaited, *",
+        ]
     )
     pytester.makepyfile(test_late=LATE)
     # (One worker: test_cycle is then not its worker's last test, whose cycles are its own.)

@@ -258,6 +258,15 @@ def _summary(terminalreporter: Any, config: pytest.Config, collected: Collected)
             f"{number} finding{'s' if number != 1 else ''} {labels.get(status, status)} "
             f"in {len(tests_with[status])} test{'s' if len(tests_with[status]) != 1 else ''}"
         )
+    if collected.late:
+        # Counted too: the lines above count the tests' findings only.
+        number = len(collected.late)
+        failing = sum(1 for f in collected.late if f["status"] == "new")
+        terminalreporter.write_line(
+            f"{number} late finding{'s' if number != 1 else ''}, found when no test could fail "
+            f"for {'them' if number != 1 else 'it'} any more: "
+            + (f"{failing} failing the run (not a test)" if failing else "none failing the run")
+        )
     for finding in collected.late:
         where = finding.get("user_site") or finding.get("site")
         created = f", created at {where}" if where else ""
