@@ -92,9 +92,10 @@ def test_project_loop_factory_hook_wins(pytester, guarded):
         [
             "loopwarden: the project's pytest_asyncio_loop_factories hook supplies loops "
             "loopwarden does not make: 'project' (conftest.ProjectLoop). Tests on them ran "
-            "without loopwarden's guards (leaks, hang dumps, blocking calls, virtual time); it "
-            "guards asyncio's plain loop, which it makes itself. Return asyncio.new_event_loop "
-            "for the tests you want guarded.",
+            "without loopwarden's loop guards (what they leave on the loop, blocking calls, "
+            "virtual time, fuzzing); threads they leave, coroutines never awaited and timeouts "
+            "are still checked. Return asyncio.new_event_loop for the tests you want guarded (a "
+            "test that needs the project's loop, for its own clock or uvloop, stays unguarded).",
         ]
     )
 

@@ -192,9 +192,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     names = ", ".join(f"{name!r} ({what})" for name, what in sorted(guard.unguarded.items()))
     terminalreporter.write_line(
         "loopwarden: the project's pytest_asyncio_loop_factories hook supplies loops loopwarden "
-        f"does not make: {names}. Tests on them ran without loopwarden's guards (leaks, hang "
-        "dumps, blocking calls, virtual time); it guards asyncio's plain loop, which it makes "
-        "itself. Return asyncio.new_event_loop for the tests you want guarded."
+        f"does not make: {names}. Tests on them ran without loopwarden's loop guards (what "
+        "they leave on the loop, blocking calls, virtual time, fuzzing); threads they leave, "
+        "coroutines never awaited and timeouts are still checked. Return "
+        "asyncio.new_event_loop for the tests you want guarded (a test that needs the "
+        "project's loop, for its own clock or uvloop, stays unguarded)."
     )
 
 
