@@ -10,9 +10,9 @@ a person's verdict on each one read, with the evidence from the code:
 - **actionable**: a person should change the code (the finding says what and why, correctly);
 - **not actionable**: the code is right as it is (a false positive for this suite).
 
-Every rule is linted, the opt-in ones (LW102, LW109) included (``--select ALL``). The readings
-are in ``bench/lint_readings.json``. Readings that match no finding any more (the rule was fixed
-since) are moved to ``bench/lint_readings_stale.json`` (``--move-stale``), same format: the
+Every rule is linted, the opt-in ones included (``--select ALL``; the table marks them). The
+readings are in ``bench/lint_readings.json``. Readings that match no finding any more (the rule was
+fixed since) are moved to ``bench/lint_readings_stale.json`` (``--move-stale``), same format: the
 "before" evidence, counted in a note but out of the table.
 
 The rules were tuned on that corpus, so ``--held-out`` measures them on another one: asyncio
@@ -216,6 +216,9 @@ def table(
     chosen: dict[str, list[Finding]],
     readings: dict[str, Reading] = READINGS,
 ) -> tuple[str, bool]:
+    sys.path.insert(0, str(REPO / "src"))
+    from loopwarden.lint.rules import RULES
+
     totals = Counter(f.code for f in findings)
     lines = [
         "| rule | findings | read | actionable | not actionable | unread | precision |",
@@ -230,8 +233,9 @@ def table(
         if precision is not None and precision < TARGET:
             ok = False
             shown = f"**{shown}**"
+        opt_in = "" if code not in RULES or RULES[code].default else " (opt-in)"
         lines.append(
-            f"| {code} | {totals[code]} | {len(read)} | {good} | {len(read) - good} | "
+            f"| {code}{opt_in} | {totals[code]} | {len(read)} | {good} | {len(read) - good} | "
             f"{len(group) - len(read)} | {shown} |"
         )
     return "\n".join(lines), ok

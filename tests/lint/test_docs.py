@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from loopwarden.lint.rules import RULES
+from loopwarden.lint.rules import DEFAULT_CODES, RULES
 
 from ._helpers import REPO
 
@@ -48,3 +48,21 @@ def test_reference_lists_every_rule() -> None:
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         assert cells[1] == info.name, row
         assert cells[-1] == (info.fix or "—"), f"{code}: the table's Fix column says {cells[-1]}"
+
+
+@pytest.mark.parametrize("code", sorted(RULES))
+def test_rule_page_says_whether_the_rule_is_opt_in(code: str) -> None:
+    text = (RULE_DOCS / f"{code}.md").read_text(encoding="utf-8")
+    pattern = rf"^\*\*Opt-in:\*\* runs only when selected \(`--extend-select {code}`"
+    says_opt_in = re.search(pattern, text, re.M) is not None
+    assert says_opt_in == (not RULES[code].default), code
+
+
+def test_reference_names_the_default_selection_and_marks_the_opt_in_rules() -> None:
+    reference = (REPO / "docs" / "reference" / "lint.md").read_text(encoding="utf-8")
+    for code, info in RULES.items():
+        row = next(line for line in reference.splitlines() if f"[{code}](" in line)
+        assert row.endswith(" (opt-in) | " + (info.fix or "—") + " |") == (not info.default), row
+    *first, last = DEFAULT_CODES
+    listed = f"**Default selection.** Without `select`, these run: {', '.join(first)} and {last}."
+    assert listed in " ".join(reference.split())

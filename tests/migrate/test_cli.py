@@ -699,23 +699,80 @@ def test_an_override_in_a_conftest_above_the_paths_stays_for_the_tests_outside(
     )
 
 
+LINT_RULES_SUITE = {
+    "test_api.py": """\
+        import asyncio
+
+        import httpx
+
+
+        async def test_root(app, monkeypatch):
+            monkeypatch.setattr(asyncio, "sleep", None)
+            async with httpx.AsyncClient(app=app) as client:
+                assert client
+        """,
+}
+LW110_DIFF = (
+    "--- a/test_api.py\n"
+    "+++ b/test_api.py\n"
+    "@@ -5,5 +5,5 @@\n"
+    " \n"
+    " async def test_root(app, monkeypatch):\n"
+    '     monkeypatch.setattr(asyncio, "sleep", None)\n'
+    "-    async with httpx.AsyncClient(app=app) as client:\n"
+    "+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:\n"
+    "         assert client\n"
+)
+LW110_SUMMARY = (
+    "Would make 1 change in 1 file (the diff above; --write applies it):\n"
+    "     1  httpx client app= -> transport=ASGITransport(app=...) (lint's LW110 fix)\n"
+)
+LW103_REPORT = (
+    "Needs a person (1):\n"
+    "test_api.py:7: patching `asyncio.sleep` replaces it for every caller (asyncio itself, "
+    "libraries, the code under test); not rewritten, even with --unsafe-fixes: the replacement "
+    "None may do more than return at once; use loopwarden's virtual time, where sleeps end at "
+    "once on the loop's clock: delete the patch and mark the test "
+    "@pytest.mark.loopwarden(virtual_time=True)\n"
+    "1 place needs a person (listed above); fix them and run loopwarden migrate again.\n"
+)
+
+
+@pytest.mark.parametrize(
+    "lint_table",
+    [
+        "",  # lint's defaults, where LW103 is opt-in
+        'select = ["LW112"]\n',  # what `loopwarden lint` checks on every run
+    ],
+    ids=["default", "select"],
+)
+def test_lint_rules_migrate_applies_whatever_lint_selects(tmp_path: Path, lint_table: str) -> None:
+    """Lint's LW103 (a patched sleep, reported) and LW110 (httpx's app=, fixed) are part of the
+    migration: the lint selection, default or configured, does not turn them off."""
+    pyproject = "[tool.pytest.ini_options]\n\n[tool.loopwarden.lint]\n" + lint_table
+    write(tmp_path, {"pyproject.toml": pyproject, **LINT_RULES_SUITE})
+    result = run(tmp_path, ".")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1,
+        LW110_DIFF,
+        LW110_SUMMARY + LW103_REPORT,
+    )
+
+
 def test_lint_rules_the_project_ignores_are_not_applied_by_migrate(tmp_path: Path) -> None:
+    pyproject = '[tool.pytest.ini_options]\n\n[tool.loopwarden.lint]\nignore = ["LW103"]\n'
+    write(tmp_path, {"pyproject.toml": pyproject, **LINT_RULES_SUITE})
+    result = run(tmp_path, ".")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        LW110_DIFF,
+        LW110_SUMMARY + "Nothing is left for a person.\n",
+    )
     write(
         tmp_path,
         {
             "pyproject.toml": "[tool.pytest.ini_options]\n\n[tool.loopwarden.lint]\n"
-            'ignore = ["LW110", "LW103"]\n',
-            "test_api.py": """\
-                import asyncio
-
-                import httpx
-
-
-                async def test_root(app, monkeypatch):
-                    monkeypatch.setattr(asyncio, "sleep", None)
-                    async with httpx.AsyncClient(app=app) as client:
-                        assert client
-                """,
+            'ignore = ["LW110", "LW103"]\n'
         },
     )
     result = run(tmp_path, ".")
@@ -763,4 +820,4 @@ def test_what_lint_excludes_migrate_leaves_alone(tmp_path: Path) -> None:
     broken = run(tmp_path, "tests")
     assert (broken.returncode, broken.stdout) == (2, "")
     assert broken.stderr.startswith("loopwarden migrate: error: ")
-    assert broken.stderr.endswith(" (migrate reads `exclude` from there)\n")
+    assert broken.stderr.endswith(" (migrate reads `exclude` and `ignore` from there)\n")

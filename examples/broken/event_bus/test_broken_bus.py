@@ -28,6 +28,6 @@ async def test_a_failing_handler_is_retried(bus):  # planted: virtual-time
 
 
 async def test_cleanup_runs_every_hour(bus):
-    with mock.patch("asyncio.sleep"):  # planted: lint(LW103) — every sleep returns at once
+    with mock.patch("asyncio.sleep"):  # every caller's sleep: `loopwarden lint --extend-select LW103`
         await bus.start()
     assert bus.retention == 3600.0

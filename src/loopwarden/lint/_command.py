@@ -43,8 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="extend",
         default=[],
         metavar="CODES",
-        help="comma-separated codes or prefixes to check in addition to the selection (the "
-        "opt-in rules LW102, LW109)",
+        # Which rules are opt-in is not spelled out here: importing the rules to list them would
+        # slow `loopwarden --help`, and a list written out goes stale.
+        help="comma-separated codes or prefixes to check in addition to the selection: the "
+        "opt-in rules, which --list-rules marks",
     )
     parser.add_argument(
         "--ignore",
@@ -139,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     from loopwarden.lint._config import ConfigError, load_settings
     from loopwarden.lint._files import Excluder, discover
     from loopwarden.lint._runner import Options, check_files
-    from loopwarden.lint.rules import RULES
+    from loopwarden.lint.rules import DEFAULT_CODES, RULES
 
     if args.explain is not None:
         from loopwarden.lint._explain import find_rule, page
@@ -155,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     if args.list_rules:
         for info in RULES.values():
             fix = f" (fix: {info.fix})" if info.fix else ""
-            opt_in = "" if info.default else " (opt-in: --extend-select)"
+            opt_in = "" if info.default else f" (opt-in: --extend-select {info.code})"
             print(f"{info.code}  {info.name:<28} {info.summary}{fix}{opt_in}")
         return 0
     if args.jobs is not None and args.jobs < 1:
@@ -172,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
             select=args.select,
             ignore=args.ignore,
             exclude=args.exclude,
-            default=[code for code, info in RULES.items() if info.default],
+            default=DEFAULT_CODES,
             extend_select=args.extend_select,
         )
     except ConfigError as error:

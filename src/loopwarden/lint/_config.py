@@ -52,6 +52,8 @@ class Settings:
         per_file_ignores: ``(glob, codes)`` pairs.
         root: The folder relative paths and ``exclude`` patterns are resolved against.
         config_path: The ``pyproject.toml`` the settings came from, if any.
+        ignored: The codes ``ignore`` and ``--ignore`` name (already left out of ``codes``):
+            ``loopwarden migrate`` leaves out of its lint rules these, and only these.
     """
 
     codes: frozenset[str]
@@ -59,6 +61,7 @@ class Settings:
     per_file_ignores: tuple[tuple[str, frozenset[str]], ...] = ()
     root: str = "."
     config_path: str | None = None
+    ignored: frozenset[str] = frozenset()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -256,4 +259,5 @@ def load_settings(
         per_file_ignores=tuple(per_file),
         root=root,
         config_path=str(path) if path is not None else None,
+        ignored=ignored,
     )

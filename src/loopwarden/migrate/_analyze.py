@@ -59,8 +59,10 @@ class Settings:
         python_functions: ``python_functions`` of the configuration: which functions are tests.
         python_classes: ``python_classes`` of the configuration: which classes hold tests.
         python_files: ``python_files`` of the configuration: which modules hold tests.
-        lint_codes: The lint rules the project's lint configuration selects (migrate applies
-            LW110's fix and reports LW103 only where they are selected).
+        lint_codes: The lint rules migrate applies, LW110 (its fix) and LW103 (a patched sleep,
+            reported or rewritten), but those the ``ignore`` of the project's lint configuration
+            names (its ``select`` does not matter: both are part of a migration, whatever lint
+            runs by default).
         unsafe_fixes: ``--unsafe-fixes``: a patched ``asyncio.sleep`` becomes virtual time
             (:mod:`loopwarden.migrate._sleep`).
         virtual_time: ``loopwarden_virtual_time`` of the configuration as written, or ``None``.

@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
                     python_functions=config.patterns("python_functions", "test"),
                     python_classes=config.patterns("python_classes", "Test"),
                     python_files=config.patterns("python_files", "test_*.py", "*_test.py"),
-                    lint_codes=lint_settings.codes,
+                    lint_codes=lint_codes,
                     unsafe_fixes=args.unsafe_fixes,
                     virtual_time=config.value("loopwarden_virtual_time"),
                     suite=config.suite(),
@@ -160,11 +160,18 @@ def run(args: argparse.Namespace) -> int:
     # What lint leaves out, migrate leaves alone: the configured `exclude` and --exclude.
     from loopwarden.lint._config import ConfigError, load_settings
     from loopwarden.lint.rules import RULES
+    from loopwarden.migrate._model import LINT_FIXES
+    from loopwarden.migrate._runner import PATCHED_SLEEP
 
     try:
         lint_settings = load_settings(list(RULES), exclude=args.exclude)
     except ConfigError as error:
-        return _error(f"{error} (migrate reads `exclude` from there)")
+        return _error(f"{error} (migrate reads `exclude` and `ignore` from there)")
+    # Lint's rules that migrate applies (LW110's fix, LW103's patched sleeps) are part of the
+    # migration whatever lint runs by default (LW103 is opt-in there): only the project's
+    # `ignore` turns one off. A `select` that leaves them out says what `loopwarden lint` checks
+    # on every run, as the default selection does, not that a migration should skip them.
+    lint_codes = (LINT_FIXES | {PATCHED_SLEEP}) - lint_settings.ignored
     excluder = Excluder((".venv*", *lint_settings.exclude), lint_settings.root)
     found = discover(paths, excluder)
     # pytest loads conftest.py files from its rootdir (the configuration's folder) down only.

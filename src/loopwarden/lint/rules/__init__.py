@@ -59,6 +59,10 @@ _MODULES: tuple[ModuleType, ...] = (
 RULES: dict[str, RuleInfo] = {m.INFO.code: m.INFO for m in _MODULES}
 """Every rule by code, in code order."""
 
+DEFAULT_CODES: tuple[str, ...] = tuple(code for code, info in RULES.items() if info.default)
+"""The codes that run when nothing selects (``RuleInfo.default``), in code order; the others are
+opt-in."""
+
 
 _TRIGGERS: dict[str, tuple[tuple[str, ...], ...]] = {
     m.INFO.code: m.TRIGGERS for m in _MODULES if hasattr(m, "TRIGGERS")

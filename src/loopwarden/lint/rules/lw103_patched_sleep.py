@@ -12,6 +12,9 @@ INFO = RuleInfo(
     code="LW103",
     name="patched-asyncio-sleep",
     summary="`asyncio.sleep` patched globally",
+    # Opt-in: on the held-out corpus (27 projects no rule was tuned on) 0 of 10 findings
+    # read were actionable (bench/README-lint.md); a default rule needs 90 %.
+    default=False,
 )
 
 

@@ -12,6 +12,9 @@ INFO = RuleInfo(
     code="LW105",
     name="own-loop-in-test",
     summary="test or fixture creates, sets or runs its own event loop",
+    # Opt-in: on the held-out corpus (27 projects no rule was tuned on) 0 of 20 findings
+    # read were actionable (bench/README-lint.md); a default rule needs 90 %.
+    default=False,
 )
 
 # (``asyncio.set_event_loop(loop)`` only makes an existing loop current — a fixture's — and is

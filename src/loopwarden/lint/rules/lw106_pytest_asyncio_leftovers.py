@@ -15,6 +15,10 @@ INFO = RuleInfo(
     name="pytest-asyncio-leftover",
     summary="removed `event_loop` fixture, `event_loop_policy` override, or loop scope too narrow",
     fix="safe",
+    # Opt-in: on the held-out corpus (27 projects no rule was tuned on) 7 of 13 findings
+    # read were actionable (8 of 14 with the tuning corpus; bench/README-lint.md): it errs where
+    # a project keeps its own `event_loop` fixture. A default rule needs 90 %.
+    default=False,
 )
 
 

@@ -13,6 +13,9 @@ INFO = RuleInfo(
     code="LW107",
     name="dropped-task",
     summary="task created and dropped, or never cancelled/awaited by the fixture that made it",
+    # Opt-in: on the held-out corpus (27 projects no rule was tuned on) 1 of 4 findings
+    # read were actionable after a fix (bench/README-lint.md); a default rule needs 90 %.
+    default=False,
 )
 
 

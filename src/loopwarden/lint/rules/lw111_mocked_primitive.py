@@ -19,6 +19,10 @@ INFO = RuleInfo(
     code="LW111",
     name="mocked-asyncio-primitive",
     summary="asyncio `Event`/`Lock`/`Condition`/`Queue`/`Semaphore` replaced by a mock",
+    # Opt-in: on the held-out corpus (27 projects no rule was tuned on) 0 of 2 findings
+    # read were actionable (bench/README-lint.md: 0 of 1 after a fix); a default rule needs
+    # 90 %.
+    default=False,
 )
 
 PRIMITIVES = frozenset(

@@ -11,6 +11,9 @@ INFO = RuleInfo(
     code="LW114",
     name="get-event-loop",
     summary="`asyncio.get_event_loop()` in sync test code, where no loop is running",
+    # Opt-in: on the held-out corpus (27 projects no rule was tuned on) 1 of 20 findings
+    # read were actionable (bench/README-lint.md); a default rule needs 90 %.
+    default=False,
 )
 
 
