@@ -1963,3 +1963,39 @@ def test_a_sync_sessions_cycles_are_found_by_the_one_collection_pass_at_its_end(
         result = guarded("-s", "-k", "test_cycle or test_clean")
         assert result.ret == 1, result.stdout.str()
         result.stdout.fnmatch_lines([late, "full collection passes: 2"])
+
+
+def test_a_baselined_task_stays_known_when_the_collector_destroys_it_first(pytester, own):
+    # A pending task nothing refers to is "still pending" at the check, or "destroyed" when the
+    # garbage collector takes it first: the run's allocations decide, and a known leak failed as
+    # new in a run where the collector came first.
+    held = """
+import asyncio, gc
+
+TASKS = []
+
+async def beat():
+    await asyncio.Event().wait()
+
+async def test_leaks():
+    TASKS.append(asyncio.create_task(beat()))
+    await asyncio.sleep(0)
+"""
+    pytester.makepyfile(test_t=held)
+    result = own("--lw-leaks-baseline=leaks.json")
+    result.assert_outcomes(passed=1)
+    recorded = json.loads((pytester.path / "leaks.json").read_text())
+    assert recorded["tests"] == {"test_t.py::test_leaks": ["task:beat@test_t.py:test_leaks"]}
+    collected = held.replace(
+        "TASKS.append(asyncio.create_task(beat()))", "asyncio.create_task(beat())"
+    ).replace("await asyncio.sleep(0)", "await asyncio.sleep(0)\n    gc.collect()")
+    pytester.makepyfile(test_t=collected)
+    result = own("--lw-leaks-baseline=leaks.json")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*LeakWarning: loopwarden: test_leaks (known, in the baseline) had 1 destroyed "
+            "pending task:",
+            "1 finding known (in the baseline) in 1 test",
+        ]
+    )
