@@ -125,7 +125,8 @@ def test_a_marker_on_a_plain_looking_class_test_still_applies(pytester):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "loopwarden: test did not finish its call phase within 0.5 s (loopwarden_timeout).",
+            "loopwarden: test did not finish its call phase within 0.5 s (the test's "
+            "loopwarden(timeout=...) marker).",
             "  No event loop runs this phase; synchronous code holds the main thread. Stack "
             "(innermost last):",
             "    test_suite.py:9 in test_waits_on_an_event_nobody_sets",
