@@ -575,6 +575,25 @@ def test_the_session_recipe_goes_with_its_attached_comment() -> None:
     assert reports == []
 
 
+def test_the_recipe_with_get_event_loop_goes_too() -> None:
+    # fastapi-users 10's session loop: the loop get_event_loop() makes for the fixture, closed by
+    # it, is the recipe's new loop.
+    recipe = SESSION_RECIPE.replace(
+        "asyncio.get_event_loop_policy().new_event_loop()", "asyncio.get_event_loop()"
+    )
+    new, reports = migrate(recipe, path="tests/conftest.py")
+    assert new == migrate(SESSION_RECIPE, path="tests/conftest.py")[0]
+    assert reports == []
+    # Not a loop got from elsewhere (a library's), nor one given arguments.
+    for other in ("other_lib.get_event_loop()", "asyncio.get_event_loop(policy)"):
+        left, reports = migrate(
+            SESSION_RECIPE.replace("asyncio.get_event_loop_policy().new_event_loop()", other),
+            path="tests/conftest.py",
+        )
+        assert "def event_loop():" in left
+        assert [r.split(":", 2)[1] for r in reports] == ["10"]
+
+
 def test_the_try_finally_recipe_of_any_scope_goes_with_a_note() -> None:
     new, reports = migrate(
         """\

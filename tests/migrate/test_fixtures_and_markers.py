@@ -512,6 +512,55 @@ def test_markers_stay_in_strict_mode_and_for_target_pytest_asyncio() -> None:
     assert migrate(source, target="pytest-asyncio") == (dedent(source), [])
 
 
+def test_a_marker_on_a_fixture_goes_for_either_target_and_in_strict_mode() -> None:
+    # A mark on a fixture does nothing; pytest 9 refuses to collect its module (fastapi-users
+    # 10: "Marks cannot be applied to fixtures"), which --target pytest-asyncio left as it was.
+    source = """\
+        import pytest
+
+
+        @pytest.fixture
+        @pytest.mark.asyncio
+        async def client():
+            return 1
+
+
+        @pytest.mark.asyncio
+        @pytest.fixture(scope="module")
+        def settings():
+            return {}
+
+
+        @pytest.mark.asyncio
+        async def test_a(client, settings):
+            assert client == 1
+        """
+    without = """\
+        import pytest
+
+
+        @pytest.fixture
+        async def client():
+            return 1
+
+
+        @pytest.fixture(scope="module")
+        def settings():
+            return {}
+
+
+        @pytest.mark.asyncio
+        async def test_a(client, settings):
+            assert client == 1
+        """
+    # The test's own marker stays where the target's mode needs it.
+    assert migrate(source, target="pytest-asyncio") == (dedent(without), [])
+    assert migrate(source, strict=True) == (dedent(without), [])
+    assert migrate(source)[0] == dedent(without).replace(
+        "@pytest.mark.asyncio\nasync def test_a", "async def test_a"
+    )
+
+
 def test_other_markers_named_asyncio_are_not_pytests() -> None:
     source = """\
         import pytest

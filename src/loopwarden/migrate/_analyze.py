@@ -396,17 +396,32 @@ class _Analyzer:
         self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, path: StmtPath
     ) -> _Fixture | None:
         fixture = None
+        marks = []
         for k, decorator in enumerate(node.decorator_list):
             target = decorator.func if isinstance(decorator, ast.Call) else decorator
             if self._is_asyncio_mark(target):
-                self._marker(decorator, path, k)
+                marks.append((k, decorator))
             elif self._is_pa_fixture(target):
                 fixture = _Fixture(decorator, pytest_asyncio=True)
                 if self.loopwarden:
                     self._convert_fixture(decorator, path, k)
             elif self._is_pytest_fixture(target):
                 fixture = _Fixture(decorator, pytest_asyncio=False)
+        for k, decorator in marks:
+            if fixture is not None:
+                self._fixture_mark(decorator, path, k)
+            else:
+                self._marker(decorator, path, k)
         return fixture
+
+    def _fixture_mark(self, decorator: ast.expr, path: StmtPath, k: int) -> None:
+        """``@pytest.mark.asyncio`` on a fixture goes, for either target and in strict mode too:
+        a mark on a fixture does nothing (pytest 8 warns of it, and pytest 9 refuses to collect
+        the module: fastapi-users 10's ``test_app_client`` fixtures)."""
+        edit = self._edit(path)
+        edit.decorators.append(DecoratorEdit(k, remove=True))
+        edit.counts["marker"] += 1
+        edit.removed_names |= self._names_in(decorator)
 
     # -- rewrite 2: markers --------------------------------------------------------------------
 
@@ -954,8 +969,9 @@ class _Analyzer:
         )
 
     def _is_recipe(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-        """``loop = asyncio.new_event_loop()`` (or the policy's), ``yield loop``,
-        ``loop.close()``, the last two optionally as ``try: yield loop finally: loop.close()``."""
+        """``loop = asyncio.new_event_loop()`` (or the policy's, or ``get_event_loop()``: the
+        loop that fixture's first caller gets, made for it), ``yield loop``, ``loop.close()``,
+        the last two optionally as ``try: yield loop finally: loop.close()``."""
         body = list(node.body)
         if body and isinstance(body[0], ast.Expr) and _literal(body[0].value) is not None:
             body = body[1:]  # the docstring
@@ -995,12 +1011,14 @@ class _Analyzer:
         return yields and closes
 
     def _is_new_loop(self, node: ast.expr) -> bool:
+        # `get_event_loop()` in the recipe (fastapi-users' session loop): at a fixture's set-up
+        # no loop runs, so it is the loop the policy makes for the fixture, which then closes it.
         if not (
             isinstance(node, ast.Call)
             and not node.args
             and not node.keywords
             and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "new_event_loop"
+            and node.func.attr in ("new_event_loop", "get_event_loop")
         ):
             return False
         owner = node.func.value
