@@ -14,7 +14,8 @@ Module map:
   closing a loop), ``_publish`` (each test's findings until its report carries them),
   ``_baseline``, ``_settings``, ``_loops`` (the session's open loops), ``_runtime`` (the own
   runner's loops and steps), ``_policy`` (a project's ``event_loop_policy`` override under the
-  own runner), ``_ports`` (pytest-asyncio's port fixtures), ``_stash``, ``_compat`` (the few
+  own runner), ``_ports`` (pytest-asyncio's port fixtures), ``_stash`` (cheap reads of a
+  test's stash and markers, and the tests the collection passes look at), ``_compat`` (the few
   pytest internals read).
 
 A plugin never imports another capability's module: it reads the other's state by a key from
