@@ -353,8 +353,14 @@ def _quiet_mock(node: ast.expr) -> bool:
 def _local_helpers(func: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, ast.stmt]:
     """The names the body of ``func`` binds with a statement of its own (a ``def``, or one
     name assigned), with that statement."""
+    return _bound_by(func.body)
+
+
+def _bound_by(body: list[ast.stmt], asyncio_imports: bool = False) -> dict[str, ast.stmt]:
+    """Each name ``body`` binds with a ``def`` or a one-name assignment (and, with
+    ``asyncio_imports``, a ``from asyncio import``), with the last statement binding it."""
     found: dict[str, ast.stmt] = {}
-    for stmt in func.body:
+    for stmt in body:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
             found[stmt.name] = stmt
         elif (
@@ -363,24 +369,19 @@ def _local_helpers(func: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, as
             and isinstance(stmt.targets[0], ast.Name)
         ):
             found[stmt.targets[0].id] = stmt
+        elif (
+            asyncio_imports
+            and isinstance(stmt, ast.ImportFrom)
+            and stmt.module == "asyncio"
+            and not stmt.level
+        ):
+            for alias in stmt.names:
+                found[alias.asname or alias.name] = stmt
     return found
 
 
 def _module_helpers(tree: ast.Module) -> dict[str, ast.stmt]:
-    found: dict[str, ast.stmt] = {}
-    for stmt in tree.body:
-        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-            found[stmt.name] = stmt
-        elif (
-            isinstance(stmt, ast.Assign)
-            and len(stmt.targets) == 1
-            and isinstance(stmt.targets[0], ast.Name)
-        ):
-            found[stmt.targets[0].id] = stmt
-        elif isinstance(stmt, ast.ImportFrom) and stmt.module == "asyncio" and not stmt.level:
-            for alias in stmt.names:
-                found[alias.asname or alias.name] = stmt
-    return found
+    return _bound_by(tree.body, asyncio_imports=True)
 
 
 def _check_fake(
