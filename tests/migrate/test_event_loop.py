@@ -693,8 +693,9 @@ def test_any_other_body_is_left_and_reported() -> None:
             f"{PATH}:8: event_loop fixture does more than make, yield and close a loop (a custom "
             "policy, uvloop, extra setup), so it was left as is: loopwarden's runner makes its "
             "own loops and never uses it, and async tests that ask for it fail. Move any setup "
-            "it does into a fixture of its own and delete it; a suite that needs uvloop or "
-            "another policy stays on pytest-asyncio (guard mode)"
+            "it does into a fixture of its own and delete it; choose other loops (uvloop) with "
+            "an event_loop_policy fixture or the pytest_asyncio_loop_factories hook, which "
+            "loopwarden's runner honours (their loops run unguarded)"
         ],
     )
     assert migrate(CUSTOM, target="pytest-asyncio")[1] == [
@@ -806,7 +807,9 @@ def test_target_pytest_asyncio_removes_the_recipe_and_asks_for_the_ini_keys() ->
     )
 
 
-def test_an_event_loop_policy_fixture_is_reported() -> None:
+def test_an_event_loop_policy_fixture_stays_with_a_note() -> None:
+    # The own runner applies a project's event_loop_policy to the same tests as pytest-asyncio
+    # (tests/plugin/test_runner.py), so nothing is left for a person.
     source = """\
         import asyncio
 
@@ -820,12 +823,55 @@ def test_an_event_loop_policy_fixture_is_reported() -> None:
     assert migrate(source) == (
         dedent(source),
         [
-            f"{PATH}:7: event_loop_policy fixture: loopwarden's runner makes its own loops and "
-            "does not use it, and the async tests it would apply to fail, naming it; delete it "
-            "if it returns asyncio's default policy, otherwise (uvloop, several policies) the "
-            "suite stays on pytest-asyncio (guard mode)"
+            f"note: {PATH}:7: event_loop_policy fixture kept: loopwarden's runner applies it to "
+            "the same tests as pytest-asyncio does; a test that gets asyncio's own policy runs "
+            "on loopwarden's loop, one that gets another (uvloop's) on a loop that policy makes, "
+            "unguarded"
         ],
     )
+    assert migrate(source, target="pytest-asyncio") == (dedent(source), [])
+
+
+POLICY_RECIPE = """\
+import asyncio
+
+import pytest
+import uvloop
+
+
+@pytest.fixture(scope="session", params=["asyncio", "uvloop"])
+def event_loop_policy(request):
+    if request.param == "uvloop":
+        return uvloop.EventLoopPolicy()
+    return asyncio.DefaultEventLoopPolicy()
+
+
+@pytest.fixture
+def event_loop(event_loop_policy):
+    loop = event_loop_policy.new_event_loop()
+    yield loop
+    loop.close()
+
+
+async def test_a(event_loop):
+    assert event_loop.is_running()
+"""
+
+
+@pytest.mark.parametrize("target", ["loopwarden", "pytest-asyncio"])
+def test_the_recipe_on_the_projects_policy_goes_and_the_policy_stays(target: str) -> None:
+    # pytest-asyncio 0.23's own recipe: the loop comes from the event_loop_policy fixture, which
+    # both targets apply to the same tests, so the override says nothing they do not.
+    new, _ = migrate(POLICY_RECIPE, target=target)
+    assert "def event_loop(" not in new
+    assert "def event_loop_policy(request):" in new
+    assert "assert asyncio.get_running_loop().is_running()" in new
+    # Not another object's new_event_loop(), nor a policy the fixture does not ask for.
+    for other in ("uvloop.EventLoopPolicy().new_event_loop()", "policy.new_event_loop()"):
+        left, _ = migrate(POLICY_RECIPE.replace("event_loop_policy.new_event_loop()", other))
+        assert "def event_loop(event_loop_policy):" in left
+    unasked = POLICY_RECIPE.replace("def event_loop(event_loop_policy):", "def event_loop():")
+    assert "def event_loop():" in migrate(unasked)[0]
 
 
 # -- all at once, and twice -----------------------------------------------------------------------

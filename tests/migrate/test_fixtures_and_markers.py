@@ -490,10 +490,10 @@ def test_markers_with_loop_scope_are_kept_and_reported() -> None:
         "loop by default, and a test whose async fixtures run in another loop fails at setup; "
         "delete it if the test only needs a shared loop, or write "
         "@pytest.mark.loopwarden(loop_scope='module') to keep it without pytest-asyncio's marker",
-        f"{PATH}:11: @pytest.mark.asyncio(loop_factories=['uvloop']) kept: loopwarden's runner "
-        "reads only loop_scope= from pytest-asyncio's marker, not loop_factories=; a suite that "
-        "needs other loops (loop_factories) stays on pytest-asyncio (guard mode), otherwise "
-        "delete those arguments",
+        f"note: {PATH}:11: @pytest.mark.asyncio(loop_factories=['uvloop']) kept: loopwarden's "
+        "runner honours loop_factories= as pytest-asyncio does (the test runs once per factory "
+        "it names from the project's pytest_asyncio_loop_factories hook; a factory that makes "
+        "another loop than asyncio's runs unguarded)",
     ]
 
 
@@ -636,3 +636,22 @@ def test_statements_are_found_in_if_blocks_semicolon_lines_and_one_line_classes(
         """
     )
     assert reports == []
+
+
+def test_a_marker_with_an_argument_loopwarden_does_not_read_is_kept_and_reported() -> None:
+    source = """\
+        import pytest
+
+
+        @pytest.mark.asyncio(loop_factories=["uvloop"], debug=True)
+        async def test_a():
+            assert True
+        """
+    assert migrate(source) == (
+        dedent(source),
+        [
+            f"{PATH}:4: @pytest.mark.asyncio(loop_factories=['uvloop'], debug=True) kept: "
+            "loopwarden's runner reads loop_scope= and loop_factories= from pytest-asyncio's "
+            "marker, not debug=; delete those arguments"
+        ],
+    )

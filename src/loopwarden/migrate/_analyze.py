@@ -425,28 +425,38 @@ class _Analyzer:
 
     # -- rewrite 2: markers --------------------------------------------------------------------
 
-    def _marker_kept(self, node: ast.expr, where: str) -> str | None:
-        """Why a marker with arguments is kept (the report), or ``None`` when it can go."""
+    def _marker_kept(self, node: ast.expr, where: str) -> tuple[str, bool] | None:
+        """Why a marker with arguments is kept, and whether that needs a person (else it is a
+        note), or ``None`` when it can go."""
         if not isinstance(node, ast.Call) or not (node.args or node.keywords):
             return None
         text = f"{where}{ast.unparse(node)}"
         keywords = _keywords(node)
-        others = [k for k in keywords if k not in ("loop_scope", "scope")]
+        others = [k for k in keywords if k not in ("loop_scope", "scope", "loop_factories")]
         if node.args or others or len(keywords) != len(node.keywords):
             names = ", ".join([*(f"{k}=" for k in others), *(["positional"] if node.args else [])])
             return (
-                f"{text} kept: loopwarden's runner reads only loop_scope= from pytest-asyncio's "
-                f"marker, not {names or '**kwargs'}; a suite that needs other loops "
-                "(loop_factories) stays on pytest-asyncio (guard mode), otherwise delete those "
-                "arguments"
+                f"{text} kept: loopwarden's runner reads loop_scope= and loop_factories= from "
+                f"pytest-asyncio's marker, not {names or '**kwargs'}; delete those arguments",
+                True,
             )
-        scope = _literal(keywords.get("loop_scope") or keywords.get("scope"))
+        scope_node = keywords.get("loop_scope") or keywords.get("scope")
+        if "loop_factories" in keywords and scope_node is None:
+            return (
+                f"{text} kept: loopwarden's runner honours loop_factories= as pytest-asyncio "
+                "does (the test runs once per factory it names from the project's "
+                "pytest_asyncio_loop_factories hook; a factory that makes another loop than "
+                "asyncio's runs unguarded)",
+                False,
+            )
+        scope = _literal(scope_node)
         if scope == "session":
             return (
                 f"{text} kept: loopwarden's runner already runs every async test in one session "
                 "loop by default (loopwarden_loop = session), so it can go; if the suite sets "
                 "loopwarden_loop = test or asyncio_default_test_loop_scope, write "
-                "@pytest.mark.loopwarden(loop_scope='session') instead"
+                "@pytest.mark.loopwarden(loop_scope='session') instead",
+                True,
             )
         asked = f"a {scope}-scoped loop" if scope else "the loop its loop_scope names"
         return (
@@ -455,14 +465,14 @@ class _Analyzer:
             "in another loop fails at setup; delete it if the test only needs a shared loop, or "
             f"write @pytest.mark.loopwarden(loop_scope={scope or '...'!r}) to keep it without "
             "pytest-asyncio's marker"
-        ).replace("'...'", "...")
+        ).replace("'...'", "..."), True
 
     def _marker(self, decorator: ast.expr, path: StmtPath, k: int) -> None:
         if not self.loopwarden or self.settings.strict:
             return
         kept = self._marker_kept(decorator, "@")
         if kept is not None:
-            self._report(decorator.lineno, kept)
+            self._report(decorator.lineno, *kept)
             return
         edit = self._edit(path)
         edit.decorators.append(DecoratorEdit(k, remove=True))
@@ -484,7 +494,7 @@ class _Analyzer:
                 continue
             kept = self._marker_kept(element, "pytestmark = ")
             if kept is not None:
-                self._report(element.lineno, kept)
+                self._report(element.lineno, *kept)
             else:
                 gone.append(index)
         if not gone:
@@ -570,10 +580,11 @@ class _Analyzer:
         if fixture is not None and name == "event_loop_policy" and self.loopwarden:
             self._report(
                 node.lineno,
-                "event_loop_policy fixture: loopwarden's runner makes its own loops and does not "
-                "use it, and the async tests it would apply to fail, naming it; delete it if it "
-                "returns asyncio's default policy, otherwise (uvloop, several policies) the suite "
-                "stays on pytest-asyncio (guard mode)",
+                "event_loop_policy fixture kept: loopwarden's runner applies it to the same tests "
+                "as pytest-asyncio does; a test that gets asyncio's own policy runs on "
+                "loopwarden's loop, one that gets another (uvloop's) on a loop that policy makes, "
+                "unguarded",
+                person=False,
             )
         if "event_loop" not in _arg_names(node.args):
             return
@@ -933,8 +944,8 @@ class _Analyzer:
             and allowed
             and scope is not None
             and len(node.decorator_list) == 1
-            and params in ([], ["request"])
-            and self._is_recipe(node)
+            and set(params) <= {"request", "event_loop_policy"}
+            and self._is_recipe(node, "event_loop_policy" in params)
         )
         after = ""
         if recipe and scope is not None and not self.loopwarden:
@@ -953,7 +964,9 @@ class _Analyzer:
             advice = (
                 "loopwarden's runner makes its own loops and never uses it, and async tests that "
                 "ask for it fail. Move any setup it does into a fixture of its own and delete it; "
-                "a suite that needs uvloop or another policy stays on pytest-asyncio (guard mode)"
+                "choose other loops (uvloop) with an event_loop_policy fixture or the "
+                "pytest_asyncio_loop_factories hook, which loopwarden's runner honours (their "
+                "loops run unguarded)"
             )
         else:
             advice = (
@@ -968,10 +981,13 @@ class _Analyzer:
             f"uvloop, extra setup), so it was left as is: {advice}",
         )
 
-    def _is_recipe(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    def _is_recipe(self, node: ast.FunctionDef | ast.AsyncFunctionDef, policy: bool) -> bool:
         """``loop = asyncio.new_event_loop()`` (or the policy's, or ``get_event_loop()``: the
         loop that fixture's first caller gets, made for it), ``yield loop``, ``loop.close()``,
-        the last two optionally as ``try: yield loop finally: loop.close()``."""
+        the last two optionally as ``try: yield loop finally: loop.close()``. With ``policy``
+        (the fixture asks for ``event_loop_policy``), the loop may come from that fixture's
+        ``new_event_loop()``: pytest-asyncio 0.23's own recipe, and both targets apply the
+        project's policy fixture to the same tests."""
         body = list(node.body)
         if body and isinstance(body[0], ast.Expr) and _literal(body[0].value) is not None:
             body = body[1:]  # the docstring
@@ -988,7 +1004,7 @@ class _Analyzer:
             isinstance(make, ast.Assign)
             and len(make.targets) == 1
             and isinstance(make.targets[0], ast.Name)
-            and self._is_new_loop(make.value)
+            and self._is_new_loop(make.value, policy)
         ):
             return False
         loop = make.targets[0].id
@@ -1010,7 +1026,7 @@ class _Analyzer:
         )
         return yields and closes
 
-    def _is_new_loop(self, node: ast.expr) -> bool:
+    def _is_new_loop(self, node: ast.expr, policy: bool) -> bool:
         # `get_event_loop()` in the recipe (fastapi-users' session loop): at a fixture's set-up
         # no loop runs, so it is the loop the policy makes for the fixture, which then closes it.
         if not (
@@ -1023,6 +1039,8 @@ class _Analyzer:
             return False
         owner = node.func.value
         if isinstance(owner, ast.Name):
+            if policy and owner.id == "event_loop_policy":
+                return node.func.attr == "new_event_loop"
             return owner.id in self.asyncio_names
         return (
             isinstance(owner, ast.Call)
