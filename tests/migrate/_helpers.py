@@ -47,3 +47,12 @@ def migrate(
 
 def dedent(text: str) -> str:
     return textwrap.dedent(text)
+
+
+# The line a --write to loopwarden's runner ends with.
+OWN_RUNNER_NEXT = (
+    "Next: python -m pytest -p no:asyncio runs the suite on loopwarden's runner, which fails a "
+    "test that leaves tasks, timers, connections or threads behind. To take over a suite with "
+    "such leaks today, record them once with --lw-leaks-baseline=.loopwarden/leaks.json (the "
+    "same option on later runs: known leaks warn, new ones fail).\n"
+)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from ._helpers import OWN_RUNNER_NEXT
+
 MIGRATE = [sys.executable, "-m", "loopwarden._cli", "migrate"]
 
 CONFTEST = """\
@@ -135,6 +137,7 @@ def test_a_migrated_suite_passes_on_the_own_runner_with_the_same_tests(tmp_path:
         "requirements-test.txt:2: pytest-asyncio is no longer needed with --target loopwarden; "
         "remove it (or keep it and run with -p no:asyncio)\n"
         "1 place needs a person (listed above); fix them and run loopwarden migrate again.\n"
+        + OWN_RUNNER_NEXT
     )
     files = read(tmp_path)
     assert not any("pytest_asyncio" in text for text in files.values())
@@ -474,7 +477,7 @@ def test_tests_are_what_the_configured_python_classes_collect(tmp_path: Path) ->
         "match python_functions (test)) nor a fixture; left as it is, as its callers pass the "
         "loop. If pytest does collect it as a test, make it `async def` and use "
         "asyncio.get_running_loop() instead\n"
-        "Nothing is left for a person.\n"
+        "Nothing is left for a person.\n" + OWN_RUNNER_NEXT
     )
     assert (result.returncode, result.stderr) == (0, "")
     after = pytest_run(tmp_path)
@@ -588,7 +591,7 @@ def test_sync_fixtures_and_tests_that_drive_the_loop_run_as_async_after_migratin
         "Made 3 changes in 2 files:\n"
         "     2  sync test or fixture driving event_loop.run_until_complete -> async def\n"
         "     1  import added or removed\n"
-        "Nothing is left for a person.\n"
+        "Nothing is left for a person.\n" + OWN_RUNNER_NEXT
     )
     assert (result.returncode, result.stderr) == (0, "")
     after = pytest_run(tmp_path, "-W", "error")

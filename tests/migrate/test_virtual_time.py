@@ -19,7 +19,7 @@ import pytest
 
 from loopwarden.migrate._model import Target
 
-from ._helpers import PATH, dedent, migrate
+from ._helpers import OWN_RUNNER_NEXT, PATH, dedent, migrate
 from .test_cli import MIGRATE, run, write
 
 PA = "pytest-asyncio"
@@ -622,6 +622,7 @@ def test_a_conftests_patch_becomes_the_suites_virtual_time_key(tmp_path: Path) -
         "Needs a person (1):\n"
         f"tests/conftest.py:10: {applied(AUTOUSE.format('no_sleep'), done)}\n"
         "1 place needs a person (listed above); fix them and run loopwarden migrate again.\n"
+        + OWN_RUNNER_NEXT
     )
     assert (tmp_path / "pyproject.toml").read_text(encoding="utf-8") == (
         pyproject + 'loopwarden_virtual_time = "on"\n'
@@ -762,6 +763,7 @@ def test_a_suite_whose_sleep_was_patched_passes_in_virtual_time(
         "Needs a person (1):\n"
         f"test_retries.py:9: {report}\n"
         "1 place needs a person (listed above); fix them and run loopwarden migrate again.\n"
+        + (OWN_RUNNER_NEXT if target == "loopwarden" else "")
     )
     assert test.read_text(encoding="utf-8") == RETRIES.replace(
         textwrap.dedent(

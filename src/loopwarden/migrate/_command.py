@@ -230,7 +230,8 @@ def run(args: argparse.Namespace) -> int:
             assert outcome.after is not None
             with open(outcome.path, "w", encoding=outcome.encoding, newline="") as handle:
                 handle.write(outcome.after)
-        sys.stdout.write(summary(outcomes, reports, write=True))
+        own_runner = args.target == "loopwarden"
+        sys.stdout.write(summary(outcomes, reports, write=True, own_runner=own_runner))
     else:
         for outcome in changed:
             sys.stdout.write(outcome.patch)

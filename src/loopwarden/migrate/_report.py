@@ -16,13 +16,27 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def summary(outcomes: Sequence[Outcome], reports: Sequence[Report], write: bool) -> str:
+# After a migration to the own runner: how to run it, and how to take over a suite whose tests
+# leak today (the leak guard fails them, which pytest-asyncio never did) without losing them.
+OWN_RUNNER_NEXT = (
+    "Next: python -m pytest -p no:asyncio runs the suite on loopwarden's runner, which fails a "
+    "test that leaves tasks, timers, connections or threads behind. To take over a suite with "
+    "such leaks today, record them once with --lw-leaks-baseline=.loopwarden/leaks.json (the "
+    "same option on later runs: known leaks warn, new ones fail)."
+)
+
+
+def summary(
+    outcomes: Sequence[Outcome], reports: Sequence[Report], write: bool, own_runner: bool = False
+) -> str:
     """The summary text.
 
     Args:
         outcomes: The rewritten files (those left alone have ``after = None``).
         reports: Every place for a person and every note.
         write: Whether the changes were written (``--write``) or shown as a diff.
+        own_runner: Whether the target is loopwarden's runner: written changes end with how to
+            run the suite there.
 
     Returns:
         The text, ending with a newline.
@@ -61,4 +75,6 @@ def summary(outcomes: Sequence[Outcome], reports: Sequence[Report], write: bool)
         )
     else:
         lines.append("Nothing is left for a person.")
+    if write and changed and own_runner:
+        lines.append(OWN_RUNNER_NEXT)
     return "\n".join(lines) + "\n"
