@@ -531,3 +531,40 @@ def test_virtual_time_target_needs_both_wall_and_cpu(h, vt):
     # Over its own floor, per test in ms: (1.1 - 1.0) / 100 s = +1.00 ms wall, +2.00 ms CPU.
     assert _row(render((1.1, 1.2)), "lw/virtual")[-2:] == ["+1.00", "+2.00"]
     assert _row(render((1.1, 1.2)), "lw/floor")[-2:] == ["—", "—"]
+
+
+@pytest.fixture(scope="module")
+def migrate_corpus():
+    yield from _bench_module("migrate_corpus")
+
+
+def test_pytest_8s_names_of_duplicate_ids_count_as_the_baselines(migrate_corpus):
+    base = ["t.py::test_a[1.234-1.2340]", "t.py::test_a[1.234-1.2341]", "t.py::test_b[x0]"]
+    other = ["t.py::test_a[1.234-1.234_0]", "t.py::test_a[1.234-1.234_1]", "t.py::test_b[x0]"]
+    assert migrate_corpus.renamed_ids(base, other) == {
+        "t.py::test_a[1.234-1.234_0]": "t.py::test_a[1.234-1.2340]",
+        "t.py::test_a[1.234-1.234_1]": "t.py::test_a[1.234-1.2341]",
+    }
+
+
+def test_an_id_is_not_renamed_when_its_old_form_is_missing_or_already_taken(migrate_corpus):
+    # A real new id (v1_2 with no v12 in the baseline); an id whose pytest 7 form the other
+    # run collects as well (both exist: nothing was renamed); an underscore after a letter.
+    base = ["t.py::test_a[v12]", "t.py::test_c[ab0]"]
+    other = ["t.py::test_b[v1_2]", "t.py::test_a[v1_2]", "t.py::test_a[v12]", "t.py::test_c[ab_0]"]
+    assert migrate_corpus.renamed_ids(base, other) == {}
+
+
+def test_the_verdict_compares_renamed_ids_and_their_passes(migrate_corpus):
+    def step(name, outcomes):
+        return migrate_corpus.Step(name, outcomes, {}, "", 0)
+
+    base = step("baseline", {"t.py::a[10]": "passed", "t.py::a[11]": "passed", "t.py::b": "failed"})
+    own = step("own", {"t.py::a[1_0]": "passed", "t.py::a[1_1]": "failed", "t.py::b": "failed"})
+    result = migrate_corpus.Result(None, {"baseline": base, "own": own})
+    assert result.verdict("own") == (False, [], ["t.py::a[11]"])
+    assert result.renamed("own") == 2
+    own.outcomes["t.py::a[1_1]"] = "passed"
+    assert result.verdict("own") == (True, [], [])
+    del own.outcomes["t.py::b"]
+    assert result.verdict("own") == (False, ["t.py::b"], [])
