@@ -541,7 +541,14 @@ def test_a_migrated_wide_fixture_shares_its_tests_loop_under_pytest_asyncio(
         "     1  event_loop fixture override removed\n"
         "     2  import added or removed\n"
         "     2  pytest configuration key set (the removed event_loop fixture's scope)\n"
-        "Notes (1):\n"
+        "Notes (2):\n"
+        "tests/conftest.py: pytest-asyncio 0.21 left a current event loop for synchronous "
+        "tests and fixtures (its event_loop fixture set a new one as it closed the old); 1.x "
+        "leaves none, so synchronous code that calls asyncio.get_event_loop(), in a test or in "
+        'the code it tests, raises "There is no current event loop" once an async test has '
+        "run. Give such tests a loop (a fixture that makes one and sets it with "
+        "asyncio.set_event_loop), or use --target loopwarden, whose runner makes its session "
+        "loop the current one\n"
         "tests/conftest.py:7: event_loop fixture (scope='session') removed: pytest-asyncio 1.0 "
         "has no event_loop fixture; its scope goes into the pytest configuration: "
         "asyncio_default_fixture_loop_scope = session and asyncio_default_test_loop_scope = "
@@ -566,3 +573,41 @@ def test_a_migrated_wide_fixture_shares_its_tests_loop_under_pytest_asyncio(
     status, output = pytest_run()
     assert status == 1, output
     assert "2 failed" in output
+
+
+@pytest.mark.slow
+def test_sync_code_has_no_current_loop_after_an_async_test_under_pytest_asyncio_1(
+    tmp_path: Path,
+) -> None:
+    """The note's claim, end to end: after --target pytest-asyncio, a sync test whose code calls
+    asyncio.get_event_loop() after an async test fails on pytest-asyncio 1.x, and passes on
+    loopwarden's runner (which the note offers instead)."""
+    pytest.importorskip("pytest_asyncio", reason="the migrated suite runs on pytest-asyncio")
+    write(
+        tmp_path,
+        {
+            "pytest.ini": "[pytest]\nasyncio_mode = auto\n",
+            "tests/test_a.py": (
+                "import asyncio\n\n\nasync def test_a(event_loop):\n    assert event_loop\n\n\n"
+                "def test_b():\n    assert asyncio.get_event_loop() is not None\n"
+            ),
+        },
+    )
+    result = run(tmp_path, "--target", PA, "--write", "tests")
+    assert (result.returncode, result.stderr) == (0, ""), result.stdout
+    assert "tests/test_a.py: pytest-asyncio 0.21 left a current event loop" in result.stdout
+
+    def pytest_run(*flags: str) -> tuple[int, str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *flags],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        return done.returncode, done.stdout + done.stderr
+
+    status, output = pytest_run("-p", "no:loopwarden")
+    assert status == 1, output
+    assert "RuntimeError: There is no current event loop" in output
+    assert "1 failed, 1 passed" in output
+    status, output = pytest_run("-p", "no:asyncio")
+    assert status == 0, output
+    assert "2 passed" in output

@@ -16,6 +16,8 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from loopwarden.migrate._model import FilePlan, Outcome, Report
     from loopwarden.migrate._project import Configs, PytestConfig
 
@@ -224,6 +226,9 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
 
+    if args.target == "pytest-asyncio":
+        reports += _no_current_loop_note(outcomes)
+
     changed = [outcome for outcome in outcomes if outcome.after is not None]
     if args.write:
         for outcome in changed:
@@ -238,6 +243,37 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         sys.stderr.write(summary(outcomes, reports, write=False))
     return 1 if any(report.person for report in reports) else 0
+
+
+_EVENT_LOOP_KINDS = ("event_loop_fixture", "event_loop_param", "sync_fixture", "sync_driver")
+
+
+def _no_current_loop_note(outcomes: Sequence[Outcome]) -> list[Report]:
+    """With ``--target pytest-asyncio``, once for a suite that used the ``event_loop`` fixture:
+    the current loop synchronous code had under pytest-asyncio 0.21 is gone in 1.x, which
+    migrate cannot see (the call is often in the code under test: mode-streaming's services)."""
+    from loopwarden.migrate._model import Report
+
+    used = [
+        o for o in outcomes if o.after is not None and any(o.counts[k] for k in _EVENT_LOOP_KINDS)
+    ]
+    if not used:
+        return []
+    where = next((o for o in used if o.counts["event_loop_fixture"]), used[0])
+    return [
+        Report(
+            where.path,
+            None,
+            "pytest-asyncio 0.21 left a current event loop for synchronous tests and fixtures "
+            "(its event_loop fixture set a new one as it closed the old); 1.x leaves none, so "
+            "synchronous code that calls asyncio.get_event_loop(), in a test or in the code it "
+            'tests, raises "There is no current event loop" once an async test has run. Give '
+            "such tests a loop (a fixture that makes one and sets it with "
+            "asyncio.set_event_loop), or use --target loopwarden, whose runner makes its session "
+            "loop the current one",
+            person=False,
+        )
+    ]
 
 
 def _config_edits(
