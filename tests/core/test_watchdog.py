@@ -497,10 +497,64 @@ def test_a_blocking_callback_is_reported_with_its_line(watchdog, loop):
         rf"test_watchdog\.py:{line} in block_the_loop",
         event.summary(ROOT),
     )
+    # Every sample of a blocking call is at the same line: one call blocked.
+    assert not event.moving
+    assert event.function == "block_the_loop"
+    assert event.lines(ROOT)[1] == (
+        "  Fix: await an async equivalent, or run the blocking call in a thread "
+        "(asyncio.to_thread)."
+    )
     assert armed.hang is None
     assert "select" in vars(loop._selector)  # kept on for the next phase on this loop
     watchdog.close()
     assert "select" not in vars(loop._selector)  # off when the watchdog closes
+
+
+async def run_on_first(done: asyncio.Future[None], seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        await done  # a finished future: the await does not suspend
+
+
+async def run_on_second(done: asyncio.Future[None], seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        await done
+
+
+async def run_on_without_suspending() -> None:
+    done = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    # One step of 0.8 s, sampled every 0.05 s from 0.05 s on: in each function at least once.
+    await run_on_first(done, 0.4)
+    await run_on_second(done, 0.4)
+
+
+def test_code_that_ran_on_without_suspending_is_not_reported_as_one_blocking_call(watchdog, loop):
+    # aiohttp-client-cache's 1,000 requests through mocks: no call blocks, the awaits never
+    # suspend, and one sample landed in a mock's __setattr__, which the finding was named after.
+    with arming(
+        watchdog, timeout=0, loop=loop, phase="call", owner="t", on_hang=None, blocking=0.1
+    ) as seen:
+        loop.run_until_complete(run_on_without_suspending())
+
+    [event] = seen.armed.blocking
+    assert event.moving
+    assert event.site is not None
+    assert event.site.function in ("run_on_first", "run_on_second")
+    assert event.function == event.site.function
+    assert 0.8 <= event.duration < 5
+    assert re.fullmatch(
+        r"loopwarden: the event loop was blocked for \d\.\d\d s \(threshold 0\.1 s\) by code "
+        r"that ran on without suspending, last seen at test_watchdog\.py:\d+ in run_on_\w+",
+        event.summary(ROOT),
+    )
+    assert event.lines(ROOT)[1] == (
+        "  Fix: no one call blocked: the code ran through several lines in one step, and none "
+        "of its awaits suspended (awaits of mocks, of finished futures or of a free lock return "
+        "at once). Give the loop a turn in a long loop (await asyncio.sleep(0)), or move "
+        "CPU-bound work to a thread (asyncio.to_thread)."
+    )
 
 
 def test_the_heartbeat_moves_to_the_armed_loop_and_between_phases_counts_for_nobody(watchdog):

@@ -343,6 +343,42 @@ def test_blocking_calls_warn_with_the_line_or_fail_when_asked(pytester, own):
     )
 
 
+def test_a_step_through_mocks_that_never_suspend_is_not_called_a_blocking_call(pytester, run):
+    # aiohttp-client-cache: 1,000 requests through AsyncMocks held the loop in one step, and the
+    # finding was named after the mock internals a sample landed in ("blocking __setattr__"),
+    # with advice for a blocking call.
+    pytester.makepyfile(
+        test_mocks="""
+        import time
+        from unittest.mock import AsyncMock
+
+        async def test_many_requests():
+            fetch = AsyncMock(return_value=200)
+            end = time.monotonic() + 0.4
+            while time.monotonic() < end:
+                assert await fetch("a") == 200
+            end = time.monotonic() + 0.4
+            while time.monotonic() < end:
+                assert await fetch("b") == 200
+        """
+    )
+    result = run("--lw-blocking=0.1", "--lw-report=report.json")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*BlockingWarning: loopwarden: the event loop was blocked for 0.* s (threshold 0.1 s) "
+            "by code that ran on without suspending, last seen at * in test_many_requests*",
+            "*Fix: no one call blocked: the code ran through several lines in one step, and "
+            "none of its awaits suspended (awaits of mocks, of finished futures or of a free "
+            "lock return at once). Give the loop a turn in a long loop (await "
+            "asyncio.sleep(0)), or move CPU-bound work to a thread (asyncio.to_thread).",
+        ]
+    )
+    report = json.loads((pytester.path / "report.json").read_text())
+    [finding] = report["tests"]["test_mocks.py::test_many_requests"]["findings"]
+    assert (finding["kind"], finding["name"]) == ("blocking", "test_many_requests")
+
+
 def test_a_warnings_filter_of_error_fails_the_test_with_the_warning_and_keeps_the_finding(
     pytester, run
 ):

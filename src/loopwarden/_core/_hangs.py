@@ -256,6 +256,9 @@ class BlockingEvent(Record):
         stack: the sampled stack of the loop thread, outermost first.
         owner: the owner armed at the time.
         phase: the phase armed at the time.
+        moving: samples of the iteration were at different lines of the user's code: no one
+            call blocked, the code ran on without suspending, and ``site`` is only where it was
+            last seen.
     """
 
     duration: float
@@ -265,8 +268,18 @@ class BlockingEvent(Record):
     stack: tuple[Site, ...]
     owner: Hashable
     phase: str
-    __slots__ = ("duration", "owner", "phase", "site", "stack", "threshold", "user_site")
-    _fields = ("duration", "threshold", "site", "user_site", "stack", "owner", "phase")
+    moving: bool
+    __slots__ = (
+        "duration",
+        "moving",
+        "owner",
+        "phase",
+        "site",
+        "stack",
+        "threshold",
+        "user_site",
+    )
+    _fields = ("duration", "threshold", "site", "user_site", "stack", "owner", "phase", "moving")
 
     def __init__(
         self,
@@ -277,6 +290,7 @@ class BlockingEvent(Record):
         stack: tuple[Site, ...],
         owner: Hashable,
         phase: str,
+        moving: bool = False,
     ) -> None:
         self.duration = duration
         self.threshold = threshold
@@ -285,6 +299,14 @@ class BlockingEvent(Record):
         self.stack = stack
         self.owner = owner
         self.phase = phase
+        self.moving = moving
+
+    @property
+    def function(self) -> str:
+        """What the finding is named after: the blocking call's function; for code that ran on,
+        the user's function it ran in (the innermost frame is only where a sample landed)."""
+        at = (self.user_site or self.site) if self.moving else self.site
+        return at.function if at is not None else "unknown"
 
     def summary(self, root: str | None = None) -> str:
         """``loopwarden: the event loop was blocked for 0.31 s (threshold 0.1 s) at …``."""
@@ -294,6 +316,8 @@ class BlockingEvent(Record):
             where = f"at {_rel(self.site, root)}"
             if self.user_site is not None:
                 where += f" (from {_rel(self.user_site, root)})"
+            if self.moving:
+                where = f"by code that ran on without suspending, last seen {where}"
         return (
             f"loopwarden: the event loop was blocked for {self.duration:.2f} s "
             f"(threshold {self.threshold:g} s) {where}"
@@ -301,11 +325,19 @@ class BlockingEvent(Record):
 
     def lines(self, root: str | None = None) -> list[str]:
         """The summary and the fix."""
-        return [
-            self.summary(root),
-            "  Fix: await an async equivalent, or run the blocking call in a thread "
-            "(asyncio.to_thread).",
-        ]
+        if self.moving:
+            fix = (
+                "  Fix: no one call blocked: the code ran through several lines in one step, "
+                "and none of its awaits suspended (awaits of mocks, of finished futures or of "
+                "a free lock return at once). Give the loop a turn in a long loop (await "
+                "asyncio.sleep(0)), or move CPU-bound work to a thread (asyncio.to_thread)."
+            )
+        else:
+            fix = (
+                "  Fix: await an async equivalent, or run the blocking call in a thread "
+                "(asyncio.to_thread)."
+            )
+        return [self.summary(root), fix]
 
     def format(self, root: str | None = None) -> str:
         """:meth:`lines` joined into one text."""

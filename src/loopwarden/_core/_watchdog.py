@@ -109,6 +109,7 @@ class _Arm(Record):
     events: tuple[BlockingEvent, ...] = ()
     sample_key: float = 0.0
     sample: tuple[Site, ...] = ()
+    sample_moved: bool = False
     skip_before: float = 0.0
     _fields = (
         "timeout",
@@ -131,6 +132,7 @@ class _Arm(Record):
         "events",
         "sample_key",
         "sample",
+        "sample_moved",
         "skip_before",
     )
     __eq__ = object.__eq__
@@ -368,7 +370,7 @@ class Watchdog:
                     assert isinstance(arm.loop, WardenLoop)
                     arm.loop.take_blocks()
                     arm.skip_before = now
-                    arm.sample_key, arm.sample = 0.0, ()
+                    arm.sample_key, arm.sample, arm.sample_moved = 0.0, (), False
             self._cond.notify()
 
     def _beat(self, loop: asyncio.AbstractEventLoop | None, blocking: float) -> bool:
@@ -604,18 +606,43 @@ class Watchdog:
         sample = _thread_stack(ident)
         if loop.busy_since() != busy:
             return  # that iteration ended while we looked: the sample is of another one
+        if busy != arm.sample_key:
+            arm.sample_key, arm.sample, arm.sample_moved = busy, sample, False
+            return
+        # Samples of one iteration at different lines of the user's code: no one call blocked,
+        # the code ran on without suspending (awaits of mocks or of done futures, CPU work).
+        # Inside one blocking call the user's line stays, however deep the library frames move.
+        if not arm.sample_moved and _user_line(sample) != _user_line(arm.sample):
+            arm.sample_moved = True
         # Keep the deepest sample of the iteration: in a busy loop it names the call inside.
-        if busy != arm.sample_key or len(sample) >= len(arm.sample):
-            arm.sample_key, arm.sample = busy, sample
+        if len(sample) >= len(arm.sample):
+            arm.sample = sample
 
     def _record_block(self, arm: _Arm, start: float, end: float) -> None:
         if start < arm.skip_before:
             return
-        stack = arm.sample if arm.sample_key == start else ()
+        sampled = arm.sample_key == start
+        stack = arm.sample if sampled else ()
         site, user_site = _pick_sites(stack) if stack else (None, None)
         arm.events += (
-            BlockingEvent(end - start, arm.blocking, site, user_site, stack, arm.owner, arm.phase),
+            BlockingEvent(
+                end - start,
+                arm.blocking,
+                site,
+                user_site,
+                stack,
+                arm.owner,
+                arm.phase,
+                moving=sampled and arm.sample_moved,
+            ),
         )
+
+
+def _user_line(stack: tuple[Site, ...]) -> tuple[str, int] | None:
+    """The line of the user's own code a sampled stack is in (see _pick_sites)."""
+    site, user_site = _pick_sites(stack)
+    at = user_site or site
+    return None if at is None else (at.filename, at.lineno)
 
 
 # -- reading tasks and stacks ------------------------------------------------------------------

@@ -268,7 +268,7 @@ def _record(item: pytest.Item, watch: Watch, armed: Armed) -> str | None:
     for event in armed.blocking:
         finding = Finding(
             "blocking",
-            event.site.function if event.site is not None else "unknown",
+            event.function,
             event.summary(watch.root),
             site=Sites(watch.root).site(event.site),
             user_site=Sites(watch.root).site(event.user_site),
