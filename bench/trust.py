@@ -402,6 +402,53 @@ CORPUS: tuple[Library, ...] = (
         why="CachedSession (an aiohttp ClientSession) over mocked responses; SQLite storage on "
         "aiosqlite's worker threads, file storage through aiofiles, bulk commits, autoclose",
     ),
+    Library(
+        name="starlette",
+        version="0.47.3",
+        test_requirements=(
+            "anyio==4.16.0",
+            "httpx==0.28.1",
+            "trio==0.30.0",
+            "itsdangerous==2.2.0",
+            "jinja2==3.1.6",
+            "python-multipart==0.0.20",
+            "pyyaml==6.0.2",
+        ),
+        # Its filterwarnings = error turns pytest-asyncio's warning on the unset key into an
+        # error in every run.
+        pytest_args=("-o", "asyncio_default_fixture_loop_scope=function", "tests"),
+        why="the ASGI framework under FastAPI: TestClient runs the app on a loop in anyio's "
+        "blocking-portal thread; background tasks, WebSockets, lifespans, streaming and "
+        "middleware; anyio tests on asyncio and trio",
+    ),
+    Library(
+        name="uvicorn",
+        version="0.35.0",
+        test_requirements=(
+            "anyio==4.16.0",
+            "httpx==0.28.1",
+            "h11==0.16.0",
+            "httptools==0.6.4",
+            "wsproto==1.2.0",
+            "websockets==13.1",
+            "a2wsgi==1.10.8",
+            "pyyaml==6.0.2",
+            "python-dotenv==1.1.1",
+            "watchfiles==1.1.0",
+            "pytest-mock==3.14.0",
+            "trustme==1.2.1",
+            "cryptography==44.0.3",
+        ),
+        # The supervisors spawn and signal worker processes, and uvloop needs its C build: out.
+        pytest_args=(
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "--ignore=tests/supervisors",
+            "tests",
+        ),
+        why="an ASGI server: real TCP and Unix sockets on loopback, HTTP/1.1 (h11, httptools) "
+        "and WebSocket protocols, lifespans, TLS, graceful shutdown, in anyio tests",
+    ),
 )
 
 Verdict = Literal["true", "false", "misplaced", "intentional", "refused", "not ours", "flaky"]

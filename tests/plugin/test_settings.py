@@ -114,3 +114,37 @@ def test_settings_are_resolved_once_typed_with_their_sources(pytester):
         chosen.source("blocking"),
         chosen.source("leaks"),
     ) == ("--lw-timeout", "loopwarden_blocking", "default")
+
+
+def test_loopwardens_modules_skip_assertion_rewriting_and_the_tests_keep_it(pytester, own):
+    # pytest marks every package of a plugin's distribution for rewriting; loading loopwarden's
+    # modules through that hook was a third of its start-up. The test's own asserts must still
+    # be rewritten (the detailed message below), and pytest must not warn about it.
+    pytester.makepyfile(
+        test_modules="""
+        import sys
+
+        def test_loaders():
+            hooked = sorted(
+                name
+                for name, module in sys.modules.items()
+                if name.startswith("loopwarden.")
+                and type(getattr(module, "__loader__", None)).__name__ == "AssertionRewritingHook"
+            )
+            # What loads before loopwarden can say so: the package (with its version) and the
+            # plugin package's first module.
+            assert hooked == [
+                "loopwarden._plugin", "loopwarden._plugin._compat", "loopwarden._version"
+            ]
+            assert "loopwarden._plugin.leaks" in sys.modules
+
+        def test_rewritten():
+            numbers = [1, 2]
+            assert numbers == [1, 3]
+        """
+    )
+    result = own("-W", "error::pytest.PytestAssertRewriteWarning")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["E       assert [1, 2] == [1, 3]", "E         At index 1 diff: 2 != 3"]
+    )

@@ -16,8 +16,13 @@ Module map:
   runner's loops and steps), ``_policy`` (a project's ``event_loop_policy`` override under the
   own runner), ``_ports`` (pytest-asyncio's port fixtures), ``_stash`` (cheap reads of a
   test's stash and markers, and the tests the collection passes look at), ``_compat`` (the few
-  pytest internals read).
+  pytest internals read, and the one changed: loopwarden's package taken out of pytest's
+  assertion rewriting, on import of this package).
 
 A plugin never imports another capability's module: it reads the other's state by a key from
 ``_keys`` (absent when that plugin is switched off) or tells it through a hook.
 """
+
+from loopwarden._plugin._compat import skip_assertion_rewriting
+
+skip_assertion_rewriting()
