@@ -406,7 +406,7 @@ CORPUS: tuple[Library, ...] = (
         name="starlette",
         version="0.47.3",
         test_requirements=(
-            "anyio==4.16.0",
+            "anyio==4.10.0",  # (later ones deprecate a name its testclient uses)
             "httpx==0.28.1",
             "trio==0.30.0",
             "itsdangerous==2.2.0",
@@ -425,7 +425,7 @@ CORPUS: tuple[Library, ...] = (
         name="uvicorn",
         version="0.35.0",
         test_requirements=(
-            "anyio==4.16.0",
+            "anyio==4.10.0",
             "httpx==0.28.1",
             "h11==0.16.0",
             "httptools==0.6.4",
