@@ -449,6 +449,35 @@ CORPUS: tuple[Library, ...] = (
         why="an ASGI server: real TCP and Unix sockets on loopback, HTTP/1.1 (h11, httptools) "
         "and WebSocket protocols, lifespans, TLS, graceful shutdown, in anyio tests",
     ),
+    Library(
+        name="fastapi-users",
+        version="15.0.5",
+        test_requirements=(
+            "fastapi==0.116.1",
+            "pwdlib[argon2,bcrypt]==0.3.0",
+            "email-validator==2.2.0",
+            "pyjwt[crypto]==2.12.1",
+            "python-multipart==0.0.22",
+            "makefun==1.16.0",
+            "pytest-mock==3.14.0",
+            "httpx==0.28.1",
+            "httpx-oauth==0.16.1",
+            "asgi-lifespan==2.1.0",
+            "redis==6.4.0",
+        ),
+        pytest_args=("tests",),
+        why="a FastAPI app's auth layer: routers driven through httpx.AsyncClient on "
+        "ASGITransport inside asgi-lifespan's LifespanManager, user managers and databases as "
+        "mocks (MagicMock, AsyncMock), every test on one session-scoped loop",
+    ),
+    Library(
+        name="aiohttp-retry",
+        version="2.9.1",
+        test_requirements=("aiohttp==3.13.5", "pytest-aiohttp==1.1.1"),
+        pytest_args=("tests",),
+        why="an aiohttp ClientSession wrapper retrying failed requests with backoff sleeps, "
+        "against an aiohttp test server (pytest-aiohttp)",
+    ),
 )
 
 Verdict = Literal["true", "false", "misplaced", "intentional", "refused", "not ours", "flaky"]

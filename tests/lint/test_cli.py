@@ -185,6 +185,11 @@ def test_sarif_and_github_formats(tmp_path: Path) -> None:
     run = sarif["runs"][0]
     assert sarif["version"] == "2.1.0"
     assert [r["id"] for r in run["tool"]["driver"]["rules"]] == list(RULES)
+    # Which rules run by default, as SARIF says it (LW101 is opt-in, LW116 and LW000 are not).
+    configured = {r["id"]: r["defaultConfiguration"] for r in run["tool"]["driver"]["rules"]}
+    assert configured["LW101"] == {"enabled": False, "level": "warning"}
+    assert configured["LW116"] == {"enabled": True, "level": "warning"}
+    assert configured["LW000"] == {"enabled": True, "level": "error"}
     result = run["results"][0]
     assert result["ruleId"] == "LW101"
     assert result["message"]["text"].endswith("stops the event loop until it returns")

@@ -107,6 +107,12 @@ def render_sarif(findings: Sequence[Finding], version: str) -> str:
             "shortDescription": {"text": info.summary},
             "help": {"text": f"loopwarden lint --explain {info.code}"},
             "helpUri": DOCS_URL.format(code=info.code),
+            # Off for the opt-in rules, so code scanning lists them as such; a run that
+            # selected one still reports its results.
+            "defaultConfiguration": {
+                "enabled": info.default,
+                "level": "error" if info.code == "LW000" else "warning",
+            },
         }
         for info in RULES.values()
     ]
