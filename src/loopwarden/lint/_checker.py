@@ -791,12 +791,14 @@ class Checker:
 
 
 def _aliased(codes: Iterable[str]) -> frozenset[str]:
-    """``codes``, and the loopwarden rule each other linter's code silences too: a line that
-    silences flake8-async's (and ruff's) blocking-call rules (``ASYNC2xx``) says the blocking is
-    deliberate, which is LW101's finding."""
+    """``codes``, and the loopwarden rules whose check another linter's code among them names
+    (``RuleInfo.same_as``): a line that silences flake8-async's (and ruff's) blocking-call rules
+    (``ASYNC2xx``) says the blocking is deliberate, which is LW101's finding; ruff's ``RUF006``
+    says a dropped task is, LW107's."""
+    from loopwarden.lint.rules import RULES  # (the rules import this module)
+
     found = set(codes)
-    if any(code.startswith("ASYNC2") for code in found):
-        found.add("LW101")
+    found.update(code for code, info in RULES.items() if not info.same_as.isdisjoint(found))
     return frozenset(found)
 
 

@@ -23,6 +23,9 @@ class RuleInfo:
         fix: ``"safe"``, ``"unsafe"`` or ``None`` when the rule offers no fix.
         default: whether it runs when ``select`` is not given; an opt-in rule (``False``) runs
             only when selected by name, prefix or ``ALL``, or with ``extend-select``.
+        same_as: other linters' codes for the same check (ruff's and flake8-async's): a
+            ``# noqa`` naming one of them on the finding's line silences this rule there too,
+            as the author already said the line is meant so.
     """
 
     code: str
@@ -30,6 +33,7 @@ class RuleInfo:
     summary: str
     fix: FixSafety | None = None
     default: bool = True
+    same_as: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,12 @@ INFO = RuleInfo(
     # Opt-in: on the held-out corpus (27 projects no rule was tuned on) 0 of 7 findings
     # read were actionable (bench/README-lint.md); a default rule needs 90 %.
     default=False,
+    # flake8-async's and ruff's blocking-call rules (configured calls, HTTP, subprocess, file
+    # I/O, input(), time.sleep).
+    same_as=frozenset(
+        {"ASYNC200", "ASYNC210", "ASYNC211", "ASYNC212", "ASYNC220", "ASYNC221", "ASYNC222"}
+        | {"ASYNC230", "ASYNC231", "ASYNC232", "ASYNC250", "ASYNC251"}
+    ),
 )
 
 _SUBPROCESS = (
