@@ -70,6 +70,9 @@ class Library:
         why: what its tests do with time, for the report.
         known: node id -> why its outcome differs between real and virtual time, established
             by reading the failure; overrides :func:`classify`.
+        volatile_ids: a regular expression for the parts of node ids that change from run to
+            run (a parameter made with ``secrets``), replaced by ``<volatile>`` before runs are
+            compared; the reason beside it.
     """
 
     name: str
@@ -78,6 +81,7 @@ class Library:
     pytest_args: tuple[str, ...]
     why: str
     known: Mapping[str, str] = field(default_factory=dict)
+    volatile_ids: str | None = None
 
     @property
     def key(self) -> str:

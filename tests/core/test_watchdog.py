@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from loopwarden._core._hangs import Armed, HangReport, Stage
+from loopwarden._core._hangs import Armed, BlockingEvent, HangReport, Stage
 from loopwarden._core._loop import WardenLoop, new_loop
 from loopwarden._core._sites import Site
 from loopwarden._core._watchdog import INTERRUPT_SIGNAL, HangInterrupt, Watchdog
@@ -555,6 +555,19 @@ def test_code_that_ran_on_without_suspending_is_not_reported_as_one_blocking_cal
         "at once). Give the loop a turn in a long loop (await asyncio.sleep(0)), or move "
         "CPU-bound work to a thread (asyncio.to_thread)."
     )
+
+
+def test_a_blocking_finding_is_named_after_the_users_function_not_the_librarys():
+    # fastapi-users' PasswordHelper.hash blocks in pwdlib; samples land in pwdlib's hash or
+    # hash_secret from run to run, while the user's line stays.
+    user = Site("/app/password.py", 37, "hash")
+    for inner in ("hash_secret", "hash"):
+        site = Site("/venv/site-packages/pwdlib/hashers/argon2.py", 40, inner)
+        event = BlockingEvent(0.3, 0.25, site, user, (user, site), "t", "call")
+        assert event.function == "hash"
+    alone = Site("/app/tests/test_a.py", 4, "test_a")
+    assert BlockingEvent(0.3, 0.25, alone, None, (alone,), "t", "call").function == "test_a"
+    assert BlockingEvent(0.3, 0.25, None, None, (), "t", "call").function == "unknown"
 
 
 def test_the_heartbeat_moves_to_the_armed_loop_and_between_phases_counts_for_nobody(watchdog):

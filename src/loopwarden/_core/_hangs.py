@@ -303,9 +303,11 @@ class BlockingEvent(Record):
 
     @property
     def function(self) -> str:
-        """What the finding is named after: the blocking call's function; for code that ran on,
-        the user's function it ran in (the innermost frame is only where a sample landed)."""
-        at = (self.user_site or self.site) if self.moving else self.site
+        """What the finding is named after: the function of the user's code that blocked (or
+        ran on). The innermost frame of a library is only where a sample landed, and changes
+        from run to run inside one blocking call (pwdlib's ``hash`` or ``hash_secret`` under
+        fastapi-users' ``PasswordHelper.hash``)."""
+        at = self.user_site or self.site
         return at.function if at is not None else "unknown"
 
     def summary(self, root: str | None = None) -> str:
