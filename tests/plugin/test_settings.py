@@ -119,23 +119,25 @@ def test_settings_are_resolved_once_typed_with_their_sources(pytester):
 def test_loopwardens_modules_skip_assertion_rewriting_and_the_tests_keep_it(pytester, own):
     # pytest marks every package of a plugin's distribution for rewriting; loading loopwarden's
     # modules through that hook was a third of its start-up. The test's own asserts must still
-    # be rewritten (the detailed message below), and pytest must not warn about it.
+    # be rewritten (the detailed message below), and pytest must not warn about it. (Whether
+    # pytest marks the package at all depends on its version and on how loopwarden is
+    # installed: an editable install lists no files to older pytests. Either way, nothing
+    # after the plugin package's first module loads through the hook.)
     pytester.makepyfile(
         test_modules="""
         import sys
 
         def test_loaders():
-            hooked = sorted(
+            hooked = {
                 name
                 for name, module in sys.modules.items()
                 if name.startswith("loopwarden.")
                 and type(getattr(module, "__loader__", None)).__name__ == "AssertionRewritingHook"
-            )
-            # What loads before loopwarden can say so: the package (with its version) and the
-            # plugin package's first module.
-            assert hooked == [
-                "loopwarden._plugin", "loopwarden._plugin._compat", "loopwarden._version"
-            ]
+            }
+            # At most what loads before loopwarden can say so: the package (with its version)
+            # and the plugin package's first module.
+            early = {"loopwarden._plugin", "loopwarden._plugin._compat", "loopwarden._version"}
+            assert hooked <= early
             assert "loopwarden._plugin.leaks" in sys.modules
 
         def test_rewritten():
