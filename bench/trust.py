@@ -695,8 +695,7 @@ READINGS: dict[str, dict[str, Reading]] = {
                 ":37 hash), which runs pwdlib's Argon2 and bcrypt hashers on the loop's thread: "
                 "CPU work that holds the loop (a server's every other request waits), about the "
                 "0.25 s threshold here, so which of these tests warn, and in which mode, varies "
-                "from run to run; the named function is where the sample landed (hash, "
-                "hash_secret, verify_secret, verify_and_update), the line is the call",
+                "from run to run; the finding names the call's line and its function",
             )
             for test in (
                 "tests/test_manager.py::TestResetPassword::test_valid_user_password",
