@@ -546,15 +546,41 @@ def test_code_that_ran_on_without_suspending_is_not_reported_as_one_blocking_cal
     assert 0.8 <= event.duration < 5
     assert re.fullmatch(
         r"loopwarden: the event loop was blocked for \d\.\d\d s \(threshold 0\.1 s\) by code "
-        r"that ran on without suspending, last seen at test_watchdog\.py:\d+ in run_on_\w+",
+        r"that ran through several lines without suspending, seen at test_watchdog\.py:\d+ in "
+        r"run_on_\w+",
         event.summary(ROOT),
     )
     assert event.lines(ROOT)[1] == (
-        "  Fix: no one call blocked: the code ran through several lines in one step, and none "
-        "of its awaits suspended (awaits of mocks, of finished futures or of a free lock return "
-        "at once). Give the loop a turn in a long loop (await asyncio.sleep(0)), or move "
-        "CPU-bound work to a thread (asyncio.to_thread)."
+        "  Fix: between two awaits that suspended, the code went on from line to line: await "
+        "async equivalents of the blocking calls there, or run them in a thread "
+        "(asyncio.to_thread); where it is a stretch of work whose awaits never suspend (awaits "
+        "of mocks, of finished futures or of a free lock return at once), give the loop a turn "
+        "(await asyncio.sleep(0)) or move CPU-bound work to a thread."
     )
+
+
+def block_twice(done: asyncio.Future[None]) -> None:
+    time.sleep(0.3)  # sleep-ok: the first of two blocking calls under test
+    time.sleep(0.3)  # sleep-ok: and the second, in the same step
+    done.set_result(None)
+
+
+async def schedule_two_blocking_calls() -> None:
+    done = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(block_twice, done)
+    await done
+
+
+def test_two_blocking_calls_in_one_step_get_the_fix_for_blocking_calls_too(watchdog, loop):
+    # Samples at two lines: the report must not say that no call blocked.
+    with arming(
+        watchdog, timeout=0, loop=loop, phase="call", owner="t", on_hang=None, blocking=0.1
+    ) as seen:
+        loop.run_until_complete(schedule_two_blocking_calls())
+    [event] = seen.armed.blocking
+    assert event.moving
+    assert event.function == "block_twice"
+    assert "await async equivalents of the blocking calls there" in event.lines(ROOT)[1]
 
 
 def test_a_blocking_finding_is_named_after_the_users_function_not_the_librarys():

@@ -190,6 +190,16 @@ def test_sarif_and_github_formats(tmp_path: Path) -> None:
     assert configured["LW101"] == {"enabled": False, "level": "warning"}
     assert configured["LW116"] == {"enabled": True, "level": "warning"}
     assert configured["LW000"] == {"enabled": True, "level": "error"}
+    # This run selected LW101 and LW107 (opt-in), whose results follow: the run says they
+    # were on.
+    [invocation] = run["invocations"]
+    assert invocation["ruleConfigurationOverrides"] == [
+        {
+            "descriptor": {"id": code, "index": list(RULES).index(code)},
+            "configuration": {"enabled": True},
+        }
+        for code in ("LW101", "LW107")
+    ]
     result = run["results"][0]
     assert result["ruleId"] == "LW101"
     assert result["message"]["text"].endswith("stops the event loop until it returns")

@@ -655,3 +655,37 @@ def test_a_marker_with_an_argument_loopwarden_does_not_read_is_kept_and_reported
             "marker, not debug=; delete those arguments"
         ],
     )
+
+
+def test_a_marker_with_factories_and_a_scope_is_kept_for_its_factories() -> None:
+    # Advice to delete the marker, or to write loopwarden's own instead, would drop the
+    # factories: loopwarden's runner reads them from pytest-asyncio's marker only.
+    source = """\
+        import pytest
+
+
+        @pytest.mark.asyncio(loop_scope="module", loop_factories=["uvloop"])
+        async def test_a():
+            assert True
+
+
+        @pytest.mark.asyncio(loop_scope="session", loop_factories=["uvloop"])
+        async def test_b():
+            assert True
+        """
+    kept = (
+        "kept: loopwarden's runner honours loop_factories= as pytest-asyncio does, and "
+        "loop_scope= (this test runs in a {0}-scoped loop); keep the marker for its factories. "
+        "loopwarden runs everything else in one session loop by default, so a test whose async "
+        "fixtures run in another loop fails at setup: drop only loop_scope= if the test just "
+        "needs a shared loop"
+    )
+    assert migrate(source) == (
+        dedent(source),
+        [
+            f"{PATH}:4: @pytest.mark.asyncio(loop_scope='module', loop_factories=['uvloop']) "
+            + kept.format("module"),
+            f"note: {PATH}:9: @pytest.mark.asyncio(loop_scope='session', "
+            "loop_factories=['uvloop']) " + kept.format("session"),
+        ],
+    )

@@ -426,6 +426,142 @@ def test_an_event_loop_policy_override_runs_the_same_tests_as_under_pytest_async
     assert "PytestRemovedIn10Warning" not in result.stdout.str()  # (no instance-method fixture)
 
 
+def test_a_test_modules_event_loop_policy_applies_to_its_tests_as_a_conftests_does(
+    pytester, own, guarded
+):
+    """A test module's override, with params or without. Without params the own runner ended
+    the session in an INTERNALERROR (len(None) in its failure text); with them it failed every
+    async test of the module, telling the user to stay on pytest-asyncio."""
+    pytester.makepyfile(
+        test_params="""
+        import asyncio
+        import pytest
+
+        class UvLoop(asyncio.SelectorEventLoop):  # stands in for uvloop.Loop
+            pass
+
+        class UvloopPolicy:  # stands in for uvloop.EventLoopPolicy
+            def new_event_loop(self):
+                return UvLoop()
+
+        UvloopPolicy.__module__ = "uvloop"
+
+        @pytest.fixture(params=["default", "uvloop"])
+        def event_loop_policy(request):
+            if request.param == "default":
+                return asyncio.DefaultEventLoopPolicy()
+            return UvloopPolicy()
+
+        async def test_async(request):
+            expected = "UvLoop" if "uvloop" in request.node.name else "WardenLoop"
+            assert type(asyncio.get_running_loop()).__name__ == expected
+
+        def test_sync():
+            pass
+        """,
+        test_plain="""
+        import asyncio
+        import pytest
+
+        @pytest.fixture
+        def event_loop_policy():
+            return asyncio.DefaultEventLoopPolicy()
+
+        async def test_leaves_a_timer():
+            asyncio.get_running_loop().call_later(30, print)
+        """,
+    )
+    ids = [
+        "test_params.py::test_async[default]",
+        "test_params.py::test_async[uvloop]",
+        "test_params.py::test_sync[default]",
+        "test_params.py::test_sync[uvloop]",
+        "test_plain.py::test_leaves_a_timer",
+    ]
+    result = own("--collect-only", "-q")
+    assert sorted(line for line in result.stdout.lines if "::" in line) == ids
+    if HAS_PYTEST_ASYNCIO:
+        pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+        result = guarded("--collect-only", "-q")
+        assert sorted(line for line in result.stdout.lines if "::" in line) == ids
+        pytester.makeini("[pytest]\n")
+    result = own("-v")
+    # The timer left on loopwarden's loop (asyncio's policy) is found, at its line.
+    result.assert_outcomes(passed=5, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "test_params.py::test_async[[]uvloop[]] PASSED*",
+            "test_plain.py::test_leaves_a_timer ERROR*",
+            "*loopwarden: test_leaves_a_timer left 1 timer behind after teardown:*",
+        ]
+    )
+    assert "INTERNALERROR" not in result.stdout.str()
+
+
+def test_a_test_classs_event_loop_policy_applies_to_its_tests(pytester, own):
+    pytester.makepyfile(
+        """
+        import asyncio
+        import pytest
+
+        class UvLoop(asyncio.SelectorEventLoop):  # stands in for uvloop.Loop
+            pass
+
+        class UvloopPolicy:  # stands in for uvloop.EventLoopPolicy
+            def new_event_loop(self):
+                return UvLoop()
+
+        UvloopPolicy.__module__ = "uvloop"
+
+        class TestIt:
+            @pytest.fixture
+            def event_loop_policy(self):
+                return UvloopPolicy()
+
+            async def test_a(self):
+                assert type(asyncio.get_running_loop()).__name__ == "UvLoop"
+
+        async def test_b():
+            assert type(asyncio.get_running_loop()).__name__ == "WardenLoop"
+        """
+    )
+    result = own()
+    result.assert_outcomes(passed=2)
+
+
+def test_a_plugin_modules_event_loop_policy_fails_its_tests_saying_so(pytester, own):
+    # Neither a conftest.py nor a test module: loopwarden's runner does not see it in time.
+    pytester.makepyfile(
+        policyplugin="""
+        import asyncio
+        import pytest
+
+        @pytest.fixture
+        def event_loop_policy():
+            return asyncio.DefaultEventLoopPolicy()
+        """,
+        test_a="""
+        pytest_plugins = ["policyplugin"]
+
+        async def test_a():
+            pass
+        """,
+    )
+    result = own()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*loopwarden: the project overrides pytest-asyncio's event_loop_policy fixture "
+            "(policyplugin.py:4), and loopwarden's own runner applies such an override only "
+            "when a conftest.py or a test module defines it; this one comes from elsewhere (a "
+            "plugin module), so it would be silently ignored.",
+            "*Fix: define the fixture in a conftest.py; or keep pytest-asyncio for this suite "
+            "(drop -p no:asyncio): loopwarden then guards the loops pytest-asyncio makes (guard "
+            "mode).",
+        ]
+    )
+
+
 def test_async_fixtures_wider_than_a_test_are_set_up_again_for_each_policy(pytester, own):
     """A session-scoped policy fixture with params: a session-scoped async fixture is set up
     once per policy, in that policy's loop, as pytest-asyncio sets it up in each policy's loop;

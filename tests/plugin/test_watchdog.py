@@ -367,11 +367,13 @@ def test_a_step_through_mocks_that_never_suspend_is_not_called_a_blocking_call(p
     result.stdout.fnmatch_lines(
         [
             "*BlockingWarning: loopwarden: the event loop was blocked for 0.* s (threshold 0.1 s) "
-            "by code that ran on without suspending, last seen at * in test_many_requests*",
-            "*Fix: no one call blocked: the code ran through several lines in one step, and "
-            "none of its awaits suspended (awaits of mocks, of finished futures or of a free "
-            "lock return at once). Give the loop a turn in a long loop (await "
-            "asyncio.sleep(0)), or move CPU-bound work to a thread (asyncio.to_thread).",
+            "by code that ran through several lines without suspending, seen at * in "
+            "test_many_requests*",
+            "*Fix: between two awaits that suspended, the code went on from line to line: "
+            "await async equivalents of the blocking calls there, or run them in a thread "
+            "(asyncio.to_thread); where it is a stretch of work whose awaits never suspend "
+            "(awaits of mocks, of finished futures or of a free lock return at once), give the "
+            "loop a turn (await asyncio.sleep(0)) or move CPU-bound work to a thread.",
         ]
     )
     report = json.loads((pytester.path / "report.json").read_text())

@@ -256,9 +256,9 @@ class BlockingEvent(Record):
         stack: the sampled stack of the loop thread, outermost first.
         owner: the owner armed at the time.
         phase: the phase armed at the time.
-        moving: samples of the iteration were at different lines of the user's code: no one
-            call blocked, the code ran on without suspending, and ``site`` is only where it was
-            last seen.
+        moving: samples of the iteration were at different lines of the user's code: the code
+            went on from line to line without suspending (several blocking calls, or work whose
+            awaits never suspend), and ``site`` is only the deepest sample's.
     """
 
     duration: float
@@ -319,7 +319,7 @@ class BlockingEvent(Record):
             if self.user_site is not None:
                 where += f" (from {_rel(self.user_site, root)})"
             if self.moving:
-                where = f"by code that ran on without suspending, last seen {where}"
+                where = f"by code that ran through several lines without suspending, seen {where}"
         return (
             f"loopwarden: the event loop was blocked for {self.duration:.2f} s "
             f"(threshold {self.threshold:g} s) {where}"
@@ -329,10 +329,11 @@ class BlockingEvent(Record):
         """The summary and the fix."""
         if self.moving:
             fix = (
-                "  Fix: no one call blocked: the code ran through several lines in one step, "
-                "and none of its awaits suspended (awaits of mocks, of finished futures or of "
-                "a free lock return at once). Give the loop a turn in a long loop (await "
-                "asyncio.sleep(0)), or move CPU-bound work to a thread (asyncio.to_thread)."
+                "  Fix: between two awaits that suspended, the code went on from line to line: "
+                "await async equivalents of the blocking calls there, or run them in a thread "
+                "(asyncio.to_thread); where it is a stretch of work whose awaits never suspend "
+                "(awaits of mocks, of finished futures or of a free lock return at once), give "
+                "the loop a turn (await asyncio.sleep(0)) or move CPU-bound work to a thread."
             )
         else:
             fix = (

@@ -6,8 +6,9 @@ once per parameter: ``test_x[default]``, ``test_x[uvloop]``. The own runner defi
 fixture, so the override's parameters would apply to no test, and half the matrix would vanish
 from the run.
 
-Here the own runner registers the same autouse name, and only when a conftest overrides it (a
-session with no override pays nothing): the run collects the very tests pytest-asyncio would.
+Here the own runner registers the same autouse name, and only when a conftest or a test module
+overrides it (a session with no override pays nothing): the run collects the very tests
+pytest-asyncio would.
 Each async test then runs on loopwarden's loop when the policy it got is asyncio's own, and on a
 loop the policy makes when it is another (uvloop's), unguarded: loopwarden guards only the loops
 it makes, and the session's summary names the others (see _runtime.py).
@@ -56,11 +57,16 @@ def defines_override(plugin: object) -> bool:
 
 
 def seen(config: pytest.Config, where: str) -> None:
-    """A conftest at ``where`` overrides the fixture: register the autouse name (once), now if
-    the own runner is configured, else when it is."""
+    """A conftest or test module at ``where`` overrides the fixture: register the autouse name
+    (once), now if the own runner is configured, else when it is."""
     config.stash.setdefault(_SEEN, []).append(where)
     if RUNTIME in config.stash:
         register(config)
+
+
+def registered(config: pytest.Config) -> bool:
+    """Whether the autouse name is registered already."""
+    return config.pluginmanager.has_plugin(PLUGIN_NAME)
 
 
 def register(config: pytest.Config) -> None:

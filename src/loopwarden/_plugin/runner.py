@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import re
 from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,30 @@ def pytest_plugin_registered(
         config = manager.get_plugin("pytestconfig")
         if isinstance(config, pytest.Config):
             _policy.seen(config, plugin_name)
+
+
+# A definition of the fixture in a module's text: ``def event_loop_policy(`` or
+# ``name="event_loop_policy"``.
+_DEFINES_POLICY = re.compile(r"def\s+event_loop_policy\s*\(|name\s*=\s*[\"']event_loop_policy[\"']")
+
+
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    """A test module that overrides ``event_loop_policy`` (pytest-asyncio's autouse fixture):
+    the own runner registers the same autouse name before the module's tests are made, so the
+    override applies to them as under pytest-asyncio (as a conftest's does; see _policy.py).
+    Its text is searched for a definition, not imported: a module that only seems to define it
+    registers a fixture that returns asyncio's policy, which changes nothing."""
+    if not isinstance(collector, pytest.Module):
+        return
+    config = collector.config
+    if RUNTIME not in config.stash or _policy.registered(config):
+        return
+    try:
+        text = collector.path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    if _DEFINES_POLICY.search(text):
+        _policy.seen(config, str(collector.path))
 
 
 def _asyncio_scopes_set(config: pytest.Config) -> bool:
@@ -234,14 +259,20 @@ def _policy_override(item: pytest.Function) -> str | None:
         return None
     fixturedef, where = found
     params = fixturedef.params
-    variants = f" ({len(params)} params: each test would run once, not {len(params)} times)"
+    # (Only with params: a fixture without them has params None, and len(None) ended the
+    # session in an INTERNALERROR.)
+    variants = (
+        f" ({len(params)} params: each test would run once, not {len(params)} times)"
+        if params
+        else ""
+    )
     return (
         f"loopwarden: the project overrides pytest-asyncio's event_loop_policy fixture ({where})"
-        f"{variants if params else ''}, and loopwarden's own runner does not build loops from "
-        "event loop policies, so that override would be silently ignored.\n"
-        "Fix: keep pytest-asyncio for this suite (drop -p no:asyncio): loopwarden then guards "
-        "the loops pytest-asyncio makes (guard mode); or remove the fixture to run on "
-        "loopwarden's loop."
+        f"{variants}, and loopwarden's own runner applies such an override only when a "
+        "conftest.py or a test module defines it; this one comes from elsewhere (a plugin "
+        "module), so it would be silently ignored.\n"
+        "Fix: define the fixture in a conftest.py; or keep pytest-asyncio for this suite (drop "
+        "-p no:asyncio): loopwarden then guards the loops pytest-asyncio makes (guard mode)."
     )
 
 

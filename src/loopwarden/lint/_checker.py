@@ -43,7 +43,8 @@ _SKIP_FIELDS = frozenset(
 )  # fmt: skip
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {ast.Constant: (), ast.Name: ()}
 
-_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*))?", re.I)
+# Codes after "noqa:", separated by commas or spaces (ruff reads both).
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.I)
 _FILE_NOQA = re.compile(
     r"^#\s*loopwarden:\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*))?\s*$", re.I
 )
@@ -836,7 +837,7 @@ def parse_noqa(source: str) -> tuple[dict[int, frozenset[str] | None], frozenset
             continue
         line = token.start[0]
         if match.group("codes"):
-            codes = _aliased(c.strip().upper() for c in match.group("codes").split(","))
+            codes = _aliased(c.upper() for c in re.split(r"[\s,]+", match.group("codes")))
             previous = per_line.get(line, frozenset())
             per_line[line] = None if previous is None else previous | codes
         else:

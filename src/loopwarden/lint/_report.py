@@ -141,6 +141,15 @@ def render_sarif(findings: Sequence[Finding], version: str) -> str:
                 ],
             }
         )
+    # An opt-in rule this run selected is on here, though off by default: SARIF says so per run.
+    selected = sorted({f.code for f in findings if f.code in RULES and not RULES[f.code].default})
+    overrides = [
+        {
+            "descriptor": {"id": code, "index": index[code]},
+            "configuration": {"enabled": True},
+        }
+        for code in selected
+    ]
     log = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -154,6 +163,9 @@ def render_sarif(findings: Sequence[Finding], version: str) -> str:
                         "rules": rules,
                     }
                 },
+                "invocations": [
+                    {"executionSuccessful": True, "ruleConfigurationOverrides": overrides}
+                ],
                 "results": results,
             }
         ],

@@ -450,6 +450,19 @@ class _Analyzer:
                 False,
             )
         scope = _literal(scope_node)
+        if "loop_factories" in keywords:
+            # The marker must stay for its factories (loopwarden's runner reads them from
+            # pytest-asyncio's marker only): advice to delete it, or to write loopwarden's
+            # marker instead, would drop them.
+            asked = f"a {scope}-scoped loop" if scope else "the loop its loop_scope names"
+            return (
+                f"{text} kept: loopwarden's runner honours loop_factories= as pytest-asyncio "
+                f"does, and loop_scope= (this test runs in {asked}); keep the marker for its "
+                "factories. loopwarden runs everything else in one session loop by default, so "
+                "a test whose async fixtures run in another loop fails at setup: drop only "
+                "loop_scope= if the test just needs a shared loop",
+                scope != "session",
+            )
         if scope == "session":
             return (
                 f"{text} kept: loopwarden's runner already runs every async test in one session "
