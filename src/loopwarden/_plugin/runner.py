@@ -71,7 +71,8 @@ def pytest_configure(config: pytest.Config) -> None:
     debug = bool(config.getini("asyncio_debug")) or bool(config.getoption("asyncio_debug", False))
     runtime = config.stash[RUNTIME] = Runtime(test_scope, fixture_scope, debug=debug)
     register_per_test(config, OwnRunner(runtime), "loopwarden-own-runner")
-    # A conftest overriding pytest-asyncio's event_loop_policy: the same autouse name, so its
+    # A conftest (or test module, see pytest_collectstart) overriding pytest-asyncio's
+    # event_loop_policy: the same autouse name, so its
     # parameters apply to the same tests (see _policy.py).
     _policy.register(config)
     # pytest-asyncio's port fixtures, which suites moving over use (its plugin is not active).
