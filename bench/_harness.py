@@ -786,14 +786,16 @@ class Ratio:
     target: float | None = None  # met when ratio <= target
     floor: str | None = None
 
-    def value(self, summaries: Mapping[str, Summary], metric: str | None = None) -> float:
+    def value(
+        self, summaries: Mapping[str, Summary] | Mapping[str, Counted], metric: str | None = None
+    ) -> float:
         metric = metric or self.metric
         num = getattr(summaries[self.numerator], metric)
         den = getattr(summaries[self.denominator], metric)
         return float(num / den)
 
     def over_floor(
-        self, summaries: Mapping[str, Summary], metric: str | None = None
+        self, summaries: Mapping[str, Summary] | Mapping[str, Counted], metric: str | None = None
     ) -> float | None:
         if self.floor is None:
             return None

@@ -630,7 +630,7 @@ def _render_in_process(rounds_data: list[list[dict[str, Any]]], seeds: int, roun
     scenarios = list(dict.fromkeys(key[0] for key in by))
 
     def rate(entries: list[dict[str, Any]], metric: str = "wall") -> float:
-        return statistics.median(e["runs"] / e[metric] for e in entries)
+        return float(statistics.median(e["runs"] / e[metric] for e in entries))
 
     rows = []
     for name in scenarios:
@@ -663,7 +663,7 @@ def _render_in_process(rounds_data: list[list[dict[str, Any]]], seeds: int, roun
                 if b["mode"] == mode and (version is None or b["version"] == version)
             ]
             per_round.append(sum(b["runs"] for b in chosen) / sum(b[metric] for b in chosen))
-        return statistics.median(per_round)
+        return float(statistics.median(per_round))
 
     fixed_rounds = [
         sum(b["runs"] for b in rd if b["mode"] == "fuzz" and b["version"] == "fixed")

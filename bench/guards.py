@@ -245,13 +245,13 @@ def guards(args: argparse.Namespace) -> int:
     }
     configs = []
     for group, n in ((T, n_trivial), (F, n_fixture)):
-        for kind, (label, venv, suffix, extra, (has, lacks)) in kinds.items():
+        for kind, (label, venv_name, suffix, extra, (has, lacks)) in kinds.items():
             configs.append(
                 h.Config(
                     key=f"{group}/{kind}",
                     label=label,
                     group=group,
-                    venv=venv,
+                    venv=venv_name,
                     suite_dir=suites / f"{group}-{suffix}",
                     args=(*shared.PYTEST_ARGS, *extra, "."),
                     expected=n,

@@ -512,11 +512,11 @@ def build_speed_tree(python: Path, lines: int) -> tuple[Path, int, int]:
         raise h.BenchError("no test files found in the 0.21 suites' sdists")
     total_lines = total_files = 0
     while total_lines < lines:
-        name, data = sources[total_files % len(sources)]
+        name, source = sources[total_files % len(sources)]
         path = top / f"copy{total_files // len(sources):03d}" / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        total_lines += data.count(b"\n")
+        path.write_bytes(source)
+        total_lines += source.count(b"\n")
         total_files += 1
     subprocess.run(["git", "init", "-q", str(top)], check=True, capture_output=True)
     return top, total_files, total_lines

@@ -1081,8 +1081,8 @@ def read(lib: Library, runs: Mapping[str, ModeRun]) -> Result:
         keys |= set(run.findings)
         keys |= {k for k in set(run.outcomes) | set(base) if run.outcomes.get(k) != base.get(k)}
     # A test absent from a mode is listed on its own, unless something else happened to it.
-    absent = {k for mode in LOOPWARDEN_MODES for k in (*result.lost[mode], *result.refused[mode])}
-    for key in absent & keys:
+    gone = {k for mode in LOOPWARDEN_MODES for k in (*result.lost[mode], *result.refused[mode])}
+    for key in gone & keys:
         if not any(key in runs[m].findings for m in LOOPWARDEN_MODES) and all(
             runs[m].outcomes.get(key, base[key]) == base[key] for m in LOOPWARDEN_MODES
         ):
