@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from loopwarden.lint._checker import Checker, apply_noqa
+from loopwarden.lint._checker import Checker
 from loopwarden.lint._model import FileResult, Finding
+from loopwarden.lint._noqa import apply_noqa
 from loopwarden.lint.rules import applicable_codes, build_registry
 from loopwarden.lint.rules.lw201_config import CONFIG_FILES, check_config
 
