@@ -548,7 +548,7 @@ def test_a_migrated_wide_fixture_shares_its_tests_loop_under_pytest_asyncio(
         'the code it tests, raises "There is no current event loop" once an async test has '
         "run. Give such tests a loop (a fixture that makes one and sets it with "
         "asyncio.set_event_loop), or use --target loopwarden, whose runner makes its session "
-        "loop the current one\n"
+        "loop (its default) the current one\n"
         "tests/conftest.py:7: event_loop fixture (scope='session') removed: pytest-asyncio 1.0 "
         "has no event_loop fixture; its scope goes into the pytest configuration: "
         "asyncio_default_fixture_loop_scope = session and asyncio_default_test_loop_scope = "
@@ -580,34 +580,39 @@ def test_sync_code_has_no_current_loop_after_an_async_test_under_pytest_asyncio_
     tmp_path: Path,
 ) -> None:
     """The note's claim, end to end: after --target pytest-asyncio, a sync test whose code calls
-    asyncio.get_event_loop() after an async test fails on pytest-asyncio 1.x, and passes on
-    loopwarden's runner (which the note offers instead)."""
+    asyncio.get_event_loop() after an async test fails on pytest-asyncio 1.x; migrated with
+    --target loopwarden instead (the note's other way), it passes on loopwarden's runner."""
     pytest.importorskip("pytest_asyncio", reason="the migrated suite runs on pytest-asyncio")
-    write(
-        tmp_path,
-        {
-            "pytest.ini": "[pytest]\nasyncio_mode = auto\n",
-            "tests/test_a.py": (
-                "import asyncio\n\n\nasync def test_a(event_loop):\n    assert event_loop\n\n\n"
-                "def test_b():\n    assert asyncio.get_event_loop() is not None\n"
-            ),
-        },
-    )
-    result = run(tmp_path, "--target", PA, "--write", "tests")
-    assert (result.returncode, result.stderr) == (0, ""), result.stdout
-    assert "tests/test_a.py: pytest-asyncio 0.21 left a current event loop" in result.stdout
+    suite = {
+        "pytest.ini": "[pytest]\nasyncio_mode = auto\n",
+        "tests/test_a.py": (
+            "import asyncio\n\n\nasync def test_a(event_loop):\n    assert event_loop\n\n\n"
+            "def test_b():\n    assert asyncio.get_event_loop() is not None\n"
+        ),
+    }
 
-    def pytest_run(*flags: str) -> tuple[int, str]:
+    def pytest_run(where: Path, *flags: str) -> tuple[int, str]:
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *flags],
-            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+            cwd=where, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         return done.returncode, done.stdout + done.stderr
 
-    status, output = pytest_run("-p", "no:loopwarden")
+    stay = tmp_path / "stay"
+    write(stay, suite)
+    result = run(stay, "--target", PA, "--write", "tests")
+    assert (result.returncode, result.stderr) == (0, ""), result.stdout
+    assert "tests/test_a.py: pytest-asyncio 0.21 left a current event loop" in result.stdout
+    status, output = pytest_run(stay, "-p", "no:loopwarden")
     assert status == 1, output
     assert "RuntimeError: There is no current event loop" in output
     assert "1 failed, 1 passed" in output
-    status, output = pytest_run("-p", "no:asyncio")
+
+    move = tmp_path / "move"
+    write(move, suite)
+    result = run(move, "--write", "tests")
+    assert (result.returncode, result.stderr) == (0, ""), result.stdout
+    assert "pytest-asyncio 0.21 left a current event loop" not in result.stdout
+    status, output = pytest_run(move, "-p", "no:asyncio")
     assert status == 0, output
     assert "2 passed" in output

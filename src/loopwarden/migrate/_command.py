@@ -270,7 +270,7 @@ def _no_current_loop_note(outcomes: Sequence[Outcome]) -> list[Report]:
             'tests, raises "There is no current event loop" once an async test has run. Give '
             "such tests a loop (a fixture that makes one and sets it with "
             "asyncio.set_event_loop), or use --target loopwarden, whose runner makes its session "
-            "loop the current one",
+            "loop (its default) the current one",
             person=False,
         )
     ]
