@@ -274,6 +274,34 @@ def test_under_strict_mode_each_test_left_out_says_why_and_the_fix(pytester, gua
     result.stdout.no_fnmatch_line("*watchdog.py*")
 
 
+def test_under_strict_mode_a_failing_anyio_test_keeps_its_own_failure(pytester, guarded):
+    """anyio runs its tests and their async fixtures: a failure is the test's own. It was
+    rewritten into "this unmarked async test did not run" (httpx's anyio tests in the trust
+    corpus: a test that ran, on asyncio and on trio, and failed)."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(
+        test_anyio_strict="""
+        import pytest
+
+        @pytest.fixture
+        def anyio_backend():
+            return "asyncio"
+
+        @pytest.fixture
+        async def value():
+            return 1
+
+        @pytest.mark.anyio
+        async def test_fails(value):
+            assert value + 1 == 3
+        """
+    )
+    result = guarded()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["E       assert (1 + 1) == 3"])
+    result.stdout.no_fnmatch_line("*did not run*")
+
+
 def test_auto_mode_prints_no_strict_mode_advice(pytester, guarded):
     pytester.makeini(
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"

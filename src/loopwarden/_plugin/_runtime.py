@@ -197,16 +197,6 @@ def async_kind(func: object) -> str | None:
     return None
 
 
-def claimed_elsewhere(item: pytest.Item) -> bool:
-    """True for tests another async plugin runs: anyio (marker or backend fixture), trio."""
-    return not _OTHER_RUNNERS.isdisjoint(marker_names(item)) or "anyio_backend" in getattr(
-        item, "fixturenames", ()
-    )
-
-
-_OTHER_RUNNERS = frozenset({"anyio", "trio"})
-
-
 def class_of(item: pytest.Item) -> type[Any] | None:
     """The class a test function is defined in, or None (``item.cls`` without its walk up the
     node chain: a test method's parent node is its class)."""

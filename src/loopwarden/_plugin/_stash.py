@@ -52,6 +52,16 @@ def marker_names(item: pytest.Item) -> frozenset[str]:
     return names
 
 
+def claimed_elsewhere(item: pytest.Item) -> bool:
+    """True for tests another async plugin runs: anyio (marker or backend fixture), trio."""
+    return not _OTHER_RUNNERS.isdisjoint(marker_names(item)) or "anyio_backend" in getattr(
+        item, "fixturenames", ()
+    )
+
+
+_OTHER_RUNNERS = frozenset({"anyio", "trio"})
+
+
 def forget_marker_names(item: pytest.Item) -> None:
     """Read the test's marker names again at the next :func:`marker_names` (after add_marker)."""
     if _MARKER_NAMES in item.stash:

@@ -26,7 +26,13 @@ from loopwarden._core import _sites
 from loopwarden._core._records import Record
 from loopwarden._plugin import _settings
 from loopwarden._plugin._compat import fixturedefs_of
-from loopwarden._plugin._stash import forget_marker_names, marker_names, notable_items, peek
+from loopwarden._plugin._stash import (
+    claimed_elsewhere,
+    forget_marker_names,
+    marker_names,
+    notable_items,
+    peek,
+)
 from loopwarden._version import __version__
 
 GUARD_MIN_PYTEST_ASYNCIO = (1, 4)
@@ -472,8 +478,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _left_out(item: pytest.Item) -> str | None:
-    """What of ``item`` pytest-asyncio's strict mode will not run: the test, its fixtures."""
-    if not isinstance(item, pytest.Function):
+    """What of ``item`` pytest-asyncio's strict mode will not run: the test, its fixtures.
+
+    Nothing of a test another plugin runs (anyio's, trio's): that plugin runs it and its async
+    fixtures, and its failures are its own.
+    """
+    if not isinstance(item, pytest.Function) or claimed_elsewhere(item):
         return None
     unmarked_test = (
         inspect.iscoroutinefunction(inspect.unwrap(item.obj))

@@ -30,12 +30,11 @@ from loopwarden._core._records import Record
 from loopwarden._plugin._keys import LOOP_GUARD
 from loopwarden._plugin._runtime import (
     FixtureOwner,
-    claimed_elsewhere,
     class_of,
     lives_per_test,
     unittest_subclass,
 )
-from loopwarden._plugin._stash import notable_items
+from loopwarden._plugin._stash import claimed_elsewhere, notable_items
 from loopwarden._plugin.config import STATE, Mode, register_per_test, stands_down
 
 

@@ -26,12 +26,11 @@ from loopwarden._plugin._runtime import (
     Runtime,
     _marker_loop_scope,
     async_kind,
-    claimed_elsewhere,
     class_of,
     marker_loop_scope,
     unittest_subclass,
 )
-from loopwarden._plugin._stash import marker_names, notable_items, peek
+from loopwarden._plugin._stash import claimed_elsewhere, marker_names, notable_items, peek
 from loopwarden._plugin.config import (
     STATE,
     Mode,
