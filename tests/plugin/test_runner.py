@@ -617,6 +617,31 @@ def test_async_fixtures_wider_than_a_test_are_set_up_again_for_each_policy(pytes
     )
 
 
+def test_shutdown_asyncgens_in_a_test_finalizes_its_async_generator_fixtures(pytester, run):
+    """As under pytest-asyncio: the own runner began a fixture's generator outside the running
+    loop, so the loop never registered it and loop.shutdown_asyncgens() left it open (gql's
+    client.subscribe() runs it; its test waits for the fixture's server to stop)."""
+    pytester.makepyfile(
+        """
+        import asyncio, pytest
+
+        closed = []
+
+        @pytest.fixture
+        async def server():
+            try:
+                yield "srv"
+            finally:
+                closed.append("server")
+
+        async def test_shutdown_asyncgens_finalizes_the_fixture(server):
+            await asyncio.get_running_loop().shutdown_asyncgens()
+            assert closed == ["server"]
+        """
+    )
+    run().assert_outcomes(passed=1)
+
+
 def test_a_session_without_a_policy_override_has_no_event_loop_policy_fixture(pytester, own):
     """The autouse name is registered only for a project that overrides it: others pay nothing."""
     pytester.makepyfile(

@@ -25,7 +25,7 @@ import asyncio
 import inspect
 import sys
 import warnings
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
 from typing import Any
 
 import pytest
@@ -564,7 +564,7 @@ class Runtime(Record):
             check_not_running()
             agen = original(**kwargs)
             try:
-                value = driver.run(agen.__anext__(), owner)
+                value = driver.run(_first_step(agen), owner)
             except StopAsyncIteration:
                 raise ValueError(f"async fixture {name!r} did not yield a value") from None
             yield value
@@ -797,3 +797,11 @@ def _bind(func: Any, request: pytest.FixtureRequest) -> Any:
     if not isinstance(instance, type(bound_to)):  # a fixture of another class (a plugin object)
         return func
     return func.__func__.__get__(instance)
+
+
+async def _first_step(agen: AsyncGenerator[Any, None]) -> Any:
+    """An async fixture's first step, begun in the running loop: the loop's first-iteration hook
+    then registers the generator, as under pytest-asyncio, so ``loop.shutdown_asyncgens()``
+    finalizes it (gql's client.subscribe() runs it, and its tests wait for the fixture's server
+    to stop)."""
+    return await agen.__anext__()
