@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 
 import pytest
 
@@ -337,6 +338,30 @@ def test_plugins_that_read_pytest_asyncio_options_see_them_under_the_own_runner(
     result.stdout.fnmatch_lines(["asyncio_mode= asyncio_debug=True"])
 
 
+# Stands in for uvloop (not installed where the tests run): a loop class of its own, and a policy
+# from a module named uvloop that makes it.
+_UVLOOP = textwrap.dedent(
+    """
+    import asyncio
+    import pytest
+
+    class UvLoop(asyncio.SelectorEventLoop):  # stands in for uvloop.Loop
+        pass
+
+    class UvloopPolicy:  # stands in for uvloop.EventLoopPolicy
+        def new_event_loop(self):
+            return UvLoop()
+
+    UvloopPolicy.__module__ = "uvloop"
+    """
+)
+
+
+def _with_uvloop(source: str) -> str:
+    """The uvloop stand-in, then ``source`` (indented as the tests write their files)."""
+    return _UVLOOP + textwrap.dedent(source)
+
+
 _UNGUARDED = (
     "loopwarden: the project gives some tests loops loopwarden does not make: {names}. Those "
     "tests ran on them without loopwarden's loop guards (what they leave on the loop, blocking "
@@ -355,19 +380,8 @@ def test_an_event_loop_policy_override_runs_the_same_tests_as_under_pytest_async
     asyncio's own policy gets loopwarden's loop, guarded; another policy's loop runs unguarded,
     and the summary says so."""
     pytester.makeconftest(
-        """
-        import asyncio
-        import pytest
-
-        class UvLoop(asyncio.SelectorEventLoop):  # stands in for uvloop.Loop
-            pass
-
-        class UvloopPolicy:  # stands in for uvloop.EventLoopPolicy
-            def new_event_loop(self):
-                return UvLoop()
-
-        UvloopPolicy.__module__ = "uvloop"
-
+        _with_uvloop(
+            """
         @pytest.fixture(params=["default", "uvloop"])
         def event_loop_policy(request):
             if request.param == "default":
@@ -378,6 +392,7 @@ def test_an_event_loop_policy_override_runs_the_same_tests_as_under_pytest_async
         async def loop_name():
             return type(asyncio.get_running_loop()).__name__
         """
+        )
     )
     pytester.makepyfile(
         test_policy="""
@@ -433,19 +448,8 @@ def test_a_test_modules_event_loop_policy_applies_to_its_tests_as_a_conftests_do
     the session in an INTERNALERROR (len(None) in its failure text); with them it failed every
     async test of the module, telling the user to stay on pytest-asyncio."""
     pytester.makepyfile(
-        test_params="""
-        import asyncio
-        import pytest
-
-        class UvLoop(asyncio.SelectorEventLoop):  # stands in for uvloop.Loop
-            pass
-
-        class UvloopPolicy:  # stands in for uvloop.EventLoopPolicy
-            def new_event_loop(self):
-                return UvLoop()
-
-        UvloopPolicy.__module__ = "uvloop"
-
+        test_params=_with_uvloop(
+            """
         @pytest.fixture(params=["default", "uvloop"])
         def event_loop_policy(request):
             if request.param == "default":
@@ -458,7 +462,8 @@ def test_a_test_modules_event_loop_policy_applies_to_its_tests_as_a_conftests_do
 
         def test_sync():
             pass
-        """,
+        """
+        ),
         test_plain="""
         import asyncio
         import pytest
@@ -500,19 +505,8 @@ def test_a_test_modules_event_loop_policy_applies_to_its_tests_as_a_conftests_do
 
 def test_a_test_classs_event_loop_policy_applies_to_its_tests(pytester, own):
     pytester.makepyfile(
-        """
-        import asyncio
-        import pytest
-
-        class UvLoop(asyncio.SelectorEventLoop):  # stands in for uvloop.Loop
-            pass
-
-        class UvloopPolicy:  # stands in for uvloop.EventLoopPolicy
-            def new_event_loop(self):
-                return UvLoop()
-
-        UvloopPolicy.__module__ = "uvloop"
-
+        _with_uvloop(
+            """
         class TestIt:
             @pytest.fixture
             def event_loop_policy(self):
@@ -524,6 +518,7 @@ def test_a_test_classs_event_loop_policy_applies_to_its_tests(pytester, own):
         async def test_b():
             assert type(asyncio.get_running_loop()).__name__ == "WardenLoop"
         """
+        )
     )
     result = own()
     result.assert_outcomes(passed=2)

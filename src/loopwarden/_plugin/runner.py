@@ -108,10 +108,13 @@ def pytest_collectstart(collector: pytest.Collector) -> None:
     if RUNTIME not in config.stash or _policy.registered(config):
         return
     try:
-        text = collector.path.read_text(encoding="utf-8", errors="replace")
+        data = collector.path.read_bytes()
     except OSError:
         return
-    if _DEFINES_POLICY.search(text):
+    # (Most modules never name it: a substring test, then the pattern on the few that do.)
+    if b"event_loop_policy" in data and _DEFINES_POLICY.search(
+        data.decode("utf-8", errors="replace")
+    ):
         _policy.seen(config, str(collector.path))
 
 
