@@ -343,6 +343,51 @@ def test_blocking_calls_warn_with_the_line_or_fail_when_asked(pytester, own):
     )
 
 
+def test_anyio_tests_are_watched_on_the_loop_anyios_runner_makes_within_the_call(pytester, run):
+    """anyio's runner makes its loop inside the test's call, after the phase was armed: blocking
+    calls went unreported, and a hung await was told as "synchronous code holds the main thread"
+    (httpx's anyio tests in the trust corpus)."""
+    pytester.makepyfile(
+        test_anyio_watch="""
+        import asyncio, time, pytest
+
+        @pytest.fixture
+        def anyio_backend():
+            return "asyncio"
+
+        @pytest.mark.anyio
+        async def test_blocks():
+            time.sleep(0.3)  # sleep-ok: the blocking call under test
+
+        @pytest.mark.anyio
+        @pytest.mark.loopwarden(timeout=0.5)
+        async def test_hangs():
+            await asyncio.Event().wait()
+
+        @pytest.mark.anyio
+        async def test_next():
+            await asyncio.sleep(0)
+        """
+    )
+    result = run("--lw-blocking=0.1", "--lw-blocking-action=error", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_blocks _*",
+            "loopwarden: the event loop was blocked for 0.* s (threshold 0.1 s) at "
+            "test_anyio_watch.py:9 in test_blocks",
+            "*_ test_hangs _*",
+            # (anyio runs the test in a task of its own, or in its runner's task)
+            "loopwarden: test did not finish its call phase within 0.5 s (the test's "
+            "loopwarden(timeout=...) marker); * pending:",
+            "  Task '*' (*) — the test",
+            "    test_anyio_watch.py:14 in test_hangs   ← awaiting Future pending (Event.wait)",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*synchronous code*")
+    result.stdout.no_fnmatch_line("*left 1 task*")
+
+
 def test_a_step_through_mocks_that_never_suspend_is_not_called_a_blocking_call(pytester, run):
     # aiohttp-client-cache: 1,000 requests through AsyncMocks held the loop in one step, and the
     # finding was named after the mock internals a sample landed in ("blocking __setattr__"),

@@ -282,6 +282,27 @@ class Watchdog:
             if self._wake_at > first_wake:
                 self._cond.notify()
 
+    def adopt_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """From the armed phase's thread: ``loop``, made after arming, runs the phase.
+
+        anyio's test runner makes its loop inside the test's call, where pytest-asyncio's and the
+        own runner's exist before a phase starts. From now on a hang asks this loop for its tasks
+        (not "synchronous code holds the thread"), and its blocking iterations are reported if
+        the arming asked for that. Nothing changes for an arming that already has its loop, or
+        another thread's loop.
+        """
+        arm = self._arm
+        if arm is None or arm.loop is not None or arm.thread != _get_ident():
+            return
+        watching = arm.blocking > 0 and self._beat(loop, arm.blocking)
+        with self._cond:
+            if self._arm is not arm or arm.loop is not None:
+                return
+            arm.loop = loop
+            if watching:
+                arm.watching = True
+                self._cond.notify()  # to poll the new heartbeat
+
     def _first_arm_checks(self) -> None:
         """What :meth:`arm` checks only until the thread runs: misuse, the signal, the thread."""
         if self._closed:

@@ -31,7 +31,7 @@ from loopwarden._core._tasks import idle_driver
 from loopwarden._core._watchdog import Watchdog
 from loopwarden._plugin import _settings
 from loopwarden._plugin._keys import LEAK_GUARD, VIRTUAL, WATCHDOG
-from loopwarden._plugin._loops import loop_sources
+from loopwarden._plugin._loops import loop_sources, on_new_loop
 from loopwarden._plugin._publish import publish, warn
 from loopwarden._plugin._runtime import ITEM_STATE
 from loopwarden._plugin._stash import notable_items
@@ -114,7 +114,8 @@ class Watch:
             phase=phase,
             owner=item.nodeid,
             on_hang=_cancel_test_task,
-            blocking=self.blocking if isinstance(loop, WardenLoop) else 0.0,
+            # (kept with no loop yet: anyio's runner makes its loop within the call, see adopt)
+            blocking=self.blocking,
             test_task=_runs_the_phase,
         )
         if not self.started:
@@ -127,6 +128,11 @@ class Watch:
                 if watchdog.thread is not None:
                     leaks.fixture_threads.add(watchdog.thread)
         return True
+
+    def adopt(self, loop: WardenLoop) -> None:
+        """A loop loopwarden made: the armed phase's own, if it had none (anyio's runner makes
+        its loop within the test's call)."""
+        self.watchdog.adopt_loop(loop)
 
     def last_resort(self, report: HangReport) -> None:
         """The phase ignored cancellation and interruption: say why, then end the process."""
@@ -203,6 +209,12 @@ def pytest_configure(config: pytest.Config) -> None:
     watch = Watch(config, chosen.timeout, chosen.blocking, chosen.blocking_action)
     config.stash[WATCHDOG] = watch
     config.add_cleanup(watch.watchdog.close)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    watch = session.config.stash.get(WATCHDOG, None)
+    if watch is not None:
+        on_new_loop(session.config, watch.adopt)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
