@@ -934,6 +934,96 @@ def _collect_only_when_asked(pytester: pytest.Pytester) -> None:
     pytester.makeconftest("import gc\n\ngc.disable()\n")
 
 
+def test_an_unretrieved_future_freed_later_is_charged_to_the_test_it_was_raised_through(
+    pytester, run
+):
+    """A plain future (loopwarden records tasks, not futures) given an exception nobody
+    retrieves, and held in a reference cycle: the collector frees it during a later test. The
+    own runner reported it late with no test named, failing the run; guard mode lost it (the
+    test's loop was closed by then). aioesphomeapi's @singleton in the trust corpus."""
+    _collect_only_when_asked(pytester)
+    pytester.makepyfile(
+        test_future="""
+        import asyncio, gc
+
+        def fail(future):
+            try:
+                raise ValueError("never retrieved")
+            except ValueError as exc:
+                future.set_exception(exc)  # exc -> traceback -> this frame -> future
+                raise
+
+        async def test_leaves_unretrieved_future():
+            future = asyncio.get_running_loop().create_future()
+            try:
+                fail(future)
+            except ValueError:
+                pass
+
+        async def test_innocent():
+            gc.collect()
+
+        async def test_after():
+            pass
+        """
+    )
+    result = run("-p", "no:randomly")
+    assert result.ret == 1
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "1 late finding, found when no test could fail for it any more: 1 failing the run "
+            "(not a test)",
+            "late: the event loop's exception handler was called: Future exception was never "
+            "retrieved: ValueError: never retrieved (by "
+            "test_future.py::test_leaves_unretrieved_future; found after that test had finished)",
+        ]
+    )
+
+
+def test_a_task_a_sync_test_leaves_on_the_runners_loop_is_not_charged_to_the_next_test(
+    pytester, own
+):
+    """A sync test drives the own runner's loop (an async fixture made it current) and leaves a
+    task, which nobody owned; the collector frees it during the next test. It was charged to
+    that innocent test; now it is a late finding of the test whose function made it (gql's
+    sync subscription tests in the trust corpus)."""
+    _collect_only_when_asked(pytester)
+    pytester.makepyfile(
+        test_sync_loop="""
+        import asyncio, gc, pytest
+
+        @pytest.fixture
+        async def server():
+            yield "srv"
+
+        def test_sync_body_runs_the_loop(server):
+            loop = asyncio.get_event_loop()
+
+            async def never():
+                await asyncio.Event().wait()
+
+            loop.create_task(never())
+            loop.run_until_complete(asyncio.sleep(0))
+
+        async def test_innocent():
+            gc.collect()
+            await asyncio.sleep(0)
+        """
+    )
+    result = own("-p", "no:randomly")
+    assert result.ret == 1
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "late: task running test_sync_body_runs_the_loop.<locals>.never() was "
+            "garbage-collected while still pending, created at test_sync_loop.py:13 in "
+            "test_sync_body_runs_the_loop (by test_sync_loop.py::test_sync_body_runs_the_loop; "
+            "found after that test had finished)",
+        ]
+    )
+
+
 def test_a_baseline_recorded_on_the_whole_suite_holds_for_any_subset(pytester, run):
     """Late findings (charged to their creator after its verdict) are recorded into the
     baseline and honoured by it; the last test's cycles are found before the run ends, so

@@ -40,7 +40,12 @@ from loopwarden._core._findings import Finding, Sites, from_context, from_leftov
 from loopwarden._core._lifecycle import CloseReport, aclean_up, clean_up
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._records import Record
-from loopwarden._core._registry import FOUND_BY_GC, CapturedContext, collecting
+from loopwarden._core._registry import (
+    FOUND_BY_GC,
+    CapturedContext,
+    collecting,
+    take_reported_after_close,
+)
 from loopwarden._core._snapshot import (
     Leftovers,
     ResourceLeft,
@@ -221,6 +226,45 @@ class LeakEngine(Record):
         its origin names.
         """
         collected = collecting()
+        named = self._test_named(origin, collected)
+        if named is not None:
+            return named
+        if collected and self.test_codes:
+            return FOUND_BY_GC
+        return self.current  # (a no_leaks() block knows no test: what dies in it is its own)
+
+    def _late_owner(self, captured: CapturedContext) -> Hashable | None:
+        """Who a late report is charged to: its owner; for one the collector found with no
+        owner, the test whose function made it (its creation site, for a task made while no
+        test owned the loop: gql's sync test driving the own runner's loop), else the test
+        whose function the reported exception went through (a plain future, which loopwarden
+        does not record: aioesphomeapi's unretrieved exception, raised through the test);
+        each only if exactly one test runs that function."""
+        owner = captured.owner
+        if owner is not None and owner != FOUND_BY_GC:
+            return owner
+        frames = []
+        origin = captured.origin
+        if origin is not None:
+            # Made while no test owned the loop: the test whose function made it, by its site.
+            for site in (origin.site, origin.user_site, *origin.stack):
+                if site is not None:
+                    frames.append((site.filename, site.lineno, site.function))
+        tb = getattr(captured.context.get("exception"), "__traceback__", None)
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            frames.append((code.co_filename, tb.tb_lineno, code.co_name))
+            tb = tb.tb_next
+        named = self._test_named(tuple(frames), collected=True)
+        return named if named is not None else FOUND_BY_GC
+
+    def _test_named(
+        self, origin: tuple[tuple[str, int, str], ...], collected: bool
+    ) -> Hashable | None:
+        """The test whose function one of these frames (file, line, function) runs in: the
+        running test if it is one of the candidates (unless ``collected``: then only when it is
+        the only one), the one test that runs that function, "one of ..." for several; or
+        None when no frame is a test's."""
         for filename, lineno, function in origin:
             codes = self.test_codes.get((filename, function))
             if codes:
@@ -232,9 +276,7 @@ class LeakEngine(Record):
                             return owners[0]
                         # Parametrized (or run again): one of these made it, which is unknown.
                         return f"{ONE_OF}{', '.join(str(o) for o in owners)}"
-        if collected and self.test_codes:
-            return FOUND_BY_GC
-        return self.current  # (a no_leaks() block knows no test: what dies in it is its own)
+        return None
 
     def take_dropped(self, owner: Hashable) -> list[Finding]:
         mine = [d for d in self.dropped if d[0] == owner]
@@ -368,7 +410,9 @@ class LeakEngine(Record):
                 continue  # the owner made nothing here and nothing was reported: nothing to do
             self._check_loop(loop, owner, before, findings, notes, collected)
             for captured in _take_late(loop, self.finished):
-                self.late.append(from_context(captured, self.sites, str(captured.owner)))
+                self._report_late(captured)
+        for captured in take_reported_after_close():
+            self._report_late(captured)
         if self.dropped:
             findings.extend(self.take_dropped(owner))
         threads = _new_threads(watch.threads, self.fixture_threads) if watch is not None else []
@@ -538,7 +582,12 @@ class LeakEngine(Record):
             registry = loop.registry
             contexts, registry.contexts = registry.contexts, []
             for captured in contexts:
-                self.late.append(from_context(captured, self.sites, str(captured.owner)))
+                self._report_late(captured)
+        for captured in take_reported_after_close():
+            self._report_late(captured)
+
+    def _report_late(self, captured: CapturedContext) -> None:
+        self.late.append(from_context(captured, self.sites, str(self._late_owner(captured))))
 
     def before_runner_close(self, loop: WardenLoop) -> None:
         """``asyncio.Runner.close`` is about to cancel this loop's tasks: check them first.

@@ -39,7 +39,13 @@ from concurrent.futures import Executor
 from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
 
 from loopwarden._core._quiet import Quiet
-from loopwarden._core._registry import NO_ENTRIES, SITE_HINT, Registry, TaskOrigin
+from loopwarden._core._registry import (
+    NO_ENTRIES,
+    SITE_HINT,
+    Registry,
+    TaskOrigin,
+    reported_after_close,
+)
 
 _monotonic = time.monotonic
 # The coroutines a loop's owner runs on it to shut it down (see is_shutdown_task).
@@ -666,7 +672,11 @@ class WardenLoop(asyncio.SelectorEventLoop):
         if not (self.lw_cleaning and isinstance(exc, asyncio.CancelledError)):
             # (A CancelledError reported while loopwarden cancels what was left, as 3.11's
             # streams do for a server's handler task, is loopwarden's own doing.)
-            self.registry.capture(context)
+            captured = self.registry.capture(context)
+            if self.is_closed():
+                # (Freed after the loop closed: no check reads this loop's registry again.)
+                self.registry.contexts.remove(captured)
+                reported_after_close(captured)
         super().default_exception_handler(context)
 
     # -- helpers for instruments ------------------------------------------------------------
