@@ -599,6 +599,111 @@ def test_sync_fixtures_and_tests_that_drive_the_loop_run_as_async_after_migratin
     assert "1 passed" in after.stdout
 
 
+@pytest.mark.slow
+def test_sync_tests_keep_the_projects_own_event_loop_fixture_and_the_rest_runs_on_the_runner(
+    tmp_path: Path,
+) -> None:
+    # aiosmtplib 1.1.7's shape: an event_loop fixture with more than the recipe (its exception
+    # handler), which stays; a sync fixture that asks for it only to have a current loop when
+    # its client looks the loop up; sync tests of the client's sync API, which drives the loop.
+    write(
+        tmp_path,
+        {
+            "pytest.ini": "[pytest]\nasyncio_mode = auto\n",
+            "tests/conftest.py": """\
+                import asyncio
+
+                import pytest
+
+
+                class Client:
+                    def __init__(self):
+                        self.loop = asyncio.get_event_loop()
+
+                    async def ping(self):
+                        assert asyncio.get_running_loop() is self.loop
+                        return "pong"
+
+                    def ping_sync(self):
+                        return asyncio.get_event_loop().run_until_complete(self.ping())
+
+
+                @pytest.fixture
+                def event_loop(request):
+                    loop = asyncio.new_event_loop()
+                    asyncio.set_event_loop(loop)
+                    loop.set_exception_handler(
+                        lambda loop, context: request.node.warn(
+                            pytest.PytestWarning(context["message"])
+                        )
+                    )
+                    yield loop
+                    loop.close()
+                    asyncio.set_event_loop(None)
+
+
+                @pytest.fixture
+                def client(event_loop):
+                    return Client()
+                """,
+            "tests/test_client.py": """\
+                import asyncio
+
+                import pytest
+
+
+                async def test_ping(client):
+                    assert await client.ping() == "pong"
+
+
+                def test_ping_sync(event_loop, client):
+                    assert client.ping_sync() == "pong"
+
+
+                def test_ping_driven(event_loop, client):
+                    assert event_loop.run_until_complete(client.ping()) == "pong"
+                    assert client.ping_sync() == "pong"
+
+
+                def test_no_running_loop(event_loop):
+                    with pytest.raises(RuntimeError):
+                        asyncio.get_running_loop()
+                """,
+        },
+    )
+    result = run(tmp_path, "--write", "tests")
+    assert result.stdout == (
+        "Made 1 change in 1 file:\n"
+        "     1  event_loop parameter removed from a sync test or fixture that never reads it (the "
+        "loop made current for sync code serves it)\n"
+        "Needs a person (1):\n"
+        "tests/conftest.py:19: event_loop fixture does more than make, yield and close a loop (a "
+        "custom policy, uvloop, extra setup), so it was left as is: loopwarden's runner runs "
+        "async tests on its own loops, never on this one, so the async tests and fixtures that "
+        "asked for it now call asyncio.get_running_loop(), and sync tests keep it as a plain "
+        "fixture. Move any setup it does for async tests into a fixture of their own; choose "
+        "other loops (uvloop) with an event_loop_policy fixture or the "
+        "pytest_asyncio_loop_factories hook, which loopwarden's runner honours (their loops run "
+        "unguarded)\n"
+        "Notes (4):\n"
+        "pytest.ini:2: asyncio_mode = auto: loopwarden's own runner reads it when loopwarden_mode "
+        "is unset, so it can stay; delete it or write loopwarden_mode instead once "
+        "pytest-asyncio is gone\n"
+        "tests/test_client.py:10: test_ping_sync is a sync test that uses the project's "
+        "event_loop fixture (tests/conftest.py:19), which stays: left as it is\n"
+        "tests/test_client.py:14: test_ping_driven is a sync test that uses the project's "
+        "event_loop fixture (tests/conftest.py:19), which stays: left as it is\n"
+        "tests/test_client.py:19: test_no_running_loop is a sync test that uses the project's "
+        "event_loop fixture (tests/conftest.py:19), which stays: left as it is\n"
+        "1 place needs a person (listed above); fix them and run loopwarden migrate again.\n"
+        + OWN_RUNNER_NEXT
+    )
+    assert "def client():\n" in (tmp_path / "tests/conftest.py").read_text()
+    after = pytest_run(tmp_path, "-W", "error")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "4 passed" in after.stdout
+
+
 def test_lint_fixes_for_what_a_0_21_suite_meets_are_applied_by_lints_engine(
     tmp_path: Path,
 ) -> None:

@@ -691,18 +691,22 @@ def test_any_other_body_is_left_and_reported() -> None:
         CUSTOM,
         [
             f"{PATH}:8: event_loop fixture does more than make, yield and close a loop (a custom "
-            "policy, uvloop, extra setup), so it was left as is: loopwarden's runner makes its "
-            "own loops and never uses it, and async tests that ask for it fail. Move any setup "
-            "it does into a fixture of its own and delete it; choose other loops (uvloop) with "
-            "an event_loop_policy fixture or the pytest_asyncio_loop_factories hook, which "
-            "loopwarden's runner honours (their loops run unguarded)"
+            "policy, uvloop, extra setup), so it was left as is: loopwarden's runner runs async "
+            "tests on its own loops, never on this one, so the async tests and fixtures that "
+            "asked for it now call asyncio.get_running_loop(), and sync tests keep it as a plain "
+            "fixture. Move any setup it does for async tests into a fixture of their own; choose "
+            "other loops (uvloop) with an event_loop_policy fixture or the "
+            "pytest_asyncio_loop_factories hook, which loopwarden's runner honours (their loops "
+            "run unguarded)"
         ],
     )
     assert migrate(CUSTOM, target="pytest-asyncio")[1] == [
         f"{PATH}:8: event_loop fixture does more than make, yield and close a loop (a custom "
-        "policy, uvloop, extra setup), so it was left as is: pytest-asyncio 1.0 no longer uses "
-        "an event_loop fixture. Move any setup it does into a fixture of its own and delete it; "
-        "choose other loops with an event_loop_policy fixture or, from pytest-asyncio 1.4, the "
+        "policy, uvloop, extra setup), so it was left as is: pytest-asyncio 1.0 no longer runs "
+        "async tests on an event_loop fixture, so the async tests and fixtures that asked for it "
+        "now call asyncio.get_running_loop(), and sync tests keep it as a plain fixture. Move "
+        "any setup it does for async tests into a fixture of their own; choose other loops with "
+        "an event_loop_policy fixture or, from pytest-asyncio 1.4, the "
         "pytest_asyncio_loop_factories hook"
     ]
 
@@ -740,8 +744,9 @@ def test_the_recipe_stays_while_a_sync_test_of_the_module_uses_it() -> None:
 def test_a_conftest_recipe_stays_while_a_test_below_it_uses_it_and_not_one_elsewhere() -> None:
     settings = Settings()
     conftest = analyze("tests/conftest.py", dedent(SESSION_RECIPE), settings)
-    user = analyze("tests/api/test_x.py", "def test_s(event_loop):\n    pass\n", settings)
-    elsewhere = analyze("other/test_y.py", "def test_s(event_loop):\n    pass\n", settings)
+    uses = "def test_s(event_loop):\n    assert not event_loop.is_closed()\n"
+    user = analyze("tests/api/test_x.py", uses, settings)
+    elsewhere = analyze("other/test_y.py", uses, settings)
     module = analyze("tests/test_z.py", "async def test_a():\n    pass\n", settings)
     stmt = conftest.overrides[0].stmt
     assert decide([conftest, user]) == {

@@ -326,9 +326,11 @@ def test_an_override_kept_for_a_sync_test_or_as_non_standard_leaves_the_fixture(
         [
             f"{PATH}:7: event_loop fixture does more than make, yield and close a loop (a custom "
             "policy, uvloop, extra setup), so it was left as is: pytest-asyncio 1.0 no longer "
-            "uses an event_loop fixture. Move any setup it does into a fixture of its own and "
-            "delete it; choose other loops with an event_loop_policy fixture or, from "
-            "pytest-asyncio 1.4, the pytest_asyncio_loop_factories hook",
+            "runs async tests on an event_loop fixture, so the async tests and fixtures that "
+            "asked for it now call asyncio.get_running_loop(), and sync tests keep it as a plain "
+            "fixture. Move any setup it does for async tests into a fixture of their own; choose "
+            "other loops with an event_loop_policy fixture or, from pytest-asyncio 1.4, the "
+            "pytest_asyncio_loop_factories hook",
             f"{PATH}:15: "
             + left(
                 "loop",

@@ -69,6 +69,9 @@ class Settings:
         suite: The folders holding the configuration's tests, absolute (its ``testpaths``, else
             its own folder); empty without a configuration file. A ``conftest.py`` above them
             all applies to the whole suite, as ``loopwarden_virtual_time`` does.
+        kept_event_loop: Where the ``event_loop`` fixture this file's tests get is defined
+            (``path:line``), when it is the project's own and migrate leaves it (more than the
+            usual recipe): its sync tests keep it, as a plain fixture.
     """
 
     target: Target = "loopwarden"
@@ -82,6 +85,7 @@ class Settings:
     unsafe_fixes: bool = False
     virtual_time: str | None = None
     suite: tuple[str, ...] = ()
+    kept_event_loop: str | None = None
 
 
 def matches(name: str, patterns: tuple[str, ...]) -> bool:
@@ -157,6 +161,11 @@ def _arg_names(args: ast.arguments) -> list[str]:
     every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
     every += [a for a in (args.vararg, args.kwarg) if a is not None]
     return [a.arg for a in every]
+
+
+def _reads_event_loop(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether the body reads the name ``event_loop`` (the parameter is not a read)."""
+    return any(isinstance(n, ast.Name) and n.id == "event_loop" for n in ast.walk(node))
 
 
 def _is_loop_call(node: ast.expr, method: str) -> ast.Call | None:
@@ -611,6 +620,26 @@ class _Analyzer:
             self._helper_note(node, cls)
             return
         what = node.name
+        kept = self.settings.kept_event_loop
+        if not is_async and is_test and kept is not None:
+            # The project's own event_loop fixture stays (see its entry): to a sync test it is a
+            # plain fixture, under either target, so the test keeps it as it is.
+            self.plan.loop_users.append(LoopUser(node.lineno, node.name))
+            self._report(
+                node.lineno,
+                f"{what} is a sync test that uses the project's event_loop fixture ({kept}), "
+                "which stays: left as it is",
+                person=False,
+            )
+            return
+        if not is_async and self.loopwarden and not _reads_event_loop(node):
+            # Asked for only to have a current loop while it runs (a client made in it looks the
+            # loop up): loopwarden's runner makes one current for sync code, the test's own
+            # loop while an async test is set up.
+            edit = self._edit(path)
+            edit.remove_param = True
+            edit.counts["unused_event_loop"] += 1
+            return
         wide = None if fixture is None else self._wide_scope(fixture)
         if not is_async and not is_test and self._hands_out_the_loop(node):
             edit = Edit() if wide is not None else self._edit(path)
@@ -929,6 +958,16 @@ class _Analyzer:
             )
             return
         kind = "test" if test else "fixture"
+        kept = self.settings.kept_event_loop
+        if kept is not None:
+            self._report(
+                node.lineno,
+                f"{what} is a sync {kind} that uses the project's event_loop fixture ({kept}), "
+                "which async tests no longer run on; not rewritten: make it `async def`, await "
+                "what it runs on the loop, and call asyncio.get_running_loop() where it needs "
+                "the loop",
+            )
+            return
         self._report(
             node.lineno,
             f"{what} is a sync {kind} that uses {_NO_EVENT_LOOP}; not rewritten: make it "
@@ -975,17 +1014,20 @@ class _Analyzer:
             return
         if self.loopwarden:
             advice = (
-                "loopwarden's runner makes its own loops and never uses it, and async tests that "
-                "ask for it fail. Move any setup it does into a fixture of its own and delete it; "
-                "choose other loops (uvloop) with an event_loop_policy fixture or the "
-                "pytest_asyncio_loop_factories hook, which loopwarden's runner honours (their "
-                "loops run unguarded)"
+                "loopwarden's runner runs async tests on its own loops, never on this one, so the "
+                "async tests and fixtures that asked for it now call asyncio.get_running_loop(), "
+                "and sync tests keep it as a plain fixture. Move any setup it does for async "
+                "tests into a fixture of their own; choose other loops (uvloop) with an "
+                "event_loop_policy fixture or the pytest_asyncio_loop_factories hook, which "
+                "loopwarden's runner honours (their loops run unguarded)"
             )
         else:
             advice = (
-                "pytest-asyncio 1.0 no longer uses an event_loop fixture. Move any setup it does "
-                "into a fixture of its own and delete it; choose other loops with an "
-                "event_loop_policy fixture or, from pytest-asyncio 1.4, the "
+                "pytest-asyncio 1.0 no longer runs async tests on an event_loop fixture, so the "
+                "async tests and fixtures that asked for it now call "
+                "asyncio.get_running_loop(), and sync tests keep it as a plain fixture. Move any "
+                "setup it does for async tests into a fixture of their own; choose other loops "
+                "with an event_loop_policy fixture or, from pytest-asyncio 1.4, the "
                 "pytest_asyncio_loop_factories hook"
             )
         self._report(

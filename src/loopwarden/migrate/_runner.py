@@ -306,20 +306,34 @@ def _settle_wide_fixtures(
     return False
 
 
-def _reach(path: str, overrides: list[tuple[str, Override]]) -> list[tuple[str, Override]]:
-    """The ``event_loop`` overrides a fixture defined in ``path`` may have got: pytest gives
-    each test the nearest one, so those of the nearest file that ``path`` sees (its module, else
-    the closest ``conftest.py`` above), and for a ``conftest.py`` those below its folder too
-    (they win for the tests there)."""
+def _nearest(path: str, overrides: list[tuple[str, Override]]) -> list[tuple[str, Override]]:
+    """The ``event_loop`` overrides the tests of ``path`` get: pytest gives each test the nearest
+    one, so those of the nearest file that ``path`` sees (its module, else the closest
+    ``conftest.py`` above)."""
     visible = [(where, o) for where, o in overrides if _visible(where, path)]
 
     def nearness(where: str) -> tuple[bool, int]:
         return (where == path, len(os.path.dirname(os.path.abspath(where))))
 
-    found = []
-    if visible:
-        nearest = max(nearness(where) for where, _ in visible)
-        found = [(where, o) for where, o in visible if nearness(where) == nearest]
+    if not visible:
+        return []
+    nearest = max(nearness(where) for where, _ in visible)
+    return [(where, o) for where, o in visible if nearness(where) == nearest]
+
+
+def kept_override(path: str, overrides: list[tuple[str, Override]]) -> str | None:
+    """Where the project's own ``event_loop`` fixture that the tests of ``path`` get is
+    (``path:line``), when migrate leaves it (more than the usual recipe); else ``None``."""
+    return next(
+        (f"{where}:{o.line}" for where, o in _nearest(path, overrides) if not o.recipe), None
+    )
+
+
+def _reach(path: str, overrides: list[tuple[str, Override]]) -> list[tuple[str, Override]]:
+    """The ``event_loop`` overrides a fixture defined in ``path`` may have got: those its tests
+    get (:func:`_nearest`), and for a ``conftest.py`` those below its folder too (they win for
+    the tests there)."""
+    found = _nearest(path, overrides)
     if os.path.basename(path) == "conftest.py":
         folder = os.path.dirname(os.path.abspath(path)) + os.sep
         found += [
@@ -443,6 +457,9 @@ def migrate_source(path: str, source: str, settings: Settings) -> tuple[str, Fil
     """
     sleeps, fixes = _lint(path, source, settings.lint_codes)
     plan = analyze(path, source, settings, sleeps=sleeps)
+    kept = kept_override(path, [(path, o) for o in plan.overrides])
+    if kept is not None:
+        plan = analyze(path, source, replace(settings, kept_event_loop=kept), sleeps=sleeps)
     settle([plan], settings.unsafe_fixes)
     finalize(plan, decide([plan]).get(path, {}), settings)
     if plan.error is not None:
@@ -479,6 +496,7 @@ def migrate(
     with _pool(workers if parallel else 0) as pool:
         found = _chunked(pool, _analyze_chunk, list(work), workers)
         plans = [plan for plan in found if plan is not None]
+        plans = _keep_project_overrides(plans, settings, pool, workers)
         unsafe = any(s.unsafe_fixes for _, s in work)
         settle(plans, unsafe, [path for path, _ in work], outer)
         decisions = decide(plans, outer)
@@ -494,6 +512,29 @@ def migrate(
         else:
             outcomes = _chunked(pool, _rewrite_chunk, changing, workers)
     return plans, outcomes
+
+
+def _keep_project_overrides(
+    plans: list[FilePlan], settings: dict[str, Settings], pool: Executor | None, workers: int
+) -> list[FilePlan]:
+    """Plan again, knowing it, each file whose tests get an ``event_loop`` fixture of the
+    project's own that migrate leaves: its sync tests keep that fixture."""
+    overrides = [(p.path, o) for p in plans for o in p.overrides]
+    if all(o.recipe for _, o in overrides):
+        return plans
+    again: list[tuple[str, Settings]] = []
+    for plan in plans:
+        kept = kept_override(plan.path, overrides)
+        if kept is not None and plan.error is None:
+            again.append((plan.path, replace(settings[plan.path], kept_event_loop=kept)))
+    if not again:
+        return plans
+    redone = {
+        plan.path: plan
+        for plan in _chunked(pool, _analyze_chunk, again, workers)
+        if plan is not None
+    }
+    return [redone.get(plan.path, plan) for plan in plans]
 
 
 @contextmanager
