@@ -991,9 +991,11 @@ class Row:
     findings: dict[str, list[dict[str, Any]]]  # mode -> findings
     reading: Reading | None
     late: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # mode -> late findings
+    # The modes whose failure of this test is told in loopwarden's words (see reworded()).
+    reworded: frozenset[str] = frozenset()
 
     def changed(self, mode: str) -> bool:
-        return self.outcomes.get(mode) != self.outcomes.get("baseline")
+        return mode in self.reworded or self.outcomes.get(mode) != self.outcomes.get("baseline")
 
     def verdict(self, mode: str) -> str:
         if not (self.changed(mode) or self.findings.get(mode) or self.late.get(mode)):
@@ -1069,6 +1071,7 @@ def read(lib: Library, runs: Mapping[str, ModeRun]) -> Result:
         result.lost[mode] = sorted(set(absent) - set(result.refused[mode]))
     keys = set()
     late: dict[str, dict[str, list[dict[str, Any]]]] = {}  # key -> mode -> late findings
+    words: dict[str, set[str]] = {}  # key -> the modes that tell its failure in their words
     for mode in LOOPWARDEN_MODES:
         run = runs[mode]
         for finding in run.late:
@@ -1077,9 +1080,17 @@ def read(lib: Library, runs: Mapping[str, ModeRun]) -> Result:
                 key = junit_key(owner)
                 nodeids.setdefault(key, owner)
                 late.setdefault(key, {}).setdefault(mode, []).append(finding)
+            elif owner:
+                # No test named (a fixture, "found by the garbage collector"): a row of its own,
+                # keyed by that owner, read like the others (it may fail the run).
+                nodeids.setdefault(owner, owner)
+                late.setdefault(owner, {}).setdefault(mode, []).append(finding)
         keys |= set(late)
         keys |= set(run.findings)
         keys |= {k for k in set(run.outcomes) | set(base) if run.outcomes.get(k) != base.get(k)}
+        for key in reworded(base, runs["baseline"].messages, run):
+            words.setdefault(key, set()).add(mode)
+            keys.add(key)
     # A test absent from a mode is listed on its own, unless something else happened to it.
     gone = {k for mode in LOOPWARDEN_MODES for k in (*result.lost[mode], *result.refused[mode])}
     for key in gone & keys:
@@ -1097,9 +1108,24 @@ def read(lib: Library, runs: Mapping[str, ModeRun]) -> Result:
                 {m: runs[m].findings.get(key, []) for m in LOOPWARDEN_MODES},
                 lookup(readings, nodeid),
                 late.get(key, {}),
+                frozenset(words.get(key, ())),
             )
         )
     return result
+
+
+def reworded(base: Mapping[str, str], base_messages: Mapping[str, str], run: ModeRun) -> set[str]:
+    """Tests that fail in the baseline and in ``run`` alike, whose failure loopwarden's run tells
+    in its own words: the same outcome, so no outcome change shows it, and the words may be
+    false (guard mode once told a failing anyio test that it "did not run")."""
+    return {
+        key
+        for key, outcome in run.outcomes.items()
+        if outcome != "passed"
+        and base.get(key) == outcome
+        and "loopwarden:" in run.messages.get(key, "")
+        and "loopwarden:" not in base_messages.get(key, "")
+    }
 
 
 def unowned_late(res: Result, mode: str) -> list[dict[str, Any]]:
@@ -1226,6 +1252,9 @@ def detail_lines(res: Result) -> list[str]:
                 out.append(f"  - {mode}: {finding_text(finding)}")
             for finding in row.late.get(mode, []):
                 out.append(f"  - late ({mode}, after the test): {finding_text(finding)}")
+            if mode in row.reworded:
+                said = res.runs[mode].messages.get(row.key, "").strip().splitlines()
+                out.append(f"  - {mode}, in loopwarden's words: {said[0] if said else ''}")
         if row.reading is not None:
             out.append(f"  - **{row.reading.verdict}**: {row.reading.evidence}")
         else:

@@ -106,20 +106,49 @@ def test_a_late_finding_is_read_on_its_owner_test(trust, monkeypatch):
         "owner": "tests/test_a.py::test_drop",
         "status": "new",
     }
-    unowned = dict(late, owner="session")
+    # Owned by no test: it gets a row of its own, which must be read like the others (a late
+    # finding "found by the garbage collector" failed aioesphomeapi's run, and no row showed it).
+    by_gc = dict(late, owner="found by the garbage collector")
+    nobody = dict(late, owner="")
     base = {"tests.test_a::test_drop": "passed", "tests.test_a::test_ok": "passed"}
     runs = {mode: _run(trust, mode, dict(base)) for mode in trust.MODES}
-    runs["guard"].late.extend([late, unowned])
+    runs["guard"].late.extend([late, by_gc, nobody])
     result = trust.read(lib, runs)
-    [row] = result.rows
-    assert row.nodeid == "tests/test_a.py::test_drop"
+    rows = {row.nodeid: row for row in result.rows}
+    assert sorted(rows) == ["found by the garbage collector", "tests/test_a.py::test_drop"]
+    row = rows["tests/test_a.py::test_drop"]
     assert row.late == {"guard": [late]}
     assert (row.verdict("guard"), row.verdict("own")) == ("true", "")
-    assert trust.unowned_late(result, "guard") == [unowned]
+    assert rows["found by the garbage collector"].verdict("guard") == "UNREAD"
+    assert trust.unowned_late(result, "guard") == [nobody]
     lines = trust.detail_lines(result)
     shown = "coroutine Event.wait @ tests/test_a.py:7 in test_drop"
     assert f"  - late (guard, after the test): {shown}" in lines
-    assert f"- late (guard): {shown} — owner session" in lines
+    assert f"- late (guard): {shown} — owner " in lines
+
+
+def test_a_failure_loopwarden_tells_in_its_own_words_is_read(trust):
+    # The same outcome in both runs, so no outcome change: guard mode had replaced a failing
+    # anyio test's own failure with "this unmarked async test did not run" (httpx).
+    lib = trust.Library("demo", "1.0", (), (), "a demo")
+    base = {"tests.test_a::test_fails": "failed", "tests.test_a::test_also": "failed"}
+    runs = {mode: _run(trust, mode, dict(base)) for mode in trust.MODES}
+    runs["baseline"].messages.update(dict.fromkeys(base, "assert 2 == 3"))
+    runs["guard"].messages.update(
+        {
+            "tests.test_a::test_fails": "loopwarden: this unmarked async test did not run: ...",
+            "tests.test_a::test_also": "assert 2 == 3",
+        }
+    )
+    runs["own"].messages.update(dict.fromkeys(base, "assert 2 == 3"))
+    result = trust.read(lib, runs)
+    [row] = result.rows
+    assert row.key == "tests.test_a::test_fails"
+    assert (row.verdict("guard"), row.verdict("own")) == ("UNREAD", "")
+    assert (
+        "  - guard, in loopwarden's words: loopwarden: this unmarked async test did not run: ..."
+        in trust.detail_lines(result)
+    )
 
 
 def test_a_suite_without_its_own_pytest_config_gets_an_empty_one(trust, tmp_path):
