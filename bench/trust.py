@@ -478,6 +478,225 @@ CORPUS: tuple[Library, ...] = (
         "ASGITransport inside asgi-lifespan's LifespanManager, user managers and databases as "
         "mocks (MagicMock, AsyncMock), every test on one session-scoped loop",
     ),
+    Library(
+        name="httpx",
+        version="0.28.1",
+        test_requirements=(
+            "anyio==4.10.0",
+            "httpcore==1.0.9",
+            "h11==0.16.0",
+            "sniffio==1.3.1",  # (tests/concurrency.py imports it and trio)
+            "trio==0.30.0",
+            "uvicorn==0.35.0",
+            "trustme==1.2.1",
+            "cryptography==44.0.3",
+            "chardet==5.2.0",
+            # Its extras, which its tests import: brotli, zstd, http2, socks, cli.
+            "brotli==1.2.1",
+            "zstandard==0.23.0",
+            "h2==4.1.0",
+            "socksio==1.0.0",
+            "click==8.1.8",
+            "rich==13.9.4",
+            "pygments==2.19.1",
+        ),
+        # The "network" tests connect to 10.255.255.1 (a connect timeout) and through a proxy
+        # to example.com: out. Its filterwarnings = error turns pytest-asyncio's warning on the
+        # unset key into an error in every run. Three tests fail in every run, the baseline
+        # too: test_logging_request and test_logging_redirect_chain find uvicorn.access records
+        # in caplog (pytest 9 attaches caplog to non-propagating loggers), and
+        # test_write_timeout[trio] ends with trio's ResourceWarning for the unexhausted request
+        # body generator, an error under filterwarnings = error.
+        pytest_args=(
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "-m",
+            "not network",
+            "tests",
+        ),
+        why="an HTTP client: anyio tests, each on asyncio and on trio, of AsyncClient against "
+        "a session-scoped uvicorn server its conftest runs on loopback in a thread (its own "
+        "loop there), ASGITransport to in-process apps, streams, timeouts, redirects; sync "
+        "clients too",
+    ),
+    Library(
+        # 0.36.0, not 0.35.0: 0.35.0 requires pytest==8.* and the harness installs pytest 9.2.0;
+        # 0.36.0, the next release, requires pytest==9.* (its only other changes: match_params,
+        # a multi-value query fix, Python 3.9 dropped). Its 24 pytester tests run inline
+        # sessions that load every installed plugin again: loopwarden in guard mode there in
+        # all three runs, the baseline's too (-p no:loopwarden does not reach them).
+        name="pytest-httpx",
+        version="0.36.0",
+        test_requirements=("httpx==0.28.1",),  # its own pin: httpx==0.28.*
+        pytest_args=("tests",),
+        why="a pytest plugin mocking httpx's transports: httpx.AsyncClient requests against "
+        "the mock (callbacks, streams, 950 gathered requests), and 24 pytester sub-sessions "
+        "run in-process, where loopwarden loads again inside each",
+    ),
+    Library(
+        name="gql",
+        version="3.5.3",
+        test_requirements=(
+            "graphql-core==3.2.6",
+            "aiohttp==3.11.18",
+            "websockets==11.0.3",  # (its websockets extra: >=10,<12)
+            "httpx==0.28.1",
+            "requests==2.32.3",
+            "requests-toolbelt==1.0.0",
+            "botocore==1.38.0",
+            "parse==1.15.0",
+            "pytest-console-scripts==1.4.1",
+            "mock==4.0.2",
+            "vcrpy==7.0.0",
+            "aiofiles==24.1.0",
+        ),
+        pytest_args=(
+            # The online tests reach the internet (its conftest skips them without --run-online).
+            "-m",
+            "not online",
+            # Its async tests take pytest-asyncio's `event_loop` fixture (it pins pytest-asyncio
+            # 0.21), removed in 1.0: their setup fails with "fixture 'event_loop' not found"
+            # in every run. Out: the modules where every test takes it...
+            *(
+                f"--ignore=tests/{module}.py"
+                for module in (
+                    "starwars/test_introspection",
+                    "test_aiohttp",
+                    "test_appsync_http",
+                    "test_appsync_websockets",
+                    "test_async_client_validation",
+                    "test_graphqlws_exceptions",
+                    "test_httpx",
+                    "test_httpx_async",
+                    "test_phoenix_channel_exceptions",
+                    "test_phoenix_channel_query",
+                    "test_phoenix_channel_subscription",
+                    "test_requests",
+                    "test_requests_batch",
+                    "test_websocket_exceptions",
+                )
+            ),
+            # ...and those tests elsewhere (--deselect takes a node id prefix)...
+            *(
+                f"--deselect=tests/{test}"
+                for test in (
+                    *(
+                        f"custom_scalars/test_money.py::test_{name}"
+                        for name in (
+                            "custom_scalar_in_output_with_transport",
+                            "custom_scalar_in_input_query_with_transport",
+                            "custom_scalar_in_input_variable_values_with_transport",
+                            "custom_scalar_in_input_variable_values_split_with_transport",
+                            "custom_scalar_serialize_variables",  # (and its four variants)
+                            "gql_cli_print_schema",
+                        )
+                    ),
+                    *(
+                        f"test_graphqlws_subscription.py::test_graphqlws_subscription{name}["
+                        for name in (
+                            "",
+                            "_break",
+                            "_task_cancel",
+                            "_close_transport",
+                            "_server_connection_closed",
+                            "_with_operation_name",
+                            "_with_keepalive",
+                            "_with_keepalive_with_timeout_ok",
+                            "_with_keepalive_with_timeout_nok",
+                            "_with_ping_interval_ok",
+                            "_with_ping_interval_nok",
+                            "_manual_pings_with_payload",
+                            "_manual_pong_answers_with_payload",
+                            "_running_in_thread",
+                            "_reconnecting_session",
+                        )
+                    ),
+                    *(
+                        f"test_websocket_query.py::test_websocket_{name}["
+                        for name in (
+                            "starting_client_in_context_manager",
+                            "using_ssl_connection",
+                            "simple_query",
+                            "two_queries_in_series",
+                            "two_queries_in_parallel",
+                            "server_closing_after_first_query",
+                            "ignore_invalid_id",
+                            "multiple_connections_in_series",
+                            "multiple_connections_in_parallel",
+                            "trying_to_connect_to_already_connected_transport",
+                            "connect_success_with_authentication_in_connection_init",
+                            "connect_failed_with_authentication_in_connection_init",
+                            "add_extra_parameters_to_connect",
+                            "non_regression_bug_108",
+                            "using_cli",
+                            "simple_query_with_extensions",
+                        )
+                    ),
+                    *(
+                        f"test_websocket_subscription.py::test_websocket_subscription{name}["
+                        for name in (
+                            "",
+                            "_get_execution_result",
+                            "_break",
+                            "_task_cancel",
+                            "_close_transport",
+                            "_server_connection_closed",
+                            "_slow_consumer",
+                            "_with_operation_name",
+                            "_with_keepalive",
+                            "_with_keepalive_with_timeout_ok",
+                            "_with_keepalive_with_timeout_nok",
+                            "_running_in_thread",
+                        )
+                    ),
+                )
+            ),
+            # ...and test_update_schema_scalars, whose name is a prefix of four sync tests' that
+            # --deselect would take too.
+            "-k",
+            "not test_update_schema_scalars or test_update_schema_scalars_",
+            "tests",
+        ),
+        why="a GraphQL client: sync tests that drive the loop themselves (client.subscribe() "
+        "runs loop.run_until_complete) against websockets servers set up by async fixtures on "
+        "loopback; DSL, schema and CLI tests; its transport tests need pytest-asyncio 0.21",
+    ),
+    Library(
+        name="aioesphomeapi",
+        version="42.0.0",
+        # Its tests import these two themselves (test_host_resolver.py, test_model.py).
+        test_requirements=("zeroconf==0.148.0", "protobuf==6.32.1"),
+        # The sdist ships tests/test_*.py but not tests/conftest.py or tests/common.py (its
+        # MANIFEST.in leaves them out, in every release): the six modules that import them
+        # cannot be collected, and seven resolver tests ask for the conftest's async_zeroconf
+        # fixture. Left out: what remains runs offline.
+        pytest_args=(
+            "--ignore=tests/test__frame_helper.py",
+            "--ignore=tests/test_client.py",
+            "--ignore=tests/test_connection.py",
+            "--ignore=tests/test_log_runner.py",
+            "--ignore=tests/test_reconnect_logic.py",
+            "--ignore=tests/test_zeroconf.py",
+            "--deselect",
+            "tests/test_host_resolver.py::test_resolve_host_zeroconf",
+            "--deselect",
+            "tests/test_host_resolver.py::test_resolve_host_passed_zeroconf",
+            "--deselect",
+            "tests/test_host_resolver.py::test_resolve_host_zeroconf_empty",
+            "--deselect",
+            "tests/test_host_resolver.py::test_resolve_host_zeroconf_fails",
+            "--deselect",
+            "tests/test_host_resolver.py::test_resolve_host_zeroconf_fails_end_to_end",
+            "--deselect",
+            "tests/test_host_resolver.py::test_resolve_host_zeroconf_service_info_oserror",
+            "--deselect",
+            "tests/test_host_resolver.py::test_resolve_host_create_zeroconf_oserror",
+            "tests",
+        ),
+        why="the ESPHome API client's host resolver racing mDNS (zeroconf) against DNS "
+        "lookups with timeouts, mocked, and its singleton and timezone helpers (auto mode); "
+        "its connection and reconnect tests need a conftest the sdist does not ship",
+    ),
 )
 
 Verdict = Literal["true", "false", "misplaced", "intentional", "refused", "not ours", "flaky"]
@@ -713,6 +932,53 @@ READINGS: dict[str, dict[str, Reading]] = {
             "the async tests call the blocking sync side (q.sync_q.get()/put()) on the loop's "
             "thread while a worker thread feeds it: the loop is blocked 0.8 s, truly; the suite's "
             "filterwarnings = error turns loopwarden's BlockingWarning into the failure",
+        ),
+    },
+    "gql": {
+        "tests/test_graphqlws_subscription.py::"
+        "test_graphqlws_subscription_sync_graceful_shutdown[": Reading(
+            "true",
+            "late, own runner: the sync test drives the runner's loop itself (its async fixture "
+            "graphqlws_server made that loop current; client.subscribe() runs "
+            "loop.run_until_complete), schedules client.session._generator.athrow("
+            "KeyboardInterrupt) as a task at line 763 and never retrieves its exception (its "
+            "websockets twin does: interrupt_task.exception(), test_websocket_subscription.py:"
+            "610), and Client.subscribe leaves the __anext__ task it made at gql/client.py:739 "
+            "cancelled but pending; both die in a reference cycle at a later collection (the "
+            "baseline logs asyncio's 'Task exception was never retrieved' there). Charged to "
+            "this test by the tasks' creation site (line 763, and the test's line that led to "
+            "client.py:739); before 105200f they were charged to the next test, "
+            "tests/test_transport.py::test_hero_name_query, a sync requests test (misplaced). "
+            "Guard mode does not see them: pytest-asyncio's loop for a sync test is not one "
+            "loopwarden makes (a miss)",
+            modes=("own",),
+        ),
+        "found by the garbage collector": Reading(
+            "true",
+            "late, own runner, charged to no test (it fails the run, not a test): the two "
+            "__anext__ tasks Client.subscribe makes at gql/client.py:739 and leaves cancelled "
+            "but pending when the sync graceful-shutdown tests (test_graphqlws_subscription.py "
+            "and its websockets twin) interrupt it; they die in a reference cycle at a later "
+            "collection. Right line, and no test named: the task was made inside the loop that "
+            "client.subscribe() runs with run_until_complete, whose frames do not lead back to "
+            "the test, and no owner was set (a sync test). Before 105200f it was charged to the "
+            "next test (tests/test_transport.py::test_hero_name_query, misplaced)",
+            modes=("own",),
+        ),
+    },
+    "aioesphomeapi": {
+        "tests/test_singleton.py::test_singleton_with_exception": Reading(
+            "true",
+            "late, both modes: @singleton (aioesphomeapi/singleton.py:36) makes a future with "
+            "loop.create_future() and, when the wrapped call raises, sets the exception on it "
+            "(line 43) with nobody waiting, then re-raises: the test's two failing calls (lines "
+            "127, 134) leave two futures whose exceptions are never retrieved, each in a "
+            "reference cycle (exception -> traceback -> the wrapper's frame -> future); asyncio "
+            "logs 'Future exception was never retrieved' when the collector frees them (in the "
+            "baseline, in a later test's captured log). loopwarden records tasks, not plain "
+            "futures: the report is charged to the test the exception was raised through. Before "
+            "105200f the own runner failed the run naming no test, and guard mode lost it (the "
+            "test's loop was closed when the collector ran)",
         ),
     },
 }
