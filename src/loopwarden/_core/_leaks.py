@@ -40,12 +40,7 @@ from loopwarden._core._findings import Finding, Sites, from_context, from_leftov
 from loopwarden._core._lifecycle import CloseReport, aclean_up, clean_up
 from loopwarden._core._loop import WardenLoop
 from loopwarden._core._records import Record
-from loopwarden._core._registry import (
-    FOUND_BY_GC,
-    CapturedContext,
-    collecting,
-    take_reported_after_close,
-)
+from loopwarden._core._registry import AFTER_CLOSE, FOUND_BY_GC, CapturedContext, collecting
 from loopwarden._core._snapshot import (
     Leftovers,
     ResourceLeft,
@@ -180,6 +175,9 @@ class LeakEngine(Record):
         self._refresh_hooks()
         self.recorder = recorder
         self.test_codes = {} if test_codes is None else test_codes
+        #: What closed loops' exception handlers were given, for the next check (see
+        #: :meth:`watch_after_close`).
+        self.after_close: list[CapturedContext] = []
 
     # -- sources of loops ---------------------------------------------------------------------
 
@@ -234,29 +232,40 @@ class LeakEngine(Record):
         return self.current  # (a no_leaks() block knows no test: what dies in it is its own)
 
     def _late_owner(self, captured: CapturedContext) -> Hashable | None:
-        """Who a late report is charged to: its owner; for one the collector found with no
-        owner, the test whose function made it (its creation site, for a task made while no
-        test owned the loop: gql's sync test driving the own runner's loop), else the test
-        whose function the reported exception went through (a plain future, which loopwarden
-        does not record: aioesphomeapi's unretrieved exception, raised through the test);
-        each only if exactly one test runs that function."""
+        """Who a late report is charged to: its owner; for one with no owner, the test whose
+        function made it, by its creation record (a task made while no test owned the loop:
+        gql's sync test driving the own runner's loop), if exactly one test runs that function.
+
+        Not by the frames its exception went through: an exception raised in one test can be kept
+        and set on another test's future.
+        """
         owner = captured.owner
-        if owner is not None and owner != FOUND_BY_GC:
+        if owner is not None and owner != FOUND_BY_GC and owner != AFTER_CLOSE:
             return owner
-        frames = []
         origin = captured.origin
         if origin is not None:
-            # Made while no test owned the loop: the test whose function made it, by its site.
-            for site in (origin.site, origin.user_site, *origin.stack):
-                if site is not None:
-                    frames.append((site.filename, site.lineno, site.function))
-        tb = getattr(captured.context.get("exception"), "__traceback__", None)
-        while tb is not None:
-            code = tb.tb_frame.f_code
-            frames.append((code.co_filename, tb.tb_lineno, code.co_name))
-            tb = tb.tb_next
-        named = self._test_named(tuple(frames), collected=True)
-        return named if named is not None else FOUND_BY_GC
+            frames = [
+                (site.filename, site.lineno, site.function)
+                for site in (origin.site, origin.user_site, *origin.stack)
+                if site is not None
+            ]
+            named = self._test_named(tuple(frames), collected=True)
+            if named is not None:
+                return named
+        return owner
+
+    def watch_after_close(self, loop: WardenLoop) -> None:
+        """What ``loop``'s exception handler is given once it is closed reaches these checks,
+        which report it late (see :attr:`WardenLoop.after_close`)."""
+        loop.after_close = self.after_close.append
+
+    def _take_after_close(self) -> None:
+        reported = self.after_close
+        if reported:
+            taken = reported[:]
+            del reported[: len(taken)]  # (an append meanwhile, from another thread, stays)
+            for captured in taken:
+                self._report_late(captured)
 
     def _test_named(
         self, origin: tuple[tuple[str, int, str], ...], collected: bool
@@ -411,8 +420,7 @@ class LeakEngine(Record):
             self._check_loop(loop, owner, before, findings, notes, collected)
             for captured in _take_late(loop, self.finished):
                 self._report_late(captured)
-        for captured in take_reported_after_close():
-            self._report_late(captured)
+        self._take_after_close()
         if self.dropped:
             findings.extend(self.take_dropped(owner))
         threads = _new_threads(watch.threads, self.fixture_threads) if watch is not None else []
@@ -583,8 +591,7 @@ class LeakEngine(Record):
             contexts, registry.contexts = registry.contexts, []
             for captured in contexts:
                 self._report_late(captured)
-        for captured in take_reported_after_close():
-            self._report_late(captured)
+        self._take_after_close()
 
     def _report_late(self, captured: CapturedContext) -> None:
         self.late.append(from_context(captured, self.sites, str(self._late_owner(captured))))

@@ -40,11 +40,13 @@ from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
 
 from loopwarden._core._quiet import Quiet
 from loopwarden._core._registry import (
+    AFTER_CLOSE,
+    FOUND_BY_GC,
     NO_ENTRIES,
     SITE_HINT,
+    CapturedContext,
     Registry,
     TaskOrigin,
-    reported_after_close,
 )
 
 _monotonic = time.monotonic
@@ -93,6 +95,9 @@ class WardenLoop(asyncio.SelectorEventLoop):
     #: Called by ``asyncio.Runner.close`` before it cancels the loop's tasks, once
     #: :func:`loopwarden._core._lifecycle.hook_runner_close` is installed.
     on_runner_close: Callable[[WardenLoop], None] | None = None
+    #: Called with what the exception handler is given once the loop is closed (its registry is
+    #: read by no check any more); such a report is dropped when it is None.
+    after_close: Callable[[CapturedContext], None] | None = None
 
     # What is made on the loop, with its creation record: weak tables, each made at its first
     # entry (see _lw_table). Until then the class's empty stand-in answers every read. Most loops
@@ -674,9 +679,16 @@ class WardenLoop(asyncio.SelectorEventLoop):
             # streams do for a server's handler task, is loopwarden's own doing.)
             captured = self.registry.capture(context)
             if self.is_closed():
-                # (Freed after the loop closed: no check reads this loop's registry again.)
+                # Freed after the loop closed (a future the collector frees once its test's loop
+                # is gone): no check reads this loop's registry again.
                 self.registry.contexts.remove(captured)
-                reported_after_close(captured)
+                sink = self.after_close
+                if sink is not None:
+                    if captured.owner != FOUND_BY_GC:
+                        origin = captured.origin
+                        owner = origin.owner if origin is not None else None
+                        captured.owner = owner if owner is not None else AFTER_CLOSE
+                    sink(captured)
         super().default_exception_handler(context)
 
     # -- helpers for instruments ------------------------------------------------------------

@@ -130,25 +130,10 @@ SITE_HINT: contextvars.ContextVar[TaskOrigin | None] = contextvars.ContextVar(
 #: happens to be running when the collector runs.
 FOUND_BY_GC = "found by the garbage collector"
 
-# What a loop's exception handler was given after the loop closed (a future the collector frees
-# once its test's loop is gone): no check reads a closed loop again, so it waits here for the
-# next one (LeakEngine), which reports it late.
-_AFTER_CLOSE: list[CapturedContext] = []
-
-
-def reported_after_close(captured: CapturedContext) -> None:
-    """Keep what a closed loop's exception handler was given, for the next check."""
-    _AFTER_CLOSE.append(captured)
-
-
-def take_reported_after_close() -> list[CapturedContext]:
-    """Remove and return what closed loops were given since the last call."""
-    if not _AFTER_CLOSE:
-        return []
-    taken = _AFTER_CLOSE[:]
-    _AFTER_CLOSE.clear()
-    return taken
-
+#: The owner of what a loop's exception handler is given after the loop closed, when it names
+#: nothing with a creation record: whoever owned the loop when it closed is no evidence (a
+#: module's or session's loop keeps its last test as owner), so no test is named.
+AFTER_CLOSE = "reported after its loop closed"
 
 # Whether the cyclic garbage collector is collecting now (see tap_collections), and the records
 # of what it is collecting: it clears weak references before it runs finalizers, so by the time

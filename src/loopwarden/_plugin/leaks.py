@@ -35,7 +35,7 @@ from loopwarden._core._registry import set_capture_stacks, tap_collections
 from loopwarden._core._threads import record_thread_starts, started_since, thread_mark
 from loopwarden._plugin import _settings
 from loopwarden._plugin._keys import LEAK_GUARD
-from loopwarden._plugin._loops import LiveLoops, loop_sources
+from loopwarden._plugin._loops import LiveLoops, loop_sources, on_new_loop
 from loopwarden._plugin._publish import publish, warn
 from loopwarden._plugin._runtime import ITEM_STATE, FixtureOwner, lives_per_test
 from loopwarden._plugin._stash import marker_names, notable_items, peek
@@ -171,6 +171,14 @@ def _track_clients(config: pytest.Config) -> None:
     """Record where each library client is made (see ``_core/_libraries.py``), from the first
     test after its library is imported."""
     config.add_cleanup(track_clients(_CLIENTS_TRACKED))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    guard = _guard(session.config)
+    if guard is not None:
+        # What a loop of this session is given once closed (a future the collector frees after
+        # its test's loop closed) is reported late by this session's checks.
+        on_new_loop(session.config, guard.watch_after_close)
 
 
 # (optional: the hook is loopwarden's own, registered by the main plugin, which may be off)

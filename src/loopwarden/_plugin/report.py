@@ -29,7 +29,7 @@ import pytest
 from loopwarden._core._findings import Finding
 from loopwarden._core._leaks import candidates
 from loopwarden._core._records import Record
-from loopwarden._core._registry import FOUND_BY_GC
+from loopwarden._core._registry import AFTER_CLOSE, FOUND_BY_GC
 from loopwarden._plugin import _settings
 from loopwarden._plugin._keys import FINDINGS_ATTR, LEAK_GUARD, outcome_after
 from loopwarden._plugin._publish import on_first_publish, take_published
@@ -274,6 +274,11 @@ def _summary(terminalreporter: Any, config: pytest.Config, collected: Collected)
             whose = (
                 "found dead in a reference cycle by the garbage collector; made by no test "
                 "loopwarden can name, so no test is failed for it"
+            )
+        elif finding["owner"] == AFTER_CLOSE:
+            whose = (
+                "reported after its loop had closed; made by no test loopwarden can name, so no "
+                "test is failed for it"
             )
         else:
             whose = f"by {finding['owner']}; found after that test had finished"
