@@ -388,6 +388,42 @@ def test_anyio_tests_are_watched_on_the_loop_anyios_runner_makes_within_the_call
     result.stdout.no_fnmatch_line("*left 1 task*")
 
 
+def test_a_loop_made_in_a_phase_but_run_in_another_thread_is_not_the_phases(pytester, run):
+    # A review case: a fixture of an anyio test makes a server's loop in the main thread and runs
+    # it in a thread; the server's own slow start-up is not the test's blocking call.
+    pytester.makepyfile(
+        test_server_thread="""
+        import asyncio, threading, time, pytest
+
+        @pytest.fixture
+        def anyio_backend():
+            return "asyncio"
+
+        @pytest.fixture
+        def background_server():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, daemon=True)
+            thread.start()
+
+            def slow_start():
+                time.sleep(0.3)  # sleep-ok: the server thread's own start-up work
+
+            loop.call_soon_threadsafe(slow_start)
+            time.sleep(0.5)  # sleep-ok: the fixture waits for the server's start-up
+            yield loop
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()
+
+        @pytest.mark.anyio
+        async def test_uses_server(background_server):
+            await asyncio.sleep(0)
+        """
+    )
+    result = run("--lw-blocking=0.1", "--lw-blocking-action=error")
+    result.assert_outcomes(passed=1)
+
+
 def test_a_step_through_mocks_that_never_suspend_is_not_called_a_blocking_call(pytester, run):
     # aiohttp-client-cache: 1,000 requests through AsyncMocks held the loop in one step, and the
     # finding was named after the mock internals a sample landed in ("blocking __setattr__"),

@@ -111,6 +111,7 @@ class _Arm(Record):
     sample: tuple[Site, ...] = ()
     sample_moved: bool = False
     skip_before: float = 0.0
+    adopted: bool = False  # the loop was made after arming (see Watchdog.adopt_loop)
     _fields = (
         "timeout",
         "loop",
@@ -134,6 +135,7 @@ class _Arm(Record):
         "sample",
         "sample_moved",
         "skip_before",
+        "adopted",
     )
     __eq__ = object.__eq__
     __hash__ = object.__hash__
@@ -299,6 +301,7 @@ class Watchdog:
             if self._arm is not arm or arm.loop is not None:
                 return
             arm.loop = loop
+            arm.adopted = True
             if watching:
                 arm.watching = True
                 self._cond.notify()  # to poll the new heartbeat
@@ -347,6 +350,8 @@ class Watchdog:
             if arm is None:
                 return _NOTHING
             self._arm = None
+            if arm.adopted and _runs_elsewhere(arm):
+                _disown(arm)
             if arm.watching:
                 loop = arm.loop
                 assert isinstance(loop, WardenLoop)
@@ -510,6 +515,8 @@ class Watchdog:
 
     def _escalate(self, arm: _Arm, now: float) -> Callable[[], None] | None:
         """Take the next step for an expired phase (under the lock); returns what to call."""
+        if arm.adopted and _runs_elsewhere(arm):
+            _disown(arm)
         loop = arm.loop
         if arm.step == _ARMED and loop is not None and loop.is_running() and not _stuck(arm, now):
             try:
@@ -612,6 +619,9 @@ class Watchdog:
     # -- blocking detection (under the lock) ----------------------------------------------------
 
     def _poll_blocking(self, arm: _Arm, now: float) -> None:
+        if arm.adopted and _runs_elsewhere(arm):
+            _disown(arm)
+            return
         loop = arm.loop
         assert isinstance(loop, WardenLoop)
         for start, end in loop.take_blocks():
@@ -674,6 +684,19 @@ def _is_task(target: asyncio.Future[Any]) -> Callable[[asyncio.Future[Any]], boo
         return task is target
 
     return is_task
+
+
+def _runs_elsewhere(arm: _Arm) -> bool:
+    """Whether the loop adopted for ``arm`` runs in another thread than the phase's: made in the
+    phase's thread, but run in another (a server's loop a fixture starts), it is not the
+    phase's loop."""
+    ident = _running_thread(arm.loop)
+    return ident is not None and ident != arm.thread
+
+
+def _disown(arm: _Arm) -> None:
+    """Back to watching ``arm``'s phase as code with no loop of its own (under the lock)."""
+    arm.loop, arm.watching, arm.adopted = None, False, False
 
 
 def _running_thread(loop: asyncio.AbstractEventLoop | None) -> int | None:
