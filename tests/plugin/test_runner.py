@@ -637,6 +637,35 @@ def test_shutdown_asyncgens_in_a_test_finalizes_its_async_generator_fixtures(pyt
     run().assert_outcomes(passed=1)
 
 
+def test_shutdown_asyncgens_in_a_test_leaves_a_session_fixture_alone(pytester, own):
+    # A review case: pytest-asyncio sets a session fixture up in a wider loop than the test's
+    # (loop_scope="session"), which the test's shutdown_asyncgens() does not reach; the own
+    # runner's one session loop must not tear it down either.
+    pytester.makepyfile(
+        """
+        import asyncio, pytest
+
+        STATE = {}
+
+        @pytest.fixture(scope="session")
+        async def service():
+            STATE["up"] = True
+            try:
+                yield
+            finally:
+                STATE["up"] = False
+
+        async def test_shuts_down_asyncgens(service):
+            await asyncio.get_running_loop().shutdown_asyncgens()
+            assert STATE["up"]
+
+        async def test_after(service):
+            assert STATE["up"]
+        """
+    )
+    own("-p", "no:randomly").assert_outcomes(passed=2)
+
+
 def test_a_session_without_a_policy_override_has_no_event_loop_policy_fixture(pytester, own):
     """The autouse name is registered only for a project that overrides it: others pay nothing."""
     pytester.makepyfile(

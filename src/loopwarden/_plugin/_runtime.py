@@ -559,12 +559,19 @@ class Runtime(Record):
 
             return run_coroutine_fixture
 
+        # A fixture that lives for one test is begun in the running loop, which then registers
+        # it, as pytest-asyncio's runs on the test's loop: a test's loop.shutdown_asyncgens()
+        # finalizes it. A wider one is not: pytest-asyncio runs it in a wider loop than the
+        # test's, which the test's shutdown_asyncgens() does not reach.
+        per_test = request.scope == "function"
+
         def run_asyncgen_fixture(**kwargs: Any) -> Generator[Any, None, None]:
             __tracebackhide__ = True
             check_not_running()
             agen = original(**kwargs)
             try:
-                value = driver.run(_first_step(agen), owner)
+                first = _first_step(agen) if per_test else agen.__anext__()
+                value = driver.run(first, owner)
             except StopAsyncIteration:
                 raise ValueError(f"async fixture {name!r} did not yield a value") from None
             yield value
@@ -801,7 +808,6 @@ def _bind(func: Any, request: pytest.FixtureRequest) -> Any:
 
 async def _first_step(agen: AsyncGenerator[Any, None]) -> Any:
     """An async fixture's first step, begun in the running loop: the loop's first-iteration hook
-    then registers the generator, as under pytest-asyncio, so ``loop.shutdown_asyncgens()``
-    finalizes it (gql's client.subscribe() runs it, and its tests wait for the fixture's server
-    to stop)."""
+    then registers the generator, so ``loop.shutdown_asyncgens()`` finalizes it (gql's
+    client.subscribe() runs it, and its tests wait for the fixture's server to stop)."""
     return await agen.__anext__()
