@@ -281,6 +281,11 @@ def test_tests_are_found_by_the_configured_python_classes_and_python_functions()
 # -- rewrite 4: sync tests and fixtures that drive event_loop -------------------------------------
 
 
+NO_EVENT_LOOP = (
+    "pytest-asyncio's event_loop fixture (gone in pytest-asyncio 1.0; loopwarden's runner has none)"
+)
+
+
 def test_a_sync_test_that_only_runs_coroutines_on_event_loop_becomes_async() -> None:
     source = """\
         def test_a(event_loop):
@@ -529,6 +534,36 @@ def test_other_sync_uses_of_event_loop_are_reported_without_the_await_advice() -
         "nothing and call asyncio.get_running_loop() in the async test or fixture that needs "
         "the loop",
     ]
+
+
+def test_an_unread_event_loop_parameter_of_a_sync_fixture_goes_on_the_session_loop() -> None:
+    # Asked for only to have a current loop while a client made in it looks the loop up: the own
+    # runner's session loop is current while an async test's fixtures are set up. Not for a sync
+    # test (no loop is current for one until an async test made the session loop), nor with a
+    # narrower loop, nor for pytest-asyncio 1.x (no current loop for sync fixtures).
+    source = """\
+        import pytest
+
+
+        @pytest.fixture
+        def client(event_loop):
+            return Client()
+
+
+        def test_sync(event_loop):
+            run_client_sync()
+        """
+    new, reports = migrate(source)
+    assert new == dedent(source).replace("def client(event_loop):", "def client():")
+    assert reports == [
+        f"{PATH}:9: test_sync is a sync test that uses {NO_EVENT_LOOP}; not rewritten: make it "
+        "`async def`, await what it runs on the loop, and call asyncio.get_running_loop() where "
+        "it needs the loop"
+    ]
+    for kwargs in ({"test_loop_scope": "function"}, {"target": "pytest-asyncio"}):
+        new, reports = migrate(source, **kwargs)  # type: ignore[arg-type]
+        assert new == dedent(source), kwargs
+        assert f"{PATH}:5: client is a sync fixture that uses {NO_EVENT_LOOP}" in reports[0]
 
 
 # -- rewrite 5: event_loop fixture overrides ------------------------------------------------------

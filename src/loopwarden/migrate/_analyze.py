@@ -69,6 +69,7 @@ class Settings:
         suite: The folders holding the configuration's tests, absolute (its ``testpaths``, else
             its own folder); empty without a configuration file. A ``conftest.py`` above them
             all applies to the whole suite, as ``loopwarden_virtual_time`` does.
+        own_loop: ``loopwarden_loop`` of the configuration as written, or ``None``.
         kept_event_loop: Where the ``event_loop`` fixture this file's tests get is defined
             (``path:line``), when it is the project's own and migrate leaves it (more than the
             usual recipe): its sync tests keep it, as a plain fixture.
@@ -86,6 +87,7 @@ class Settings:
     virtual_time: str | None = None
     suite: tuple[str, ...] = ()
     kept_event_loop: str | None = None
+    own_loop: str | None = None
 
 
 def matches(name: str, patterns: tuple[str, ...]) -> bool:
@@ -632,13 +634,23 @@ class _Analyzer:
                 person=False,
             )
             return
-        if not is_async and self.loopwarden and not _reads_event_loop(node):
+        if not is_async and not is_test and self._session_loop() and not _reads_event_loop(node):
             # Asked for only to have a current loop while it runs (a client made in it looks the
-            # loop up): loopwarden's runner makes one current for sync code, the test's own
-            # loop while an async test is set up.
+            # loop up): loopwarden's runner makes its session loop current while an async test's
+            # fixtures are set up. (Not for a sync test: no loop is current for one until an
+            # async test has made the session loop.)
             edit = self._edit(path)
             edit.remove_param = True
             edit.counts["unused_event_loop"] += 1
+            if kept is not None:
+                self._report(
+                    node.lineno,
+                    f"{what} asked for event_loop without reading it: the parameter is removed, "
+                    f"so {what} no longer sets up the project's event_loop fixture ({kept}) for "
+                    "the tests that use it; a sync test that needs what that fixture sets up "
+                    "(a current loop, an exception handler) should ask for it itself",
+                    person=False,
+                )
             return
         wide = None if fixture is None else self._wide_scope(fixture)
         if not is_async and not is_test and self._hands_out_the_loop(node):
@@ -896,6 +908,16 @@ class _Analyzer:
         if value == "function":
             return None
         return (ast.unparse(scope), value if value in SCOPES else None)
+
+    def _session_loop(self) -> bool:
+        """Whether the target is loopwarden's runner with its session loop (the default): its
+        loop is then current while an async test's fixtures are set up."""
+        settings = self.settings
+        return (
+            self.loopwarden
+            and settings.own_loop in (None, "session")
+            and settings.test_loop_scope in (None, "session")
+        )
 
     def _hands_out_the_loop(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """A sync fixture that only passes ``event_loop`` along (``return event_loop``, ``yield

@@ -155,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
                     unsafe_fixes=args.unsafe_fixes,
                     virtual_time=config.value("loopwarden_virtual_time"),
                     suite=config.suite(),
+                    own_loop=config.value("loopwarden_loop"),
                 ),
             )
         return settings[id(config)][1]

@@ -23,8 +23,8 @@ KINDS: dict[str, str] = {
     "event_loop_param": "event_loop parameter removed (its uses -> asyncio.get_running_loop())",
     "sync_fixture": "sync fixture that hands out event_loop -> async def",
     "sync_driver": "sync test or fixture driving event_loop.run_until_complete -> async def",
-    "unused_event_loop": "event_loop parameter removed from a sync test or fixture that never "
-    "reads it (the loop made current for sync code serves it)",
+    "unused_event_loop": "event_loop parameter removed from a sync fixture that never reads it "
+    "(the runner's loop is current while an async test's fixtures are set up)",
     "event_loop_fixture": "event_loop fixture override removed",
     "virtual_time": "patched asyncio.sleep -> loopwarden's virtual time (unsafe: each is listed "
     "below, to check)",
