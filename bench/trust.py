@@ -934,6 +934,20 @@ READINGS: dict[str, dict[str, Reading]] = {
             "filterwarnings = error turns loopwarden's BlockingWarning into the failure",
         ),
     },
+    "httpx": {
+        "tests/test_wsgi.py::test_wsgi_server_protocol": Reading(
+            "true",
+            "in some runs only (the own runner here; the first whole-corpus run had none), at the "
+            "session's last test, whose teardown ends the session-scoped fixture 'server' "
+            "(tests/conftest.py:283), which the finding names: uvicorn's keep-alive timer "
+            "(uvicorn/protocols/http/h11_impl.py:318, after a response of the conftest's "
+            "hello_world app) outlives the server: H11Protocol.connection_lost cancels it only "
+            "when the connection ended without an error (lines 122-125), so a client that "
+            "resets its connection leaves it scheduled on the server's loop, found when that "
+            "loop's asyncio.run closes. Timing decides whether a client resets, hence not every "
+            "run",
+        ),
+    },
     "gql": {
         "tests/test_graphqlws_subscription.py::"
         "test_graphqlws_subscription_sync_graceful_shutdown[": Reading(
@@ -955,10 +969,11 @@ READINGS: dict[str, dict[str, Reading]] = {
         ),
         "found by the garbage collector": Reading(
             "true",
-            "late, own runner, charged to no test (it fails the run, not a test): the two "
+            "late, own runner, charged to no test (it fails the run, not a test): the "
             "__anext__ tasks Client.subscribe makes at gql/client.py:739 and leaves cancelled "
             "but pending when the sync graceful-shutdown tests (test_graphqlws_subscription.py "
-            "and its websockets twin) interrupt it; they die in a reference cycle at a later "
+            "and its websockets twin) interrupt it (one or two per run: the collector frees "
+            "the other, if any, with no finding); they die in a reference cycle at a later "
             "collection. Right line, and no test named: the task was made inside the loop that "
             "client.subscribe() runs with run_until_complete, whose frames do not lead back to "
             "the test, and no owner was set (a sync test). Before 105200f it was charged to the "
@@ -967,18 +982,20 @@ READINGS: dict[str, dict[str, Reading]] = {
         ),
     },
     "aioesphomeapi": {
-        "tests/test_singleton.py::test_singleton_with_exception": Reading(
+        "found by the garbage collector": Reading(
             "true",
-            "late, both modes: @singleton (aioesphomeapi/singleton.py:36) makes a future with "
-            "loop.create_future() and, when the wrapped call raises, sets the exception on it "
-            "(line 43) with nobody waiting, then re-raises: the test's two failing calls (lines "
-            "127, 134) leave two futures whose exceptions are never retrieved, each in a "
-            "reference cycle (exception -> traceback -> the wrapper's frame -> future); asyncio "
-            "logs 'Future exception was never retrieved' when the collector frees them (in the "
-            "baseline, in a later test's captured log). loopwarden records tasks, not plain "
-            "futures: the report is charged to the test the exception was raised through. Before "
-            "105200f the own runner failed the run naming no test, and guard mode lost it (the "
-            "test's loop was closed when the collector ran)",
+            "late, both modes, charged to no test (it fails the run, not a test): @singleton "
+            "(aioesphomeapi/singleton.py:36) makes a future with loop.create_future() and, when "
+            "the wrapped call raises, sets the exception on it (line 43) with nobody waiting, "
+            "then re-raises: tests/test_singleton.py::test_singleton_with_exception's two "
+            "failing calls (lines 127, 134) leave two futures whose exceptions are never "
+            "retrieved, each in a reference cycle (exception -> traceback -> the wrapper's "
+            "frame -> future); asyncio logs 'Future exception was never retrieved' when the "
+            "collector frees them (in the baseline, in a later test's captured log). loopwarden "
+            "records tasks, not plain futures, so no test is named: naming the test the "
+            "exception went through (105200f) could name the wrong one (an exception kept by one "
+            "test and set on another's future) and was dropped in 645177a. Before 105200f guard "
+            "mode lost it (the test's loop was closed when the collector ran)",
         ),
     },
 }
