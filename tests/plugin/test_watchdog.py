@@ -405,11 +405,14 @@ def test_a_loop_made_in_a_phase_but_run_in_another_thread_is_not_the_phases(pyte
             thread = threading.Thread(target=loop.run_forever, daemon=True)
             thread.start()
 
+            started = threading.Event()
+
             def slow_start():
                 time.sleep(0.3)  # sleep-ok: the server thread's own start-up work
+                started.set()
 
             loop.call_soon_threadsafe(slow_start)
-            time.sleep(0.5)  # sleep-ok: the fixture waits for the server's start-up
+            assert started.wait(10)
             yield loop
             loop.call_soon_threadsafe(loop.stop)
             thread.join()
